@@ -1,0 +1,53 @@
+"""Exception classes whose names are the contract with the state machine.
+
+The ASL ``Retry`` and ``Catch`` blocks match these class names (a Lambda error's
+``errorType``), so renaming a class here means changing ``statemachines/`` too.
+"""
+
+from __future__ import annotations
+
+
+class JourneyActivityError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class PayloadError(JourneyActivityError):
+    """The trigger payload cannot be used; the message names what is wrong and where."""
+
+
+class ConfigurationError(JourneyActivityError):
+    """The deployment's configuration is invalid."""
+
+
+class ProviderError(JourneyActivityError):
+    """A provider call did not succeed. ``status`` is the HTTP status, if any."""
+
+    reason = "provider_error"
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ProviderThrottled(ProviderError):  # noqa: N818 - the name is the ASL contract
+    """The provider asked us to slow down (429). Retried by the state machine."""
+
+    reason = "provider_throttled"
+
+
+class ProviderUnavailable(ProviderError):  # noqa: N818
+    """The provider failed or could not be reached (5xx, timeout, connection). Retried."""
+
+    reason = "provider_unavailable"
+
+
+class ProviderRejected(ProviderError):  # noqa: N818
+    """The provider refused the message (4xx other than 429). Never retried."""
+
+    reason = "provider_rejected"
+
+
+class TemplateError(JourneyActivityError):
+    """The activity's message template cannot be parsed or rendered for an endpoint."""
+
+    reason = "template_error"
