@@ -1,0 +1,135 @@
+"""``journey-activity``: run a batch on the embedded local engine."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+BEHAVIOURS = ("deliver", "bounce", "fail", "reject", "throttle", "outage", "never", "early", "flaky:N")
+
+
+@app.callback()
+def main() -> None:
+    """A journey custom-channel activity run by AWS Step Functions."""
+
+
+def _fail(message: str) -> typer.Exit:
+    Console(stderr=True).print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code=2)
+
+
+def _parse_behaviours(values: list[str]) -> dict[str, str]:
+    behaviours = {}
+    for value in values:
+        address, sep, kind = value.rpartition("=")
+        if not sep or not address or not (kind in BEHAVIOURS or kind.startswith("flaky:")):
+            raise _fail(f"--behave takes ADDRESS=KIND with KIND one of {', '.join(BEHAVIOURS)}; got {value!r}")
+        behaviours[address] = kind
+    return behaviours
+
+
+def _read_event(path: Path) -> Any:
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise _fail(f"cannot read {path}: {error.strerror or error}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise _fail(f"{path} is not JSON: {error.msg} at line {error.lineno} column {error.colno}") from None
+
+
+def _table(event: dict[str, Any], response: dict[str, Any], final: dict[str, dict[str, Any]]) -> Table:
+    table = Table(title="Endpoints", title_justify="left")
+    for column in ("endpoint", "channel", "answered", "final", "reason", "attempts", "message id"):
+        table.add_column(column, overflow="fold")
+    colours = {"DELIVERED": "green", "FAILED": "red", "TIMED_OUT": "red", "SKIPPED": "yellow", "PENDING": "cyan"}
+    for endpoint_id in event.get("Endpoints", {}):
+        attributes = response.get(endpoint_id, {}).get("EventAttributes", {})
+        record = final.get(endpoint_id, {})
+        answered = attributes.get("status", "?")
+        final_status = str(record.get("status", "")).replace("SENT", "PENDING").replace("SENDING", "PENDING")
+        table.add_row(
+            endpoint_id,
+            attributes.get("channel", record.get("channel", "")),
+            f"[{colours.get(answered, 'white')}]{answered}[/]",
+            f"[{colours.get(final_status, 'white')}]{final_status}[/]",
+            str(record.get("reason") or attributes.get("reason") or ""),
+            str(record.get("attempts", "")),
+            str(record.get("provider_message_id") or ""),
+        )
+    return table
+
+
+@app.command()
+def run(
+    event_file: Annotated[Path, typer.Argument(help="A Pinpoint custom-channel event (JSON).", metavar="EVENT.json")],
+    json_only: Annotated[bool, typer.Option("--json", help="Print only the response JSON.")] = False,
+    history: Annotated[Path | None, typer.Option(help="Write the execution's history events to this JSON file.")]
+    = None,
+    deadline: Annotated[float, typer.Option(help="Seconds the invoker waits for final statuses.")] = 10.0,
+    receipt_delay: Annotated[float, typer.Option(help="Seconds before the stand-in posts a receipt.")] = 0.2,
+    latency: Annotated[float, typer.Option(help="Seconds each send to the stand-in takes.")] = 0.0,
+    behave: Annotated[list[str] | None, typer.Option(
+        help="ADDRESS=KIND: how the stand-in treats an address (deliver, bounce, fail, reject, throttle, outage, "
+             "never, early, flaky:N). Repeatable.")] = None,
+    receipt_timeout: Annotated[int, typer.Option(help="Seconds a send waits for its receipt.")] = 30,
+    heartbeat: Annotated[int, typer.Option(help="Heartbeat seconds of the receipt wait.")] = 20,
+    wait: Annotated[bool, typer.Option(help="Wait for the execution to end before printing outcomes.")] = True,
+    template: Annotated[Path | None, typer.Option(help="The SAM template (default: the checkout's).")] = None,
+    env: Annotated[list[str] | None, typer.Option(help="NAME=VALUE set for the functions (e.g. EVENT_ATTRIBUTES). "
+                                                       "Repeatable.")] = None,
+) -> None:
+    """Run EVENT.json through the real state machine on the embedded local engine."""
+    event = _read_event(event_file)
+    behaviours = _parse_behaviours(behave or [])
+    environment = {}
+    for item in env or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise _fail(f"--env takes NAME=VALUE; got {item!r}")
+        environment[name] = value
+    if heartbeat >= receipt_timeout:
+        raise _fail("--heartbeat must be smaller than --receipt-timeout")
+
+    from journey_activity.local.stack import LocalEnvironment, LocalInvokeError, LocalOptions
+    from journey_activity.triggers.pinpoint import batch_id_for
+
+    options = LocalOptions(template=template, receipt_delay=receipt_delay, latency=latency, behaviours=behaviours,
+                           deadline_seconds=deadline, receipt_timeout_seconds=receipt_timeout,
+                           receipt_heartbeat_seconds=heartbeat, environment=environment)
+    stderr = Console(stderr=True)
+    stdout = sys.stdout
+    # Handlers log to stdout in Lambda; here stdout carries only the response.
+    with contextlib.redirect_stdout(sys.stderr), LocalEnvironment(options) as local:
+        try:
+            response = local.invoke(event)
+        except LocalInvokeError as error:
+            raise _fail(f"the invoker failed: {error}") from None
+        if isinstance(response, dict) and "error" in response and set(response) == {"error"}:
+            raise _fail(f"{response['error'].get('type')}: {response['error'].get('message')}")
+        arn = local.execution_arn(batch_id_for(event))
+        described = local.wait_for_execution(arn, timeout=receipt_timeout + 30) if wait else {}
+        final = local.ledger_records(batch_id_for(event))
+        if history is not None:
+            history.write_text(json.dumps(local.history(arn), default=str, indent=2))
+        if not json_only:
+            stderr.print(_table(event, response, final))
+            status = described.get("status", "RUNNING")
+            stderr.print(f"execution {arn.rsplit(':', 1)[-1]}: {status}; "
+                         f"{len(local.provider.sends)} sent, {len(local.pinpoint.events)} engagement events reported",
+                         highlight=False)
+    stdout.write(json.dumps(response, indent=None if json_only else 2) + "\n")
+    stdout.flush()
+
+
+if __name__ == "__main__":
+    app()

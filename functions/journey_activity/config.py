@@ -1,0 +1,198 @@
+"""Configuration, read from the function's environment once per container.
+
+Every JSON-valued variable is validated here, so a bad deployment fails loudly with the
+variable's name rather than deep inside a send.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any, Literal
+
+import jmespath
+from jmespath.exceptions import JMESPathError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from journey_activity.errors import ConfigurationError
+from journey_activity.models.pinpoint import ChannelType
+
+MAX_EVENT_ATTRIBUTES = 5
+MAX_ATTRIBUTE_CHARS = 128
+
+DEFAULT_EVENT_ATTRIBUTES: dict[str, str] = {
+    "status": "status",
+    "channel": "channel",
+    "reason": "reason",
+    "provider": "provider",
+}
+
+
+class ProviderConfig(BaseModel):
+    """How one channel type is sent. ``type`` picks the provider adapter."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["http"] = "http"
+    name: str = "http"
+    url: str
+    headers: dict[str, str] = Field(default_factory=dict)
+    timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    # Where the provider should post receipts; sent with each message when set.
+    callback_url: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError("must be an http(s) URL")
+        return value
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ledger_table: str = "journey-activity-ledger"
+    state_machine_arn: str | None = None
+    invoker_deadline_seconds: float = Field(default=10.0, gt=0, le=900)
+    receipt_timeout_seconds: int = Field(default=900, ge=2, le=31_536_000)
+    receipt_heartbeat_seconds: int = Field(default=300, ge=1)
+    max_concurrency: int = Field(default=40, ge=1, le=40)
+    ledger_ttl_days: int = Field(default=30, ge=1)
+    # channel type (or "*") -> provider; a channel mapped to null has no provider.
+    channel_providers: dict[str, ProviderConfig | None] = Field(default_factory=dict)
+    # The provider every channel goes to when CHANNEL_PROVIDERS has no "*" entry.
+    provider_url: str | None = None
+    # channel type -> regular expression an address must match in full.
+    address_rules: dict[str, str] = Field(default_factory=dict)
+    event_attributes: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_EVENT_ATTRIBUTES))
+    callback_signing_secrets: list[str] = Field(default_factory=list)
+    signature_tolerance_seconds: int = Field(default=300, ge=1)
+    report_events: bool = True
+    event_type_prefix: str = "journey_activity"
+
+    @field_validator("channel_providers", "address_rules")
+    @classmethod
+    def _known_channels(cls, value: dict[str, Any]) -> dict[str, Any]:
+        known = {c.value for c in ChannelType} | {"*"}
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise ValueError(f"unknown channel types {unknown}; use one of {sorted(known)}")
+        return value
+
+    @field_validator("address_rules")
+    @classmethod
+    def _compiles(cls, value: dict[str, str]) -> dict[str, str]:
+        for channel, pattern in value.items():
+            try:
+                re.compile(pattern)
+            except re.error as error:
+                raise ValueError(f"{channel}: {error}") from None
+        return value
+
+    @field_validator("event_attributes")
+    @classmethod
+    def _attributes(cls, value: dict[str, str]) -> dict[str, str]:
+        if len(value) > MAX_EVENT_ATTRIBUTES:
+            raise ValueError(f"at most {MAX_EVENT_ATTRIBUTES} EventAttributes, got {len(value)}")
+        for name, expression in value.items():
+            if not name or len(name) > MAX_ATTRIBUTE_CHARS:
+                raise ValueError(f"attribute names are 1 to {MAX_ATTRIBUTE_CHARS} characters: {name!r}")
+            try:
+                jmespath.compile(expression)
+            except JMESPathError as error:
+                raise ValueError(f"{name}: invalid jmespath {expression!r}: {error}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _heartbeat_below_timeout(self) -> Settings:
+        if self.receipt_heartbeat_seconds >= self.receipt_timeout_seconds:
+            raise ValueError("RECEIPT_HEARTBEAT_SECONDS must be smaller than RECEIPT_TIMEOUT_SECONDS")
+        return self
+
+    def provider_for(self, channel: str) -> ProviderConfig | None:
+        """The channel's provider: its own entry, else ``"*"``; an explicit null means none."""
+        if channel in self.channel_providers:
+            return self.channel_providers[channel]
+        if "*" in self.channel_providers:
+            return self.channel_providers["*"]
+        return ProviderConfig(url=self.provider_url) if self.provider_url else None
+
+
+_ENV: dict[str, tuple[str, bool]] = {
+    # field: (variable, is JSON)
+    "ledger_table": ("LEDGER_TABLE", False),
+    "state_machine_arn": ("STATE_MACHINE_ARN", False),
+    "invoker_deadline_seconds": ("INVOKER_DEADLINE_SECONDS", False),
+    "receipt_timeout_seconds": ("RECEIPT_TIMEOUT_SECONDS", False),
+    "receipt_heartbeat_seconds": ("RECEIPT_HEARTBEAT_SECONDS", False),
+    "max_concurrency": ("MAX_CONCURRENCY", False),
+    "ledger_ttl_days": ("LEDGER_TTL_DAYS", False),
+    "channel_providers": ("CHANNEL_PROVIDERS", True),
+    "provider_url": ("PROVIDER_URL", False),
+    "address_rules": ("ADDRESS_RULES", True),
+    "event_attributes": ("EVENT_ATTRIBUTES", True),
+    "signature_tolerance_seconds": ("SIGNATURE_TOLERANCE_SECONDS", False),
+    "report_events": ("REPORT_EVENTS", False),
+    "event_type_prefix": ("EVENT_TYPE_PREFIX", False),
+}
+
+
+def _signing_secrets(environ: Mapping[str, str]) -> list[str]:
+    secrets = [s for s in environ.get("CALLBACK_SIGNING_SECRET", "").split(",") if s]
+    arn = environ.get("CALLBACK_SIGNING_SECRET_ARN")
+    if arn:
+        # Imported here: only the callback function reads a secret, and the import costs.
+        from aws_lambda_powertools.utilities import parameters
+
+        value = parameters.get_secret(arn, max_age=300)
+        secrets.extend(s for s in str(value).split(",") if s)
+    return secrets
+
+
+def settings_from(environ: Mapping[str, str], *, with_secrets: bool = False) -> Settings:
+    """Build :class:`Settings` from an environment mapping; empty variables mean the default."""
+    values: dict[str, Any] = {}
+    for field, (variable, is_json) in _ENV.items():
+        raw = environ.get(variable, "").strip()
+        if not raw:
+            continue
+        if is_json:
+            try:
+                values[field] = json.loads(raw)
+            except json.JSONDecodeError as error:
+                raise ConfigurationError(f"{variable} is not valid JSON: {error}") from None
+        else:
+            values[field] = raw
+    if with_secrets:
+        values["callback_signing_secrets"] = _signing_secrets(environ)
+    try:
+        return Settings.model_validate(values)
+    except ValidationError as error:
+        names = {field: variable for field, (variable, _) in _ENV.items()}
+        problems = "; ".join(
+            f"{names.get(str(e['loc'][0]), e['loc'][0]) if e['loc'] else 'configuration'}"
+            f"{'.' + '.'.join(map(str, e['loc'][1:])) if len(e['loc']) > 1 else ''}: {e['msg']}"
+            for e in error.errors(include_url=False)
+        )
+        raise ConfigurationError(problems) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The container's settings (cached: environment variables do not change in a container)."""
+    return settings_from(os.environ)
+
+
+@lru_cache(maxsize=1)
+def get_settings_with_secrets() -> Settings:
+    return settings_from(os.environ, with_secrets=True)
+
+
+def reset_settings_cache() -> None:
+    """Forget cached settings (the local runtime and tests change the environment)."""
+    get_settings.cache_clear()
+    get_settings_with_secrets.cache_clear()

@@ -1,0 +1,1 @@
+"""Lambda entry points: thin functions that parse, call the domain, and answer."""

@@ -1,0 +1,73 @@
+"""State "Compile EventAttributes": every endpoint's outcome, reconciled with the ledger."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
+
+from journey_activity.compile import event_attributes
+from journey_activity.config import get_settings
+from journey_activity.handlers._runtime import ledger, logger, metrics
+from journey_activity.ledger import Ledger, is_final, result_from_record
+from journey_activity.models.batch import EndpointResult, LedgerStatus
+
+
+def _parse(items: Any) -> dict[str, EndpointResult]:
+    parsed: dict[str, EndpointResult] = {}
+    for item in items if isinstance(items, list) else []:
+        try:
+            result = EndpointResult.model_validate(item)
+        except ValidationError:
+            continue
+        parsed[result.endpoint_id] = result
+    return parsed
+
+
+def reconcile(book: Ledger, batch_id: str, order: list[tuple[str, str]], from_map: dict[str, EndpointResult],
+              map_failed: bool) -> list[EndpointResult]:
+    """The ledger is the truth; a Map result or, failing that, a workflow error fills the gaps."""
+    records = book.batch_records(batch_id)
+    results = []
+    for endpoint_id, channel in order:
+        record = records.get(endpoint_id)
+        if is_final(record):
+            results.append(result_from_record(record))  # type: ignore[arg-type]
+            continue
+        candidate = from_map.get(endpoint_id)
+        if candidate is not None and candidate.status in (LedgerStatus.DELIVERED, LedgerStatus.FAILED,
+                                                          LedgerStatus.TIMED_OUT, LedgerStatus.SKIPPED):
+            status, reason, error = LedgerStatus(candidate.status), candidate.reason, candidate.error
+        else:
+            status, reason = LedgerStatus.FAILED, "workflow_error"
+            error = "the send step ended without an outcome" + (" (the Map state failed)" if map_failed else "")
+        _, record = book.finish(batch_id, endpoint_id, status, reason=reason, error=error, extra={"channel": channel})
+        results.append(result_from_record(record))
+    return results
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    batch_context = event["context"]
+    batch_id = batch_context["batch_id"]
+    logger.append_keys(batch_id=batch_id)
+    settings = get_settings()
+    skipped = _parse(event.get("skipped"))
+    from_map = {**_parse(event.get("sent")), **skipped}
+    order = [(s.endpoint_id, s.channel) for s in skipped.values()]
+    order += [(r["endpoint_id"], r["channel"]) for r in event.get("sendable", []) if r["endpoint_id"] not in skipped]
+    if event.get("map_error"):
+        logger.error("The Map state failed", extra={"map_error": event["map_error"]})
+    results = reconcile(ledger(), batch_id, order, from_map, bool(event.get("map_error")))
+    attributes = {r.endpoint_id: event_attributes(r.view(), settings.event_attributes) for r in results}
+    for status in {r.journey_status for r in results}:
+        count = sum(1 for r in results if r.journey_status == status)
+        metrics.add_metric(name=f"Outcome{status.value.title().replace('_', '')}", unit=MetricUnit.Count, value=count)
+    return {
+        "context": batch_context,
+        "results": [r.model_dump(mode="json", exclude_none=True) for r in results],
+        "event_attributes": attributes,
+    }

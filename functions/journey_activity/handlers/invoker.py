@@ -1,0 +1,122 @@
+"""The function Pinpoint invokes: start the batch's execution, answer with what is known in time.
+
+Pinpoint waits at most 15 s and may retry a slow or failed call, so the execution name is
+derived from the batch: a retry joins the execution already running (or finished) and
+sends nothing twice. The answer holds every input endpoint exactly once; endpoints with
+no final status by the deadline are ``PENDING`` (their outcome reaches Pinpoint later as
+engagement events).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
+
+from journey_activity import aws
+from journey_activity.compile import compile_batch
+from journey_activity.config import Settings, get_settings
+from journey_activity.errors import ConfigurationError, PayloadError
+from journey_activity.handlers._runtime import ledger, logger
+from journey_activity.ledger import Ledger, is_final, result_from_record
+from journey_activity.models.batch import Batch, EndpointResult, LedgerStatus
+from journey_activity.triggers import pinpoint
+
+MAX_EXECUTION_INPUT_BYTES = 256 * 1024
+_DESCRIBE_EVERY_SECONDS = 1.0
+_CLOSED_RUN_FAILURES = frozenset({"FAILED", "TIMED_OUT", "ABORTED"})
+
+
+def execution_arn(state_machine_arn: str, name: str) -> str:
+    prefix, _, machine = state_machine_arn.rpartition(":stateMachine:")
+    return f"{prefix}:execution:{machine}:{name}"
+
+
+def start(batch: Batch, settings: Settings) -> str:
+    """Start (or join) the batch's execution; returns its ARN."""
+    if not settings.state_machine_arn:
+        raise ConfigurationError("STATE_MACHINE_ARN is not set")
+    document = batch.model_dump_json()
+    if len(document.encode()) > MAX_EXECUTION_INPUT_BYTES:
+        raise PayloadError(
+            f"the batch is {len(document.encode())} bytes once parsed, above Step Functions' 256 KiB input limit; "
+            "send fewer or smaller endpoints"
+        )
+    name = batch.context.batch_id
+    try:
+        response = aws.client("stepfunctions").start_execution(
+            stateMachineArn=settings.state_machine_arn, name=name, input=document
+        )
+        return str(response["executionArn"])
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists":
+            raise
+        logger.info("The batch's execution already exists; joining it (a retried invocation)")
+        return execution_arn(settings.state_machine_arn, name)
+
+
+def wait_for_results(book: Ledger, batch: Batch, arn: str, deadline: float) -> dict[str, EndpointResult]:
+    """Poll the ledger until every endpoint is final or the deadline passes."""
+    wanted = {r.endpoint_id for r in batch.recipients}
+    results: dict[str, EndpointResult] = {}
+    pause, next_describe = 0.05, time.monotonic() + _DESCRIBE_EVERY_SECONDS
+    while True:
+        records = book.batch_records(batch.context.batch_id)
+        results = {eid: result_from_record(rec) for eid, rec in records.items() if eid in wanted and is_final(rec)}
+        if wanted <= results.keys():
+            return results
+        now = time.monotonic()
+        if now >= next_describe:
+            next_describe = now + _DESCRIBE_EVERY_SECONDS
+            status = aws.client("stepfunctions").describe_execution(executionArn=arn)["status"]
+            if status in _CLOSED_RUN_FAILURES:
+                logger.error("The batch's execution ended without every outcome", extra={"status": status})
+                for recipient in batch.recipients:
+                    results.setdefault(
+                        recipient.endpoint_id,
+                        EndpointResult(endpoint_id=recipient.endpoint_id, channel=recipient.channel,
+                                       status=LedgerStatus.FAILED, reason="workflow_failed",
+                                       error=f"execution {status}"),
+                    )
+                return results
+        if now + pause >= deadline:
+            return results
+        time.sleep(pause)
+        pause = min(pause * 1.5, 0.25)
+
+
+def _deadline(settings: Settings, context: LambdaContext | None, started: float) -> float:
+    budget = settings.invoker_deadline_seconds
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if remaining is not None:
+        # Leave a second to compile and answer before the function itself times out.
+        budget = min(budget, remaining() / 1000 - 1.0)
+    return started + max(budget, 0.0)
+
+
+def error_response(kind: str, message: str) -> dict[str, Any]:
+    """Pinpoint ignores keys that are not its endpoint ids; people and logs read this one."""
+    return {"error": {"type": kind, "message": message}}
+
+
+@logger.inject_lambda_context
+def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
+    started = time.monotonic()
+    try:
+        batch = pinpoint.to_batch(event)
+        settings = get_settings()
+        logger.append_keys(batch_id=batch.context.batch_id)
+        arn = start(batch, settings)
+    except PayloadError as error:
+        logger.error("Unusable payload", extra={"error": str(error)})
+        return error_response("PayloadError", str(error))
+    except ConfigurationError as error:
+        logger.error("Invalid configuration", extra={"error": str(error)})
+        return error_response("ConfigurationError", str(error))
+    results = wait_for_results(ledger(), batch, arn, _deadline(settings, context, started))
+    pending = len(batch.recipients) - len(results)
+    logger.info("Answering", extra={"endpoints": len(batch.recipients), "pending": pending,
+                                    "seconds": round(time.monotonic() - started, 3)})
+    return pinpoint.to_response(compile_batch(batch.recipients, results, settings.event_attributes))

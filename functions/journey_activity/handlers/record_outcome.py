@@ -1,0 +1,67 @@
+"""State "Record failed delivery": turn the sender's error into a final status with a reason."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from journey_activity.errors import ProviderRejected, ProviderThrottled, ProviderUnavailable, TemplateError
+from journey_activity.handlers._runtime import ledger, logger, metrics
+from journey_activity.ledger import result_from_record
+from journey_activity.models.batch import LedgerStatus
+from journey_activity.receipts import DELIVERY_FAILED_ERROR
+
+TIMEOUT_ERRORS = frozenset({"States.Timeout", "States.HeartbeatTimeout"})
+_REASONS = {
+    cls.__name__: cls.reason for cls in (ProviderRejected, ProviderThrottled, ProviderUnavailable, TemplateError)
+}
+
+
+def _cause_message(cause: str | None) -> str | None:
+    if not cause:
+        return None
+    try:
+        parsed = json.loads(cause)
+    except json.JSONDecodeError:
+        return cause[:1000]
+    if isinstance(parsed, dict):
+        return str(parsed.get("errorMessage") or parsed.get("error") or parsed.get("reason") or cause)[:1000]
+    return cause[:1000]
+
+
+def classify(error_name: str, cause: str | None) -> tuple[LedgerStatus, str, str | None]:
+    """(status, reason, detail) for a sender error as Step Functions reports it."""
+    if error_name in TIMEOUT_ERRORS:
+        return LedgerStatus.TIMED_OUT, "no_receipt", "no delivery receipt before the task's timeout or heartbeat"
+    if error_name == DELIVERY_FAILED_ERROR:
+        return LedgerStatus.FAILED, "delivery_failed", _cause_message(cause)
+    if error_name in _REASONS:
+        return LedgerStatus.FAILED, _REASONS[error_name], _cause_message(cause)
+    return LedgerStatus.FAILED, "send_error", f"{error_name}: {_cause_message(cause) or ''}".strip()
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    batch_id = event["context"]["batch_id"]
+    recipient = event["recipient"]
+    error = event.get("error") or {}
+    status, reason, detail = classify(str(error.get("Error", "States.TaskFailed")), error.get("Cause"))
+    logger.append_keys(batch_id=batch_id, endpoint_id=recipient["endpoint_id"])
+    applied, record = ledger().finish(
+        batch_id,
+        recipient["endpoint_id"],
+        status,
+        reason=reason,
+        error=detail,
+        extra={"channel": recipient.get("channel")},
+    )
+    if applied:
+        metrics.add_metric(name=f"Endpoints{status.value.title().replace('_', '')}", unit=MetricUnit.Count, value=1)
+        logger.info("Recorded failed delivery", extra={"status": status.value, "reason": reason})
+    else:
+        logger.info("Endpoint already had a final status", extra={"status": record.get("status")})
+    return result_from_record(record).model_dump(mode="json", exclude_none=True)

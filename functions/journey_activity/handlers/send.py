@@ -1,0 +1,115 @@
+"""State "Send and wait for delivery receipt": record the task token, send, record the message id.
+
+The task stays open after this function returns; the callback function (or this one,
+for a receipt that arrived early) resumes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, ConfigDict
+
+from journey_activity import aws
+from journey_activity.config import ProviderConfig, Settings, get_settings
+from journey_activity.errors import ProviderError, ProviderRejected
+from journey_activity.handlers._runtime import ledger, logger, metrics
+from journey_activity.ledger import is_final, result_from_record
+from journey_activity.models.batch import BatchContext, LedgerStatus, Recipient
+from journey_activity.providers import SendRequest, provider_for
+from journey_activity.receipts import DELIVERY_FAILED_ERROR, apply_parked
+from journey_activity.templating import render
+
+
+class SendTask(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    task_token: str
+    context: BatchContext
+    recipient: Recipient
+    retry_count: int = 0
+
+
+def idempotency_key(batch_id: str, endpoint_id: str) -> str:
+    """The same for every attempt at one endpoint of one batch."""
+    return hashlib.sha256(f"{batch_id}/{endpoint_id}".encode()).hexdigest()[:40]
+
+
+def _with_callback(config: ProviderConfig) -> ProviderConfig:
+    base = os.environ.get("PROVIDER_CALLBACK_BASE_URL", "").rstrip("/")
+    if config.callback_url or not base:
+        return config
+    return config.model_copy(update={"callback_url": f"{base}/receipts/{config.name}"})
+
+
+def _resume_from_record(record: dict[str, Any], token: str) -> None:
+    """The endpoint already has a final status (a retried task): hand it straight back."""
+    result = result_from_record(record).model_dump_json(exclude_none=True)
+    if record.get("status") == LedgerStatus.DELIVERED:
+        aws.client("stepfunctions").send_task_success(taskToken=token, output=result)
+    else:
+        aws.client("stepfunctions").send_task_failure(taskToken=token, error=DELIVERY_FAILED_ERROR, cause=result)
+
+
+def send(task: SendTask, settings: Settings) -> dict[str, Any]:
+    batch_id, recipient = task.context.batch_id, task.recipient
+    config = settings.provider_for(recipient.channel)
+    if config is None:
+        raise ProviderRejected(f"no provider is configured for {recipient.channel}")
+    config = _with_callback(config)
+    book = ledger()
+    should_send, record = book.begin_send(
+        batch_id, recipient.endpoint_id, channel=recipient.channel, provider=config.name, task_token=task.task_token
+    )
+    if not should_send:
+        if is_final(record):
+            logger.info("Endpoint already final; resuming from the ledger", extra={"status": record.get("status")})
+            _resume_from_record(record, task.task_token)
+            return {"status": record.get("status"), "resent": False}
+        message_id = record.get("provider_message_id")
+        logger.info("Provider already accepted this endpoint; not sending twice", extra={"message_id": message_id})
+        pointer = book.pointer(config.name, message_id) if message_id else None
+        if pointer and pointer.get("receipts"):
+            apply_parked(book, aws.client("stepfunctions"), batch_id, recipient.endpoint_id, pointer["receipts"])
+        return {"status": LedgerStatus.SENT.value, "provider_message_id": message_id, "resent": False}
+
+    message = render(task.context.template, recipient.profile)
+    request = SendRequest(
+        batch_id=batch_id,
+        endpoint_id=recipient.endpoint_id,
+        channel=recipient.channel,
+        address=recipient.address,
+        message=message,
+        idempotency_key=idempotency_key(batch_id, recipient.endpoint_id),
+        metadata={
+            "journey_id": task.context.journey_id,
+            "campaign_id": task.context.campaign_id,
+            "activity_id": task.context.activity_id,
+            "treatment_id": task.context.treatment_id,
+        },
+    )
+    try:
+        accepted = provider_for(config).send(request)
+    except ProviderError as error:
+        book.note(batch_id, recipient.endpoint_id, last_error=f"{type(error).__name__}: {error}"[:1000])
+        metrics.add_metric(name=type(error).__name__, unit=MetricUnit.Count, value=1)
+        raise
+    pointer = book.mark_sent(batch_id, recipient.endpoint_id, provider=config.name, message_id=accepted.message_id)
+    metrics.add_metric(name="MessagesSent", unit=MetricUnit.Count, value=1)
+    if pointer.get("receipts"):
+        logger.info("Receipt arrived before the message id was recorded; applying it")
+        apply_parked(book, aws.client("stepfunctions"), batch_id, recipient.endpoint_id, pointer["receipts"])
+    return {"status": LedgerStatus.SENT.value, "provider_message_id": accepted.message_id}
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    task = SendTask.model_validate(event)
+    logger.append_keys(batch_id=task.context.batch_id, endpoint_id=task.recipient.endpoint_id,
+                       channel=task.recipient.channel, attempt=task.retry_count + 1)
+    return send(task, get_settings())

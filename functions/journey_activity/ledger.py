@@ -1,0 +1,315 @@
+"""The ledger: one DynamoDB item per (batch, endpoint), the workflow's memory and idempotency record.
+
+Items:
+- endpoint record: ``pk = batch_id``, ``sk = endpoint_id``; status, channel, provider,
+  provider message id, task token, attempts, timestamps, error, receipts.
+- message pointer: ``pk = "msg#<provider>#<message id>"``, ``sk = "#pointer"``; which record a
+  provider message belongs to, and receipts that arrived before the record knew the id.
+
+The pointer is a plain item read and written atomically rather than a global secondary
+index, because a GSI is eventually consistent: a receipt arriving just after the send
+could miss it. Two atomic updates of one item settle the receipt-before-token race:
+whichever of the sender and the callback writes second sees the other's write.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from journey_activity import aws
+from journey_activity.models.batch import FINAL_STATUSES, EndpointResult, LedgerStatus
+
+POINTER_SK = "#pointer"
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+_OPEN = [LedgerStatus.SENDING.value, LedgerStatus.SENT.value]
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _to_item(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: _serializer.serialize(value) for key, value in values.items() if value is not None}
+
+
+def _from_item(item: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if not item:
+        return None
+    plain = {key: _deserializer.deserialize(value) for key, value in item.items()}
+    for key, value in plain.items():
+        # DynamoDB numbers come back as Decimal; the ledger stores only whole numbers.
+        if type(value).__name__ == "Decimal":
+            plain[key] = int(value)
+    return plain
+
+
+def _conditional_failed(error: ClientError) -> bool:
+    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+def pointer_key(provider: str, message_id: str) -> dict[str, Any]:
+    return _to_item({"pk": f"msg#{provider}#{message_id}", "sk": POINTER_SK})
+
+
+def result_from_record(record: Mapping[str, Any]) -> EndpointResult:
+    return EndpointResult.model_validate(record)
+
+
+class Ledger:
+    def __init__(self, table_name: str, ttl_days: int = 30, dynamodb: Any | None = None) -> None:
+        self.table_name = table_name
+        self.ttl_days = ttl_days
+        self._dynamodb = dynamodb
+
+    @property
+    def dynamodb(self) -> Any:
+        if self._dynamodb is None:
+            self._dynamodb = aws.client("dynamodb")
+        return self._dynamodb
+
+    def _expires_at(self) -> int:
+        return int(time.time()) + self.ttl_days * 86_400
+
+    def _update(
+        self,
+        key: Mapping[str, Any],
+        sets: Mapping[str, Any],
+        *,
+        condition: str | None = None,
+        condition_values: Mapping[str, Any] | None = None,
+        add: Mapping[str, int] | None = None,
+        if_not_exists: Mapping[str, Any] | None = None,
+        append: Mapping[str, list[Any]] | None = None,
+    ) -> dict[str, Any]:
+        """One UpdateItem; returns the item after the update. Raises ClientError on a failed condition."""
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {}
+        clauses: list[str] = []
+        for index, (field, value) in enumerate(sets.items()):
+            names[f"#s{index}"] = field
+            values[f":s{index}"] = value
+            clauses.append(f"#s{index} = :s{index}")
+        for index, (field, value) in enumerate((if_not_exists or {}).items()):
+            names[f"#n{index}"] = field
+            values[f":n{index}"] = value
+            clauses.append(f"#n{index} = if_not_exists(#n{index}, :n{index})")
+        for index, (field, items) in enumerate((append or {}).items()):
+            names[f"#l{index}"] = field
+            values[f":l{index}"] = items
+            values[":empty"] = []
+            clauses.append(f"#l{index} = list_append(if_not_exists(#l{index}, :empty), :l{index})")
+        expression = "SET " + ", ".join(clauses)
+        if add:
+            adds = []
+            for index, (field, amount) in enumerate(add.items()):
+                names[f"#a{index}"] = field
+                values[f":a{index}"] = amount
+                adds.append(f"#a{index} :a{index}")
+            expression += " ADD " + ", ".join(adds)
+        values.update(condition_values or {})
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "Key": dict(key),
+            "UpdateExpression": expression,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": _to_item(values),
+            "ReturnValues": "ALL_NEW",
+        }
+        if condition:
+            request["ConditionExpression"] = condition
+            aliases = (("#status", "status"), ("#pk", "pk"))
+            names.update({alias: field for alias, field in aliases if alias in condition})
+        response = self.dynamodb.update_item(**request)
+        return _from_item(response.get("Attributes")) or {}
+
+    # -- reads -------------------------------------------------------------------------
+
+    def get(self, batch_id: str, endpoint_id: str) -> dict[str, Any] | None:
+        response = self.dynamodb.get_item(
+            TableName=self.table_name, Key=_to_item({"pk": batch_id, "sk": endpoint_id}), ConsistentRead=True
+        )
+        return _from_item(response.get("Item"))
+
+    def batch_records(self, batch_id: str) -> dict[str, dict[str, Any]]:
+        """Every endpoint record of a batch, by endpoint id (strongly consistent)."""
+        records: dict[str, dict[str, Any]] = {}
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": _to_item({":pk": batch_id}),
+            "ConsistentRead": True,
+        }
+        while True:
+            response = self.dynamodb.query(**request)
+            for item in response.get("Items", []):
+                record = _from_item(item) or {}
+                records[record["sk"]] = record
+            if "LastEvaluatedKey" not in response:
+                return records
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    # -- writes ------------------------------------------------------------------------
+
+    def record_skipped(self, batch_id: str, results: Iterable[EndpointResult]) -> None:
+        """Skipped endpoints are final from the start; written in batches of 25."""
+        now = now_iso()
+        requests = [
+            {
+                "PutRequest": {
+                    "Item": _to_item(
+                        {
+                            **result.model_dump(mode="json", exclude_none=True),
+                            "pk": batch_id,
+                            "sk": result.endpoint_id,
+                            "batch_id": batch_id,
+                            "created_at": now,
+                            "updated_at": now,
+                            "finished_at": now,
+                            "expires_at": self._expires_at(),
+                        }
+                    )
+                }
+            }
+            for result in results
+        ]
+        for start in range(0, len(requests), 25):
+            pending: dict[str, Any] = {self.table_name: requests[start : start + 25]}
+            for attempt in range(8):
+                response = self.dynamodb.batch_write_item(RequestItems=pending)
+                pending = response.get("UnprocessedItems") or {}
+                if not pending:
+                    break
+                time.sleep(min(0.05 * 2**attempt, 1.0))
+            if pending:
+                raise RuntimeError(f"DynamoDB left {len(pending[self.table_name])} skipped records unwritten")
+
+    def begin_send(
+        self, batch_id: str, endpoint_id: str, *, channel: str, provider: str, task_token: str
+    ) -> tuple[bool, dict[str, Any]]:
+        """Record the task token before the provider is called.
+
+        Returns ``(send, record)``: ``send`` is false when this endpoint was already sent
+        (a retried task after the provider accepted) or already has a final status.
+        """
+        now = now_iso()
+        key = _to_item({"pk": batch_id, "sk": endpoint_id})
+        sets = {"task_token": task_token, "updated_at": now, "channel": channel, "provider": provider}
+        try:
+            record = self._update(
+                key,
+                {**sets, "status": LedgerStatus.SENDING.value},
+                if_not_exists={
+                    "batch_id": batch_id,
+                    "endpoint_id": endpoint_id,
+                    "created_at": now,
+                    "expires_at": self._expires_at(),
+                },
+                add={"attempts": 1},
+                condition="attribute_not_exists(#pk) OR #status = :sending",
+                condition_values={":sending": LedgerStatus.SENDING.value},
+            )
+            return True, record
+        except ClientError as error:
+            if not _conditional_failed(error):
+                raise
+        # Already SENT (keep the message id, take the new token) or final (leave it be).
+        try:
+            record = self._update(
+                key, sets, condition="#status = :sent", condition_values={":sent": LedgerStatus.SENT.value}
+            )
+        except ClientError as error:
+            if not _conditional_failed(error):
+                raise
+            record = self.get(batch_id, endpoint_id) or {}
+        return False, record
+
+    def mark_sent(self, batch_id: str, endpoint_id: str, *, provider: str, message_id: str) -> dict[str, Any]:
+        """The provider accepted: store its message id, then link the message pointer.
+
+        Returns the pointer item; its ``receipts`` are receipts that arrived early.
+        """
+        now = now_iso()
+        try:
+            self._update(
+                _to_item({"pk": batch_id, "sk": endpoint_id}),
+                {"status": LedgerStatus.SENT.value, "provider_message_id": message_id, "sent_at": now,
+                 "updated_at": now},
+                condition="#status = :sending",
+                condition_values={":sending": LedgerStatus.SENDING.value},
+            )
+        except ClientError as error:
+            if not _conditional_failed(error):
+                raise
+        return self._update(
+            pointer_key(provider, message_id),
+            {"batch_id": batch_id, "endpoint_id": endpoint_id, "updated_at": now},
+            if_not_exists={"expires_at": self._expires_at()},
+        )
+
+    def pointer(self, provider: str, message_id: str) -> dict[str, Any] | None:
+        response = self.dynamodb.get_item(
+            TableName=self.table_name, Key=pointer_key(provider, message_id), ConsistentRead=True
+        )
+        return _from_item(response.get("Item"))
+
+    def park_receipt(self, provider: str, message_id: str, receipt: Mapping[str, Any]) -> dict[str, Any]:
+        """Append a receipt to the message pointer; returns the pointer (linked if ``batch_id`` is set)."""
+        return self._update(
+            pointer_key(provider, message_id),
+            {"updated_at": now_iso()},
+            if_not_exists={"expires_at": self._expires_at()},
+            append={"receipts": [dict(receipt)]},
+        )
+
+    def finish(
+        self,
+        batch_id: str,
+        endpoint_id: str,
+        status: LedgerStatus,
+        *,
+        reason: str | None = None,
+        error: str | None = None,
+        receipt_status: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> tuple[bool, dict[str, Any]]:
+        """Give a record its final status unless it already has one.
+
+        Returns ``(applied, record)``; ``applied`` is false when another writer got there first.
+        """
+        now = now_iso()
+        sets: dict[str, Any] = {"status": status.value, "updated_at": now, "finished_at": now}
+        for field, value in (("reason", reason), ("error", error), ("receipt_status", receipt_status)):
+            if value is not None:
+                sets[field] = value[:1000]
+        sets.update({k: v for k, v in (extra or {}).items() if v is not None})
+        try:
+            record = self._update(
+                _to_item({"pk": batch_id, "sk": endpoint_id}),
+                sets,
+                if_not_exists={"batch_id": batch_id, "endpoint_id": endpoint_id, "created_at": now,
+                               "expires_at": self._expires_at()},
+                condition="attribute_not_exists(#pk) OR #status IN (:sending, :sent)",
+                condition_values={":sending": _OPEN[0], ":sent": _OPEN[1]},
+            )
+            return True, record
+        except ClientError as failure:
+            if not _conditional_failed(failure):
+                raise
+        return False, self.get(batch_id, endpoint_id) or {}
+
+    def note(self, batch_id: str, endpoint_id: str, **fields: Any) -> None:
+        """Record facts that change no status (a progress or late receipt, a report error)."""
+        sets = {k: v for k, v in fields.items() if v is not None}
+        sets["updated_at"] = now_iso()
+        self._update(_to_item({"pk": batch_id, "sk": endpoint_id}), sets)
+
+
+def is_final(record: Mapping[str, Any] | None) -> bool:
+    return bool(record) and record.get("status") in FINAL_STATUSES  # type: ignore[union-attr]

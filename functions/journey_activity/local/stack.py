@@ -1,0 +1,267 @@
+"""The embedded local engine: everything ``template.yaml`` describes, in one process.
+
+- moto: Step Functions with ``execute_state_machine`` (the real ASL file runs), DynamoDB
+  (the ledger), Secrets Manager (the receipt signing secret);
+- the local Lambda Invoke endpoint serving the template's handlers;
+- the local HTTP API in front of the callback function;
+- a provider stand-in (real HTTP) that posts signed receipts to that HTTP API;
+- a local Pinpoint ``PutEvents`` endpoint (moto does not implement it).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import secrets
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from journey_activity.local.lambda_endpoint import LambdaRegistry, LocalLambdaEndpoint
+from journey_activity.local.template import ACCOUNT, REGION, Template, function_arn
+
+STATE_MACHINE_NAME = "journey-activity-local-batch"
+TABLE_NAME = "journey-activity-local-ledger"
+SECRET_NAME = "journey-activity-local-signing-secret"  # noqa: S105 - a name, not a secret
+PROVIDER_NAME = "http"
+
+
+def default_template() -> Path:
+    """``template.yaml`` of the checkout this package runs from, or of the working directory."""
+    here = Path(__file__).resolve()
+    for parent in (*here.parents, Path.cwd()):
+        candidate = parent / "template.yaml"
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError("template.yaml not found; pass its path with --template")
+
+
+@dataclass
+class LocalOptions:
+    template: Path | None = None
+    receipt_delay: float = 0.2
+    latency: float = 0.0
+    behaviours: dict[str, str] = field(default_factory=dict)
+    progress_receipts: bool = False
+    deadline_seconds: float | None = None
+    receipt_timeout_seconds: int = 30
+    receipt_heartbeat_seconds: int = 20
+    # Variables set after the template's (CHANNEL_PROVIDERS, EVENT_ATTRIBUTES, ...).
+    environment: dict[str, str] = field(default_factory=dict)
+    log_level: str = "WARNING"
+    metrics: bool = False
+
+
+class LocalInvokeError(RuntimeError):
+    def __init__(self, payload: Mapping[str, Any]) -> None:
+        super().__init__(f"{payload.get('errorType')}: {payload.get('errorMessage')}")
+        self.payload = dict(payload)
+
+
+def _serialize_dynamodb(backend: Any) -> None:
+    """Make moto's DynamoDB apply one request at a time, as DynamoDB applies each item write
+    atomically; the handlers run on many threads here."""
+    lock = threading.RLock()
+    for name in ("update_item", "put_item", "get_item", "delete_item", "query", "scan", "batch_write_item",
+                 "batch_get_item", "transact_write_items"):
+        method = getattr(backend, name, None)
+        if method is None:
+            continue
+
+        def locked(*args: Any, __method: Any = method, **kwargs: Any) -> Any:
+            with lock:
+                return __method(*args, **kwargs)
+
+        setattr(backend, name, functools.wraps(method)(locked))
+
+
+class LocalEnvironment:
+    """``with LocalEnvironment(options) as local: local.invoke(event)``"""
+
+    def __init__(self, options: LocalOptions | None = None) -> None:
+        self.options = options or LocalOptions()
+        self.template = Template(self.options.template or default_template())
+        self._stack = ExitStack()
+        self._saved_env: dict[str, str] | None = None
+        self.signing_secret = secrets.token_hex(24)
+        self.state_machine_arn = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{STATE_MACHINE_NAME}"
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def __enter__(self) -> LocalEnvironment:
+        try:
+            self._start()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+        if self._saved_env is not None:
+            os.environ.clear()
+            os.environ.update(self._saved_env)
+            self._saved_env = None
+        self._reset_caches()
+
+    def _start(self) -> None:
+        from journey_activity.local.pinpoint_events import LocalPinpointEvents
+        from journey_activity.local.provider_standin import ProviderStandIn
+        from moto import mock_aws
+
+        from journey_activity.local.http_api import LocalHttpApi
+
+        self._saved_env = dict(os.environ)
+        for variable in [v for v in os.environ if v.startswith("AWS_ENDPOINT_URL")]:
+            del os.environ[variable]
+        # moto's fake credentials, so nothing here can reach a real account.
+        os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                           "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION})
+        os.environ.pop("AWS_PROFILE", None)
+        self._stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
+        self._reset_caches()
+
+        self.registry = LambdaRegistry(self.template.functions(self._refs({})))
+        self.lambda_endpoint = self._stack.enter_context(LocalLambdaEndpoint(self.registry))
+        self.http_api = self._stack.enter_context(LocalHttpApi(self.registry))
+        self.pinpoint = self._stack.enter_context(LocalPinpointEvents())
+        self.receipts_url = f"{self.http_api.url}/receipts/{PROVIDER_NAME}"
+        self.provider = ProviderStandIn(
+            callback_url=self.receipts_url,
+            signing_secret=self.signing_secret,
+            receipt_delay=self.options.receipt_delay,
+            latency=self.options.latency,
+            behaviours=dict(self.options.behaviours),
+            progress_receipts=self.options.progress_receipts,
+        )
+        self._stack.enter_context(self.provider)
+
+        import boto3
+
+        secret_arn = boto3.client("secretsmanager").create_secret(
+            Name=SECRET_NAME, SecretString=self.signing_secret
+        )["ARN"]
+        refs = self._refs({"CallbackSigningSecret": secret_arn})
+        self.registry.specs = self.template.functions(refs)
+        self._set_environment()
+        self._create_ledger()
+        boto3.client("stepfunctions").create_state_machine(
+            name=STATE_MACHINE_NAME,
+            definition=self.template.definition(refs),
+            roleArn=f"arn:aws:iam::{ACCOUNT}:role/journey-activity-local",
+            type="STANDARD",
+        )
+        self._reset_caches()
+
+    def _refs(self, extra: Mapping[str, Any]) -> dict[str, Any]:
+        refs: dict[str, Any] = {"LedgerTable": TABLE_NAME, "BatchStateMachine": self.state_machine_arn,
+                                "BatchStateMachine.Name": STATE_MACHINE_NAME, **extra}
+        for logical_id, resource in self.template.resources.items():
+            if resource.get("Type") == "AWS::Serverless::Function":
+                refs.setdefault(logical_id, logical_id)
+                refs.setdefault(f"{logical_id}.Arn", function_arn(logical_id))
+        return refs
+
+    def _set_environment(self) -> None:
+        merged: dict[str, str] = {}
+        for spec in self.registry.specs.values():
+            merged.update(spec.environment)
+        merged.update(
+            AWS_ENDPOINT_URL_LAMBDA=self.lambda_endpoint.url,
+            AWS_ENDPOINT_URL_PINPOINT=self.pinpoint.url,
+            PROVIDER_CALLBACK_BASE_URL=self.http_api.url,
+            STATE_MACHINE_ARN=self.state_machine_arn,
+            RECEIPT_TIMEOUT_SECONDS=str(self.options.receipt_timeout_seconds),
+            RECEIPT_HEARTBEAT_SECONDS=str(self.options.receipt_heartbeat_seconds),
+            POWERTOOLS_LOG_LEVEL=self.options.log_level,
+            POWERTOOLS_METRICS_DISABLED="false" if self.options.metrics else "true",
+        )
+        if not merged.get("PROVIDER_URL"):
+            merged["PROVIDER_URL"] = f"{self.provider.url}/messages"
+        if self.options.deadline_seconds is not None:
+            merged["INVOKER_DEADLINE_SECONDS"] = str(self.options.deadline_seconds)
+        merged.update(self.options.environment)
+        os.environ.update(merged)
+
+    def _create_ledger(self) -> None:
+        import boto3
+        from moto.dynamodb.models import dynamodb_backends
+
+        props = self.template.table_properties("LedgerTable")
+        dynamodb = boto3.client("dynamodb")
+        dynamodb.create_table(
+            TableName=TABLE_NAME,
+            AttributeDefinitions=props["AttributeDefinitions"],
+            KeySchema=props["KeySchema"],
+            BillingMode=props.get("BillingMode", "PAY_PER_REQUEST"),
+        )
+        ttl = props.get("TimeToLiveSpecification")
+        if ttl:
+            dynamodb.update_time_to_live(TableName=TABLE_NAME, TimeToLiveSpecification=ttl)
+        _serialize_dynamodb(dynamodb_backends[ACCOUNT][REGION])
+
+    @staticmethod
+    def _reset_caches() -> None:
+        from journey_activity import aws, config
+
+        config.reset_settings_cache()
+        aws.reset_clients()
+        import sys
+
+        runtime = sys.modules.get("journey_activity.handlers._runtime")
+        if runtime is not None:
+            runtime.reset()  # type: ignore[attr-defined]
+
+    # -- use ------------------------------------------------------------------------------
+
+    def client(self, service: str) -> Any:
+        from journey_activity import aws
+
+        return aws.client(service)
+
+    def invoke(self, event: Any, function: str = "InvokerFunction") -> Any:
+        """Invoke a function through the local Lambda endpoint, as Pinpoint would."""
+        response = self.client("lambda").invoke(FunctionName=function, Payload=json.dumps(event).encode())
+        payload = json.loads(response["Payload"].read() or b"null")
+        if response.get("FunctionError"):
+            raise LocalInvokeError(payload)
+        return payload
+
+    def execution_arn(self, batch_id: str) -> str:
+        return f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{STATE_MACHINE_NAME}:{batch_id}"
+
+    def executions(self) -> list[dict[str, Any]]:
+        return list(self.client("stepfunctions").list_executions(stateMachineArn=self.state_machine_arn)["executions"])
+
+    def wait_for_execution(self, arn: str, timeout: float = 60.0) -> dict[str, Any]:
+        sfn = self.client("stepfunctions")
+        limit = time.monotonic() + timeout
+        while True:
+            described = sfn.describe_execution(executionArn=arn)
+            if described["status"] != "RUNNING" or time.monotonic() > limit:
+                return dict(described)
+            time.sleep(0.05)
+
+    def history(self, arn: str) -> list[dict[str, Any]]:
+        sfn = self.client("stepfunctions")
+        events: list[dict[str, Any]] = []
+        request: dict[str, Any] = {"executionArn": arn, "maxResults": 1000}
+        while True:
+            page = sfn.get_execution_history(**request)
+            events.extend(page["events"])
+            if not page.get("nextToken"):
+                return events
+            request["nextToken"] = page["nextToken"]
+
+    def ledger_records(self, batch_id: str) -> dict[str, dict[str, Any]]:
+        from journey_activity.ledger import Ledger
+
+        return Ledger(TABLE_NAME).batch_records(batch_id)
+
+    def iter_state_entered(self, arn: str) -> Iterator[dict[str, Any]]:
+        return (event for event in self.history(arn) if event["type"].endswith("StateEntered"))

@@ -1,0 +1,167 @@
+"""Read ``template.yaml`` the way the local runtime needs it: functions, their handlers,
+timeouts and environment, the HTTP API routes, the state machine's definition.
+
+Intrinsic functions are resolved against local stand-ins: ``!Ref`` of a parameter gives its
+override or default, ``!Ref``/``!GetAtt`` of a resource gives the local name or ARN, ``!Sub``
+substitutes both.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+
+
+class _Tag:
+    def __init__(self, tag: str, value: Any) -> None:
+        self.tag, self.value = tag, value
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+def _construct(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> _Tag:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return _Tag(tag_suffix, value)
+
+
+_Loader.add_multi_constructor("!", _construct)
+
+
+def load_yaml(path: Path) -> dict[str, Any]:
+    with path.open() as handle:
+        return yaml.load(handle, Loader=_Loader)  # noqa: S506 - SafeLoader subclass with CFN tags only
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    logical_id: str
+    handler: str
+    timeout: int
+    environment: dict[str, Any]
+    http_routes: list[tuple[str, str]] = field(default_factory=list)  # (METHOD, /path/{param})
+
+    @property
+    def arn(self) -> str:
+        return function_arn(self.logical_id)
+
+
+def function_arn(logical_id: str) -> str:
+    return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{logical_id}"
+
+
+class Template:
+    """The parts of the SAM template the local runtime uses."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.root = path.parent
+        self.document = load_yaml(path)
+        self.resources: dict[str, Any] = self.document.get("Resources", {})
+        self.parameters: dict[str, Any] = self.document.get("Parameters", {})
+
+    # -- intrinsic functions -----------------------------------------------------------------
+
+    def resolve(self, value: Any, refs: Mapping[str, Any]) -> Any:
+        if isinstance(value, _Tag):
+            return self._intrinsic(value.tag, value.value, refs)
+        if isinstance(value, dict):
+            if len(value) == 1:
+                (key, inner), = value.items()
+                if key == "Ref" or key.startswith("Fn::"):
+                    return self._intrinsic(key.removeprefix("Fn::"), inner, refs)
+            return {k: self.resolve(v, refs) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.resolve(v, refs) for v in value]
+        return value
+
+    def _intrinsic(self, tag: str, value: Any, refs: Mapping[str, Any]) -> Any:
+        if tag == "Ref":
+            return self._ref(str(value), refs)
+        if tag == "GetAtt":
+            name = value if isinstance(value, str) else ".".join(value)
+            return refs.get(name, refs.get(name.split(".")[0], name))
+        if tag == "Sub":
+            text, extra = (value, {}) if isinstance(value, str) else (value[0], self.resolve(value[1], refs))
+            return re.sub(r"\$\{([^}!]+)\}", lambda m: str(extra.get(m.group(1), self._ref(m.group(1), refs))), text)
+        if tag == "Join":
+            separator, items = value
+            return separator.join(str(self.resolve(item, refs)) for item in items)
+        if tag == "If":
+            return self.resolve(value[1], refs)
+        return self.resolve(value, refs)
+
+    def _ref(self, name: str, refs: Mapping[str, Any]) -> Any:
+        if name in refs:
+            return refs[name]
+        pseudo = {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws",
+                  "AWS::URLSuffix": "amazonaws.com", "AWS::StackName": "journey-activity-local"}
+        if name in pseudo:
+            return pseudo[name]
+        if name in self.parameters:
+            return self.parameters[name].get("Default", "")
+        if "." in name:  # ${Resource.Attribute} inside !Sub
+            return refs.get(name.split(".")[0], name)
+        return name
+
+    # -- what the runtime needs ------------------------------------------------------------------
+
+    def functions(self, refs: Mapping[str, Any]) -> dict[str, FunctionSpec]:
+        globals_ = self.document.get("Globals", {}).get("Function", {})
+        global_env = globals_.get("Environment", {}).get("Variables", {})
+        specs = {}
+        for logical_id, resource in self.resources.items():
+            if resource.get("Type") != "AWS::Serverless::Function":
+                continue
+            props = resource.get("Properties", {})
+            env = {**global_env, **props.get("Environment", {}).get("Variables", {})}
+            routes = []
+            for event in props.get("Events", {}).values():
+                if event.get("Type") in ("HttpApi", "Api"):
+                    event_props = event.get("Properties", {})
+                    routes.append((str(event_props.get("Method", "ANY")).upper(), str(event_props.get("Path", "/"))))
+            specs[logical_id] = FunctionSpec(
+                logical_id=logical_id,
+                handler=str(props.get("Handler", globals_.get("Handler", ""))),
+                timeout=int(props.get("Timeout", globals_.get("Timeout", 3))),
+                environment={k: str(self.resolve(v, refs)) for k, v in env.items()},
+                http_routes=routes,
+            )
+        return specs
+
+    def state_machine(self, logical_id: str | None = None) -> tuple[str, dict[str, Any], dict[str, Any]]:
+        """(logical id, ASL document, DefinitionSubstitutions as written)."""
+        for name, resource in self.resources.items():
+            if resource.get("Type") == "AWS::Serverless::StateMachine" and logical_id in (None, name):
+                props = resource["Properties"]
+                definition = json.loads((self.root / props["DefinitionUri"]).read_text())
+                return name, definition, props.get("DefinitionSubstitutions", {})
+        raise LookupError("template.yaml has no AWS::Serverless::StateMachine")
+
+    def definition(self, refs: Mapping[str, Any], logical_id: str | None = None) -> str:
+        """The ASL with its ``${Placeholders}`` bound as ``DefinitionSubstitutions`` say."""
+        _, definition, substitutions = self.state_machine(logical_id)
+        bound = {key: str(self.resolve(value, refs)) for key, value in substitutions.items()}
+        text = json.dumps(definition)
+        unbound = set(re.findall(r"\$\{(\w+)\}", text)) - bound.keys()
+        if unbound:
+            raise LookupError(f"DefinitionSubstitutions does not bind {sorted(unbound)}")
+        return re.sub(r"\$\{(\w+)\}", lambda m: bound[m.group(1)], text)
+
+    def table_properties(self, logical_id: str) -> dict[str, Any]:
+        return dict(self.resources[logical_id]["Properties"])

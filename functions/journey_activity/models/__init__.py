@@ -1,0 +1,1 @@
+"""Pydantic models at the edges (trigger payloads) and the trigger-agnostic batch."""

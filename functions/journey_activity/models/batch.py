@@ -1,0 +1,113 @@
+"""The trigger-agnostic batch the state machine runs on, and an endpoint's outcome.
+
+Triggers (Pinpoint's custom channel, Amazon Connect's custom action) are adapters that
+turn their payload into a :class:`Batch` and an :class:`EndpointResult` list back into
+their own response shape.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Status(StrEnum):
+    """What the journey branches on (the ``status`` EventAttribute)."""
+
+    DELIVERED = "DELIVERED"
+    FAILED = "FAILED"
+    SKIPPED = "SKIPPED"
+    TIMED_OUT = "TIMED_OUT"
+    PENDING = "PENDING"
+
+
+class LedgerStatus(StrEnum):
+    """The ledger's finer states; ``SENDING`` and ``SENT`` show as ``PENDING`` to a journey."""
+
+    SENDING = "SENDING"
+    SENT = "SENT"
+    DELIVERED = "DELIVERED"
+    FAILED = "FAILED"
+    SKIPPED = "SKIPPED"
+    TIMED_OUT = "TIMED_OUT"
+
+
+FINAL_STATUSES = frozenset({LedgerStatus.DELIVERED, LedgerStatus.FAILED, LedgerStatus.SKIPPED, LedgerStatus.TIMED_OUT})
+
+
+def journey_status(ledger_status: str | None) -> Status:
+    """Map a ledger status to what the journey sees."""
+    if ledger_status in FINAL_STATUSES:
+        return Status(ledger_status)
+    return Status.PENDING
+
+
+class Recipient(BaseModel):
+    """One endpoint of a batch, as the core sees it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    endpoint_id: str
+    channel: str
+    address: str = ""
+    opted_out: bool = False
+    active: bool = True
+    # Why the trigger adapter could not read this endpoint (it is then skipped).
+    invalid: str | None = None
+    # The endpoint's own document (Pinpoint's endpoint object), for message templates.
+    profile: dict[str, Any] = Field(default_factory=dict)
+
+
+class BatchContext(BaseModel):
+    """What every step needs to know about the batch, without its endpoints."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    batch_id: str
+    source: str
+    application_id: str | None = None
+    journey_id: str | None = None
+    campaign_id: str | None = None
+    activity_id: str | None = None
+    treatment_id: str | None = None
+    scheduled_time: str | None = None
+    template: str | None = None
+
+
+class Batch(BaseModel):
+    """The execution's input."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    context: BatchContext
+    recipients: list[Recipient]
+
+
+class EndpointResult(BaseModel):
+    """An endpoint's outcome: the record that EventAttributes and engagement events are made from."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    endpoint_id: str
+    channel: str
+    status: LedgerStatus | Status
+    reason: str | None = None
+    provider: str | None = None
+    provider_message_id: str | None = None
+    attempts: int = 0
+    error: str | None = None
+    receipt_status: str | None = None
+    sent_at: str | None = None
+    finished_at: str | None = None
+
+    @property
+    def journey_status(self) -> Status:
+        return journey_status(str(self.status))
+
+    def view(self) -> dict[str, Any]:
+        """The result as compile expressions see it: journey status, no empty fields."""
+        data = self.model_dump(mode="json", exclude_none=True)
+        data["status"] = self.journey_status.value
+        return data

@@ -1,0 +1,89 @@
+"""Amazon Pinpoint custom channel: event in, ``{endpointId: {"EventAttributes": {...}}}`` out."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from journey_activity.errors import PayloadError
+from journey_activity.models.batch import Batch, BatchContext, Recipient
+from journey_activity.models.pinpoint import PinpointEndpoint, PinpointEvent
+
+SOURCE = "pinpoint"
+
+
+def describe_validation_error(error: ValidationError, prefix: str = "") -> str:
+    """One line naming each problem and where it is, e.g. ``Endpoints: field required``."""
+    problems = []
+    for item in error.errors(include_url=False):
+        location = ".".join(str(part) for part in (*([prefix] if prefix else []), *item["loc"]))
+        problems.append(f"{location or '(top level)'}: {item['msg']}")
+    return "; ".join(problems)
+
+
+def batch_id_for(payload: Mapping[str, Any], source: str = SOURCE) -> str:
+    """A deterministic id for a batch: the same payload (a retried invocation) gives the same id.
+
+    It doubles as the Step Functions execution name (80 characters at most).
+    """
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return f"{source}-{hashlib.sha256(canonical.encode()).hexdigest()[:48]}"
+
+
+def _recipient(endpoint_id: str, raw: Any) -> Recipient:
+    if not isinstance(raw, dict):
+        return Recipient(endpoint_id=endpoint_id, channel="UNKNOWN", invalid="the endpoint is not an object")
+    try:
+        endpoint = PinpointEndpoint.model_validate(raw)
+    except ValidationError as error:
+        channel = raw.get("ChannelType")
+        return Recipient(
+            endpoint_id=endpoint_id,
+            channel=str(channel)[:32] if isinstance(channel, str) and channel else "UNKNOWN",
+            address=str(raw.get("Address") or ""),
+            invalid=describe_validation_error(error)[:500],
+            profile=raw,
+        )
+    profile = endpoint.model_dump(mode="json", exclude_none=True)
+    profile.setdefault("Id", endpoint_id)
+    profile.setdefault("EndpointId", endpoint_id)
+    return Recipient(
+        endpoint_id=endpoint_id,
+        channel=endpoint.ChannelType.value,
+        address=(endpoint.Address or "").strip(),
+        opted_out=(endpoint.OptOut or "NONE").upper() == "ALL",
+        active=(endpoint.EndpointStatus or "ACTIVE").upper() != "INACTIVE",
+        profile=profile,
+    )
+
+
+def to_batch(payload: Any) -> Batch:
+    """Parse a Pinpoint custom-channel event. Raises :class:`PayloadError` naming what is wrong."""
+    if not isinstance(payload, dict):
+        raise PayloadError(f"the event must be a JSON object, not {type(payload).__name__}")
+    try:
+        event = PinpointEvent.model_validate(payload)
+    except ValidationError as error:
+        raise PayloadError(describe_validation_error(error)) from None
+    context = BatchContext(
+        batch_id=batch_id_for(payload),
+        source=SOURCE,
+        application_id=event.ApplicationId,
+        journey_id=event.JourneyId,
+        campaign_id=event.CampaignId,
+        activity_id=event.ActivityId,
+        treatment_id=event.TreatmentId,
+        scheduled_time=event.ScheduledTime,
+        template=event.Data,
+    )
+    recipients = [_recipient(endpoint_id, raw) for endpoint_id, raw in event.Endpoints.items()]
+    return Batch(context=context, recipients=recipients)
+
+
+def to_response(attributes_by_endpoint: Mapping[str, Mapping[str, str]]) -> dict[str, dict[str, dict[str, str]]]:
+    """The synchronous response Pinpoint's journey splits read."""
+    return {endpoint_id: {"EventAttributes": dict(attrs)} for endpoint_id, attrs in attributes_by_endpoint.items()}

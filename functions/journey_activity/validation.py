@@ -1,0 +1,65 @@
+"""Which endpoints can be sent, and why the others are skipped.
+
+Reasons are machine-readable (snake_case) because a journey may branch on them.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+
+from journey_activity.config import Settings
+from journey_activity.models.batch import Recipient
+from journey_activity.models.pinpoint import PUSH_CHANNELS, ChannelType
+
+
+class SkipReason(StrEnum):
+    INVALID_ENDPOINT = "invalid_endpoint"
+    OPTED_OUT = "opted_out"
+    INACTIVE = "inactive"
+    ADDRESS_MISSING = "address_missing"
+    ADDRESS_INVALID = "address_invalid"
+    NO_PROVIDER = "no_provider"
+
+
+# Deliberately practical, not RFC 5322 in full: one @, no spaces, a dotted domain.
+EMAIL_PATTERN = re.compile(
+    r"[^@\s\"(),:;<>\[\\\]]{1,64}@(?=.{1,253}$)"
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
+)
+E164_PATTERN = re.compile(r"\+[1-9]\d{1,14}")
+PUSH_TOKEN_PATTERN = re.compile(r"\S{1,4096}")
+
+_PHONE_CHANNELS = frozenset({ChannelType.SMS, ChannelType.VOICE})
+
+
+def address_is_valid(channel: str, address: str, rules: dict[str, str] | None = None) -> bool:
+    """Whether ``address`` can be sent to on ``channel``; a configured rule wins over the default."""
+    rule = (rules or {}).get(channel)
+    if rule is not None:
+        return re.fullmatch(rule, address) is not None
+    if channel == ChannelType.EMAIL:
+        return EMAIL_PATTERN.fullmatch(address) is not None
+    if channel in _PHONE_CHANNELS:
+        return E164_PATTERN.fullmatch(address) is not None
+    if channel in PUSH_CHANNELS:
+        return PUSH_TOKEN_PATTERN.fullmatch(address) is not None
+    # CUSTOM and IN_APP without a configured rule: any non-blank address.
+    return bool(address.strip())
+
+
+def skip_reason(recipient: Recipient, settings: Settings) -> tuple[SkipReason, str] | None:
+    """``None`` when the endpoint can be sent, else the reason and a human detail."""
+    if recipient.invalid:
+        return SkipReason.INVALID_ENDPOINT, recipient.invalid
+    if recipient.opted_out:
+        return SkipReason.OPTED_OUT, "OptOut is ALL"
+    if not recipient.active:
+        return SkipReason.INACTIVE, "EndpointStatus is INACTIVE"
+    if settings.provider_for(recipient.channel) is None:
+        return SkipReason.NO_PROVIDER, f"no provider is configured for {recipient.channel}"
+    if not recipient.address:
+        return SkipReason.ADDRESS_MISSING, f"{recipient.channel} endpoint has no Address"
+    if not address_is_valid(recipient.channel, recipient.address, settings.address_rules):
+        return SkipReason.ADDRESS_INVALID, f"Address is not a valid {recipient.channel} address"
+    return None
