@@ -25,10 +25,11 @@ MAX_RENDERED_CHARS = 200_000
 
 
 @lru_cache(maxsize=512)
-def _selector(path: str) -> jmespath.parser.ParsedResult:
+def _selector(path: str) -> jmespath.parser.ParsedResult | None:
+    """``None`` for a path with an empty name (``{{a..b}}``): it names nothing, so renders the default."""
     parts = [part.strip() for part in path.split(".")]
     if not all(parts):
-        raise TemplateError(f"empty name in placeholder {{{{{path}}}}}")
+        return None
     return jmespath.compile(".".join(json.dumps(part) for part in parts))
 
 
@@ -46,7 +47,8 @@ def _as_text(value: Any) -> str:
 
 def render_text(text: str, profile: dict[str, Any]) -> str:
     def replace(match: re.Match[str]) -> str:
-        value = _selector(match.group(1)).search(profile)
+        selector = _selector(match.group(1))
+        value = selector.search(profile) if selector is not None else None
         if value is None or value == [] or value == "":
             return match.group(2) or ""
         return _as_text(value)

@@ -27,7 +27,7 @@ EMAIL_PATTERN = re.compile(
     r"[^@\s\"(),:;<>\[\\\]]{1,64}@(?=.{1,253}$)"
     r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
 )
-E164_PATTERN = re.compile(r"\+[1-9]\d{1,14}")
+E164_PATTERN = re.compile(r"\+[1-9][0-9]{1,14}")
 PUSH_TOKEN_PATTERN = re.compile(r"\S{1,4096}")
 
 _PHONE_CHANNELS = frozenset({ChannelType.SMS, ChannelType.VOICE})

@@ -75,7 +75,7 @@ class PinpointEvent(_Open):
     endpoint is skipped with a reason instead of failing the batch."""
 
     ApplicationId: str = Field(min_length=1)
-    Endpoints: dict[str, dict[str, Any]] = Field(min_length=1, max_length=MAX_ENDPOINTS)
+    Endpoints: dict[str, Any] = Field(min_length=1, max_length=MAX_ENDPOINTS)
     Data: str | None = None
     Message: dict[str, Any] | None = None
     CampaignId: str | None = None

@@ -1,0 +1,208 @@
+"""Configuration from the environment: every variable, and loud, named errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from journey_activity.config import DEFAULT_EVENT_ATTRIBUTES, ProviderConfig, Settings, settings_from
+from journey_activity.errors import ConfigurationError
+
+
+def config_error(environ: dict[str, str], *, one_line: bool = True) -> str:
+    with pytest.raises(ConfigurationError) as caught:
+        settings_from(environ)
+    message = str(caught.value)
+    assert caught.value.__cause__ is None
+    if one_line:
+        assert "\n" not in message
+    return message
+
+
+def test_defaults():
+    s = settings_from({})
+    assert s == Settings()
+    assert s.ledger_table == "journey-activity-ledger"
+    assert s.state_machine_arn is None
+    assert s.invoker_deadline_seconds < 15
+    assert s.receipt_heartbeat_seconds < s.receipt_timeout_seconds
+    assert s.max_concurrency == 40
+    assert s.channel_providers == {}
+    assert s.provider_url is None
+    assert s.address_rules == {}
+    assert s.event_attributes == DEFAULT_EVENT_ATTRIBUTES
+    assert s.callback_signing_secrets == []
+    assert s.report_events is True
+
+
+def test_empty_and_blank_variables_mean_the_default():
+    assert settings_from({"LEDGER_TABLE": "", "CHANNEL_PROVIDERS": "   ", "MAX_CONCURRENCY": ""}) == Settings()
+
+
+@pytest.mark.parametrize(
+    ("variable", "raw", "field", "expected"),
+    [
+        ("LEDGER_TABLE", "my-ledger", "ledger_table", "my-ledger"),
+        (
+            "STATE_MACHINE_ARN",
+            "arn:aws:states:us-east-1:123456789012:stateMachine:x",
+            "state_machine_arn",
+            "arn:aws:states:us-east-1:123456789012:stateMachine:x",
+        ),
+        ("INVOKER_DEADLINE_SECONDS", "7.5", "invoker_deadline_seconds", 7.5),
+        ("RECEIPT_TIMEOUT_SECONDS", "3600", "receipt_timeout_seconds", 3600),
+        ("RECEIPT_HEARTBEAT_SECONDS", "60", "receipt_heartbeat_seconds", 60),
+        ("MAX_CONCURRENCY", "10", "max_concurrency", 10),
+        ("LEDGER_TTL_DAYS", "7", "ledger_ttl_days", 7),
+        ("PROVIDER_URL", "https://p.example.com/send", "provider_url", "https://p.example.com/send"),
+        ("ADDRESS_RULES", '{"CUSTOM": "^https://.+"}', "address_rules", {"CUSTOM": "^https://.+"}),
+        (
+            "EVENT_ATTRIBUTES",
+            '{"status": "status", "why": "reason"}',
+            "event_attributes",
+            {"status": "status", "why": "reason"},
+        ),
+        ("SIGNATURE_TOLERANCE_SECONDS", "60", "signature_tolerance_seconds", 60),
+        ("REPORT_EVENTS", "false", "report_events", False),
+        ("REPORT_EVENTS", "true", "report_events", True),
+        ("EVENT_TYPE_PREFIX", "acme", "event_type_prefix", "acme"),
+    ],
+)
+def test_each_variable(variable, raw, field, expected):
+    assert getattr(settings_from({variable: raw}), field) == expected
+
+
+def test_channel_providers():
+    raw = json.dumps(
+        {
+            "*": {"url": "https://default.example.com/send"},
+            "EMAIL": {
+                "url": "https://mail.example.com/send",
+                "name": "mailer",
+                "headers": {"Authorization": "Bearer x"},
+                "timeout_seconds": 2,
+                "callback_url": "https://cb.example.com/receipts",
+            },
+            "VOICE": None,
+        }
+    )
+    s = settings_from({"CHANNEL_PROVIDERS": raw})
+    email = s.provider_for("EMAIL")
+    assert email == ProviderConfig(
+        url="https://mail.example.com/send",
+        name="mailer",
+        headers={"Authorization": "Bearer x"},
+        timeout_seconds=2,
+        callback_url="https://cb.example.com/receipts",
+    )
+    default = s.provider_for("SMS")
+    assert default is not None
+    assert default.url == "https://default.example.com/send"
+    assert s.provider_for("VOICE") is None
+
+
+def test_signing_secrets_are_read_only_when_asked():
+    environ = {"CALLBACK_SIGNING_SECRET": "new-secret,old-secret,"}
+    assert settings_from(environ).callback_signing_secrets == []
+    assert settings_from(environ, with_secrets=True).callback_signing_secrets == ["new-secret", "old-secret"]
+
+
+@pytest.mark.parametrize("variable", ["CHANNEL_PROVIDERS", "ADDRESS_RULES", "EVENT_ATTRIBUTES"])
+def test_invalid_json_names_the_variable(variable):
+    message = config_error({variable: "{not json"})
+    assert message.startswith(variable)
+    assert "JSON" in message
+
+
+@pytest.mark.parametrize("variable", ["CHANNEL_PROVIDERS", "ADDRESS_RULES", "EVENT_ATTRIBUTES"])
+def test_json_of_the_wrong_shape_names_the_variable(variable):
+    assert variable in config_error({variable: "[1, 2]"})
+
+
+def test_unknown_channel_type_in_channel_providers():
+    message = config_error({"CHANNEL_PROVIDERS": json.dumps({"FAX": {"url": "https://fax.example.com"}})})
+    assert "CHANNEL_PROVIDERS" in message
+    assert "FAX" in message
+
+
+def test_unknown_channel_type_in_address_rules():
+    message = config_error({"ADDRESS_RULES": json.dumps({"PIGEON": ".+"})})
+    assert "ADDRESS_RULES" in message
+    assert "PIGEON" in message
+
+
+def test_provider_without_an_http_url():
+    message = config_error({"CHANNEL_PROVIDERS": json.dumps({"SMS": {"url": "ftp://x.example.com"}})})
+    assert "CHANNEL_PROVIDERS" in message
+    assert "SMS" in message
+
+
+def test_provider_with_an_unknown_key():
+    message = config_error({"CHANNEL_PROVIDERS": json.dumps({"SMS": {"url": "https://x.example.com", "ulr": "x"}})})
+    assert "CHANNEL_PROVIDERS" in message
+    assert "ulr" in message
+
+
+def test_more_than_five_event_attributes():
+    raw = json.dumps({f"a{i}": "status" for i in range(6)})
+    message = config_error({"EVENT_ATTRIBUTES": raw})
+    assert "EVENT_ATTRIBUTES" in message
+    assert "5" in message
+
+
+def test_five_event_attributes_are_fine():
+    raw = json.dumps({f"a{i}": "status" for i in range(5)})
+    assert len(settings_from({"EVENT_ATTRIBUTES": raw}).event_attributes) == 5
+
+
+def test_invalid_jmespath():
+    # jmespath's own message points at the error with a caret on a second line: kept.
+    message = config_error({"EVENT_ATTRIBUTES": json.dumps({"status": "status[", "ok": "reason"})}, one_line=False)
+    assert "EVENT_ATTRIBUTES" in message
+    assert "status[" in message
+
+
+def test_attribute_name_too_long():
+    message = config_error({"EVENT_ATTRIBUTES": json.dumps({"x" * 129: "status"})})
+    assert "EVENT_ATTRIBUTES" in message
+
+
+@pytest.mark.parametrize(
+    ("heartbeat", "timeout"),
+    [("900", "900"), ("901", "900"), ("300", "60")],
+)
+def test_heartbeat_must_be_below_timeout(heartbeat, timeout):
+    message = config_error({"RECEIPT_HEARTBEAT_SECONDS": heartbeat, "RECEIPT_TIMEOUT_SECONDS": timeout})
+    assert "RECEIPT_HEARTBEAT_SECONDS" in message
+
+
+def test_heartbeat_alone_above_the_default_timeout():
+    assert "RECEIPT_HEARTBEAT_SECONDS" in config_error({"RECEIPT_HEARTBEAT_SECONDS": "1000"})
+
+
+def test_bad_regex_in_address_rules():
+    message = config_error({"ADDRESS_RULES": json.dumps({"CUSTOM": "(unclosed"})})
+    assert "ADDRESS_RULES" in message
+    assert "CUSTOM" in message
+
+
+@pytest.mark.parametrize(
+    ("variable", "raw"),
+    [
+        ("MAX_CONCURRENCY", "41"),
+        ("MAX_CONCURRENCY", "0"),
+        ("MAX_CONCURRENCY", "many"),
+        ("INVOKER_DEADLINE_SECONDS", "0"),
+        ("REPORT_EVENTS", "perhaps"),
+        ("LEDGER_TTL_DAYS", "-1"),
+    ],
+)
+def test_bad_scalar_values_name_the_variable(variable, raw):
+    assert config_error({variable: raw}).startswith(variable)
+
+
+def test_several_problems_are_all_named():
+    message = config_error({"MAX_CONCURRENCY": "0", "LEDGER_TTL_DAYS": "0"})
+    assert "MAX_CONCURRENCY" in message
+    assert "LEDGER_TTL_DAYS" in message
