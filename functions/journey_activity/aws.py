@@ -3,24 +3,31 @@
 from __future__ import annotations
 
 import threading
-from functools import lru_cache
 from typing import Any
 
 _lock = threading.Lock()
+_clients: dict[str, Any] = {}
 
 
-@lru_cache(maxsize=16)
 def client(service: str) -> Any:
-    """A shared client; boto3 clients are thread-safe once made, the making is not."""
-    import boto3
-    from botocore.config import Config
-
+    """A shared client. boto3 clients are thread-safe once made; making one is slow and not,
+    so concurrent first calls wait for one maker instead of each making their own."""
+    found = _clients.get(service)
+    if found is not None:
+        return found
     with _lock:
-        return boto3.session.Session().client(
-            service, config=Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=3, read_timeout=10)
-        )
+        if service not in _clients:
+            import boto3
+            from botocore.config import Config
+
+            _clients[service] = boto3.session.Session().client(
+                service,
+                config=Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=3, read_timeout=10),
+            )
+        return _clients[service]
 
 
 def reset_clients() -> None:
     """Forget clients (the local runtime points them at other endpoints between runs)."""
-    client.cache_clear()
+    with _lock:
+        _clients.clear()

@@ -47,10 +47,14 @@ def _read_event(path: Path) -> Any:
         raise _fail(f"{path} is not JSON: {error.msg} at line {error.lineno} column {error.colno}") from None
 
 
+def _short(text: str, limit: int = 18) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _table(event: dict[str, Any], response: dict[str, Any], final: dict[str, dict[str, Any]]) -> Table:
     table = Table(title="Endpoints", title_justify="left")
     for column in ("endpoint", "channel", "answered", "final", "reason", "attempts", "message id"):
-        table.add_column(column, overflow="fold")
+        table.add_column(column, no_wrap=column != "reason")
     colours = {"DELIVERED": "green", "FAILED": "red", "TIMED_OUT": "red", "SKIPPED": "yellow", "PENDING": "cyan"}
     for endpoint_id in event.get("Endpoints", {}):
         attributes = response.get(endpoint_id, {}).get("EventAttributes", {})
@@ -64,7 +68,7 @@ def _table(event: dict[str, Any], response: dict[str, Any], final: dict[str, dic
             f"[{colours.get(final_status, 'white')}]{final_status}[/]",
             str(record.get("reason") or attributes.get("reason") or ""),
             str(record.get("attempts", "")),
-            str(record.get("provider_message_id") or ""),
+            _short(str(record.get("provider_message_id") or "")),
         )
     return table
 
@@ -107,6 +111,8 @@ def run(
                            deadline_seconds=deadline, receipt_timeout_seconds=receipt_timeout,
                            receipt_heartbeat_seconds=heartbeat, environment=environment)
     stderr = Console(stderr=True)
+    if not stderr.is_terminal:
+        stderr = Console(stderr=True, width=160)
     stdout = sys.stdout
     # Handlers log to stdout in Lambda; here stdout carries only the response.
     with contextlib.redirect_stdout(sys.stderr), LocalEnvironment(options) as local:

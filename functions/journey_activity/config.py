@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 from collections.abc import Mapping
-from functools import lru_cache
 from typing import Any, Literal
 
 import jmespath
@@ -181,18 +181,31 @@ def settings_from(environ: Mapping[str, str], *, with_secrets: bool = False) -> 
         raise ConfigurationError(problems) from None
 
 
-@lru_cache(maxsize=1)
+_settings: dict[bool, Settings] = {}
+_settings_lock = threading.Lock()
+
+
+def _cached(with_secrets: bool) -> Settings:
+    found = _settings.get(with_secrets)
+    if found is not None:
+        return found
+    with _settings_lock:  # one reader of the environment (and of the secret), not one per thread
+        if with_secrets not in _settings:
+            _settings[with_secrets] = settings_from(os.environ, with_secrets=with_secrets)
+        return _settings[with_secrets]
+
+
 def get_settings() -> Settings:
     """The container's settings (cached: environment variables do not change in a container)."""
-    return settings_from(os.environ)
+    return _cached(False)
 
 
-@lru_cache(maxsize=1)
 def get_settings_with_secrets() -> Settings:
-    return settings_from(os.environ, with_secrets=True)
+    """The settings and the receipt signing secrets (fetched once per container)."""
+    return _cached(True)
 
 
 def reset_settings_cache() -> None:
     """Forget cached settings (the local runtime and tests change the environment)."""
-    get_settings.cache_clear()
-    get_settings_with_secrets.cache_clear()
+    with _settings_lock:
+        _settings.clear()

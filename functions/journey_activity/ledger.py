@@ -312,4 +312,4 @@ class Ledger:
 
 
 def is_final(record: Mapping[str, Any] | None) -> bool:
-    return bool(record) and record.get("status") in FINAL_STATUSES  # type: ignore[union-attr]
+    return record is not None and record.get("status") in FINAL_STATUSES

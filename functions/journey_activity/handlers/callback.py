@@ -22,29 +22,24 @@ from journey_activity.receipts import Receipt, apply_receipt
 from journey_activity.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureRejected, verify
 from journey_activity.triggers.pinpoint import describe_validation_error
 
-app = APIGatewayHttpResolver()
-
 
 def _answer(status: int, **body: Any) -> Response:
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body))
 
 
-def _header(name: str) -> str | None:
-    headers = app.current_event.headers or {}
+def _header(headers: dict[str, str] | None, name: str) -> str | None:
     lowered = name.lower()
-    return next((value for key, value in headers.items() if key.lower() == lowered), None)
+    return next((value for key, value in (headers or {}).items() if key.lower() == lowered), None)
 
 
-@app.post("/receipts/<provider>")
-def receive(provider: str) -> Response:
+def receive(provider: str, raw: str, headers: dict[str, str] | None) -> Response:
     settings = get_settings_with_secrets()
-    raw = app.current_event.decoded_body or ""
     if not settings.callback_signing_secrets:
         logger.error("No signing secret is configured; every receipt is refused")
         return _answer(500, error="not_configured", message="the receipt endpoint has no signing secret")
     try:
-        verify(settings.callback_signing_secrets, _header(TIMESTAMP_HEADER), _header(SIGNATURE_HEADER), raw,
-               tolerance_seconds=settings.signature_tolerance_seconds)
+        verify(settings.callback_signing_secrets, _header(headers, TIMESTAMP_HEADER),
+               _header(headers, SIGNATURE_HEADER), raw, tolerance_seconds=settings.signature_tolerance_seconds)
     except SignatureRejected as rejected:
         logger.warning("Receipt refused", extra={"provider": provider, "code": rejected.code})
         metrics.add_metric(name="ReceiptsRefused", unit=MetricUnit.Count, value=1)
@@ -66,13 +61,24 @@ def receive(provider: str) -> Response:
         return _answer(202, result="parked", message_id=receipt.message_id)
     outcome = apply_receipt(book, aws.client("stepfunctions"), record, stored)
     logger.info("Receipt applied", extra={"message_id": receipt.message_id, "outcome": outcome.value,
-                                          "receipt_status": receipt.status})
+                                          "receipt_status": receipt.status, "endpoint_id": pointer["endpoint_id"]})
     metrics.add_metric(name=f"Receipts{outcome.value.title()}", unit=MetricUnit.Count, value=1)
-    return _answer(200, result=outcome.value, message_id=receipt.message_id,
-                   endpoint_id=pointer["endpoint_id"])
+    return _answer(200, result=outcome.value, message_id=receipt.message_id, endpoint_id=pointer["endpoint_id"])
+
+
+def build_app() -> APIGatewayHttpResolver:
+    """A resolver per invocation: its ``current_event`` is per request, so concurrent
+    invocations in one process (the local runtime) never read each other's body."""
+    app = APIGatewayHttpResolver()
+
+    @app.post("/receipts/<provider>")
+    def _receive(provider: str) -> Response:
+        return receive(provider, app.current_event.decoded_body or "", app.current_event.headers)
+
+    return app
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    return build_app().resolve(event, context)

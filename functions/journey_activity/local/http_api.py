@@ -31,7 +31,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def log_message(self, format: str, *args: Any) -> None:
-        log.debug("http api: " + format, *args)
+        log.debug("http api: %s", format % args)
 
     def _reply(self, status: int, body: bytes, headers: Mapping[str, str]) -> None:
         self.send_response(status)
@@ -123,8 +123,7 @@ class LocalHttpApi:
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def start(self) -> LocalHttpApi:
         self._thread = threading.Thread(target=self._server.serve_forever, name="local-http-api", daemon=True)

@@ -97,7 +97,7 @@ class _InvokeHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def log_message(self, format: str, *args: Any) -> None:
-        log.debug("lambda endpoint: " + format, *args)
+        log.debug("lambda endpoint: %s", format % args)
 
     def _reply(self, status: int, body: bytes, headers: Mapping[str, str] | None = None) -> None:
         self.send_response(status)
@@ -164,8 +164,7 @@ class LocalLambdaEndpoint:
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def start(self) -> LocalLambdaEndpoint:
         self._thread = threading.Thread(target=self._server.serve_forever, name="local-lambda", daemon=True)

@@ -32,7 +32,11 @@ PROVIDER_NAME = "http"
 
 
 def default_template() -> Path:
-    """``template.yaml`` of the checkout this package runs from, or of the working directory."""
+    """``$JOURNEY_ACTIVITY_TEMPLATE``, else ``template.yaml`` of the checkout this package runs
+    from, else of the working directory."""
+    override = os.environ.get("JOURNEY_ACTIVITY_TEMPLATE")
+    if override:
+        return Path(override)
     here = Path(__file__).resolve()
     for parent in (*here.parents, Path.cwd()):
         candidate = parent / "template.yaml"
@@ -80,6 +84,27 @@ def _serialize_dynamodb(backend: Any) -> None:
         setattr(backend, name, functools.wraps(method)(locked))
 
 
+def _deliver_early_callbacks() -> None:
+    """Work around a race in moto's interpreter (5.2.x): it sets up a task's heartbeat wait
+    only after the Lambda invocation returns, so a SendTaskSuccess that arrives while the
+    sender is still running (a fast receipt) is not seen by the heartbeat wait, which then
+    times out. AWS delivers such a callback; so does this, by waking the new wait at once."""
+    from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint
+
+    if getattr(CallbackEndpoint.setup_heartbeat_endpoint, "_journey_activity_patch", False):
+        return
+    original = CallbackEndpoint.setup_heartbeat_endpoint
+
+    def setup_heartbeat_endpoint(self: Any, heartbeat_seconds: int) -> Any:
+        endpoint = original(self, heartbeat_seconds)
+        if self.get_outcome() is not None:
+            endpoint.notify()
+        return endpoint
+
+    setup_heartbeat_endpoint._journey_activity_patch = True  # type: ignore[attr-defined]
+    CallbackEndpoint.setup_heartbeat_endpoint = setup_heartbeat_endpoint  # type: ignore[method-assign]
+
+
 class LocalEnvironment:
     """``with LocalEnvironment(options) as local: local.invoke(event)``"""
 
@@ -110,11 +135,11 @@ class LocalEnvironment:
         self._reset_caches()
 
     def _start(self) -> None:
-        from journey_activity.local.pinpoint_events import LocalPinpointEvents
-        from journey_activity.local.provider_standin import ProviderStandIn
         from moto import mock_aws
 
         from journey_activity.local.http_api import LocalHttpApi
+        from journey_activity.local.pinpoint_events import LocalPinpointEvents
+        from journey_activity.local.provider_standin import ProviderStandIn
 
         self._saved_env = dict(os.environ)
         for variable in [v for v in os.environ if v.startswith("AWS_ENDPOINT_URL")]:
@@ -124,6 +149,7 @@ class LocalEnvironment:
                            "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION})
         os.environ.pop("AWS_PROFILE", None)
         self._stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
+        _deliver_early_callbacks()
         self._reset_caches()
 
         self.registry = LambdaRegistry(self.template.functions(self._refs({})))
@@ -149,6 +175,8 @@ class LocalEnvironment:
         refs = self._refs({"CallbackSigningSecret": secret_arn})
         self.registry.specs = self.template.functions(refs)
         self._set_environment()
+        for spec in self.registry.specs.values():
+            self.registry.handler(spec)  # import every handler once, before requests race to
         self._create_ledger()
         boto3.client("stepfunctions").create_state_machine(
             name=STATE_MACHINE_NAME,
@@ -215,7 +243,7 @@ class LocalEnvironment:
 
         runtime = sys.modules.get("journey_activity.handlers._runtime")
         if runtime is not None:
-            runtime.reset()  # type: ignore[attr-defined]
+            runtime.reset()
 
     # -- use ------------------------------------------------------------------------------
 

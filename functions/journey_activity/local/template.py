@@ -36,7 +36,7 @@ def _construct(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> _Ta
     elif isinstance(node, yaml.SequenceNode):
         value = loader.construct_sequence(node, deep=True)
     else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+        value = loader.construct_mapping(node, deep=True)
     return _Tag(tag_suffix, value)
 
 

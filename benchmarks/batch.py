@@ -1,0 +1,137 @@
+"""Benchmark one 50-endpoint batch on the embedded engine.
+
+Prints human-readable figures, then as its last line one JSON object:
+- transitions_per_endpoint: StateEntered events of one 50-endpoint execution / 50
+  (Standard workflows are billed per state transition);
+- seconds_per_batch: invoker call to response, 50 endpoints, a provider stand-in with
+  100 ms latency and immediate receipts (median of --runs batches);
+- naive_seconds_per_batch: a plain sequential loop sending the same 50 messages through the
+  same stand-in with the same HTTP provider adapter, measured in the same run;
+- invoker_import_ratio: time to import the invoker handler module over time to import
+  boto3, fresh interpreters, median of --imports each.
+
+Run: python benchmarks/batch.py [--runs 3] [--imports 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any
+
+from journey_activity.config import ProviderConfig
+from journey_activity.local.stack import LocalEnvironment, LocalOptions
+from journey_activity.models.pinpoint import ChannelType
+from journey_activity.providers.base import SendRequest
+from journey_activity.providers.http import HttpProvider
+from journey_activity.triggers.pinpoint import batch_id_for
+
+ENDPOINTS = 50
+LATENCY = 0.1
+CHANNELS = [ChannelType.SMS, ChannelType.EMAIL, ChannelType.GCM, ChannelType.APNS, ChannelType.VOICE]
+
+
+def address(channel: ChannelType, index: int) -> str:
+    if channel in (ChannelType.SMS, ChannelType.VOICE):
+        return f"+1415555{index:04d}"
+    if channel == ChannelType.EMAIL:
+        return f"user{index}@example.com"
+    return f"token-{channel.value.lower()}-{index:04d}"
+
+
+def batch(run: int) -> dict[str, Any]:
+    endpoints = {}
+    for index in range(ENDPOINTS):
+        channel = CHANNELS[index % len(CHANNELS)]
+        endpoints[f"ep-{index:02d}"] = {
+            "ChannelType": channel.value,
+            "Address": address(channel, index),
+            "EndpointStatus": "ACTIVE",
+            "OptOut": "NONE",
+            "User": {"UserId": f"user-{index}", "UserAttributes": {"FirstName": [f"Name{index}"]}},
+        }
+    return {
+        "ApplicationId": "benchmark-app",
+        "JourneyId": "benchmark-journey",
+        "ActivityId": "benchmark-activity",
+        "TreatmentId": "0",
+        "ScheduledTime": f"2026-11-23T09:{run:02d}:00.000Z",
+        "Data": "Hello {{User.UserAttributes.FirstName|there}}",
+        "Endpoints": endpoints,
+    }
+
+
+def naive_loop(provider_url: str, event: dict[str, Any]) -> float:
+    """What every public custom-channel sample does: one send after another, fire and forget."""
+    provider = HttpProvider(ProviderConfig(url=provider_url))
+    started = time.perf_counter()
+    for endpoint_id, item in event["Endpoints"].items():
+        provider.send(SendRequest(batch_id="naive", endpoint_id=endpoint_id, channel=item["ChannelType"],
+                                  address=item["Address"], message=event["Data"],
+                                  idempotency_key=f"naive-{event['ScheduledTime']}-{endpoint_id}"))
+    return time.perf_counter() - started
+
+
+def import_seconds(module: str) -> float:
+    code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+    output = subprocess.run([sys.executable, "-X", "frozen_modules=on", "-c", code], check=True,
+                            capture_output=True, text=True).stdout
+    return float(output.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--imports", type=int, default=7)
+    args = parser.parse_args()
+
+    options = LocalOptions(receipt_delay=0.0, latency=LATENCY, deadline_seconds=30, receipt_timeout_seconds=60,
+                           receipt_heartbeat_seconds=30)
+    batch_seconds: list[float] = []
+    naive_seconds: list[float] = []
+    with LocalEnvironment(options) as local:
+        # Warm up: import the handlers and open connections once, as a warm Lambda would be.
+        warm = batch(59)
+        local.invoke(warm)
+        local.wait_for_execution(local.execution_arn(batch_id_for(warm)))
+        for run in range(args.runs):
+            event = batch(run)
+            started = time.perf_counter()
+            response = local.invoke(event)
+            batch_seconds.append(time.perf_counter() - started)
+            statuses = {item["EventAttributes"]["status"] for item in response.values()}
+            arn = local.execution_arn(batch_id_for(event))
+            local.wait_for_execution(arn)
+            print(f"batch {run}: {batch_seconds[-1]:.3f} s, statuses {sorted(statuses)}", file=sys.stderr)
+            naive_seconds.append(naive_loop(f"{local.provider.url}/messages", event))
+            print(f"naive {run}: {naive_seconds[-1]:.3f} s", file=sys.stderr)
+        entered = sum(1 for e in local.history(arn) if e["type"].endswith("StateEntered"))
+
+    invoker = [import_seconds("journey_activity.handlers.invoker") for _ in range(args.imports)]
+    boto3 = [import_seconds("boto3") for _ in range(args.imports)]
+    figures = {
+        "endpoints": ENDPOINTS,
+        "transitions_per_endpoint": round(entered / ENDPOINTS, 3),
+        "seconds_per_batch": round(statistics.median(batch_seconds), 3),
+        "naive_seconds_per_batch": round(statistics.median(naive_seconds), 3),
+        "speedup_vs_naive": round(statistics.median(naive_seconds) / statistics.median(batch_seconds), 2),
+        "invoker_import_seconds": round(statistics.median(invoker), 4),
+        "boto3_import_seconds": round(statistics.median(boto3), 4),
+        "invoker_import_ratio": round(statistics.median(invoker) / statistics.median(boto3), 2),
+        "cost_per_million_endpoints_usd": round(entered / ENDPOINTS * 1_000_000 * 0.025 / 1000, 2),
+    }
+    print(f"state transitions per endpoint: {figures['transitions_per_endpoint']} "
+          f"(${figures['cost_per_million_endpoints_usd']} per million endpoints at $0.025 per 1,000)")
+    print(f"seconds per batch: {figures['seconds_per_batch']} vs naive loop {figures['naive_seconds_per_batch']} "
+          f"({figures['speedup_vs_naive']}x)")
+    print(f"invoker import: {figures['invoker_import_seconds']} s vs boto3 {figures['boto3_import_seconds']} s "
+          f"(ratio {figures['invoker_import_ratio']})")
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()

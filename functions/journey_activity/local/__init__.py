@@ -1,0 +1,1 @@
+"""Local runtime: the embedded engine's stand-ins for AWS and providers."""

@@ -1,0 +1,287 @@
+"""The whole batch, end to end: the real ASL on moto's engine, the real handlers behind the
+local Lambda endpoint, a real HTTP provider stand-in and real signed receipts."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import urllib3
+
+from journey_activity.models.pinpoint import ChannelType
+from journey_activity.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, signed_headers
+
+from .conftest import address_for, endpoint, event_with, load_event
+
+pytestmark = pytest.mark.integration
+
+HTTP = urllib3.PoolManager(retries=False)
+
+
+def post_receipt(url: str, body: dict, headers: dict[str, str]) -> tuple[int, dict]:
+    response = HTTP.request("POST", url, body=json.dumps(body).encode(),
+                            headers={"Content-Type": "application/json", **headers}, timeout=5)
+    return response.status, json.loads(response.data or b"{}")
+
+
+def test_every_channel_type_is_sent_and_delivered(make_local, invoke):
+    local = make_local()
+    endpoints = {f"ep-{c.value.lower()}": endpoint(c.value, address_for(c)) for c in ChannelType}
+    run = invoke(local, event_with(endpoints))
+
+    assert set(run.response) == set(endpoints)
+    for endpoint_id, item in endpoints.items():
+        attributes = run.attributes(endpoint_id)
+        assert attributes["status"] == "DELIVERED", (endpoint_id, attributes)
+        assert attributes["channel"] == item["ChannelType"]
+        assert attributes["provider"] == "http"
+        assert len(attributes) <= 5
+    output = run.finish()
+    assert {r["status"] for r in output["results"]} == {"DELIVERED"}
+    sends = {s["endpoint_id"]: s for s in local.provider.sends}
+    assert set(sends) == set(endpoints)
+    assert sends["ep-sms"]["message"] == "Hi Ana"
+    assert sends["ep-sms"]["address"] == "+14155550123"
+    assert sends["ep-email"]["channel"] == "EMAIL"
+    records = run.ledger()
+    assert all(r["status"] == "DELIVERED" and r["provider_message_id"] and r["attempts"] == 1
+               for r in records.values())
+
+
+def test_the_documentation_example_runs(make_local, invoke):
+    local = make_local()
+    run = invoke(local, load_event("pinpoint_docs_example"))
+    assert run.attributes("EndpointId-1234")["status"] == "DELIVERED"
+    assert run.attributes("EndpointId-5678") == {"status": "SKIPPED", "channel": "EMAIL", "reason": "address_missing"}
+    run.finish()
+    # The plain-text Data is sent as it is: it has no placeholders.
+    assert local.provider.sends[0]["message"].startswith("The payload that's provided")
+
+
+def test_endpoints_that_cannot_be_sent_are_skipped_with_a_reason(make_local, invoke):
+    local = make_local(environment={"ADDRESS_RULES": json.dumps({"CUSTOM": r"^https://.+"}),
+                                    "CHANNEL_PROVIDERS": json.dumps({"BAIDU": None})})
+    endpoints = {
+        "opted-out": endpoint("EMAIL", "quiet@example.com", OptOut="ALL"),
+        "inactive": endpoint("SMS", "+14155550100", EndpointStatus="INACTIVE"),
+        "bad-email": endpoint("EMAIL", "not an address"),
+        "bad-sms": endpoint("SMS", "555-0100"),
+        "bad-voice": endpoint("VOICE", "+0123"),
+        "empty-push": endpoint("APNS", ""),
+        "bad-custom": endpoint("CUSTOM", "ftp://nope"),
+        "no-provider": endpoint("BAIDU", "baidu-token"),
+        "bad-channel": endpoint("FAX", "+14155550101"),
+        "good": endpoint("SMS", "+14155550102"),
+    }
+    run = invoke(local, event_with(endpoints))
+    expected = {
+        "opted-out": "opted_out", "inactive": "inactive", "bad-email": "address_invalid",
+        "bad-sms": "address_invalid", "bad-voice": "address_invalid", "empty-push": "address_missing",
+        "bad-custom": "address_invalid", "no-provider": "no_provider", "bad-channel": "invalid_endpoint",
+    }
+    for endpoint_id, reason in expected.items():
+        assert run.attributes(endpoint_id)["status"] == "SKIPPED", endpoint_id
+        assert run.attributes(endpoint_id)["reason"] == reason, endpoint_id
+    assert run.status("good") == "DELIVERED"
+    run.finish()
+    assert [s["endpoint_id"] for s in local.provider.sends] == ["good"]
+    assert run.ledger()["bad-channel"]["channel"] == "FAX"
+
+
+def test_provider_5xx_is_retried_until_it_succeeds(make_local, invoke):
+    local = make_local(behaviours={"+14155550123": "flaky:2"})
+    run = invoke(local, event_with({"flaky": endpoint("SMS", "+14155550123")}))
+    assert run.status("flaky") == "DELIVERED"
+    run.finish()
+    key = local.provider.sends[0]["idempotency_key"]
+    assert local.provider.attempts[key] == 3
+    assert run.ledger()["flaky"]["attempts"] == 3
+    failures = [e for e in run.history() if e["type"] == "TaskFailed"]
+    assert [e["taskFailedEventDetails"]["error"] for e in failures] == ["ProviderUnavailable"] * 2
+
+
+def test_provider_4xx_is_not_retried_and_fails_the_endpoint(make_local, invoke):
+    local = make_local(behaviours={"+14155550123": "reject"})
+    run = invoke(local, event_with({"rejected": endpoint("SMS", "+14155550123"),
+                                    "fine": endpoint("SMS", "+14155550124")}))
+    assert run.attributes("rejected")["status"] == "FAILED"
+    assert run.attributes("rejected")["reason"] == "provider_rejected"
+    assert run.status("fine") == "DELIVERED"
+    run.finish()
+    assert sorted(local.provider.attempts.values()) == [1, 1]
+    assert "400" in run.ledger()["rejected"]["error"]
+
+
+def test_provider_outage_fails_after_the_retries(make_local, invoke):
+    local = make_local(behaviours={"+14155550123": "outage"}, deadline_seconds=15)
+    run = invoke(local, event_with({"down": endpoint("SMS", "+14155550123")}))
+    run.finish()
+    record = run.ledger()["down"]
+    assert record["status"] == "FAILED"
+    assert record["reason"] == "provider_unavailable"
+    assert record["attempts"] == 4  # the first try and three retries
+
+
+def test_bounced_receipt_fails_the_endpoint(make_local, invoke):
+    local = make_local(behaviours={"someone@example.com": "bounce"})
+    run = invoke(local, event_with({"bounced": endpoint("EMAIL", "someone@example.com")}))
+    assert run.attributes("bounced")["status"] == "FAILED"
+    assert run.attributes("bounced")["reason"] == "bounced"
+    output = run.finish()
+    assert output["results"][0]["receipt_status"] == "bounced"
+    assert any(e["type"] == "TaskFailed" and e["taskFailedEventDetails"]["error"] == "DeliveryFailed"
+               for e in run.history())
+
+
+def test_no_receipt_times_out(make_local, invoke):
+    local = make_local(behaviours={"+14155550123": "never"}, receipt_timeout_seconds=4,
+                       receipt_heartbeat_seconds=2, deadline_seconds=6)
+    run = invoke(local, event_with({"silent": endpoint("SMS", "+14155550123"),
+                                    "fine": endpoint("SMS", "+14155550124")}))
+    assert run.attributes("silent")["status"] == "TIMED_OUT"
+    assert run.attributes("silent")["reason"] == "no_receipt"
+    assert run.status("fine") == "DELIVERED"
+    run.finish()
+
+
+def test_an_unconfirmed_endpoint_is_pending_at_the_deadline(make_local, invoke):
+    local = make_local(behaviours={"+14155550123": "never"}, receipt_timeout_seconds=4,
+                       receipt_heartbeat_seconds=2, deadline_seconds=0.5)
+    run = invoke(local, event_with({"silent": endpoint("SMS", "+14155550123")}))
+    assert run.status("silent") == "PENDING"
+    run.finish()
+    assert run.ledger()["silent"]["status"] == "TIMED_OUT"
+
+
+def test_the_same_batch_twice_starts_one_execution_and_sends_once(make_local, invoke):
+    local = make_local()
+    event = event_with({"a": endpoint("SMS", "+14155550123"), "b": endpoint("EMAIL", "b@example.com")})
+    first = invoke(local, event)
+    second = invoke(local, event)  # Pinpoint's retry while the execution may still run
+    assert first.response == second.response
+    first.finish()
+    third = invoke(local, event)  # and once it has closed
+    assert third.response == first.response
+    assert len(local.executions()) == 1
+    assert len(local.provider.sends) == 2
+    assert local.provider.duplicate_sends == 0
+
+
+def test_receipt_before_the_message_id_is_recorded(make_local, invoke):
+    local = make_local(behaviours={"+14155550123": "early"})
+    run = invoke(local, event_with({"early": endpoint("SMS", "+14155550123")}))
+    assert run.status("early") == "DELIVERED"
+    run.finish()
+    # The callback answered 202 (parked): the sender applied the receipt when it linked the message id.
+    assert [r["http_status"] for r in local.provider.receipts] == [202]
+    assert run.ledger()["early"]["receipt_status"] == "delivered"
+
+
+def _receipt_for(local, run, endpoint_id: str, status: str = "delivered") -> dict:
+    message_id = run.ledger()[endpoint_id]["provider_message_id"]
+    return {"message_id": message_id, "status": status, "timestamp": "2026-11-23T09:00:01Z"}
+
+
+def test_forged_missing_and_stale_signatures_are_rejected(make_local, invoke):
+    local = make_local(behaviours={"+14155550123": "never"}, receipt_timeout_seconds=6,
+                       receipt_heartbeat_seconds=5, deadline_seconds=0.5)
+    run = invoke(local, event_with({"silent": endpoint("SMS", "+14155550123")}))
+    deadline = time.monotonic() + 5
+    while not run.ledger().get("silent", {}).get("provider_message_id") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    body = _receipt_for(local, run, "silent", "bounced")
+    raw = json.dumps(body)
+
+    status, answer = post_receipt(local.receipts_url, body, {})
+    assert (status, answer["error"]) == (401, "missing_signature")
+    forged = signed_headers("not-the-secret", raw)
+    status, answer = post_receipt(local.receipts_url, body, forged)
+    assert (status, answer["error"]) == (401, "invalid_signature")
+    stale_at = int(time.time()) - 301
+    stale = {TIMESTAMP_HEADER: str(stale_at), SIGNATURE_HEADER: sign(local.signing_secret, stale_at, raw)}
+    status, answer = post_receipt(local.receipts_url, body, stale)
+    assert (status, answer["error"]) == (401, "stale_timestamp")
+    tampered = signed_headers(local.signing_secret, raw.replace("bounced", "delivered"))
+    status, answer = post_receipt(local.receipts_url, body, tampered)
+    assert (status, answer["error"]) == (401, "invalid_signature")
+
+    # None of them changed anything: the endpoint is still waiting for its receipt.
+    assert run.ledger()["silent"]["status"] == "SENT"
+    status, answer = post_receipt(local.receipts_url, body, signed_headers(local.signing_secret, raw))
+    assert (status, answer["result"]) == (200, "failed")
+    assert run.finish()["results"][0]["reason"] == "bounced"
+
+
+def test_duplicate_and_late_receipts_are_acknowledged_and_recorded(make_local, invoke):
+    local = make_local(behaviours={"+14155550124": "never"}, receipt_timeout_seconds=3,
+                       receipt_heartbeat_seconds=2, deadline_seconds=5)
+    run = invoke(local, event_with({"fine": endpoint("SMS", "+14155550123"),
+                                    "late": endpoint("SMS", "+14155550124")}))
+    run.finish()
+    assert run.status("late") == "TIMED_OUT"
+
+    duplicate = _receipt_for(local, run, "fine")
+    raw = json.dumps(duplicate)
+    status, answer = post_receipt(local.receipts_url, duplicate, signed_headers(local.signing_secret, raw))
+    assert (status, answer["result"]) == (200, "duplicate")
+
+    late = _receipt_for(local, run, "late")
+    raw = json.dumps(late)
+    status, answer = post_receipt(local.receipts_url, late, signed_headers(local.signing_secret, raw))
+    assert (status, answer["result"]) == (200, "late")
+    record = run.ledger()["late"]
+    assert record["status"] == "TIMED_OUT"
+    assert record["late_receipt_status"] == "delivered"
+
+
+def test_a_receipt_for_an_unknown_message_is_parked_not_refused(make_local):
+    local = make_local()
+    body = {"message_id": "msg-nobody-knows", "status": "delivered"}
+    status, answer = post_receipt(local.receipts_url, body, signed_headers(local.signing_secret, json.dumps(body)))
+    assert (status, answer["result"]) == (202, "parked")
+
+
+def test_a_receipt_that_is_not_json_gets_a_clear_400(make_local):
+    local = make_local()
+    raw = "message_id=1&status=delivered"
+    response = HTTP.request("POST", local.receipts_url, body=raw.encode(),
+                            headers=signed_headers(local.signing_secret, raw), timeout=5)
+    assert response.status == 400
+    assert json.loads(response.data)["error"] == "bad_receipt"
+
+
+def test_engagement_events_are_reported(make_local, invoke):
+    local = make_local(behaviours={"b@example.com": "bounce"})
+    run = invoke(local, event_with({"a": endpoint("SMS", "+14155550123"), "b": endpoint("EMAIL", "b@example.com"),
+                                    "c": endpoint("SMS", "+14155550125", OptOut="ALL")}))
+    output = run.finish()
+    assert output["report"]["outcome"]["accepted"] == 5
+    types = sorted((e["endpoint_id"], e["event"]["EventType"]) for e in local.pinpoint.events)
+    assert types == [
+        ("a", "journey_activity.delivered"), ("a", "journey_activity.sent"),
+        ("b", "journey_activity.failed"), ("b", "journey_activity.sent"),
+        ("c", "journey_activity.skipped"),
+    ]
+    assert {e["application_id"] for e in local.pinpoint.events} == {"app-integration"}
+
+
+def test_an_unusable_payload_gets_a_clear_error(make_local):
+    local = make_local()
+    answer = local.invoke({"ApplicationId": "app", "Endpoints": {}})
+    assert answer["error"]["type"] == "PayloadError"
+    assert "Endpoints" in answer["error"]["message"]
+    assert "Traceback" not in answer["error"]["message"]
+    assert local.executions() == []
+
+
+def test_custom_event_attributes_by_jmespath(make_local, invoke):
+    expressions = {"status": "status", "delivered": "status == 'DELIVERED'", "msg": "provider_message_id",
+                   "attempts": "to_string(attempts)"}
+    local = make_local(environment={"EVENT_ATTRIBUTES": json.dumps(expressions)})
+    run = invoke(local, event_with({"a": endpoint("SMS", "+14155550123")}))
+    attributes = run.attributes("a")
+    assert attributes["delivered"] == "true"
+    assert attributes["attempts"] == "1"
+    assert attributes["msg"].startswith("msg-")
+    run.finish()
