@@ -16,6 +16,7 @@ Run: python benchmarks/batch.py [--runs 3] [--imports 7]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import subprocess
@@ -93,7 +94,8 @@ def main() -> None:
                            receipt_heartbeat_seconds=30)
     batch_seconds: list[float] = []
     naive_seconds: list[float] = []
-    with LocalEnvironment(options) as local:
+    # Handlers log to stdout as in Lambda; keep stdout for the figures.
+    with contextlib.redirect_stdout(sys.stderr), LocalEnvironment(options) as local:
         # Warm up: import the handlers and open connections once, as a warm Lambda would be.
         warm = batch(59)
         local.invoke(warm)

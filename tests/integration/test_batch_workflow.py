@@ -47,6 +47,11 @@ def test_every_channel_type_is_sent_and_delivered(make_local, invoke):
     records = run.ledger()
     assert all(r["status"] == "DELIVERED" and r["provider_message_id"] and r["attempts"] == 1
                for r in records.values())
+    # Each endpoint is one Map iteration of one state: the happy path costs one transition per endpoint.
+    entered = [e["stateEnteredEventDetails"]["name"] for e in run.history() if e["type"].endswith("StateEntered")]
+    assert entered.count("Send and wait for delivery receipt") == len(endpoints)
+    assert "Record failed delivery" not in entered
+    assert len(entered) == len(endpoints) + 4
 
 
 def test_the_documentation_example_runs(make_local, invoke):
@@ -176,6 +181,7 @@ def test_receipt_before_the_message_id_is_recorded(make_local, invoke):
     # The callback answered 202 (parked): the sender applied the receipt when it linked the message id.
     assert [r["http_status"] for r in local.provider.receipts] == [202]
     assert run.ledger()["early"]["receipt_status"] == "delivered"
+    assert "Record failed delivery" not in [e.get("stateEnteredEventDetails", {}).get("name") for e in run.history()]
 
 
 def _receipt_for(local, run, endpoint_id: str, status: str = "delivered") -> dict:

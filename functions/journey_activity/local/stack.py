@@ -105,6 +105,29 @@ def _deliver_early_callbacks() -> None:
     CallbackEndpoint.setup_heartbeat_endpoint = setup_heartbeat_endpoint  # type: ignore[method-assign]
 
 
+def _reuse_lambda_clients() -> None:
+    """moto's interpreter builds a new boto3 client for every Lambda invocation (tens of
+    milliseconds of CPU each, under the GIL); AWS Step Functions has no such cost. Reuse one
+    client per region for the Lambda integration: clients are thread-safe once built."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+
+    if getattr(lambda_eval_utils.boto_client_for, "_journey_activity_patch", False):
+        return
+    original = lambda_eval_utils.boto_client_for
+    clients: dict[tuple[str, str], Any] = {}
+    lock = threading.Lock()
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        key = (region, service)
+        with lock:
+            if key not in clients:
+                clients[key] = original(region=region, service=service, state_credentials=state_credentials)
+            return clients[key]
+
+    boto_client_for._journey_activity_patch = True  # type: ignore[attr-defined]
+    lambda_eval_utils.boto_client_for = boto_client_for  # type: ignore[assignment]
+
+
 class LocalEnvironment:
     """``with LocalEnvironment(options) as local: local.invoke(event)``"""
 
@@ -150,6 +173,7 @@ class LocalEnvironment:
         os.environ.pop("AWS_PROFILE", None)
         self._stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
         _deliver_early_callbacks()
+        _reuse_lambda_clients()
         self._reset_caches()
 
         self.registry = LambdaRegistry(self.template.functions(self._refs({})))
