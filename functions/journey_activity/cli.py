@@ -89,6 +89,8 @@ def run(
     heartbeat: Annotated[int, typer.Option(help="Heartbeat seconds of the receipt wait.")] = 20,
     wait: Annotated[bool, typer.Option(help="Wait for the execution to end before printing outcomes.")] = True,
     template: Annotated[Path | None, typer.Option(help="The SAM template (default: the checkout's).")] = None,
+    log_level: Annotated[str, typer.Option(help="The functions' log level (their JSON logs go to stderr).")]
+    = "CRITICAL",
     env: Annotated[list[str] | None, typer.Option(help="NAME=VALUE set for the functions (e.g. EVENT_ATTRIBUTES). "
                                                        "Repeatable.")] = None,
 ) -> None:
@@ -109,7 +111,8 @@ def run(
 
     options = LocalOptions(template=template, receipt_delay=receipt_delay, latency=latency, behaviours=behaviours,
                            deadline_seconds=deadline, receipt_timeout_seconds=receipt_timeout,
-                           receipt_heartbeat_seconds=heartbeat, environment=environment)
+                           receipt_heartbeat_seconds=heartbeat, environment=environment,
+                           log_level=log_level.upper())
     stderr = Console(stderr=True)
     if not stderr.is_terminal:
         stderr = Console(stderr=True, width=160)

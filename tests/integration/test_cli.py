@@ -1,0 +1,67 @@
+"""``journey-activity run``: the README's main job, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "journey-batch.json"
+
+
+def journey_activity(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "journey_activity.cli", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=dict(os.environ))
+
+
+def test_run_prints_the_response_and_writes_the_history(tmp_path):
+    history = tmp_path / "history.json"
+    result = journey_activity("run", str(EXAMPLE), "--history", str(history), "--behave", "kenji@example.com=bounce")
+    assert result.returncode == 0, result.stderr
+    response = json.loads(result.stdout)
+    event = json.loads(EXAMPLE.read_text())
+    assert list(response) == list(event["Endpoints"])
+    assert response["sms-maria"]["EventAttributes"]["status"] == "DELIVERED"
+    assert response["email-kenji"]["EventAttributes"] == {"status": "FAILED", "channel": "EMAIL",
+                                                          "reason": "bounced", "provider": "http"}
+    assert response["sms-badnumber"]["EventAttributes"]["reason"] == "address_invalid"
+    assert "sms-maria" in result.stderr and "SUCCEEDED" in result.stderr  # the table for people
+    events = json.loads(history.read_text())
+    assert events[0]["type"] == "ExecutionStarted"
+    assert events[-1]["type"] == "ExecutionSucceeded"
+
+
+def test_json_prints_only_the_json():
+    result = journey_activity("run", str(EXAMPLE), "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)  # nothing but the JSON on stdout
+    assert "Endpoints" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (None, "cannot read"),
+        ("{not json", "is not JSON"),
+        ('{"ApplicationId": "a", "Endpoints": {}}', "Endpoints"),
+        ('["a list"]', "JSON object"),
+    ],
+)
+def test_an_unusable_file_or_payload_exits_non_zero_with_one_line(tmp_path, content, expected):
+    path = tmp_path / "event.json"
+    if content is not None:
+        path.write_text(content)
+    result = journey_activity("run", str(path))
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert expected in lines[0]
+    assert "Traceback" not in result.stderr
