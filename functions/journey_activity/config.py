@@ -60,7 +60,6 @@ class Settings(BaseModel):
     invoker_deadline_seconds: float = Field(default=10.0, gt=0, le=900)
     receipt_timeout_seconds: int = Field(default=900, ge=2, le=31_536_000)
     receipt_heartbeat_seconds: int = Field(default=300, ge=1)
-    max_concurrency: int = Field(default=40, ge=1, le=40)
     ledger_ttl_days: int = Field(default=30, ge=1)
     # channel type (or "*") -> provider; a channel mapped to null has no provider.
     channel_providers: dict[str, ProviderConfig | None] = Field(default_factory=dict)
@@ -129,7 +128,6 @@ _ENV: dict[str, tuple[str, bool]] = {
     "invoker_deadline_seconds": ("INVOKER_DEADLINE_SECONDS", False),
     "receipt_timeout_seconds": ("RECEIPT_TIMEOUT_SECONDS", False),
     "receipt_heartbeat_seconds": ("RECEIPT_HEARTBEAT_SECONDS", False),
-    "max_concurrency": ("MAX_CONCURRENCY", False),
     "ledger_ttl_days": ("LEDGER_TTL_DAYS", False),
     "channel_providers": ("CHANNEL_PROVIDERS", True),
     "provider_url": ("PROVIDER_URL", False),

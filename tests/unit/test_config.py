@@ -27,7 +27,6 @@ def test_defaults():
     assert s.state_machine_arn is None
     assert s.invoker_deadline_seconds < 15
     assert s.receipt_heartbeat_seconds < s.receipt_timeout_seconds
-    assert s.max_concurrency == 40
     assert s.channel_providers == {}
     assert s.provider_url is None
     assert s.address_rules == {}
@@ -37,7 +36,7 @@ def test_defaults():
 
 
 def test_empty_and_blank_variables_mean_the_default():
-    assert settings_from({"LEDGER_TABLE": "", "CHANNEL_PROVIDERS": "   ", "MAX_CONCURRENCY": ""}) == Settings()
+    assert settings_from({"LEDGER_TABLE": "", "CHANNEL_PROVIDERS": "   ", "LEDGER_TTL_DAYS": ""}) == Settings()
 
 
 @pytest.mark.parametrize(
@@ -53,7 +52,6 @@ def test_empty_and_blank_variables_mean_the_default():
         ("INVOKER_DEADLINE_SECONDS", "7.5", "invoker_deadline_seconds", 7.5),
         ("RECEIPT_TIMEOUT_SECONDS", "3600", "receipt_timeout_seconds", 3600),
         ("RECEIPT_HEARTBEAT_SECONDS", "60", "receipt_heartbeat_seconds", 60),
-        ("MAX_CONCURRENCY", "10", "max_concurrency", 10),
         ("LEDGER_TTL_DAYS", "7", "ledger_ttl_days", 7),
         ("PROVIDER_URL", "https://p.example.com/send", "provider_url", "https://p.example.com/send"),
         ("ADDRESS_RULES", '{"CUSTOM": "^https://.+"}', "address_rules", {"CUSTOM": "^https://.+"}),
@@ -190,9 +188,8 @@ def test_bad_regex_in_address_rules():
 @pytest.mark.parametrize(
     ("variable", "raw"),
     [
-        ("MAX_CONCURRENCY", "41"),
-        ("MAX_CONCURRENCY", "0"),
-        ("MAX_CONCURRENCY", "many"),
+        ("RECEIPT_TIMEOUT_SECONDS", "1"),
+        ("RECEIPT_TIMEOUT_SECONDS", "many"),
         ("INVOKER_DEADLINE_SECONDS", "0"),
         ("REPORT_EVENTS", "perhaps"),
         ("LEDGER_TTL_DAYS", "-1"),
@@ -203,6 +200,6 @@ def test_bad_scalar_values_name_the_variable(variable, raw):
 
 
 def test_several_problems_are_all_named():
-    message = config_error({"MAX_CONCURRENCY": "0", "LEDGER_TTL_DAYS": "0"})
-    assert "MAX_CONCURRENCY" in message
+    message = config_error({"INVOKER_DEADLINE_SECONDS": "0", "LEDGER_TTL_DAYS": "0"})
+    assert "INVOKER_DEADLINE_SECONDS" in message
     assert "LEDGER_TTL_DAYS" in message

@@ -54,5 +54,4 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             "timeout_seconds": settings.receipt_timeout_seconds,
             "heartbeat_seconds": settings.receipt_heartbeat_seconds,
         },
-        "max_concurrency": settings.max_concurrency,
     }
