@@ -125,7 +125,7 @@ def _reuse_lambda_clients() -> None:
             return clients[key]
 
     boto_client_for._journey_activity_patch = True  # type: ignore[attr-defined]
-    lambda_eval_utils.boto_client_for = boto_client_for  # type: ignore[assignment]
+    lambda_eval_utils.boto_client_for = boto_client_for
 
 
 class LocalEnvironment:
