@@ -291,3 +291,15 @@ def test_custom_event_attributes_by_jmespath(make_local, invoke):
     assert attributes["attempts"] == "1"
     assert attributes["msg"].startswith("msg-")
     run.finish()
+
+
+def test_progress_receipts_keep_a_slow_delivery_alive_with_heartbeats(make_local, invoke):
+    # The final receipt comes after 3 s, past the 2 s heartbeat; the "sent" receipt at 1.5 s
+    # sends a heartbeat, so the wait goes on and the endpoint is delivered, not timed out.
+    local = make_local(progress_receipts=True, receipt_delay=3.0, receipt_timeout_seconds=8,
+                       receipt_heartbeat_seconds=2, deadline_seconds=6)
+    run = invoke(local, event_with({"slow": endpoint("SMS", "+14155550123")}))
+    assert run.status("slow") == "DELIVERED"
+    run.finish()
+    assert [r["status"] for r in local.provider.receipts] == ["sent", "delivered"]
+    assert run.ledger()["slow"]["last_receipt_status"] == "sent"
