@@ -7,15 +7,15 @@ import base64
 import json
 import logging
 import re
-import threading
 import time
 import uuid
 from collections.abc import Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from journey_activity.local.lambda_endpoint import FunctionError, LambdaRegistry
+from journey_activity.local.server import LocalServer, TrackingHTTPServer
 from journey_activity.local.template import FunctionSpec
 
 log = logging.getLogger(__name__)
@@ -104,40 +104,20 @@ class _Handler(BaseHTTPRequestHandler):
     do_POST = do_GET = do_PUT = do_DELETE = do_HEAD = _handle  # noqa: N815
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+class _Server(TrackingHTTPServer):
     registry: LambdaRegistry
     routes: list[tuple[str, str, re.Pattern[str], FunctionSpec]]
 
 
-class LocalHttpApi:
+class LocalHttpApi(LocalServer):
+    thread_name = "local-http-api"
+
     def __init__(self, registry: LambdaRegistry, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._server = _Server((host, port), _Handler)
-        self._server.registry = registry
-        self._server.routes = [
+        server = _Server((host, port), _Handler)
+        server.registry = registry
+        server.routes = [
             (method, path, _route_pattern(path), spec)
             for spec in registry.specs.values()
             for method, path in spec.http_routes
         ]
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def start(self) -> LocalHttpApi:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="local-http-api", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread = None
-
-    def __enter__(self) -> LocalHttpApi:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        super().__init__(server)

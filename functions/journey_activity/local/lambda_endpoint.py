@@ -18,10 +18,11 @@ import traceback
 import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import unquote
 
+from journey_activity.local.server import LocalServer, TrackingHTTPServer
 from journey_activity.local.template import FunctionSpec
 
 log = logging.getLogger(__name__)
@@ -148,37 +149,17 @@ class _InvokeHandler(BaseHTTPRequestHandler):
                                                                   "error": error.payload["errorMessage"]})
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+class _Server(TrackingHTTPServer):
     registry: LambdaRegistry
 
 
-class LocalLambdaEndpoint:
+class LocalLambdaEndpoint(LocalServer):
     """``with LocalLambdaEndpoint(registry) as endpoint: endpoint.url``"""
+
+    thread_name = "local-lambda"
 
     def __init__(self, registry: LambdaRegistry, host: str = "127.0.0.1", port: int = 0) -> None:
         self.registry = registry
-        self._server = _Server((host, port), _InvokeHandler)
-        self._server.registry = registry
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def start(self) -> LocalLambdaEndpoint:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="local-lambda", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread = None
-
-    def __enter__(self) -> LocalLambdaEndpoint:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        server = _Server((host, port), _InvokeHandler)
+        server.registry = registry
+        super().__init__(server)

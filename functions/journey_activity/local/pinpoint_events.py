@@ -9,23 +9,20 @@ breaks a per-event limit gets its own 400 in the results while the others are ac
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import re
-import socket
 import threading
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-log = logging.getLogger(__name__)
+from journey_activity.local.server import LocalServer, TrackingHTTPServer
 
-# How often serve_forever looks for a shutdown request: stop() waits up to this long.
-POLL_SECONDS = 0.05
+log = logging.getLogger(__name__)
 
 MAX_EVENTS_PER_REQUEST = 100
 MAX_ATTRIBUTES_AND_METRICS = 40
@@ -122,35 +119,11 @@ class _Handler(BaseHTTPRequestHandler):
     do_POST = do_GET = do_PUT = do_DELETE = do_HEAD = _handle  # noqa: N815
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+class _Server(TrackingHTTPServer):
     events: LocalPinpointEvents
 
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
-        super().__init__(address, handler)
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
 
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._connections_lock:
-            self._connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._connections_lock:
-            self._connections.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self) -> None:
-        """End kept-alive connections too: after stop, a client must see the server gone."""
-        with self._connections_lock:
-            connections = list(self._connections)
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-
-
-class LocalPinpointEvents:
+class LocalPinpointEvents(LocalServer):
     """``with LocalPinpointEvents() as pinpoint: boto3.client("pinpoint", endpoint_url=pinpoint.url)``
 
     Inspection (snapshots, safe to read from any thread): :attr:`events` (accepted),
@@ -163,43 +136,9 @@ class LocalPinpointEvents:
         self._events: list[dict[str, Any]] = []
         self._rejected: list[dict[str, Any]] = []
         self._requests = 0
-        self._server = _Server((host, port), _Handler)
-        self._server.events = self
-        bound_host, bound_port = self._server.socket.getsockname()[:2]
-        self._url = f"http://{bound_host}:{bound_port}"
-        self._thread: threading.Thread | None = None
-        self._closed = False
-
-    # -- lifecycle --------------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        return self._url
-
-    def start(self) -> LocalPinpointEvents:
-        if self._thread is None and not self._closed:
-            self._thread = threading.Thread(
-                target=self._server.serve_forever, args=(POLL_SECONDS,), name="pinpoint-events", daemon=True
-            )
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Shut the server down and close its socket; safe to call twice."""
-        if self._closed:
-            return
-        self._closed = True
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread = None
-        self._server.server_close()
-        self._server.close_connections()
-
-    def __enter__(self) -> LocalPinpointEvents:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        server = _Server((host, port), _Handler)
+        server.events = self
+        super().__init__(server)
 
     # -- inspection -------------------------------------------------------------------------
 

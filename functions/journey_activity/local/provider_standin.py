@@ -12,28 +12,24 @@ Receipts go to the message's ``callback_url`` (or the stand-in's) as compact JSO
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import socket
 import threading
 import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
 
 import urllib3
 
+from journey_activity.local.server import LocalServer, TrackingHTTPServer
 from journey_activity.signing import signed_headers
 
 log = logging.getLogger(__name__)
-
-# How often serve_forever looks for a shutdown request: stop() waits up to this long.
-POLL_SECONDS = 0.05
 
 BEHAVIOURS = ("deliver", "bounce", "fail", "reject", "throttle", "outage", "flaky:N", "never", "early")
 DEFAULT_BEHAVIOUR = "deliver"
@@ -174,35 +170,13 @@ class _Handler(BaseHTTPRequestHandler):
         self._reply(Reply(200) if self._is_health() else Reply(404))
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+class _Server(TrackingHTTPServer):
     standin: ProviderStandIn
 
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
-        super().__init__(address, handler)
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
 
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._connections_lock:
-            self._connections.add(request)
-        super().process_request(request, client_address)
+class ProviderStandIn(LocalServer):
+    thread_name = "provider-standin"
 
-    def shutdown_request(self, request: Any) -> None:
-        with self._connections_lock:
-            self._connections.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self) -> None:
-        """End kept-alive connections too: after stop, a client must see the server gone."""
-        with self._connections_lock:
-            connections = list(self._connections)
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-
-
-class ProviderStandIn:
     """``with ProviderStandIn(callback_url=..., signing_secret=...) as provider: provider.url``
 
     Inspection (snapshots, safe to read from any thread): :attr:`sends`, :attr:`attempts`,
@@ -241,32 +215,16 @@ class ProviderStandIn:
         self._receipts: list[dict[str, Any]] = []
         self._timers: set[threading.Timer] = set()
         self._pool = urllib3.PoolManager(num_pools=4, maxsize=16, retries=False, timeout=RECEIPT_TIMEOUT)
-        self._server = _Server((host, port), _Handler)
-        self._server.standin = self
-        bound_host, bound_port = self._server.socket.getsockname()[:2]
-        self._url = f"http://{bound_host}:{bound_port}"
-        self._thread: threading.Thread | None = None
-        self._closed = False
+        server = _Server((host, port), _Handler)
+        server.standin = self
+        super().__init__(server)
 
     # -- lifecycle --------------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        return self._url
-
-    def start(self) -> ProviderStandIn:
-        if self._thread is None and not self._closed:
-            self._thread = threading.Thread(
-                target=self._server.serve_forever, args=(POLL_SECONDS,), name="provider-standin", daemon=True
-            )
-            self._thread.start()
-        return self
 
     def stop(self) -> None:
         """Cancel the receipts still waiting, let the ones in flight finish, close the socket; idempotent."""
         if self._closed:
             return
-        self._closed = True
         with self._lock:
             self._stopping.set()
             timers = list(self._timers)
@@ -275,18 +233,8 @@ class ProviderStandIn:
         deadline = time.monotonic() + STOP_JOIN_SECONDS
         for timer in timers:
             timer.join(max(0.0, deadline - time.monotonic()))
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread = None
-        self._server.server_close()
-        self._server.close_connections()
+        super().stop()
         self._pool.clear()
-
-    def __enter__(self) -> ProviderStandIn:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # -- configuration ----------------------------------------------------------------------
 

@@ -114,11 +114,12 @@ def _reuse_lambda_clients() -> None:
     if getattr(lambda_eval_utils.boto_client_for, "_journey_activity_patch", False):
         return
     original = lambda_eval_utils.boto_client_for
-    clients: dict[tuple[str, str], Any] = {}
+    clients: dict[tuple[str, str, str], Any] = {}
     lock = threading.Lock()
 
     def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
-        key = (region, service)
+        # Each local environment has its own Lambda endpoint: a client per endpoint.
+        key = (region, service, os.environ.get("AWS_ENDPOINT_URL_LAMBDA", ""))
         with lock:
             if key not in clients:
                 clients[key] = original(region=region, service=service, state_credentials=state_credentials)
