@@ -128,3 +128,29 @@ def test_runtime_requirements_match_the_package():
                 .read_text().splitlines() if line.strip() and not line.startswith("#")}
     assert declared - {"boto3"} == packaged, "boto3 ships with the Lambda runtime; everything else must be packaged"
     assert os.path.exists(ROOT / "functions" / "journey_activity" / "py.typed")
+
+
+def _send_task() -> dict[str, Any]:
+    definition = json.loads((ROOT / "statemachines" / "batch.asl.json").read_text())
+    iteration = definition["States"]["Send to each endpoint"]["ItemProcessor"]["States"]
+    return iteration["Send and wait for delivery receipt"]
+
+
+def test_throttling_and_outages_are_retried_with_backoff_and_jitter_and_rejections_never():
+    from journey_activity import errors
+
+    retries = {name: retrier for retrier in _send_task()["Retry"] for name in retrier["ErrorEquals"]}
+    for name in (errors.ProviderThrottled.__name__, errors.ProviderUnavailable.__name__,
+                 "Lambda.ServiceException", "Lambda.TooManyRequestsException"):
+        assert retries[name]["BackoffRate"] > 1, name
+        assert retries[name]["JitterStrategy"] == "FULL", name
+        assert retries[name]["MaxAttempts"] >= 2, name
+    assert errors.ProviderRejected.__name__ not in retries
+    assert "States.ALL" not in retries
+    assert "States.TaskFailed" not in retries
+
+
+def test_every_error_of_the_sender_ends_in_a_status():
+    catchers = _send_task()["Catch"]
+    assert [c["ErrorEquals"] for c in catchers] == [["States.ALL"]]
+    assert catchers[0]["Next"] == "Record failed delivery"
