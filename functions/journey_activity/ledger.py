@@ -26,6 +26,9 @@ from journey_activity import aws
 from journey_activity.models.batch import FINAL_STATUSES, EndpointResult, LedgerStatus
 
 POINTER_SK = "#pointer"
+TEMPLATE_SK = "#template"
+# DynamoDB items hold 400 KB; keep room for the key and attributes.
+MAX_TEMPLATE_BYTES = 350_000
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 _OPEN = [LedgerStatus.SENDING.value, LedgerStatus.SENT.value]
@@ -150,7 +153,8 @@ class Ledger:
             response = self.dynamodb.query(**request)
             for item in response.get("Items", []):
                 record = _from_item(item) or {}
-                records[record["sk"]] = record
+                if record["sk"] != TEMPLATE_SK:
+                    records[record["sk"]] = record
             if "LastEvaluatedKey" not in response:
                 return records
             request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
@@ -252,6 +256,21 @@ class Ledger:
             {"batch_id": batch_id, "endpoint_id": endpoint_id, "updated_at": now},
             if_not_exists={"expires_at": self._expires_at()},
         )
+
+    def put_template(self, batch_id: str, template: str) -> str:
+        """Keep a large template out of the execution's payloads; returns its reference."""
+        self.dynamodb.put_item(
+            TableName=self.table_name,
+            Item=_to_item({"pk": batch_id, "sk": TEMPLATE_SK, "template": template, "expires_at": self._expires_at()}),
+        )
+        return TEMPLATE_SK
+
+    def get_template(self, batch_id: str, reference: str) -> str | None:
+        response = self.dynamodb.get_item(
+            TableName=self.table_name, Key=_to_item({"pk": batch_id, "sk": reference}), ConsistentRead=True
+        )
+        item = _from_item(response.get("Item"))
+        return None if item is None else str(item.get("template", ""))
 
     def pointer(self, provider: str, message_id: str) -> dict[str, Any] | None:
         response = self.dynamodb.get_item(

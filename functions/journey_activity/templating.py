@@ -21,7 +21,7 @@ import jmespath
 from journey_activity.errors import TemplateError
 
 PLACEHOLDER = re.compile(r"\{\{\s*([^{}|]+?)\s*(?:\|\s*([^{}]*?)\s*)?\}\}")
-MAX_RENDERED_CHARS = 200_000
+MAX_RENDERED_CHARS = 1_000_000
 
 
 @lru_cache(maxsize=512)

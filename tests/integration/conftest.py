@@ -54,9 +54,15 @@ def event_with(endpoints: dict[str, dict[str, Any]], data: str = "Hi {{User.User
 
 
 def address_for(channel: ChannelType, index: int = 0) -> str:
-    if channel in VALID_ADDRESS:
-        base = VALID_ADDRESS[channel]
-        return base if index == 0 else base.replace("7", str(index)).replace("3", str(index))
+    """A valid address for the channel, different for each index."""
+    if index == 0 and channel in VALID_ADDRESS:
+        return VALID_ADDRESS[channel]
+    if channel in (ChannelType.SMS, ChannelType.VOICE):
+        return f"+1415555{index:04d}"
+    if channel == ChannelType.EMAIL:
+        return f"user{index}@example.com"
+    if channel == ChannelType.CUSTOM:
+        return f"https://hooks.example.com/user/{index}"
     return f"device-token-{channel.value.lower()}-{index:04d}"
 
 

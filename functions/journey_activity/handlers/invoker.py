@@ -20,11 +20,13 @@ from journey_activity.compile import compile_batch
 from journey_activity.config import Settings, get_settings
 from journey_activity.errors import ConfigurationError, PayloadError
 from journey_activity.handlers._runtime import ledger, logger
-from journey_activity.ledger import Ledger, is_final, result_from_record
+from journey_activity.ledger import MAX_TEMPLATE_BYTES, Ledger, is_final, result_from_record
 from journey_activity.models.batch import Batch, EndpointResult, LedgerStatus
 from journey_activity.triggers import pinpoint
 
 MAX_EXECUTION_INPUT_BYTES = 256 * 1024
+# A template larger than this travels by reference (in the ledger), not through every state.
+INLINE_TEMPLATE_BYTES = 8 * 1024
 _DESCRIBE_EVERY_SECONDS = 1.0
 _CLOSED_RUN_FAILURES = frozenset({"FAILED", "TIMED_OUT", "ABORTED"})
 
@@ -38,6 +40,14 @@ def start(batch: Batch, settings: Settings) -> str:
     """Start (or join) the batch's execution; returns its ARN."""
     if not settings.state_machine_arn:
         raise ConfigurationError("STATE_MACHINE_ARN is not set")
+    template = batch.context.template or ""
+    if len(template.encode()) > INLINE_TEMPLATE_BYTES:
+        if len(template.encode()) > MAX_TEMPLATE_BYTES:
+            raise PayloadError(f"Data is {len(template.encode())} bytes; at most {MAX_TEMPLATE_BYTES} are supported")
+        reference = ledger().put_template(batch.context.batch_id, template)
+        batch = batch.model_copy(
+            update={"context": batch.context.model_copy(update={"template": None, "template_ref": reference})}
+        )
     document = batch.model_dump_json()
     if len(document.encode()) > MAX_EXECUTION_INPUT_BYTES:
         raise PayloadError(

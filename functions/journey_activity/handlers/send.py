@@ -16,9 +16,9 @@ from pydantic import BaseModel, ConfigDict
 
 from journey_activity import aws
 from journey_activity.config import ProviderConfig, Settings, get_settings
-from journey_activity.errors import ProviderError, ProviderRejected
+from journey_activity.errors import ProviderError, ProviderRejected, TemplateError
 from journey_activity.handlers._runtime import ledger, logger, metrics
-from journey_activity.ledger import is_final, result_from_record
+from journey_activity.ledger import Ledger, is_final, result_from_record
 from journey_activity.models.batch import BatchContext, LedgerStatus, Recipient
 from journey_activity.providers import SendRequest, provider_for
 from journey_activity.receipts import DELIVERY_FAILED_ERROR, apply_parked
@@ -55,6 +55,23 @@ def _resume_from_record(record: dict[str, Any], token: str) -> None:
         aws.client("stepfunctions").send_task_failure(taskToken=token, error=DELIVERY_FAILED_ERROR, cause=result)
 
 
+_templates: dict[str, str | None] = {}
+
+
+def _template(book: Ledger, context: BatchContext) -> str | None:
+    """The batch's template, read once per container when it travels by reference."""
+    if not context.template_ref:
+        return context.template
+    if context.batch_id not in _templates:
+        template = book.get_template(context.batch_id, context.template_ref)
+        if template is None:
+            raise TemplateError(f"the batch's template ({context.template_ref}) is not in the ledger")
+        if len(_templates) > 64:
+            _templates.clear()
+        _templates[context.batch_id] = template
+    return _templates[context.batch_id]
+
+
 def send(task: SendTask, settings: Settings) -> dict[str, Any]:
     batch_id, recipient = task.context.batch_id, task.recipient
     config = settings.provider_for(recipient.channel)
@@ -77,7 +94,7 @@ def send(task: SendTask, settings: Settings) -> dict[str, Any]:
             apply_parked(book, aws.client("stepfunctions"), batch_id, recipient.endpoint_id, pointer["receipts"])
         return {"status": LedgerStatus.SENT.value, "provider_message_id": message_id, "resent": False}
 
-    message = render(task.context.template, recipient.profile)
+    message = render(_template(book, task.context), recipient.profile)
     request = SendRequest(
         batch_id=batch_id,
         endpoint_id=recipient.endpoint_id,

@@ -74,6 +74,8 @@ class BatchContext(BaseModel):
     treatment_id: str | None = None
     scheduled_time: str | None = None
     template: str | None = None
+    # Set when the template is too large to travel through every state: it is in the ledger.
+    template_ref: str | None = None
 
 
 class Batch(BaseModel):
