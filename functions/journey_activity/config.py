@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from journey_activity.errors import ConfigurationError
 from journey_activity.models.pinpoint import ChannelType
+from journey_activity.security import SECRETS_MANAGER_PREFIX, SSM_PREFIX, is_reference
 
 MAX_EVENT_ATTRIBUTES = 5
 MAX_ATTRIBUTE_CHARS = 128
@@ -43,12 +44,34 @@ class ProviderConfig(BaseModel):
     timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     # Where the provider should post receipts; sent with each message when set.
     callback_url: str | None = None
+    # The secret this provider signs receipts with: a Secrets Manager ARN (or
+    # "secretsmanager:<arn>") or "ssm:/parameter/name"; unset: CALLBACK_SIGNING_SECRET(_ARN).
+    # Its value may hold two comma-separated secrets while one is rotated.
+    signing_secret_arn: str | None = None
 
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
+        # http:// passes here so the local run can use its stand-in; every send checks the
+        # scheme and the resolved addresses again (journey_activity.security), where
+        # ALLOW_LOCAL_PROVIDERS is known.
         if not re.match(r"^https?://[^\s/]+", value):
             raise ValueError("must be an http(s) URL")
+        return value
+
+    @field_validator("headers")
+    @classmethod
+    def _header_references(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, header in value.items():
+            if header in (SECRETS_MANAGER_PREFIX, SSM_PREFIX):
+                raise ValueError(f"{name}: a secret reference needs a name after {header!r}")
+        return value
+
+    @field_validator("signing_secret_arn")
+    @classmethod
+    def _secret_reference(cls, value: str | None) -> str | None:
+        if value is not None and not is_reference(value):
+            raise ValueError("must be a Secrets Manager ARN, 'secretsmanager:<arn or name>' or 'ssm:<parameter name>'")
         return value
 
 
@@ -58,7 +81,8 @@ class Settings(BaseModel):
     ledger_table: str = "journey-activity-ledger"
     state_machine_arn: str | None = None
     invoker_deadline_seconds: float = Field(default=10.0, gt=0, le=900)
-    receipt_timeout_seconds: int = Field(default=900, ge=2, le=31_536_000)
+    # At most a day: two waits in a row must fit the state machine's 3-day TimeoutSeconds backstop.
+    receipt_timeout_seconds: int = Field(default=900, ge=2, le=86_400)
     receipt_heartbeat_seconds: int = Field(default=300, ge=1)
     ledger_ttl_days: int = Field(default=30, ge=1)
     # channel type (or "*") -> provider; a channel mapped to null has no provider.

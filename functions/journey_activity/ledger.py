@@ -195,7 +195,14 @@ class Ledger:
                 raise RuntimeError(f"DynamoDB left {len(pending[self.table_name])} skipped records unwritten")
 
     def begin_send(
-        self, batch_id: str, endpoint_id: str, *, channel: str, provider: str, task_token: str
+        self,
+        batch_id: str,
+        endpoint_id: str,
+        *,
+        channel: str,
+        provider: str,
+        task_token: str,
+        about: Mapping[str, Any] | None = None,
     ) -> tuple[bool, dict[str, Any]]:
         """Record the task token before the provider is called.
 
@@ -205,6 +212,8 @@ class Ledger:
         now = now_iso()
         key = _to_item({"pk": batch_id, "sk": endpoint_id})
         sets = {"task_token": task_token, "updated_at": now, "channel": channel, "provider": provider}
+        # What a late receipt needs to be reported on its own (application, journey, activity).
+        sets.update({key: value for key, value in (about or {}).items() if value})
         try:
             record = self._update(
                 key,

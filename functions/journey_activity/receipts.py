@@ -7,6 +7,7 @@ before the sender had recorded the provider's message id, and was parked).
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
@@ -25,6 +26,7 @@ FAILED = frozenset(
 # Task is gone: it timed out, was already resumed, or the token is not one of ours.
 GONE_TASK_ERRORS = frozenset({"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"})
 DELIVERY_FAILED_ERROR = "DeliveryFailed"
+LOG = logging.getLogger(__name__)
 
 
 class Receipt(BaseModel):
@@ -90,8 +92,10 @@ def apply_receipt(ledger: Ledger, sfn: Any, record: Mapping[str, Any], receipt: 
         extra={"receipt_at": now_iso()},
     )
     if not applied:
-        if current.get("status") == LedgerStatus.TIMED_OUT:
+        # The task is gone: it timed out, or its execution ended without it.
+        if current.get("status") == LedgerStatus.TIMED_OUT or str(current.get("reason", "")).startswith("execution_"):
             ledger.note(batch_id, endpoint_id, late_receipt_status=parsed.status, late_receipt_at=now_iso())
+            report_late(current, parsed.status)
             return Outcome.LATE
         return Outcome.DUPLICATE
 
@@ -112,6 +116,23 @@ def apply_receipt(ledger: Ledger, sfn: Any, record: Mapping[str, Any], receipt: 
         ledger.note(batch_id, endpoint_id, late_receipt_status=parsed.status, late_receipt_at=now_iso())
         return Outcome.LATE
     return kind
+
+
+def report_late(record: Mapping[str, Any], receipt_status: str) -> None:
+    """Tell Pinpoint about a late receipt; a failure here is logged, never the provider's problem."""
+    from journey_activity import aws
+    from journey_activity.config import get_settings
+    from journey_activity.reporting import ReportOutcome, late_receipt_event, put_events
+
+    settings = get_settings()
+    application_id = record.get("application_id")
+    if not settings.report_events or not application_id:
+        return
+    outcome = ReportOutcome()
+    put_events(aws.client("pinpoint"), str(application_id),
+               [late_receipt_event(dict(record), receipt_status, settings.event_type_prefix)], outcome)
+    if outcome.rejected:
+        LOG.warning("late receipt not reported", extra={"rejected": outcome.rejected[:1]})
 
 
 def apply_parked(ledger: Ledger, sfn: Any, batch_id: str, endpoint_id: str, receipts: list[Any]) -> Outcome | None:

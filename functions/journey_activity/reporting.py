@@ -91,6 +91,27 @@ def events_for(context: BatchContext, result: EndpointResult, prefix: str) -> li
     return events
 
 
+def late_receipt_event(record: dict[str, Any], receipt_status: str, prefix: str) -> Event:
+    """A receipt that came after the endpoint's wait ended (timed out, or its execution
+    ended): reported on its own as ``<prefix>.late_delivered`` / ``.late_failed``."""
+    outcome = "delivered" if receipt_status.strip().lower() in ("delivered", "read", "opened", "clicked") else "failed"
+    batch_id, endpoint_id = str(record.get("pk", "")), str(record.get("sk", ""))
+    attributes = {
+        "batch_id": batch_id,
+        "journey_id": record.get("journey_id"),
+        "campaign_id": record.get("campaign_id"),
+        "activity_id": record.get("activity_id"),
+        "channel": record.get("channel"),
+        "provider": record.get("provider"),
+        "provider_message_id": record.get("provider_message_id"),
+        "status": record.get("status"),
+        "receipt_status": receipt_status,
+    }
+    event_id = hashlib.sha256(f"{batch_id}/{endpoint_id}/late".encode()).hexdigest()[:32]
+    body = {"EventType": f"{prefix}.late_{outcome}", "Timestamp": now_iso(), "Attributes": _attributes(attributes)}
+    return Event(endpoint_id, event_id, body)
+
+
 def chunks(events: Iterable[Event], size: int = MAX_EVENTS_PER_REQUEST) -> Iterator[list[Event]]:
     chunk: list[Event] = []
     for event in events:

@@ -173,6 +173,46 @@ def test_the_same_batch_twice_starts_one_execution_and_sends_once(make_local, in
     assert local.provider.duplicate_sends == 0
 
 
+def test_the_same_batch_invoked_concurrently_joins_one_execution(make_local, invoke):
+    """Pinpoint's retry of a slow invocation runs while the first is still waiting."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    local = make_local()
+    event = event_with({f"e{n}": endpoint("SMS", f"+1415555{n:04d}") for n in range(10)})
+    for round_ in range(3):
+        batch = event_with(event["Endpoints"], data=f"round {round_}")
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            runs = list(pool.map(invoke, [local] * 4, [batch] * 4))
+        assert all(run.response == runs[0].response for run in runs)
+        runs[0].finish()
+    assert len(local.executions()) == 3
+    assert len({e["name"] for e in local.executions()}) == 3
+    assert len(local.provider.sends) == 30
+    assert local.provider.duplicate_sends == 0
+
+
+def test_concurrent_starts_of_one_name_give_one_execution(make_local):
+    """StartExecution is atomic in AWS: same name and input while running join the first run."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    local = make_local()
+    sfn = local.client("stepfunctions")
+    document = json.dumps({"context": {"batch_id": "x"}})
+    for round_ in range(5):
+        barrier = threading.Barrier(8)
+
+        def start(_: int, name: str = f"concurrent-{round_}", barrier: threading.Barrier = barrier) -> str:
+            barrier.wait()
+            return sfn.start_execution(stateMachineArn=local.state_machine_arn, name=name, input=document)[
+                "executionArn"]
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            assert len(set(pool.map(start, range(8)))) == 1
+    names = [e["name"] for e in local.executions()]
+    assert sorted(names) == [f"concurrent-{n}" for n in range(5)]
+
+
 def test_receipt_before_the_message_id_is_recorded(make_local, invoke):
     local = make_local(behaviours={"+14155550123": "early"})
     run = invoke(local, event_with({"early": endpoint("SMS", "+14155550123")}))
@@ -239,6 +279,10 @@ def test_duplicate_and_late_receipts_are_acknowledged_and_recorded(make_local, i
     record = run.ledger()["late"]
     assert record["status"] == "TIMED_OUT"
     assert record["late_receipt_status"] == "delivered"
+    # ... and reported as a late delivery.
+    late_events = [e for e in local.pinpoint.events if e["event"]["EventType"] == "journey_activity.late_delivered"]
+    assert [e["endpoint_id"] for e in late_events] == ["late"]
+    assert late_events[0]["event"]["Attributes"]["journey_id"] == "journey-1"
 
 
 def test_a_receipt_for_an_unknown_message_is_parked_not_refused(make_local):

@@ -2,11 +2,19 @@
 
 Answers: 200 applied (or a duplicate or late receipt: acknowledged so the provider stops
 retrying), 202 parked (the sender has not recorded the message id yet), 400 a body that is
-not a receipt, 401 a missing, wrong or stale signature, 500 a server without a secret.
+not a receipt, 401 a missing, wrong or stale signature, 413 a body over 64 KiB, 500 a server
+without a secret.
+
+Order matters: the size is checked first (nothing reads a huge body), then the signature
+(nothing parses a body nobody signed), then the receipt. The signature's timestamp must be
+within ``SIGNATURE_TOLERANCE_SECONDS`` (5 minutes) of now, so a captured receipt cannot be
+replayed later; within the window a replay is a duplicate, which the ledger makes harmless.
+Each provider may have its own secret (``signing_secret_arn`` in its configuration).
 """
 
 from __future__ import annotations
 
+import binascii
 import json
 from typing import Any
 
@@ -16,11 +24,16 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from journey_activity import aws
-from journey_activity.config import get_settings_with_secrets
+from journey_activity.config import Settings, get_settings, get_settings_with_secrets
 from journey_activity.handlers._runtime import ledger, logger, metrics
 from journey_activity.receipts import Receipt, apply_receipt
+from journey_activity.security import resolve_reference, split_secrets
 from journey_activity.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureRejected, verify
 from journey_activity.triggers.pinpoint import describe_validation_error
+
+# A receipt is a few hundred bytes; 64 KiB leaves room for provider extras and bounds the
+# work (and the HMAC) an unauthenticated caller can cause.
+MAX_BODY_BYTES = 64 * 1024
 
 
 def _answer(status: int, **body: Any) -> Response:
@@ -32,13 +45,50 @@ def _header(headers: dict[str, str] | None, name: str) -> str | None:
     return next((value for key, value in (headers or {}).items() if key.lower() == lowered), None)
 
 
+def _too_large(size: int) -> Response:
+    logger.warning("Receipt refused: body too large", extra={"size": size, "limit": MAX_BODY_BYTES})
+    return _answer(413, error="too_large", message=f"the body is over {MAX_BODY_BYTES} bytes")
+
+
+def _provider_secret_references(settings: Settings, provider: str) -> list[str]:
+    """The signing secrets configured for ``provider`` (by its name in the receipt's path)."""
+    configs = [c for c in settings.channel_providers.values() if c is not None and c.name == provider]
+    return sorted({c.signing_secret_arn for c in configs if c.signing_secret_arn})
+
+
+def signing_secrets_for(provider: str) -> list[str]:
+    """The provider's own secret(s) when configured, else the default receipt secret(s).
+
+    Each value may hold two comma-separated secrets, so a secret is rotated without downtime:
+    add the new one, switch the provider, drop the old one. Provider secrets are cached for
+    five minutes (Powertools parameters), so a rotated value is seen without a redeploy.
+    """
+    references = _provider_secret_references(get_settings(), provider)
+    if references:
+        return [secret for reference in references for secret in split_secrets(resolve_reference(reference))]
+    return list(get_settings_with_secrets().callback_signing_secrets)
+
+
 def receive(provider: str, raw: str, headers: dict[str, str] | None) -> Response:
-    settings = get_settings_with_secrets()
-    if not settings.callback_signing_secrets:
-        logger.error("No signing secret is configured; every receipt is refused")
+    if len(provider.encode()) > 256:  # keeps the pointer key "msg#<provider>#<message id>" under 2048 bytes
+        return _answer(404, error="unknown_provider", message="the provider name is over 256 bytes")
+    size = len(raw.encode())
+    if size > MAX_BODY_BYTES:
+        return _too_large(size)
+    settings = get_settings()
+    try:
+        secrets = signing_secrets_for(provider)
+    except Exception as error:  # answered, not raised: the provider retries a 500
+        # The type only: an error about a secret must not carry its value into the logs.
+        logger.error("The provider's signing secret could not be read",
+                     extra={"provider": provider, "error_type": type(error).__name__})
+        return _answer(500, error="secret_unavailable", message="the receipt endpoint could not read its secret")
+    if not secrets:
+        logger.error("No signing secret is configured; every receipt is refused", extra={"provider": provider})
         return _answer(500, error="not_configured", message="the receipt endpoint has no signing secret")
     try:
-        verify(settings.callback_signing_secrets, _header(headers, TIMESTAMP_HEADER),
+        # Verified on the raw body, before it is parsed: a forged body is never read as JSON.
+        verify(secrets, _header(headers, TIMESTAMP_HEADER),
                _header(headers, SIGNATURE_HEADER), raw, tolerance_seconds=settings.signature_tolerance_seconds)
     except SignatureRejected as rejected:
         logger.warning("Receipt refused", extra={"provider": provider, "code": rejected.code})
@@ -50,7 +100,11 @@ def receive(provider: str, raw: str, headers: dict[str, str] | None) -> Response
         return _answer(400, error="bad_receipt", message=describe_validation_error(error))
 
     book = ledger()
-    stored = receipt.model_dump(mode="json", exclude_none=True)
+    # A provider's extra fields are kept as one JSON string: DynamoDB refuses floats, NaN, huge
+    # numbers, empty map keys and nesting over 32 levels.
+    stored = receipt.model_dump(mode="json", exclude_none=True, exclude=set(receipt.model_extra or {}))
+    if receipt.model_extra:
+        stored["extra"] = json.dumps(receipt.model_extra, sort_keys=True, default=str)[:2000]
     pointer = book.park_receipt(provider, receipt.message_id, stored)
     if not pointer.get("batch_id"):
         logger.info("Receipt before the message id was recorded; parked", extra={"message_id": receipt.message_id})
@@ -73,12 +127,36 @@ def build_app() -> APIGatewayHttpResolver:
 
     @app.post("/receipts/<provider>")
     def _receive(provider: str) -> Response:
-        return receive(provider, app.current_event.decoded_body or "", app.current_event.headers)
+        try:
+            raw = app.current_event.decoded_body or ""
+            raw.encode()  # a lone surrogate (the JSON escape "\ud800") is no UTF-8 text either
+        except (binascii.Error, ValueError):  # not base64, not UTF-8: UnicodeError is a ValueError
+            return _answer(400, error="bad_body", message="the body is not valid base64-encoded UTF-8 text")
+        return receive(provider, raw, app.current_event.headers)
+
+    @app.not_found
+    def _not_found(_: Exception) -> Response:
+        return _answer(404, error="not_found", message="only POST /receipts/{provider} is served here")
 
     return app
+
+
+def _raw_body_size(event: dict[str, Any]) -> int:
+    """The body's size from the event as it arrives, before anything decodes it."""
+    body = event.get("body") or ""
+    if not isinstance(body, str):
+        return 0
+    if event.get("isBase64Encoded"):
+        return len(body) * 3 // 4 - body[-2:].count("=")
+    return len(body.encode(errors="surrogatepass"))
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    size = _raw_body_size(event)
+    if size > MAX_BODY_BYTES:
+        refused = _too_large(size)
+        return {"statusCode": refused.status_code, "headers": {"Content-Type": content_types.APPLICATION_JSON},
+                "body": refused.body}
     return build_app().resolve(event, context)

@@ -10,6 +10,7 @@ engagement events).
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -67,6 +68,20 @@ def start(batch: Batch, settings: Settings) -> str:
         return execution_arn(settings.state_machine_arn, name)
 
 
+def close_open_endpoints(book: Ledger, batch: Batch, final: Iterable[str], status: str) -> dict[str, EndpointResult]:
+    """The execution ended (failed, timed out, aborted) with endpoints still open: they end ``FAILED``
+    in the ledger, as FinalizeFunction does; whichever of the two writes first, both answer the same."""
+    done, closed = set(final), {}
+    for recipient in batch.recipients:
+        if recipient.endpoint_id in done:
+            continue
+        _, record = book.finish(batch.context.batch_id, recipient.endpoint_id, LedgerStatus.FAILED,
+                                reason=f"execution_{status.lower()}", error=f"the execution ended {status}",
+                                extra={"channel": recipient.channel})
+        closed[recipient.endpoint_id] = result_from_record(record)
+    return closed
+
+
 def wait_for_results(book: Ledger, batch: Batch, arn: str, deadline: float) -> dict[str, EndpointResult]:
     """Poll the ledger until every endpoint is final or the deadline passes."""
     wanted = {r.endpoint_id for r in batch.recipients}
@@ -83,14 +98,7 @@ def wait_for_results(book: Ledger, batch: Batch, arn: str, deadline: float) -> d
             status = aws.client("stepfunctions").describe_execution(executionArn=arn)["status"]
             if status in _CLOSED_RUN_FAILURES:
                 logger.error("The batch's execution ended without every outcome", extra={"status": status})
-                for recipient in batch.recipients:
-                    results.setdefault(
-                        recipient.endpoint_id,
-                        EndpointResult(endpoint_id=recipient.endpoint_id, channel=recipient.channel,
-                                       status=LedgerStatus.FAILED, reason="workflow_failed",
-                                       error=f"execution {status}"),
-                    )
-                return results
+                return {**results, **close_open_endpoints(book, batch, results.keys(), status)}
         if now + pause >= deadline:
             return results
         time.sleep(pause)

@@ -80,7 +80,13 @@ def send(task: SendTask, settings: Settings) -> dict[str, Any]:
     config = _with_callback(config)
     book = ledger()
     should_send, record = book.begin_send(
-        batch_id, recipient.endpoint_id, channel=recipient.channel, provider=config.name, task_token=task.task_token
+        batch_id,
+        recipient.endpoint_id,
+        channel=recipient.channel,
+        provider=config.name,
+        task_token=task.task_token,
+        about={"application_id": task.context.application_id, "journey_id": task.context.journey_id,
+               "campaign_id": task.context.campaign_id, "activity_id": task.context.activity_id},
     )
     if not should_send:
         if is_final(record):

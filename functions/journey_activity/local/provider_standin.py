@@ -31,7 +31,8 @@ from journey_activity.signing import signed_headers
 
 log = logging.getLogger(__name__)
 
-BEHAVIOURS = ("deliver", "bounce", "fail", "reject", "throttle", "outage", "flaky:N", "never", "early")
+BEHAVIOURS = ("deliver", "bounce", "fail", "reject", "throttle", "outage", "flaky:N", "throttled:N", "stall:SECONDS",
+              "duplicate", "never", "early")
 DEFAULT_BEHAVIOUR = "deliver"
 # What the final receipt says for each behaviour that accepts the message: (status, error_code).
 _FINAL_RECEIPT: dict[str, tuple[str, str | None]] = {
@@ -40,6 +41,9 @@ _FINAL_RECEIPT: dict[str, tuple[str, str | None]] = {
     "fail": ("failed", "carrier_rejected"),
     "flaky": ("delivered", None),
     "early": ("delivered", None),
+    "throttled": ("delivered", None),
+    "stall": ("delivered", None),
+    "duplicate": ("delivered", None),
 }
 PROGRESS_STATUS = "sent"
 RECEIPT_TIMEOUT = urllib3.Timeout(connect=1.0, read=5.0)
@@ -52,15 +56,22 @@ class Behaviour:
 
     kind: str
     failures: int = 0
+    # stall: the first attempt is accepted, but its answer comes only after this many seconds.
+    stall_seconds: float = 0.0
 
     @classmethod
     def parse(cls, value: str) -> Behaviour:
         """Fail at configuration time, not with a confusing answer in the middle of a run."""
         kind, _, count = value.strip().partition(":")
-        if kind == "flaky":
+        if kind in ("flaky", "throttled"):
             if not count.isdigit():
-                raise ValueError(f"behaviour {value!r}: flaky needs a count of failing attempts, e.g. 'flaky:2'")
-            return cls("flaky", int(count))
+                raise ValueError(f"behaviour {value!r}: {kind} needs a count of failing attempts, e.g. '{kind}:2'")
+            return cls(kind, int(count))
+        if kind == "stall":
+            try:
+                return cls(kind, stall_seconds=float(count))
+            except ValueError:
+                raise ValueError(f"behaviour {value!r}: stall needs seconds, e.g. 'stall:1.5'") from None
         if count or kind not in _FINAL_RECEIPT.keys() | {"reject", "throttle", "outage", "never"}:
             raise ValueError(f"unknown behaviour {value!r}; expected one of {', '.join(BEHAVIOURS)}")
         return cls(kind)
@@ -112,6 +123,8 @@ def _refusal(behaviour: Behaviour, attempt: int) -> Reply | None:
     if behaviour.kind == "reject":
         return _error(400, "invalid_recipient", "the provider does not accept this recipient address")
     if behaviour.kind == "throttle":
+        return _error(429, "throttled", "too many requests; retry later", {"Retry-After": "1"})
+    if behaviour.kind == "throttled" and attempt <= behaviour.failures:
         return _error(429, "throttled", "too many requests; retry later", {"Retry-After": "1"})
     if behaviour.kind == "outage" or (behaviour.kind == "flaky" and attempt <= behaviour.failures):
         return _error(503, "unavailable", "the provider is temporarily unavailable")
@@ -321,6 +334,9 @@ class ProviderStandIn(LocalServer):
             self._post_receipts(message, behaviour, pause=0.0)
         elif behaviour.kind != "never":
             self._schedule(message, behaviour)
+        if behaviour.kind == "stall":
+            # Accepted, but the answer comes after the sender gave up: its retry must not send twice.
+            self._stopping.wait(behaviour.stall_seconds)
         return Reply(202, {"message_id": message.message_id, "status": "accepted"})
 
     # -- receipts ---------------------------------------------------------------------------
@@ -354,6 +370,8 @@ class ProviderStandIn(LocalServer):
             if pause and self._stopping.wait(pause):
                 return
         self._post_receipt(message, status, error_code)
+        if behaviour.kind == "duplicate":
+            self._post_receipt(message, status, error_code)
 
     def _post_receipt(self, message: _Message, status: str, error_code: str | None) -> None:
         """Post one receipt, retrying connection errors and 5xx (never 4xx), and record the outcome."""
@@ -385,6 +403,6 @@ class ProviderStandIn(LocalServer):
             response = self._pool.request("POST", url, body=body, headers=headers)
         except urllib3.exceptions.HTTPError as error:
             detail = f"{type(error).__name__}: {error}"
-            log.warning("receipt post failed", extra={"url": url, "error": detail})
+            log.warning("receipt post failed (retried): %s", detail, extra={"url": url, "error": detail})
             return None, detail
         return response.status, None

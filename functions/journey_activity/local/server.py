@@ -4,10 +4,14 @@ that closes kept-alive connections when it stops."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
+
+log = logging.getLogger(__name__)
 
 # How often serve_forever looks for a shutdown request: stop() waits up to this long.
 POLL_SECONDS = 0.05
@@ -15,6 +19,8 @@ POLL_SECONDS = 0.05
 
 class TrackingHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
+    # The default backlog (5) resets connections when a Map's iterations all call at once.
+    request_queue_size = 512
 
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
         super().__init__(address, handler)
@@ -30,6 +36,14 @@ class TrackingHTTPServer(ThreadingHTTPServer):
         with self._connections_lock:
             self._connections.discard(request)
         super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that gave up (a sender's read timeout) is normal here, not a traceback."""
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError):
+            log.debug("client went away", extra={"client": client_address, "error": str(error)})
+            return
+        super().handle_error(request, client_address)
 
     def close_connections(self) -> None:
         """End kept-alive connections too: after stop, a client must see the server gone."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 import secrets
 import threading
@@ -24,6 +25,8 @@ from typing import Any
 
 from journey_activity.local.lambda_endpoint import LambdaRegistry, LocalLambdaEndpoint
 from journey_activity.local.template import ACCOUNT, REGION, Template, function_arn
+
+log = logging.getLogger(__name__)
 
 STATE_MACHINE_NAME = "journey-activity-local-batch"
 TABLE_NAME = "journey-activity-local-ledger"
@@ -84,6 +87,27 @@ def _serialize_dynamodb(backend: Any) -> None:
         setattr(backend, name, functools.wraps(method)(locked))
 
 
+def _start_executions_atomically() -> None:
+    """In AWS, StartExecution checks the name and starts the run in one step, so two concurrent
+    starts of one batch (Pinpoint retrying a slow invocation) give one execution. moto (5.2.x)
+    checks, then appends, without a lock: both calls can pass the check and start two runs of
+    one name. Serialized here, as AWS behaves; the start itself only spawns the run's thread."""
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    if getattr(StepFunctionsParserBackend.start_execution, "_journey_activity_patch", False):
+        return
+    original = StepFunctionsParserBackend.start_execution
+    lock = threading.Lock()
+
+    @functools.wraps(original)
+    def start_execution(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return original(self, *args, **kwargs)
+
+    start_execution._journey_activity_patch = True  # type: ignore[attr-defined]
+    StepFunctionsParserBackend.start_execution = start_execution  # type: ignore[method-assign]
+
+
 def _deliver_early_callbacks() -> None:
     """Work around a race in moto's interpreter (5.2.x): it sets up a task's heartbeat wait
     only after the Lambda invocation returns, so a SendTaskSuccess that arrives while the
@@ -113,6 +137,9 @@ def _reuse_lambda_clients() -> None:
 
     if getattr(lambda_eval_utils.boto_client_for, "_journey_activity_patch", False):
         return
+    import boto3
+    from botocore.config import Config
+
     original = lambda_eval_utils.boto_client_for
     clients: dict[tuple[str, str, str], Any] = {}
     lock = threading.Lock()
@@ -122,11 +149,118 @@ def _reuse_lambda_clients() -> None:
         key = (region, service, os.environ.get("AWS_ENDPOINT_URL_LAMBDA", ""))
         with lock:
             if key not in clients:
-                clients[key] = original(region=region, service=service, state_credentials=state_credentials)
+                made = original(region=region, service=service, state_credentials=state_credentials)
+                # One connection per concurrent Map iteration (inline Map runs up to 40 at once per execution).
+                clients[key] = boto3.client(
+                    service, region_name=region, endpoint_url=made.meta.endpoint_url,
+                    # moto's own fake credentials, as the engine's client uses.
+                    aws_access_key_id="ak", aws_secret_access_key="sk",  # noqa: S106
+                    config=made.meta.config.merge(Config(max_pool_connections=256)),
+                )
             return clients[key]
 
     boto_client_for._journey_activity_patch = True  # type: ignore[attr-defined]
     lambda_eval_utils.boto_client_for = boto_client_for
+
+
+def _stop_at_once() -> None:
+    """moto (5.2.x) marks a stopped execution ABORTED only when its running task returns, so
+    an execution waiting for a receipt would look RUNNING until the heartbeat expires. AWS
+    aborts at once; so does this: the status is ABORTED as soon as StopExecution returns
+    (the waiting thread ends later and finds its program stopped)."""
+    from moto.stepfunctions.parser.api import ExecutionStatus
+    from moto.stepfunctions.parser.backend.execution import Execution
+
+    if getattr(Execution.stop, "_journey_activity_patch", False):
+        return
+    original = Execution.stop
+
+    def stop(self: Any, stop_date: Any, error: str | None, cause: str | None) -> None:
+        self._journey_activity_aborted = True
+        original(self, stop_date=stop_date, error=error, cause=cause)
+        self.exec_status = ExecutionStatus.ABORTED
+        self.stop_date = stop_date
+
+    stop._journey_activity_patch = True  # type: ignore[attr-defined]
+    Execution.stop = stop  # type: ignore[method-assign]
+
+    # When the interrupted task does return, its error must not turn ABORTED into FAILED.
+    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
+
+    reflect = BaseExecutionWorkerCommunication._reflect_execution_status
+
+    def reflect_status(self: Any) -> None:
+        reflect(self)
+        if getattr(self.execution, "_journey_activity_aborted", False):
+            self.execution.exec_status = ExecutionStatus.ABORTED
+
+    BaseExecutionWorkerCommunication._reflect_execution_status = reflect_status  # type: ignore[method-assign]
+
+
+class ExecutionEvents:
+    """EventBridge's "Step Functions Execution Status Change" events, which moto does not emit:
+    watches the state machine's executions and invokes the functions whose ``EventBridgeRule``
+    patterns in the template match, as EventBridge would."""
+
+    def __init__(self, registry: LambdaRegistry, state_machine_arn: str, interval: float = 0.1) -> None:
+        self.registry = registry
+        self.state_machine_arn = state_machine_arn
+        self.interval = interval
+        self.delivered: list[dict[str, Any]] = []
+        self._seen: dict[str, str] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="execution-events", daemon=True)
+
+    def __enter__(self) -> ExecutionEvents:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        from journey_activity import aws
+
+        while not self._stop.wait(self.interval):
+            try:
+                executions = aws.client("stepfunctions").list_executions(stateMachineArn=self.state_machine_arn)
+            except Exception as error:  # the environment may be closing
+                log.debug("listing executions failed", extra={"error": str(error)})
+                continue
+            for execution in executions.get("executions", []):
+                arn, status = execution["executionArn"], execution["status"]
+                if self._seen.get(arn) != status:
+                    self._seen[arn] = status
+                    self._deliver(execution)
+
+    def _deliver(self, execution: Mapping[str, Any]) -> None:
+        from journey_activity.local.lambda_endpoint import FunctionError
+        from journey_activity.local.template import matches
+
+        event = {
+            "version": "0",
+            "id": secrets.token_hex(16),
+            "detail-type": "Step Functions Execution Status Change",
+            "source": "aws.states",
+            "account": ACCOUNT,
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "region": REGION,
+            "resources": [execution["executionArn"]],
+            "detail": {
+                "executionArn": execution["executionArn"],
+                "stateMachineArn": self.state_machine_arn,
+                "name": execution["name"],
+                "status": execution["status"],
+            },
+        }
+        for spec in self.registry.specs.values():
+            if any(matches(pattern, event) for pattern in spec.event_patterns):
+                try:
+                    result = self.registry.call(spec, event)
+                except FunctionError as error:
+                    result = {"error": error.payload}
+                self.delivered.append({"function": spec.logical_id, "event": event, "result": result})
 
 
 class LocalEnvironment:
@@ -173,8 +307,10 @@ class LocalEnvironment:
                            "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION})
         os.environ.pop("AWS_PROFILE", None)
         self._stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
+        _start_executions_atomically()
         _deliver_early_callbacks()
         _reuse_lambda_clients()
+        _stop_at_once()
         self._reset_caches()
 
         self.registry = LambdaRegistry(self.template.functions(self._refs({})))
@@ -210,6 +346,7 @@ class LocalEnvironment:
             type="STANDARD",
         )
         self._reset_caches()
+        self.execution_events = self._stack.enter_context(ExecutionEvents(self.registry, self.state_machine_arn))
 
     def _refs(self, extra: Mapping[str, Any]) -> dict[str, Any]:
         refs: dict[str, Any] = {"LedgerTable": TABLE_NAME, "BatchStateMachine": self.state_machine_arn,
@@ -233,6 +370,7 @@ class LocalEnvironment:
             RECEIPT_HEARTBEAT_SECONDS=str(self.options.receipt_heartbeat_seconds),
             POWERTOOLS_LOG_LEVEL=self.options.log_level,
             POWERTOOLS_METRICS_DISABLED="false" if self.options.metrics else "true",
+            ALLOW_LOCAL_PROVIDERS="true",
         )
         if not merged.get("PROVIDER_URL"):
             merged["PROVIDER_URL"] = f"{self.provider.url}/messages"
@@ -271,6 +409,11 @@ class LocalEnvironment:
             runtime.reset()
 
     # -- use ------------------------------------------------------------------------------
+
+    def set_environment(self, **variables: str) -> None:
+        """Change the functions' configuration between invocations (settings are re-read)."""
+        os.environ.update(variables)
+        self._reset_caches()
 
     def client(self, service: str) -> Any:
         from journey_activity import aws

@@ -55,6 +55,7 @@ class FunctionSpec:
     timeout: int
     environment: dict[str, Any]
     http_routes: list[tuple[str, str]] = field(default_factory=list)  # (METHOD, /path/{param})
+    event_patterns: list[dict[str, Any]] = field(default_factory=list)  # EventBridgeRule patterns
 
     @property
     def arn(self) -> str:
@@ -63,6 +64,17 @@ class FunctionSpec:
 
 def function_arn(logical_id: str) -> str:
     return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{logical_id}"
+
+
+def matches(pattern: Any, event: Any) -> bool:
+    """EventBridge's matching for the pattern forms a template uses: a list is any-of, an
+    object matches field by field."""
+    if isinstance(pattern, dict):
+        return isinstance(event, dict) and all(key in event and matches(value, event[key])
+                                               for key, value in pattern.items())
+    if isinstance(pattern, list):
+        return any(matches(option, event) for option in pattern)
+    return bool(pattern == event)
 
 
 class Template:
@@ -130,17 +142,20 @@ class Template:
                 continue
             props = resource.get("Properties", {})
             env = {**global_env, **props.get("Environment", {}).get("Variables", {})}
-            routes = []
+            routes, patterns = [], []
             for event in props.get("Events", {}).values():
+                event_props = event.get("Properties", {})
                 if event.get("Type") in ("HttpApi", "Api"):
-                    event_props = event.get("Properties", {})
                     routes.append((str(event_props.get("Method", "ANY")).upper(), str(event_props.get("Path", "/"))))
+                elif event.get("Type") == "EventBridgeRule":
+                    patterns.append(self.resolve(event_props.get("Pattern", {}), refs))
             specs[logical_id] = FunctionSpec(
                 logical_id=logical_id,
                 handler=str(props.get("Handler", globals_.get("Handler", ""))),
                 timeout=int(props.get("Timeout", globals_.get("Timeout", 3))),
                 environment={k: str(self.resolve(v, refs)) for k, v in env.items()},
                 http_routes=routes,
+                event_patterns=patterns,
             )
         return specs
 

@@ -5,6 +5,12 @@ Request body: ``{"idempotency_key", "channel", "address", "message", "endpoint_i
 must carry ``message_id`` (or ``id`` / ``messageId``). 429 is throttling and 5xx or a
 network failure is an outage (both retried by the state machine); any other 4xx is a
 rejection (never retried).
+
+Before each send the URL's host is resolved and every address checked
+(:func:`journey_activity.security.resolve_provider_target`); the connection then goes to a
+checked address, with TLS SNI and certificate verification against the URL's host name, so
+a DNS answer that changes after the check (DNS rebinding) cannot point the send elsewhere.
+Header values may be ``secretsmanager:`` / ``ssm:`` references, resolved here, at send time.
 """
 
 from __future__ import annotations
@@ -18,8 +24,21 @@ import urllib3
 from journey_activity.config import ProviderConfig
 from journey_activity.errors import ProviderRejected, ProviderThrottled, ProviderUnavailable
 from journey_activity.providers.base import SendRequest, SendResult
+from journey_activity.security import (
+    ProviderTarget,
+    local_providers_allowed,
+    resolve_headers,
+    resolve_provider_target,
+    scrub,
+)
 
 _MESSAGE_ID_FIELDS = ("message_id", "messageId", "id", "MessageId")
+# A provider answers with a message id (or a short error): anything bigger is not an answer,
+# and reading it whole would let a provider exhaust the function's memory.
+MAX_RESPONSE_BYTES = 64 * 1024
+_CHUNK_BYTES = 8 * 1024
+# At most this many of the host's checked addresses are tried when a connection is refused.
+_MAX_ADDRESSES = 3
 
 
 @lru_cache(maxsize=1)
@@ -31,6 +50,23 @@ def _pool() -> urllib3.PoolManager:
 def _detail(body: bytes) -> str:
     text = body.decode("utf-8", "replace").strip()
     return text[:300] if text else "(empty body)"
+
+
+class _TooLarge(Exception):  # noqa: N818 - internal signal, turned into ProviderUnavailable
+    pass
+
+
+def _read_limited(response: urllib3.BaseHTTPResponse) -> bytes:
+    """The body, or :class:`_TooLarge` as soon as it passes :data:`MAX_RESPONSE_BYTES`."""
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > MAX_RESPONSE_BYTES:
+        raise _TooLarge
+    data = bytearray()
+    for chunk in response.stream(_CHUNK_BYTES):
+        data.extend(chunk)
+        if len(data) > MAX_RESPONSE_BYTES:
+            raise _TooLarge
+    return bytes(data)
 
 
 class HttpProvider:
@@ -50,33 +86,72 @@ class HttpProvider:
         }
         if self.config.callback_url:
             body["callback_url"] = self.config.callback_url
+        # Checked before every send, not once per container: DNS answers change.
+        target = resolve_provider_target(self.config.url, allow_local=local_providers_allowed())
+        configured, secret_values = self._headers()
         headers = {
             "Content-Type": "application/json",
             "Idempotency-Key": request.idempotency_key,
-            **self.config.headers,
+            **configured,
+            "Host": target.host_header,
         }
         try:
-            response = _pool().request(
-                "POST",
-                self.config.url,
-                body=json.dumps(body).encode(),
-                headers=headers,
-                timeout=urllib3.Timeout(
-                    connect=min(3.0, self.config.timeout_seconds), read=self.config.timeout_seconds
-                ),
-            )
+            status, data = self._post(target, json.dumps(body).encode(), headers)
+        except _TooLarge:
+            raise ProviderUnavailable(
+                f"{self.name} answered with more than {MAX_RESPONSE_BYTES} bytes; the answer was not read"
+            ) from None
         except urllib3.exceptions.HTTPError as error:
-            raise ProviderUnavailable(f"{self.name}: {type(error).__name__}: {error}") from None
-        status = response.status
+            message = scrub(f"{self.name}: {type(error).__name__}: {error}", secret_values)
+            raise ProviderUnavailable(message) from None
+        detail = scrub(_detail(data), secret_values)
         if status == 429:
-            raise ProviderThrottled(f"{self.name} throttled the send (429): {_detail(response.data)}", status)
+            raise ProviderThrottled(f"{self.name} throttled the send (429): {detail}", status)
         if status >= 500:
-            raise ProviderUnavailable(f"{self.name} failed ({status}): {_detail(response.data)}", status)
+            raise ProviderUnavailable(f"{self.name} failed ({status}): {detail}", status)
         if status >= 400:
-            raise ProviderRejected(f"{self.name} rejected the message ({status}): {_detail(response.data)}", status)
+            raise ProviderRejected(f"{self.name} rejected the message ({status}): {detail}", status)
         if status >= 300:
+            # Redirects are never followed (redirect=False below), so a redirect cannot lead a
+            # send past the address check: the check holds "on every redirect" by refusing them.
             raise ProviderRejected(f"{self.name} answered a redirect ({status}); configure the final URL", status)
-        return SendResult(message_id=self._message_id(response.data, status))
+        return SendResult(message_id=self._message_id(data, status))
+
+    def _headers(self) -> tuple[dict[str, str], list[str]]:
+        """The configured headers with secret references resolved (values never logged)."""
+        try:
+            return resolve_headers(self.config.headers)
+        except Exception as error:
+            # The message names the error's type only: a secret's value must never reach the ledger.
+            raise ProviderRejected(
+                f"{self.name}: a header's secret reference could not be read ({type(error).__name__})"
+            ) from None
+
+    def _post(self, target: ProviderTarget, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        timeout = urllib3.Timeout(connect=min(3.0, self.config.timeout_seconds), read=self.config.timeout_seconds)
+        # TLS: SNI and the certificate check use the URL's host name, the socket the checked address.
+        pool_kwargs = (
+            {"server_hostname": target.host, "assert_hostname": target.host} if target.scheme == "https" else {}
+        )
+        addresses = target.addresses[:_MAX_ADDRESSES]
+        for index, address in enumerate(addresses):
+            pool = _pool().connection_from_host(address, port=target.port, scheme=target.scheme,
+                                                pool_kwargs=pool_kwargs)
+            try:
+                response = pool.urlopen("POST", target.path, body=body, headers=headers, timeout=timeout,
+                                        retries=False, redirect=False, preload_content=False)
+            except urllib3.exceptions.NewConnectionError:
+                if index + 1 < len(addresses):
+                    continue  # refused or unreachable: the host's next checked address
+                raise
+            try:
+                return response.status, _read_limited(response)
+            except _TooLarge:
+                response.close()  # never reuse a connection with an unread body
+                raise
+            finally:
+                response.release_conn()
+        raise AssertionError("unreachable: resolve_provider_target returns at least one address")
 
     def _message_id(self, data: bytes, status: int) -> str:
         try:

@@ -14,6 +14,9 @@ from journey_activity.models.batch import Batch, BatchContext, Recipient
 from journey_activity.models.pinpoint import PinpointEndpoint, PinpointEvent
 
 SOURCE = "pinpoint"
+# Pinpoint's endpoints are a few levels deep. A deeper one is skipped as invalid: pydantic's
+# serializer gives up near 255 levels, and the batch's execution could not even be started.
+MAX_ENDPOINT_DEPTH = 32
 
 
 def describe_validation_error(error: ValidationError, prefix: str = "") -> str:
@@ -34,9 +37,41 @@ def batch_id_for(payload: Mapping[str, Any], source: str = SOURCE) -> str:
     return f"{source}-{hashlib.sha256(canonical.encode()).hexdigest()[:48]}"
 
 
+def _is_unicode(text: str) -> bool:
+    """False for text holding a lone surrogate (JSON's ``"\\ud800"``): no UTF-8 document can carry it."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _unusable(value: Any, limit: int) -> str | None:
+    """Why a JSON value cannot travel in the execution's input, if it cannot (iterative: no recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            if not _is_unicode(item):
+                return "holds text that is not valid Unicode (a lone surrogate)"
+        elif isinstance(item, dict | list):
+            if depth > limit:
+                return f"is nested more than {limit} levels deep"
+            if isinstance(item, dict):
+                stack.extend((key, depth) for key in item)
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return None
+
+
 def _recipient(endpoint_id: str, raw: Any) -> Recipient:
     if not isinstance(raw, dict):
         return Recipient(endpoint_id=endpoint_id, channel="UNKNOWN", invalid="the endpoint is not an object")
+    problem = _unusable(raw, MAX_ENDPOINT_DEPTH)
+    if problem:
+        channel = raw.get("ChannelType")
+        if not (isinstance(channel, str) and channel and _is_unicode(channel)):
+            channel = "UNKNOWN"
+        return Recipient(endpoint_id=endpoint_id, channel=channel[:32], invalid=f"the endpoint {problem}")
     try:
         endpoint = PinpointEndpoint.model_validate(raw)
     except ValidationError as error:
@@ -69,6 +104,14 @@ def to_batch(payload: Any) -> Batch:
         event = PinpointEvent.model_validate(payload)
     except ValidationError as error:
         raise PayloadError(describe_validation_error(error)) from None
+    for name in ("ApplicationId", "JourneyId", "CampaignId", "ActivityId", "TreatmentId", "ScheduledTime", "Data"):
+        value = getattr(event, name)
+        if value is not None and not _is_unicode(value):
+            raise PayloadError(f"{name} is not valid Unicode (it holds a lone surrogate)")
+    unreadable = [endpoint_id for endpoint_id in event.Endpoints if not _is_unicode(endpoint_id)]
+    if unreadable:
+        raise PayloadError(f"Endpoints: {len(unreadable)} endpoint id(s) are not valid Unicode (a lone surrogate), "
+                           f"e.g. {ascii(unreadable[0])[:80]}")
     context = BatchContext(
         batch_id=batch_id_for(payload),
         source=SOURCE,

@@ -1,0 +1,229 @@
+"""Soak run with injected faults: nothing lost, nothing sent twice, nothing crashes.
+
+Many 50-endpoint batches go through the local run's real parts (the ASL on moto's engine,
+the handlers behind the local Lambda endpoint, the HTTP provider stand-in, signed receipts
+through the local HTTP API). The stand-in injects faults per address at fixed, seeded rates:
+
+    5xx once 10%, 429 once 5%, a stall past the sender's timeout 5%, receipt dropped 5%,
+    receipt duplicated 10%, receipt before the token is recorded 5%, bounced 5%
+
+and Pinpoint's retries are played too: 10% of batches are invoked twice concurrently, 5%
+invoked again after they finished. Then it checks, from the stand-in's own log, the ledger,
+the responses and the reported events:
+
+- lost: an endpoint with no final status in the ledger, or missing from a response;
+- wrong_status: a final status that does not match the fault injected for it, or an
+  engagement event that disagrees with the ledger;
+- duplicate_sends: more than one accepted send for one (batch, endpoint);
+- unhandled_errors: a handler error that is not one of the sender's retry/failure signals,
+  or an execution that did not succeed.
+
+The last line is one JSON object: endpoints, lost, duplicate_sends, wrong_status,
+unhandled_errors, seconds (and more detail).
+
+Run: python benchmarks/soak.py [--batches 40] [--seed 7] [--parallel 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import json
+import random
+import sys
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from journey_activity.local.stack import LocalEnvironment, LocalOptions
+from journey_activity.triggers.pinpoint import batch_id_for
+
+ENDPOINTS_PER_BATCH = 50
+SENDER_TIMEOUT_SECONDS = 0.5
+STALL_SECONDS = 1.0
+# fault -> (rate, stand-in behaviour, expected final status)
+FAULTS: dict[str, tuple[float, str, str]] = {
+    "provider_5xx": (0.10, "flaky:1", "DELIVERED"),
+    "provider_429": (0.05, "throttled:1", "DELIVERED"),
+    "stall": (0.05, f"stall:{STALL_SECONDS}", "DELIVERED"),
+    "receipt_dropped": (0.05, "never", "TIMED_OUT"),
+    "receipt_duplicated": (0.10, "duplicate", "DELIVERED"),
+    "receipt_early": (0.05, "early", "DELIVERED"),
+    "bounced": (0.05, "bounce", "FAILED"),
+}
+INVOKED_TWICE_CONCURRENTLY = 0.10
+INVOKED_AGAIN_AFTER = 0.05
+# The sender's signals to the state machine (retried or caught by the ASL), not crashes.
+EXPECTED_ERRORS = frozenset({"ProviderThrottled", "ProviderUnavailable", "ProviderRejected"})
+CHANNELS = ("SMS", "EMAIL", "GCM", "APNS", "VOICE", "CUSTOM")
+
+
+@dataclass
+class Batch:
+    index: int
+    event: dict[str, Any]
+    expected: dict[str, str]
+    faults: dict[str, str]
+    twice: bool
+    again: bool
+    responses: list[dict[str, Any]] = field(default_factory=list)
+    execution_status: str = ""
+
+
+def address(channel: str, batch: int, endpoint: int) -> str:
+    if channel in ("SMS", "VOICE"):
+        return f"+1{batch:05d}{endpoint:05d}"
+    if channel == "EMAIL":
+        return f"b{batch}e{endpoint}@example.com"
+    if channel == "CUSTOM":
+        return f"https://hooks.example.com/{batch}/{endpoint}"
+    return f"token-{batch}-{endpoint}"
+
+
+def plan(batches: int, seed: int) -> tuple[list[Batch], dict[str, str]]:
+    """The batches, the fault each endpoint gets, and the stand-in behaviour per address."""
+    rng = random.Random(seed)
+    behaviours: dict[str, str] = {}
+    planned = []
+    for index in range(batches):
+        endpoints, expected, faults = {}, {}, {}
+        for number in range(ENDPOINTS_PER_BATCH):
+            channel = CHANNELS[number % len(CHANNELS)]
+            to = address(channel, index, number)
+            endpoint_id = f"b{index}-e{number}"
+            draw, fault, outcome = rng.random(), "none", "DELIVERED"
+            for name, (rate, behaviour, status) in FAULTS.items():
+                if draw < rate:
+                    fault, outcome = name, status
+                    behaviours[to] = behaviour
+                    break
+                draw -= rate
+            endpoints[endpoint_id] = {"ChannelType": channel, "Address": to, "EndpointStatus": "ACTIVE",
+                                      "OptOut": "NONE", "User": {"UserAttributes": {"FirstName": [f"N{number}"]}}}
+            expected[endpoint_id], faults[endpoint_id] = outcome, fault
+        event = {"ApplicationId": "soak-app", "JourneyId": "soak", "ActivityId": "soak-activity", "TreatmentId": "0",
+                 "ScheduledTime": f"2026-11-23T10:00:{index % 60:02d}.{index:03d}Z",
+                 "Data": "Hi {{User.UserAttributes.FirstName|there}}", "Endpoints": endpoints}
+        draw = rng.random()
+        twice = draw < INVOKED_TWICE_CONCURRENTLY
+        again = INVOKED_TWICE_CONCURRENTLY <= draw < INVOKED_TWICE_CONCURRENTLY + INVOKED_AGAIN_AFTER
+        planned.append(Batch(index, event, expected, faults, twice=twice, again=again))
+    return planned, behaviours
+
+
+def run_batch(local: LocalEnvironment, batch: Batch, timeout: float) -> None:
+    def invoke() -> None:
+        response = local.invoke(copy.deepcopy(batch.event))
+        with lock:
+            batch.responses.append(response)
+
+    lock = threading.Lock()
+    callers = [threading.Thread(target=invoke) for _ in range(2 if batch.twice else 1)]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join()
+    described = local.wait_for_execution(local.execution_arn(batch_id_for(batch.event)), timeout=timeout)
+    batch.execution_status = described["status"]
+    if batch.again:
+        invoke()
+
+
+def check(local: LocalEnvironment, batches: list[Batch]) -> dict[str, Any]:
+    lost = wrong = report_mismatches = 0
+    by_fault: Counter[str] = Counter()
+    wrong_examples: list[str] = []
+    accepted = Counter((s["batch_id"], s["endpoint_id"]) for s in local.provider.sends)
+    receipts: dict[str, list[Any]] = {}
+    for receipt in local.provider.receipts:
+        receipts.setdefault(receipt["message_id"], []).append(receipt.get("http_status"))
+    reported: dict[tuple[str, str], set[str]] = {}
+    for event in local.pinpoint.events:
+        attributes = event["event"].get("Attributes", {})
+        stage = event["event"]["EventType"].rsplit(".", 1)[-1]
+        if stage != "sent":
+            reported.setdefault((attributes.get("batch_id", ""), event["endpoint_id"]), set()).add(stage)
+    for batch in batches:
+        batch_id = batch_id_for(batch.event)
+        records = local.ledger_records(batch_id)
+        for response in batch.responses:
+            if set(response) != set(batch.event["Endpoints"]):
+                lost += len(set(batch.event["Endpoints"]) - set(response))
+        for endpoint_id, expected in batch.expected.items():
+            by_fault[batch.faults[endpoint_id]] += 1
+            status = records.get(endpoint_id, {}).get("status")
+            if status not in ("DELIVERED", "FAILED", "TIMED_OUT", "SKIPPED"):
+                lost += 1
+                continue
+            if status != expected:
+                wrong += 1
+                if len(wrong_examples) < 5:
+                    wrong_examples.append(f"{endpoint_id} ({batch.faults[endpoint_id]}): {status}, expected {expected}"
+                                          f" [{records[endpoint_id].get('reason')}: "
+                                          f"{str(records[endpoint_id].get('error'))[:120]}; late receipt "
+                                          f"{records[endpoint_id].get('late_receipt_status')}; receipts "
+                                          f"{receipts.get(records[endpoint_id].get('provider_message_id'))}]")
+            if reported.get((batch_id, endpoint_id)) != {status.lower()}:
+                report_mismatches += 1
+    duplicate_sends = sum(count - 1 for count in accepted.values() if count > 1)
+    unexpected = [error for error in local.registry.errors if error[1] not in EXPECTED_ERRORS]
+    failed_executions = sum(1 for batch in batches if batch.execution_status != "SUCCEEDED")
+    return {
+        "lost": lost,
+        "duplicate_sends": duplicate_sends,
+        "wrong_status": wrong + report_mismatches,
+        "unhandled_errors": len(unexpected) + failed_executions,
+        "report_mismatches": report_mismatches,
+        "faults": dict(by_fault),
+        "examples": wrong_examples + [f"{f}: {t}: {m[:120]}" for f, t, m in unexpected[:5]],
+    }
+
+
+def soak(batches: int, seed: int, parallel: int, heartbeat: int = 15) -> dict[str, Any]:
+    planned, behaviours = plan(batches, seed)
+    provider = {"*": {"type": "http", "name": "http", "url": "", "timeout_seconds": SENDER_TIMEOUT_SECONDS}}
+    options = LocalOptions(receipt_delay=0.05, deadline_seconds=2, receipt_timeout_seconds=heartbeat * 2,
+                           receipt_heartbeat_seconds=heartbeat, behaviours=behaviours, log_level="CRITICAL")
+    started = time.perf_counter()
+    with LocalEnvironment(options) as local:
+        provider["*"]["url"] = f"{local.provider.url}/messages"
+        local.set_environment(CHANNEL_PROVIDERS=json.dumps(provider))
+        with ThreadPoolExecutor(max_workers=parallel) as pool:
+            for future in [pool.submit(run_batch, local, batch, heartbeat * 4 + 60) for batch in planned]:
+                future.result()
+        # Engagement events of the last executions are reported as they end.
+        time.sleep(0.5)
+        figures = check(local, planned)
+        executions = local.executions()
+        figures["executions"] = len(executions)
+        # One execution per batch, however often it was invoked (StartExecution joins by name).
+        figures["extra_executions"] = len(executions) - len({batch_id_for(batch.event) for batch in planned})
+        figures["accepted_sends"] = len(local.provider.sends)
+        figures["send_requests"] = sum(local.provider.attempts.values())
+        figures["receipts_posted"] = len(local.provider.receipts)
+    return {"endpoints": batches * ENDPOINTS_PER_BATCH, **figures, "seconds": round(time.perf_counter() - started, 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--batches", type=int, default=40)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--parallel", type=int, default=2, help="batches in flight at once")
+    args = parser.parse_args()
+    with contextlib.redirect_stdout(sys.stderr):
+        figures = soak(args.batches, args.seed, args.parallel)
+    ordered = {key: figures[key] for key in ("endpoints", "lost", "duplicate_sends", "wrong_status",
+                                             "unhandled_errors", "seconds")}
+    ordered.update({k: v for k, v in figures.items() if k not in ordered})
+    print(f"{ordered['endpoints']} endpoints in {ordered['seconds']} s: lost {ordered['lost']}, duplicate sends "
+          f"{ordered['duplicate_sends']}, wrong status {ordered['wrong_status']}, unhandled errors "
+          f"{ordered['unhandled_errors']}; faults {ordered['faults']}")
+    print(json.dumps(ordered))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,154 @@
+"""A failed, timed-out or aborted execution loses nothing: every endpoint still ends final."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from .conftest import endpoint, event_with
+
+pytestmark = pytest.mark.integration
+
+
+def _wait_for(predicate, timeout: float = 15.0) -> bool:
+    limit = time.monotonic() + timeout
+    while time.monotonic() < limit:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_an_aborted_execution_gives_every_endpoint_a_final_status_and_reports_it(make_local, invoke):
+    local = make_local(behaviours={"+14155550123": "never"}, receipt_timeout_seconds=60,
+                       receipt_heartbeat_seconds=30, deadline_seconds=0.5)
+    run = invoke(local, event_with({"waiting": endpoint("SMS", "+14155550123"),
+                                    "done": endpoint("SMS", "+14155550124"),
+                                    "skipped": endpoint("SMS", "555")}))
+    assert run.status("waiting") == "PENDING"
+    assert _wait_for(lambda: run.ledger().get("done", {}).get("status") == "DELIVERED")
+
+    local.client("stepfunctions").stop_execution(executionArn=run.arn, error="Operator", cause="stopped by hand")
+    assert _wait_for(lambda: run.ledger()["waiting"]["status"] == "FAILED")
+    records = run.ledger()
+    assert records["waiting"]["reason"] == "execution_aborted"
+    assert records["done"]["status"] == "DELIVERED"  # final outcomes stand
+    assert records["skipped"]["status"] == "SKIPPED"
+    assert _wait_for(lambda: any(e["event"]["EventType"] == "journey_activity.failed" for e in local.pinpoint.events))
+    reported = {(e["endpoint_id"], e["event"]["EventType"]) for e in local.pinpoint.events}
+    assert ("waiting", "journey_activity.failed") in reported
+    assert ("done", "journey_activity.delivered") in reported
+
+    # Pinpoint retries the batch after the abort: the answer comes from the ledger.
+    again = invoke(local, run.event)
+    assert again.attributes("waiting") == {"status": "FAILED", "channel": "SMS", "reason": "execution_aborted",
+                                           "provider": "http"}
+    assert len(local.provider.sends) == 2
+
+
+def test_the_invoker_answers_failed_when_the_execution_ends_without_outcomes(make_local):
+    local = make_local(behaviours={"+14155550123": "never"}, receipt_timeout_seconds=60,
+                       receipt_heartbeat_seconds=30, deadline_seconds=8)
+    event = event_with({"waiting": endpoint("SMS", "+14155550123")})
+    answers: list = []
+    thread = threading.Thread(target=lambda: answers.append(local.invoke(event)))
+    thread.start()
+    assert _wait_for(lambda: bool(local.executions()))
+    arn = local.executions()[0]["executionArn"]
+    assert _wait_for(lambda: bool(local.provider.sends))
+    local.client("stepfunctions").stop_execution(executionArn=arn)
+    thread.join(timeout=20)
+    assert answers[0]["waiting"]["EventAttributes"]["status"] == "FAILED"
+    assert answers[0]["waiting"]["EventAttributes"]["reason"] == "execution_aborted"
+
+
+def test_a_receipt_after_the_abort_is_late_not_an_error(make_local, invoke):
+    import json
+
+    import urllib3
+
+    from journey_activity.signing import signed_headers
+
+    local = make_local(behaviours={"+14155550123": "never"}, receipt_timeout_seconds=60,
+                       receipt_heartbeat_seconds=30, deadline_seconds=0.5)
+    run = invoke(local, event_with({"waiting": endpoint("SMS", "+14155550123")}))
+    assert _wait_for(lambda: bool(run.ledger().get("waiting", {}).get("provider_message_id")))
+    local.client("stepfunctions").stop_execution(executionArn=run.arn)
+    assert _wait_for(lambda: run.ledger()["waiting"]["status"] == "FAILED")
+    body = json.dumps({"message_id": run.ledger()["waiting"]["provider_message_id"], "status": "delivered"})
+    answer = urllib3.PoolManager().request("POST", local.receipts_url, body=body.encode(),
+                                           headers=signed_headers(local.signing_secret, body))
+    assert answer.status == 200
+    assert json.loads(answer.data)["result"] == "late"
+    assert run.ledger()["waiting"]["late_receipt_status"] == "delivered"
+
+
+def _ledger_outage(*_args, **_kwargs):
+    from botocore.exceptions import ClientError
+
+    raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException",
+                                 "Message": "Rate of requests exceeds the allowed throughput."}}, "Query")
+
+
+def test_a_failed_execution_keeps_final_outcomes_and_fails_the_rest(make_local, invoke, monkeypatch):
+    """The ledger is unavailable when the batch is compiled: Compile has no Catch, so the real
+    execution FAILS. Outcomes already final stand, the rest end FAILED, and the batch is reported."""
+    import journey_activity.handlers.compile as compile_handler
+
+    monkeypatch.setattr(compile_handler, "reconcile", _ledger_outage)
+    local = make_local(behaviours={"+14155550124": "reject"}, deadline_seconds=8)
+    run = invoke(local, event_with({"delivered": endpoint("SMS", "+14155550123"),
+                                    "rejected": endpoint("SMS", "+14155550124"),
+                                    "skipped": endpoint("SMS", "555")}))
+    described = local.wait_for_execution(run.arn, timeout=30)
+    assert described["status"] == "FAILED"
+    assert "ProvisionedThroughputExceededException" in described.get("cause", "")
+    assert _wait_for(lambda: any(d["function"] == "FinalizeFunction" and d["result"].get("status") == "FAILED"
+                                 for d in local.execution_events.delivered))
+    records = run.ledger()
+    assert {eid: (r["status"], r.get("reason")) for eid, r in records.items()} == {
+        "delivered": ("DELIVERED", None),
+        "rejected": ("FAILED", "provider_rejected"),
+        "skipped": ("SKIPPED", "address_invalid"),
+    }
+    # Report never ran in the execution; the finalizer reported the batch's outcome instead.
+    reported = {(e["endpoint_id"], e["event"]["EventType"]) for e in local.pinpoint.events}
+    assert {("delivered", "journey_activity.delivered"), ("rejected", "journey_activity.failed"),
+            ("skipped", "journey_activity.skipped")} <= reported
+    # Pinpoint's retry of the batch gets the same outcomes, from the ledger; nothing is sent again.
+    again = invoke(local, run.event)
+    assert {eid: again.status(eid) for eid in records} == {"delivered": "DELIVERED", "rejected": "FAILED",
+                                                           "skipped": "SKIPPED"}
+    assert len(local.provider.sends) == 1
+
+
+def test_a_timed_out_execution_gives_every_open_endpoint_a_final_status(make_local, invoke, tmp_path):
+    """The real ASL with only its execution-level TimeoutSeconds (a 3-day backstop) shortened to
+    2 s: an endpoint still waiting for its receipt ends FAILED / execution_timed_out."""
+    import json
+    import shutil
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    shutil.copy(root / "template.yaml", tmp_path / "template.yaml")
+    (tmp_path / "statemachines").mkdir()
+    definition = json.loads((root / "statemachines" / "batch.asl.json").read_text())
+    assert definition["TimeoutSeconds"] >= 2 * 86_400
+    definition["TimeoutSeconds"] = 2
+    (tmp_path / "statemachines" / "batch.asl.json").write_text(json.dumps(definition))
+
+    local = make_local(template=tmp_path / "template.yaml", behaviours={"+14155550123": "never"},
+                       receipt_timeout_seconds=60, receipt_heartbeat_seconds=30, deadline_seconds=8)
+    run = invoke(local, event_with({"waiting": endpoint("SMS", "+14155550123"),
+                                    "done": endpoint("SMS", "+14155550124")}))
+    # The invoker saw the execution end within its deadline and answered from the ledger.
+    assert run.attributes("waiting") == {"status": "FAILED", "channel": "SMS", "reason": "execution_timed_out",
+                                         "provider": "http"}
+    assert run.status("done") == "DELIVERED"
+    assert local.wait_for_execution(run.arn)["status"] == "TIMED_OUT"
+    assert _wait_for(lambda: run.ledger()["waiting"]["status"] == "FAILED")
+    assert run.ledger()["waiting"]["reason"] == "execution_timed_out"
+    assert _wait_for(lambda: ("waiting", "journey_activity.failed") in
+                     {(e["endpoint_id"], e["event"]["EventType"]) for e in local.pinpoint.events})

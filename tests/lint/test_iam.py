@@ -1,0 +1,144 @@
+"""Least privilege: every IAM statement the SAM transform produces (inline policies and the
+expanded policy templates) names its actions and resources."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.lint.test_template import parsed_template
+
+pytestmark = pytest.mark.lint
+
+# Actions that have no resource-level permissions: IAM only accepts "Resource": "*" for them.
+RESOURCE_STAR_ALLOWED = frozenset({
+    # CloudWatch Logs log delivery, which Step Functions needs for the state machine's logging
+    # configuration ("Logging" on BatchStateMachine); AWS documents these with Resource "*".
+    "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+    # X-Ray segment upload and sampling (tracing), should a template expand them inline.
+    "xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets",
+})
+
+NAMED_ACTION = re.compile(r"[a-z0-9-]+:[A-Za-z0-9]+")
+
+# AWS managed policies SAM attaches (they cannot be inspected here): basic logging for every
+# function, X-Ray write access because Tracing is Active. Any other managed policy is a change
+# to review.
+MANAGED_POLICIES_ALLOWED = frozenset({
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+    "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
+})
+
+
+@pytest.fixture(scope="module")
+def transformed() -> dict[str, Any]:
+    from samtranslator.translator.transform import transform
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        template = parsed_template()
+        template["Globals"]["Function"]["CodeUri"] = "s3://bucket/functions.zip"
+        template["Resources"]["BatchStateMachine"]["Properties"]["DefinitionUri"] = {
+            "Bucket": "bucket", "Key": "batch.asl.json"}
+
+        class NoManagedPolicies:
+            def load(self) -> dict[str, str]:
+                return {}
+
+        return dict(transform(template, {}, NoManagedPolicies()))
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def statements(output: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(where, statement) for every statement of every role's inline policies and of every
+    standalone policy resource."""
+    for logical_id, resource in output["Resources"].items():
+        props = resource.get("Properties", {})
+        if resource["Type"] == "AWS::IAM::Role":
+            for policy in props.get("Policies", []):
+                for statement in _as_list(policy["PolicyDocument"]["Statement"]):
+                    yield f"{logical_id}/{policy['PolicyName']}", statement
+        elif resource["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            for statement in _as_list(props["PolicyDocument"]["Statement"]):
+                yield logical_id, statement
+
+
+def test_there_are_statements_to_check(transformed):
+    found = list(statements(transformed))
+    assert len(found) > 10
+    roles = {where.split("/")[0] for where, _ in found}
+    assert {"SendFunctionRole", "CallbackFunctionRole", "BatchStateMachineRole"} <= roles
+
+
+def test_no_wildcard_actions(transformed):
+    for where, statement in statements(transformed):
+        assert "NotAction" not in statement, where
+        for action in _as_list(statement["Action"]):
+            assert isinstance(action, str), (where, action)
+            # "service:Name" with no wildcard at all: neither "*", "service:*" nor "service:Get*".
+            assert NAMED_ACTION.fullmatch(action), f"{where}: wildcard or malformed action {action!r}"
+
+
+def test_no_wildcard_resources_except_actions_without_resource_level_permissions(transformed):
+    for where, statement in statements(transformed):
+        assert "NotResource" not in statement, where
+        if statement.get("Effect") != "Allow":
+            continue
+        resources = _as_list(statement["Resource"])
+        if "*" in resources:
+            actions = set(_as_list(statement["Action"]))
+            assert actions <= RESOURCE_STAR_ALLOWED, (
+                f"{where}: Resource '*' for {sorted(actions - RESOURCE_STAR_ALLOWED)}; name the resources"
+            )
+
+
+def test_only_reviewed_managed_policies(transformed):
+    for logical_id, resource in transformed["Resources"].items():
+        if resource["Type"] == "AWS::IAM::Role":
+            managed = set(resource["Properties"].get("ManagedPolicyArns", []))
+            assert managed <= MANAGED_POLICIES_ALLOWED, (logical_id, managed - MANAGED_POLICIES_ALLOWED)
+
+
+def _actions_of(output: dict[str, Any], role: str) -> dict[str, list[Any]]:
+    found: dict[str, list[Any]] = {}
+    for where, statement in statements(output):
+        if where.startswith(f"{role}/"):
+            for action in _as_list(statement["Action"]):
+                found.setdefault(action, []).extend(_as_list(statement["Resource"]))
+    return found
+
+
+@pytest.mark.parametrize("role", ["SendFunctionRole", "CallbackFunctionRole"])
+def test_provider_secrets_are_readable_only_under_the_prefix(transformed, role):
+    actions = _actions_of(transformed, role)
+    secret_resources = json.dumps(actions["secretsmanager:GetSecretValue"])
+    assert "secret:${ProviderSecretsPrefix}*" in secret_resources
+    assert json.dumps(actions["ssm:GetParameter"]) == json.dumps(
+        [{"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/${ProviderSecretsPrefix}*"}]
+    )
+    assert "ssm:GetParameters" not in actions  # one parameter at a time is all the code does
+    assert "ssm:GetParametersByPath" not in actions
+
+
+def test_functions_without_provider_secrets_cannot_read_them(transformed):
+    for role in ("InvokerFunctionRole", "ValidateFunctionRole", "RecordOutcomeFunctionRole",
+                 "CompileFunctionRole", "ReportFunctionRole"):
+        actions = _actions_of(transformed, role)
+        assert not any(a.startswith(("secretsmanager:", "ssm:")) for a in actions), role
+
+
+def test_the_prefix_parameter_cannot_widen_the_grant():
+    parameter = parsed_template()["Parameters"]["ProviderSecretsPrefix"]
+    pattern = re.compile(parameter["AllowedPattern"])
+    assert pattern.fullmatch("journey-activity/")
+    for widening in ("", "*", "a*", "/journey-activity/", "x?"):
+        assert not pattern.fullmatch(widening), widening

@@ -1,0 +1,152 @@
+"""Provider header values that reference secrets: resolved at send time (Secrets Manager, SSM
+SecureString), cached, and never written to logs, errors, the ledger or the execution."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from journey_activity import config
+from journey_activity.config import ProviderConfig
+from journey_activity.errors import ProviderRejected
+from journey_activity.handlers import _runtime
+from journey_activity.providers.http import HttpProvider
+from journey_activity.security import resolve_headers
+from tests.unit.test_security_provider_urls import REQUEST, serve  # noqa: F401 - the fixture
+
+TOKEN = "Bearer sk_live_do-not-leak-7f3a"
+API_KEY = "ssm-api-key-9c1e"
+
+
+def _clear_parameter_caches() -> None:
+    from aws_lambda_powertools.utilities.parameters import base
+
+    base.clear_caches()
+    base.DEFAULT_PROVIDERS.clear()
+
+
+@pytest.fixture
+def secrets(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """A Secrets Manager secret and an SSM SecureString in moto; the references to them."""
+    for variable, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                            "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+                            "ALLOW_LOCAL_PROVIDERS": "true"}.items():
+        monkeypatch.setenv(variable, value)
+    with mock_aws():
+        _clear_parameter_caches()
+        arn = boto3.client("secretsmanager").create_secret(Name="journey-activity/sms-token",
+                                                           SecretString=TOKEN)["ARN"]
+        boto3.client("ssm").put_parameter(Name="/journey-activity/sms-key", Type="SecureString", Value=API_KEY)
+        yield {"Authorization": f"secretsmanager:{arn}", "X-Api-Key": "ssm:/journey-activity/sms-key",
+               "X-Plain": "not-a-secret"}
+        _clear_parameter_caches()
+
+
+@contextmanager
+def logs() -> Iterator[io.StringIO]:
+    """Everything the functions' Powertools logger writes, through its real formatter."""
+    stream = io.StringIO()
+    previous = _runtime.logger.registered_handler.setStream(stream)
+    try:
+        yield stream
+    finally:
+        _runtime.logger.registered_handler.setStream(previous)
+
+
+def test_references_are_resolved_at_send_time(secrets, serve):  # noqa: F811 - the fixture
+    server = serve()
+    config_ = ProviderConfig(url=f"http://127.0.0.1:{server.server_address[1]}/send", headers=secrets)
+    # The configuration (what the environment and any execution input carry) holds references only.
+    assert TOKEN not in config_.model_dump_json()
+    assert API_KEY not in config_.model_dump_json()
+    HttpProvider(config_).send(REQUEST)
+    headers = server.seen[0]["headers"]
+    assert headers["Authorization"] == TOKEN
+    assert headers["X-Api-Key"] == API_KEY
+    assert headers["X-Plain"] == "not-a-secret"
+
+
+def test_resolved_values_are_cached(secrets):
+    assert resolve_headers(secrets)[0]["Authorization"] == TOKEN
+    boto3.client("secretsmanager").put_secret_value(SecretId="journey-activity/sms-token", SecretString="rotated")
+    # Within max_age the cached value is used (no Secrets Manager call per send)...
+    assert resolve_headers(secrets)[0]["Authorization"] == TOKEN
+    _clear_parameter_caches()
+    # ...and once the cache expires the rotated value is read.
+    assert resolve_headers(secrets)[0]["Authorization"] == "rotated"
+
+
+def test_a_provider_echoing_the_secret_does_not_put_it_in_the_error(secrets, serve):  # noqa: F811
+    def echo(request: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
+        return 401, {"Content-Type": "text/plain"}, f"bad credentials: {request['headers']['Authorization']}".encode()
+
+    server = serve(echo)
+    provider = HttpProvider(ProviderConfig(url=f"http://127.0.0.1:{server.server_address[1]}/send", headers=secrets))
+    with logs() as stream, pytest.raises(ProviderRejected) as caught:
+        provider.send(REQUEST)
+    assert TOKEN not in str(caught.value)
+    assert "bad credentials: ***" in str(caught.value)
+    assert TOKEN not in stream.getvalue()
+
+
+def test_a_missing_secret_is_a_rejection_naming_no_value(secrets, serve):  # noqa: F811
+    server = serve()
+    headers = {"Authorization": "secretsmanager:journey-activity/does-not-exist"}
+    provider = HttpProvider(ProviderConfig(url=f"http://127.0.0.1:{server.server_address[1]}/send", headers=headers))
+    with pytest.raises(ProviderRejected, match=r"could not be read \(GetParameterError\)"):
+        provider.send(REQUEST)
+    assert server.seen == []
+
+
+def test_an_empty_reference_is_a_configuration_error():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="needs a name"):
+        ProviderConfig(url="https://p.example.com", headers={"Authorization": "ssm:"})
+
+
+def test_the_secret_never_reaches_the_ledger_the_execution_or_the_logs():
+    """The whole workflow on the embedded engine, with the provider's Authorization header a
+    Secrets Manager reference."""
+    from journey_activity.local.stack import LocalEnvironment, LocalOptions
+    from journey_activity.triggers.pinpoint import batch_id_for
+
+    event = {
+        "Message": {}, "Data": "Hi {{User.UserAttributes.FirstName|there}}", "ApplicationId": "app-security",
+        "JourneyId": "journey-1", "ActivityId": "activity-1", "TreatmentId": "0",
+        "ScheduledTime": "2026-11-23T09:00:00.000Z",
+        "Endpoints": {"sms-1": {"ChannelType": "SMS", "Address": "+14155550123", "EndpointStatus": "ACTIVE",
+                                "OptOut": "NONE", "User": {"UserAttributes": {"FirstName": ["Ana"]}}}},
+    }
+    options = LocalOptions(receipt_delay=0.05, receipt_timeout_seconds=20, receipt_heartbeat_seconds=10,
+                           deadline_seconds=8, log_level="DEBUG")
+    with LocalEnvironment(options) as local, logs() as stream:
+        boto3.client("secretsmanager").create_secret(Name="journey-activity/standin-token", SecretString=TOKEN)
+        _clear_parameter_caches()
+        reference = "secretsmanager:journey-activity/standin-token"
+        import os
+
+        os.environ["CHANNEL_PROVIDERS"] = json.dumps(
+            {"*": {"url": f"{local.provider.url}/messages", "headers": {"Authorization": reference}}})
+        config.reset_settings_cache()
+        response = local.invoke(event)
+        assert response["sms-1"]["EventAttributes"]["status"] == "DELIVERED", response
+        batch_id = batch_id_for(event)
+        arn = local.execution_arn(batch_id)
+        local.wait_for_execution(arn)
+        described = boto3.client("stepfunctions").describe_execution(executionArn=arn)
+        recorded = json.dumps([response, local.ledger_records(batch_id), local.history(arn),
+                               described.get("input"), described.get("output")], default=str)
+        assert TOKEN not in recorded
+        assert TOKEN not in stream.getvalue()
+        assert stream.getvalue(), "the functions logged nothing: the capture is not on their logger"
+        # Personal data is redacted in those logs by default too.
+        assert "+14155550123" not in stream.getvalue()
+    _clear_parameter_caches()
