@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 
 from aws_lambda_powertools import Logger, Metrics
 
 from journey_activity.config import get_settings
 from journey_activity.ledger import Ledger
+from journey_activity.security import RedactingFormatter
 
-logger = Logger()
+# Endpoint addresses, user attributes and rendered messages are personal data: masked in every
+# log line unless LOG_PERSONAL_DATA=true (journey_activity.security.RedactingFormatter).
+logger = Logger(logger_formatter=RedactingFormatter())
 metrics = Metrics()
 
 
@@ -24,4 +28,9 @@ def ledger() -> Ledger:
 
 
 def reset() -> None:
+    """Forget the ledger and re-read the Powertools settings: the logger and metrics are made at
+    import, which locally (a test run, the embedded engine) may come before the environment is set."""
     _ledger.cache_clear()
+    metrics.namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or metrics.namespace
+    # Resolved as Powertools resolves it when the logger is made.
+    logger.setLevel((os.environ.get("POWERTOOLS_LOG_LEVEL") or os.environ.get("LOG_LEVEL") or "INFO").upper())

@@ -52,12 +52,27 @@ class FunctionError(Exception):
         self.payload = payload
 
 
+def _drop_disabled_metrics() -> None:
+    """Lambda publishes a function's metrics at the end of every invocation. With metrics
+    disabled (the local default) Powertools never empties its process-wide metric set, and
+    once one metric holds 100 values it serializes and prints the set anyway (onto the
+    command's stdout, and failing if no namespace is set). Locally they are dropped instead."""
+    from aws_lambda_powertools.metrics.functions import is_metrics_disabled
+
+    if is_metrics_disabled():
+        from aws_lambda_powertools import Metrics
+
+        Metrics().clear_metrics()
+
+
 class LambdaRegistry:
     """The template's functions, importable and callable by name or ARN."""
 
     def __init__(self, specs: Mapping[str, FunctionSpec]) -> None:
         self.specs = dict(specs)
         self.invocations: Counter[str] = Counter()
+        # Every function error: (function, errorType, errorMessage).
+        self.errors: list[tuple[str, str, str]] = []
         self._handlers: dict[str, Callable[..., Any]] = {}
         self._lock = threading.Lock()
 
@@ -82,7 +97,9 @@ class LambdaRegistry:
         context = LocalContext(spec)
         try:
             return self.handler(spec)(event, context)
-        except Exception as error:
+        except Exception as error:  # every handler error becomes a function error
+            with self._lock:
+                self.errors.append((spec.logical_id, type(error).__name__, str(error)[:500]))
             raise FunctionError(
                 {
                     "errorMessage": str(error),
@@ -91,6 +108,8 @@ class LambdaRegistry:
                     "stackTrace": traceback.format_exception(error)[-6:],
                 }
             ) from error
+        finally:
+            _drop_disabled_metrics()
 
 
 class _InvokeHandler(BaseHTTPRequestHandler):
