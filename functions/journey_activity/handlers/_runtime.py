@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from functools import lru_cache
 
 from aws_lambda_powertools import Logger, Metrics
@@ -15,6 +16,9 @@ from journey_activity.security import RedactingFormatter
 # log line unless LOG_PERSONAL_DATA=true (journey_activity.security.RedactingFormatter).
 logger = Logger(logger_formatter=RedactingFormatter())
 metrics = Metrics()
+# An invocation that counts nothing (a refused receipt, an event the finalizer ignores) is
+# normal, not worth a warning on every such invocation.
+warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 
 
 @lru_cache(maxsize=1)

@@ -14,10 +14,11 @@ import functools
 import json
 import logging
 import os
+import queue
 import secrets
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -197,42 +198,89 @@ def _stop_at_once() -> None:
     BaseExecutionWorkerCommunication._reflect_execution_status = reflect_status  # type: ignore[method-assign]
 
 
+# Who hears of executions changing status (see _announce_status_changes): ExecutionEvents instances.
+_status_listeners: list[Callable[[Any], None]] = []
+_status_listeners_lock = threading.Lock()
+
+
+def _announce(execution: Any) -> None:
+    with _status_listeners_lock:
+        listeners = list(_status_listeners)
+    for listener in listeners:
+        listener(execution)
+
+
+def _announce_status_changes() -> None:
+    """moto emits no EventBridge events. Tell the listeners when an execution starts, ends
+    (succeeded, failed, timed out) or is stopped, as AWS tells EventBridge: at the moment it
+    happens, with no polling (which grows with the number of executions and competes for
+    the GIL with the run it watches)."""
+    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication, Execution
+
+    if getattr(BaseExecutionWorkerCommunication.terminated, "_journey_activity_patch", False):
+        return
+    terminated, stop, start = BaseExecutionWorkerCommunication.terminated, Execution.stop, Execution.start
+
+    def on_terminated(self: Any) -> None:
+        terminated(self)
+        _announce(self.execution)
+
+    def on_stop(self: Any, *args: Any, **kwargs: Any) -> None:
+        stop(self, *args, **kwargs)
+        _announce(self)
+
+    def on_start(self: Any, *args: Any, **kwargs: Any) -> Any:
+        started = start(self, *args, **kwargs)
+        _announce(self)
+        return started
+
+    for function in (on_terminated, on_stop, on_start):
+        setattr(function, "_journey_activity_patch", True)  # noqa: B010 - marks the patch
+    BaseExecutionWorkerCommunication.terminated = on_terminated  # type: ignore[method-assign]
+    Execution.stop = on_stop  # type: ignore[method-assign]
+    Execution.start = on_start  # type: ignore[method-assign]
+
+
 class ExecutionEvents:
     """EventBridge's "Step Functions Execution Status Change" events, which moto does not emit:
-    watches the state machine's executions and invokes the functions whose ``EventBridgeRule``
-    patterns in the template match, as EventBridge would."""
+    hears every status change of the state machine's executions (see
+    :func:`_announce_status_changes`) and invokes the functions whose ``EventBridgeRule``
+    patterns in the template match, as EventBridge would, one event at a time."""
 
-    def __init__(self, registry: LambdaRegistry, state_machine_arn: str, interval: float = 0.1) -> None:
+    def __init__(self, registry: LambdaRegistry, state_machine_arn: str) -> None:
         self.registry = registry
         self.state_machine_arn = state_machine_arn
-        self.interval = interval
         self.delivered: list[dict[str, Any]] = []
         self._seen: dict[str, str] = {}
-        self._stop = threading.Event()
+        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="execution-events", daemon=True)
 
     def __enter__(self) -> ExecutionEvents:
+        _announce_status_changes()
+        with _status_listeners_lock:
+            _status_listeners.append(self._hear)
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
+        with _status_listeners_lock:
+            _status_listeners.remove(self._hear)
+        self._queue.put(None)
         self._thread.join(timeout=5)
 
-    def _run(self) -> None:
-        from journey_activity import aws
+    def _hear(self, execution: Any) -> None:
+        """Called on the engine's thread: note the change, deliver it on this one's."""
+        if execution.state_machine.arn != self.state_machine_arn or execution.exec_status is None:
+            return
+        self._queue.put({"executionArn": execution.exec_arn, "name": execution.name,
+                         "status": execution.exec_status.value})
 
-        while not self._stop.wait(self.interval):
-            try:
-                executions = aws.client("stepfunctions").list_executions(stateMachineArn=self.state_machine_arn)
-            except Exception as error:  # the environment may be closing
-                log.debug("listing executions failed", extra={"error": str(error)})
-                continue
-            for execution in executions.get("executions", []):
-                arn, status = execution["executionArn"], execution["status"]
-                if self._seen.get(arn) != status:
-                    self._seen[arn] = status
-                    self._deliver(execution)
+    def _run(self) -> None:
+        while (execution := self._queue.get()) is not None:
+            arn, status = execution["executionArn"], execution["status"]
+            if self._seen.get(arn) != status:  # a stopped run also "terminates" later, ABORTED again
+                self._seen[arn] = status
+                self._deliver(execution)
 
     def _deliver(self, execution: Mapping[str, Any]) -> None:
         from journey_activity.local.lambda_endpoint import FunctionError
