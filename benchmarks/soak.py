@@ -21,7 +21,7 @@ the responses and the reported events:
 The last line is one JSON object: endpoints, lost, duplicate_sends, wrong_status,
 unhandled_errors, seconds (and more detail).
 
-Run: python benchmarks/soak.py [--batches 40] [--seed 7] [--parallel 4]
+Run: python benchmarks/soak.py [--batches 40] [--seed 7] [--parallel 2]
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -193,8 +193,11 @@ def soak(batches: int, seed: int, parallel: int, heartbeat: int = 15) -> dict[st
         provider["*"]["url"] = f"{local.provider.url}/messages"
         local.set_environment(CHANNEL_PROVIDERS=json.dumps(provider))
         with ThreadPoolExecutor(max_workers=parallel) as pool:
-            for future in [pool.submit(run_batch, local, batch, heartbeat * 4 + 60) for batch in planned]:
+            futures = [pool.submit(run_batch, local, batch, heartbeat * 4 + 60) for batch in planned]
+            for done, future in enumerate(as_completed(futures), start=1):
                 future.result()
+                if done % 10 == 0 or done == len(futures):
+                    print(f"{done}/{len(futures)} batches, {time.perf_counter() - started:.0f} s", file=sys.stderr)
         # Engagement events of the last executions are reported as they end.
         time.sleep(0.5)
         figures = check(local, planned)
