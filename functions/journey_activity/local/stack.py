@@ -516,7 +516,10 @@ class LocalEnvironment:
         return f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{STATE_MACHINE_NAME}:{batch_id}"
 
     def executions(self) -> list[dict[str, Any]]:
-        return list(self.client("stepfunctions").list_executions(stateMachineArn=self.state_machine_arn)["executions"])
+        """Every execution of the batch state machine, newest first (all pages)."""
+        pages = self.client("stepfunctions").get_paginator("list_executions").paginate(
+            stateMachineArn=self.state_machine_arn)
+        return [execution for page in pages for execution in page["executions"]]
 
     def wait_for_execution(self, arn: str, timeout: float = 60.0) -> dict[str, Any]:
         sfn = self.client("stepfunctions")
