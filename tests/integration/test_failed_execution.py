@@ -152,3 +152,27 @@ def test_a_timed_out_execution_gives_every_open_endpoint_a_final_status(make_loc
     assert run.ledger()["waiting"]["reason"] == "execution_timed_out"
     assert _wait_for(lambda: ("waiting", "journey_activity.failed") in
                      {(e["endpoint_id"], e["event"]["EventType"]) for e in local.pinpoint.events})
+
+
+def test_a_run_left_over_from_a_closed_environment_does_not_reach_the_next_one():
+    """Closing an environment stops its runs; the thread of one that was waiting for a receipt
+    ends only when its heartbeat expires, in the next environment's lifetime. That ending is not
+    announced there (its engine never heard of the run), so no finalizer fails on it."""
+    from journey_activity.local.stack import LocalEnvironment, LocalOptions
+
+    options = {"behaviours": {"+14155550123": "never"}, "receipt_delay": 0.05, "receipt_timeout_seconds": 60,
+               "receipt_heartbeat_seconds": 2, "deadline_seconds": 0.5}
+    with LocalEnvironment(LocalOptions(**options)) as first:
+        first.invoke(event_with({"waiting": endpoint("SMS", "+14155550123")}))
+        arn = first.executions()[0]["executionArn"]
+        assert _wait_for(lambda: bool(first.provider.sends))
+    with LocalEnvironment(LocalOptions(**{**options, "deadline_seconds": 8})) as second:
+        # The first run's heartbeat (2 s) expires meanwhile and its thread ends.
+        time.sleep(4)
+        assert not second.execution_events.delivered
+        assert not second.registry.errors
+        run = second.invoke(event_with({"done": endpoint("SMS", "+14155550124")}, JourneyId="journey-2"))
+        assert run["done"]["EventAttributes"]["status"] == "DELIVERED"
+        statuses = {d["event"]["detail"]["executionArn"]: d["event"]["detail"]["status"]
+                    for d in second.execution_events.delivered}
+        assert arn not in statuses

@@ -227,7 +227,8 @@ class ProviderStandIn(LocalServer):
         self._duplicate_sends = 0
         self._receipts: list[dict[str, Any]] = []
         self._timers: set[threading.Timer] = set()
-        self._pool = urllib3.PoolManager(num_pools=4, maxsize=16, retries=False, timeout=RECEIPT_TIMEOUT)
+        # Receipts are posted from one timer thread each: room for a batch's worth at once (50 endpoints).
+        self._pool = urllib3.PoolManager(num_pools=4, maxsize=64, retries=False, timeout=RECEIPT_TIMEOUT)
         server = _Server((host, port), _Handler)
         server.standin = self
         super().__init__(server)

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from journey_activity.local.lambda_endpoint import LambdaRegistry, LocalLambdaEndpoint
 from journey_activity.local.template import ACCOUNT, REGION, Template, function_arn
 
@@ -236,6 +238,10 @@ def _stop_at_once() -> None:
 # Who hears of executions changing status (see _announce_status_changes): ExecutionEvents instances.
 _status_listeners: list[Callable[[Any], None]] = []
 _status_listeners_lock = threading.Lock()
+# Which local environment started an execution: a run left over from an earlier environment
+# (its thread still waiting out a heartbeat) must not be announced to the next one, whose
+# engine has never heard of it.
+_generation = 0
 
 
 def _announce(execution: Any) -> None:
@@ -265,6 +271,7 @@ def _announce_status_changes() -> None:
         _announce(self)
 
     def on_start(self: Any, *args: Any, **kwargs: Any) -> Any:
+        self._journey_activity_generation = _generation  # before its thread can end and announce
         started = start(self, *args, **kwargs)
         _announce(self)
         return started
@@ -291,8 +298,11 @@ class ExecutionEvents:
         self._thread = threading.Thread(target=self._run, name="execution-events", daemon=True)
 
     def __enter__(self) -> ExecutionEvents:
+        global _generation
         _announce_status_changes()
         with _status_listeners_lock:
+            _generation += 1
+            self._generation = _generation
             _status_listeners.append(self._hear)
         self._thread.start()
         return self
@@ -305,7 +315,8 @@ class ExecutionEvents:
 
     def _hear(self, execution: Any) -> None:
         """Called on the engine's thread: note the change, deliver it on this one's."""
-        if execution.state_machine.arn != self.state_machine_arn or execution.exec_status is None:
+        if (execution.state_machine.arn != self.state_machine_arn or execution.exec_status is None
+                or getattr(execution, "_journey_activity_generation", None) != self._generation):
             return
         self._queue.put({"executionArn": execution.exec_arn, "name": execution.name,
                          "status": execution.exec_status.value})
@@ -430,7 +441,24 @@ class LocalEnvironment:
             type="STANDARD",
         )
         self._reset_caches()
+        # On exit (in reverse): stop hearing status changes, then stop the runs still going.
+        self._stack.callback(self._stop_running_executions)
         self.execution_events = self._stack.enter_context(ExecutionEvents(self.registry, self.state_machine_arn))
+
+    def _stop_running_executions(self) -> None:
+        """A run still waiting for a receipt would go on in its thread after the environment
+        is gone (until its heartbeat expires): stop it, so it starts no more tasks."""
+        import boto3
+
+        client = boto3.client("stepfunctions")
+        pages = client.get_paginator("list_executions").paginate(
+            stateMachineArn=self.state_machine_arn, statusFilter="RUNNING")
+        for page in pages:
+            for execution in page["executions"]:
+                try:
+                    client.stop_execution(executionArn=execution["executionArn"], cause="local environment closed")
+                except ClientError:  # it ended meanwhile
+                    continue
 
     def _refs(self, extra: Mapping[str, Any]) -> dict[str, Any]:
         refs: dict[str, Any] = {"LedgerTable": TABLE_NAME, "BatchStateMachine": self.state_machine_arn,
