@@ -5,6 +5,8 @@ Items:
   provider message id, task token, attempts, timestamps, error, receipts.
 - message pointer: ``pk = "msg#<provider>#<message id>"``, ``sk = "#pointer"``; which record a
   provider message belongs to, and receipts that arrived before the record knew the id.
+- large message template: ``pk = "data#<batch id>"``, ``sk = "#template"``; in a partition
+  of its own, so reading a batch's records never reads it (and no endpoint id collides with it).
 
 The pointer is a plain item read and written atomically rather than a global secondary
 index, because a GSI is eventually consistent: a receipt arriving just after the send
@@ -15,7 +17,7 @@ whichever of the sender and the callback writes second sees the other's write.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -59,6 +61,10 @@ def _conditional_failed(error: ClientError) -> bool:
 
 def pointer_key(provider: str, message_id: str) -> dict[str, Any]:
     return _to_item({"pk": f"msg#{provider}#{message_id}", "sk": POINTER_SK})
+
+
+def template_key(batch_id: str) -> dict[str, str]:
+    return {"pk": f"data#{batch_id}", "sk": TEMPLATE_SK}
 
 
 def result_from_record(record: Mapping[str, Any]) -> EndpointResult:
@@ -142,19 +148,45 @@ class Ledger:
 
     def batch_records(self, batch_id: str) -> dict[str, dict[str, Any]]:
         """Every endpoint record of a batch, by endpoint id (strongly consistent)."""
+        return self._query_batch(batch_id, {})
+
+    def final_results(self, batch_id: str, known: Collection[str] = ()) -> dict[str, dict[str, Any]]:
+        """The batch's final records, by endpoint id, except those in ``known``; only the
+        fields of an :class:`EndpointResult`. For polling: a final status never changes, so a
+        poller keeps what it has and asks only for what became final since (DynamoDB still
+        reads the partition, but returns and transfers only those)."""
+        names = {f"#f{index}": field for index, field in enumerate(("sk", *EndpointResult.model_fields))}
+        values: dict[str, Any] = {f":s{index}": status.value for index, status in enumerate(sorted(FINAL_STATUSES))}
+        status_name = next(name for name, field in names.items() if field == "status")
+        condition = f"{status_name} IN ({', '.join(values)})"
+        # IN takes at most 100 operands; a larger batch filters the rest here.
+        skip = sorted(known) if len(known) <= 99 else []
+        if skip:
+            skipped = {f":k{index}": endpoint_id for index, endpoint_id in enumerate(skip)}
+            condition += f" AND NOT (#f0 IN ({', '.join(skipped)}))"
+            values.update(skipped)
+        records = self._query_batch(batch_id, {
+            "FilterExpression": condition,
+            "ProjectionExpression": ", ".join(names),
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        })
+        return {endpoint_id: record for endpoint_id, record in records.items() if endpoint_id not in known}
+
+    def _query_batch(self, batch_id: str, extra: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
         records: dict[str, dict[str, Any]] = {}
         request: dict[str, Any] = {
+            **extra,
             "TableName": self.table_name,
             "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": _to_item({":pk": batch_id}),
+            "ExpressionAttributeValues": _to_item({**extra.get("ExpressionAttributeValues", {}), ":pk": batch_id}),
             "ConsistentRead": True,
         }
         while True:
             response = self.dynamodb.query(**request)
             for item in response.get("Items", []):
                 record = _from_item(item) or {}
-                if record["sk"] != TEMPLATE_SK:
-                    records[record["sk"]] = record
+                records[record["sk"]] = record
             if "LastEvaluatedKey" not in response:
                 return records
             request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
@@ -270,13 +302,13 @@ class Ledger:
         """Keep a large template out of the execution's payloads; returns its reference."""
         self.dynamodb.put_item(
             TableName=self.table_name,
-            Item=_to_item({"pk": batch_id, "sk": TEMPLATE_SK, "template": template, "expires_at": self._expires_at()}),
+            Item=_to_item({**template_key(batch_id), "template": template, "expires_at": self._expires_at()}),
         )
         return TEMPLATE_SK
 
     def get_template(self, batch_id: str, reference: str) -> str | None:
         response = self.dynamodb.get_item(
-            TableName=self.table_name, Key=_to_item({"pk": batch_id, "sk": reference}), ConsistentRead=True
+            TableName=self.table_name, Key=_to_item({**template_key(batch_id), "sk": reference}), ConsistentRead=True
         )
         item = _from_item(response.get("Item"))
         return None if item is None else str(item.get("template", ""))

@@ -59,3 +59,14 @@ def test_data_too_large_even_for_the_ledger_gets_a_clear_error(make_local):
     assert answer["error"]["type"] == "PayloadError"
     assert "Data is 400000 bytes" in answer["error"]["message"]
     assert local.executions() == []
+
+
+def test_an_endpoint_id_equal_to_the_template_key_is_answered_with_large_data(make_local, invoke):
+    """Endpoint ids are any strings: one named like the large template's key keeps its own record."""
+    data = "Hi {{User.UserAttributes.FirstName}} " + "y" * 20_000
+    local = make_local()
+    run = invoke(local, event_with({"#template": endpoint("SMS", "+14155550123"),
+                                    "plain": endpoint("SMS", "+14155550124")}, data=data))
+    assert run.status("#template") == "DELIVERED", run.response
+    assert run.status("plain") == "DELIVERED"
+    assert all(isinstance(s["message"], str) and len(s["message"]) > 20_000 for s in local.provider.sends)

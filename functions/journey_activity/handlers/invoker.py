@@ -21,7 +21,7 @@ from journey_activity.compile import compile_batch
 from journey_activity.config import Settings, get_settings
 from journey_activity.errors import ConfigurationError, PayloadError
 from journey_activity.handlers._runtime import ledger, logger
-from journey_activity.ledger import MAX_TEMPLATE_BYTES, Ledger, is_final, result_from_record
+from journey_activity.ledger import MAX_TEMPLATE_BYTES, Ledger, result_from_record
 from journey_activity.models.batch import Batch, EndpointResult, LedgerStatus
 from journey_activity.triggers import pinpoint
 
@@ -83,13 +83,14 @@ def close_open_endpoints(book: Ledger, batch: Batch, final: Iterable[str], statu
 
 
 def wait_for_results(book: Ledger, batch: Batch, arn: str, deadline: float) -> dict[str, EndpointResult]:
-    """Poll the ledger until every endpoint is final or the deadline passes."""
+    """Poll the ledger until every endpoint is final or the deadline passes. A final status
+    never changes: each poll asks only for the endpoints that became final since the last."""
     wanted = {r.endpoint_id for r in batch.recipients}
     results: dict[str, EndpointResult] = {}
     pause, next_describe = 0.05, time.monotonic() + _DESCRIBE_EVERY_SECONDS
     while True:
-        records = book.batch_records(batch.context.batch_id)
-        results = {eid: result_from_record(rec) for eid, rec in records.items() if eid in wanted and is_final(rec)}
+        records = book.final_results(batch.context.batch_id, known=results.keys())
+        results.update({eid: result_from_record(rec) for eid, rec in records.items() if eid in wanted})
         if wanted <= results.keys():
             return results
         now = time.monotonic()
