@@ -347,3 +347,17 @@ def test_progress_receipts_keep_a_slow_delivery_alive_with_heartbeats(make_local
     run.finish()
     assert [r["status"] for r in local.provider.receipts] == ["sent", "delivered"]
     assert run.ledger()["slow"]["last_receipt_status"] == "sent"
+
+
+def test_handlers_keep_their_log_keys_out_of_the_shared_logger(make_local, invoke):
+    """Locally the handlers run on many threads with one logger: the keys an invocation adds
+    (batch, endpoint, attempt) stay with that invocation, never in the logger's shared state
+    that another thread may be reading while it logs."""
+    from journey_activity.handlers._runtime import logger
+
+    local = make_local()
+    run = invoke(local, event_with({"a": endpoint("SMS", "+14155550123"), "b": endpoint("SMS", "+14155550124")}))
+    assert {run.status("a"), run.status("b")} == {"DELIVERED"}
+    run.finish()
+    shared = logger.registered_formatter.log_format
+    assert not {"batch_id", "endpoint_id", "attempt", "channel"} & shared.keys(), shared

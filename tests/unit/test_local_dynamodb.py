@@ -7,7 +7,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from journey_activity.local.stack import _query_one_partition
+from journey_activity.local.stack import _query_one_partition, _untrack_dynamodb_items
 
 
 @pytest.fixture
@@ -79,3 +79,21 @@ def test_index_queries_and_scans_still_see_every_partition(dynamodb):
                                ExpressionAttributeValues={":d": {"S": "DELIVERED"}})
     assert sorted(keys(by_status)) == sorted((b, f"e{n}") for b in ("b-1", "b-2", "b-3") for n in (0, 2, 4, 6, 8))
     assert len(dynamodb.scan(TableName="ledger")["Items"]) == 30
+
+
+def test_item_versions_are_not_kept_once_replaced(dynamodb):
+    """moto keeps every item object it creates until the mock ends (every version an update
+    replaced); the local run keeps what DynamoDB keeps, so a long run does not grow."""
+    from moto.dynamodb.models.dynamo_type import Item
+
+    assert len(Item.instances_tracked) >= 30  # the fixture's writes, as moto keeps them
+    _untrack_dynamodb_items()
+    for version in range(50):
+        dynamodb.update_item(TableName="ledger", Key={"pk": {"S": "b-1"}, "sk": {"S": "e1"}},
+                             UpdateExpression="SET n = :n", ExpressionAttributeValues={":n": {"N": str(version)}})
+    assert len(Item.instances_tracked) == 0
+    item = dynamodb.get_item(TableName="ledger", Key={"pk": {"S": "b-1"}, "sk": {"S": "e1"}})["Item"]
+    assert item["n"] == {"N": "49"}
+    response = dynamodb.query(TableName="ledger", KeyConditionExpression="pk = :pk",
+                              ExpressionAttributeValues={":pk": {"S": "b-1"}})
+    assert len(response["Items"]) == 10

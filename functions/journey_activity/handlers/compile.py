@@ -53,7 +53,7 @@ def reconcile(book: Ledger, batch_id: str, order: list[tuple[str, str]], from_ma
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     batch_context = event["context"]
     batch_id = batch_context["batch_id"]
-    logger.append_keys(batch_id=batch_id)
+    logger.thread_safe_append_keys(batch_id=batch_id)
     settings = get_settings()
     skipped = _parse(event.get("skipped"))
     from_map = {**_parse(event.get("sent")), **skipped}

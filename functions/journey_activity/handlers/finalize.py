@@ -31,7 +31,7 @@ def finalize(execution_arn: str, status: str) -> dict[str, Any]:
     described = aws.client("stepfunctions").describe_execution(executionArn=execution_arn)
     batch = Batch.model_validate_json(described["input"])
     batch_id = batch.context.batch_id
-    logger.append_keys(batch_id=batch_id)
+    logger.thread_safe_append_keys(batch_id=batch_id)
     detail = " ".join(str(described.get(key) or "") for key in ("error", "cause")).strip()[:1000]
     book = ledger()
     results, changed = [], 0

@@ -126,7 +126,7 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     try:
         batch = pinpoint.to_batch(event)
         settings = get_settings()
-        logger.append_keys(batch_id=batch.context.batch_id)
+        logger.thread_safe_append_keys(batch_id=batch.context.batch_id)
         arn = start(batch, settings)
     except PayloadError as error:
         logger.error("Unusable payload", extra={"error": str(error)})

@@ -50,7 +50,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     recipient = event["recipient"]
     error = event.get("error") or {}
     status, reason, detail = classify(str(error.get("Error", "States.TaskFailed")), error.get("Cause"))
-    logger.append_keys(batch_id=batch_id, endpoint_id=recipient["endpoint_id"])
+    logger.thread_safe_append_keys(batch_id=batch_id, endpoint_id=recipient["endpoint_id"])
     applied, record = ledger().finish(
         batch_id,
         recipient["endpoint_id"],

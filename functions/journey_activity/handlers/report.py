@@ -19,7 +19,7 @@ from journey_activity.reporting import report
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = get_settings()
     batch_context = BatchContext.model_validate(event["context"])
-    logger.append_keys(batch_id=batch_context.batch_id)
+    logger.thread_safe_append_keys(batch_id=batch_context.batch_id)
     if not settings.report_events:
         return {"reported": False, "why": "REPORT_EVENTS is false"}
     results = [EndpointResult.model_validate(item) for item in event.get("results", [])]

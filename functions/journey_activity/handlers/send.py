@@ -133,6 +133,6 @@ def send(task: SendTask, settings: Settings) -> dict[str, Any]:
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     task = SendTask.model_validate(event)
-    logger.append_keys(batch_id=task.context.batch_id, endpoint_id=task.recipient.endpoint_id,
+    logger.thread_safe_append_keys(batch_id=task.context.batch_id, endpoint_id=task.recipient.endpoint_id,
                        channel=task.recipient.channel, attempt=task.retry_count + 1)
     return send(task, get_settings())

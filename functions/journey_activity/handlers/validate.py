@@ -39,7 +39,7 @@ def split(batch: Batch, settings: Settings) -> tuple[list[dict[str, Any]], list[
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     batch = Batch.model_validate(event)
     settings = get_settings()
-    logger.append_keys(batch_id=batch.context.batch_id)
+    logger.thread_safe_append_keys(batch_id=batch.context.batch_id)
     sendable, skipped = split(batch, settings)
     if skipped:
         ledger().record_skipped(batch.context.batch_id, skipped)

@@ -9,6 +9,7 @@ Unhandled`` and ``errorType`` = the exception's class name, so the ASL's ``Retry
 
 from __future__ import annotations
 
+import contextvars
 import importlib
 import json
 import logging
@@ -96,7 +97,9 @@ class LambdaRegistry:
             self.invocations[spec.logical_id] += 1
         context = LocalContext(spec)
         try:
-            return self.handler(spec)(event, context)
+            # A fresh context per invocation, as each Lambda invocation starts clean: the log keys
+            # a handler adds (context variables) belong to this invocation and this thread only.
+            return contextvars.Context().run(self.handler(spec), event, context)
         except Exception as error:  # every handler error becomes a function error
             with self._lock:
                 self.errors.append((spec.logical_id, type(error).__name__, str(error)[:500]))

@@ -125,6 +125,24 @@ def _query_one_partition() -> None:
     Table.all_items = partition_items  # type: ignore[method-assign]
 
 
+class _Untracked(list[Any]):
+    """A list that keeps nothing: see :func:`_untrack_dynamodb_items`."""
+
+    def append(self, item: Any) -> None:
+        pass
+
+
+def _untrack_dynamodb_items() -> None:
+    """moto keeps every DynamoDB item object it ever creates (every version an update
+    replaces, every projected copy) in ``Item.instances_tracked``, for its server's dashboard,
+    until the mock ends: about 850 per batch, so a long local run grows in memory and in
+    garbage-collection time. DynamoDB keeps the current items only; so does this. (moto resets
+    the list when a mock ends: set again for each environment.)"""
+    from moto.dynamodb.models.dynamo_type import Item
+
+    Item.instances_tracked = _Untracked()  # type: ignore[attr-defined]
+
+
 def _start_executions_atomically() -> None:
     """In AWS, StartExecution checks the name and starts the run in one step, so two concurrent
     starts of one batch (Pinpoint retrying a slow invocation) give one execution. moto (5.2.x)
@@ -402,6 +420,7 @@ class LocalEnvironment:
         os.environ.pop("AWS_PROFILE", None)
         self._stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
         _query_one_partition()
+        _untrack_dynamodb_items()
         _start_executions_atomically()
         _deliver_early_callbacks()
         _reuse_lambda_clients()
