@@ -5,29 +5,19 @@ from __future__ import annotations
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from journey_activity.ledger import Ledger
 from journey_activity.models.batch import LedgerStatus
+from tests.conftest import LEDGER_KEYS
 
 BATCH = "pinpoint-0123"
 
 
 @pytest.fixture
-def book(monkeypatch):
-    for variable, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                            "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(variable, value)
-    with mock_aws():
-        client = boto3.client("dynamodb")
-        client.create_table(
-            TableName="ledger",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                  {"AttributeName": "sk", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        yield Ledger("ledger", dynamodb=client)
+def book(fake_aws):
+    client = boto3.client("dynamodb")
+    client.create_table(TableName="ledger", BillingMode="PAY_PER_REQUEST", **LEDGER_KEYS)
+    return Ledger("ledger", dynamodb=client)
 
 
 def open_endpoint(book: Ledger, endpoint_id: str, batch_id: str = BATCH) -> None:

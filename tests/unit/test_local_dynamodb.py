@@ -5,38 +5,32 @@ from __future__ import annotations
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from journey_activity.local.stack import _query_one_partition, _untrack_dynamodb_items
+from tests.conftest import LEDGER_KEYS
 
 
 @pytest.fixture
-def dynamodb(monkeypatch):
-    for variable, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                            "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(variable, value)
-    with mock_aws():
-        _query_one_partition()
-        client = boto3.client("dynamodb")
-        client.create_table(
-            TableName="ledger",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                  {"AttributeName": "sk", "AttributeType": "S"},
-                                  {"AttributeName": "status", "AttributeType": "S"}],
-            GlobalSecondaryIndexes=[{"IndexName": "by-status",
-                                     "KeySchema": [{"AttributeName": "status", "KeyType": "HASH"}],
-                                     "Projection": {"ProjectionType": "ALL"}}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        # Written out of order, three partitions interleaved.
-        for number in (7, 3, 9, 0, 5, 1, 8, 2, 6, 4):
-            for batch in ("b-2", "b-1", "b-3"):
-                client.put_item(TableName="ledger", Item={
-                    "pk": {"S": batch}, "sk": {"S": f"e{number}"},
-                    "status": {"S": "SENT" if number % 2 else "DELIVERED"}, "n": {"N": str(number)},
-                })
-        yield client
+def dynamodb(fake_aws):
+    _query_one_partition()
+    client = boto3.client("dynamodb")
+    client.create_table(
+        TableName="ledger",
+        KeySchema=LEDGER_KEYS["KeySchema"],
+        AttributeDefinitions=[*LEDGER_KEYS["AttributeDefinitions"], {"AttributeName": "status", "AttributeType": "S"}],
+        GlobalSecondaryIndexes=[{"IndexName": "by-status",
+                                 "KeySchema": [{"AttributeName": "status", "KeyType": "HASH"}],
+                                 "Projection": {"ProjectionType": "ALL"}}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    # Written out of order, three partitions interleaved.
+    for number in (7, 3, 9, 0, 5, 1, 8, 2, 6, 4):
+        for batch in ("b-2", "b-1", "b-3"):
+            client.put_item(TableName="ledger", Item={
+                "pk": {"S": batch}, "sk": {"S": f"e{number}"},
+                "status": {"S": "SENT" if number % 2 else "DELIVERED"}, "n": {"N": str(number)},
+            })
+    return client
 
 
 def keys(response):

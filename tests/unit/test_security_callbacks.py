@@ -15,11 +15,11 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from journey_activity import aws, config
 from journey_activity.handlers import _runtime, callback
 from journey_activity.signing import signed_headers
+from tests.conftest import LEDGER_KEYS
 
 DEFAULT_SECRET = "default-secret-value"
 RECEIPT = json.dumps({"message_id": "msg-1", "status": "delivered"})
@@ -45,33 +45,24 @@ def _reset() -> None:
 
 
 @pytest.fixture
-def environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
+def environment(monkeypatch: pytest.MonkeyPatch, fake_aws: None) -> Iterator[Callable[..., None]]:
     """moto for Secrets Manager, SSM and the ledger; ``configure(providers={...})`` sets the
     callback function's environment as the template does."""
-    for variable, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                            "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-                            "AWS_REGION": "us-east-1", "POWERTOOLS_METRICS_NAMESPACE": "Test",
-                            "POWERTOOLS_METRICS_DISABLED": "true", "LEDGER_TABLE": TABLE,
-                            "CALLBACK_SIGNING_SECRET": DEFAULT_SECRET}.items():
+    for variable, value in {"POWERTOOLS_METRICS_NAMESPACE": "Test", "POWERTOOLS_METRICS_DISABLED": "true",
+                            "LEDGER_TABLE": TABLE, "CALLBACK_SIGNING_SECRET": DEFAULT_SECRET}.items():
         monkeypatch.setenv(variable, value)
     monkeypatch.delenv("CALLBACK_SIGNING_SECRET_ARN", raising=False)
     monkeypatch.delenv("CHANNEL_PROVIDERS", raising=False)
-    with mock_aws():
-        _reset()
-        boto3.client("dynamodb").create_table(
-            TableName=TABLE, BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                  {"AttributeName": "sk", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        )
+    _reset()
+    boto3.client("dynamodb").create_table(TableName=TABLE, BillingMode="PAY_PER_REQUEST", **LEDGER_KEYS)
 
-        def configure(providers: dict[str, Any] | None = None) -> None:
-            if providers is not None:
-                monkeypatch.setenv("CHANNEL_PROVIDERS", json.dumps(providers))
-            _reset()
-
-        yield configure
+    def configure(providers: dict[str, Any] | None = None) -> None:
+        if providers is not None:
+            monkeypatch.setenv("CHANNEL_PROVIDERS", json.dumps(providers))
         _reset()
+
+    yield configure
+    _reset()
 
 
 def post(provider: str, body: str, headers: dict[str, str], *, base64_encoded: bool = False) -> tuple[int, Any]:

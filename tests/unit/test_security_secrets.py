@@ -11,7 +11,6 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from journey_activity import config
 from journey_activity.config import ProviderConfig
@@ -33,20 +32,15 @@ def _clear_parameter_caches() -> None:
 
 
 @pytest.fixture
-def secrets(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+def secrets(monkeypatch: pytest.MonkeyPatch, fake_aws: None) -> Iterator[dict[str, str]]:
     """A Secrets Manager secret and an SSM SecureString in moto; the references to them."""
-    for variable, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                            "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-                            "ALLOW_LOCAL_PROVIDERS": "true"}.items():
-        monkeypatch.setenv(variable, value)
-    with mock_aws():
-        _clear_parameter_caches()
-        arn = boto3.client("secretsmanager").create_secret(Name="journey-activity/sms-token",
-                                                           SecretString=TOKEN)["ARN"]
-        boto3.client("ssm").put_parameter(Name="/journey-activity/sms-key", Type="SecureString", Value=API_KEY)
-        yield {"Authorization": f"secretsmanager:{arn}", "X-Api-Key": "ssm:/journey-activity/sms-key",
-               "X-Plain": "not-a-secret"}
-        _clear_parameter_caches()
+    monkeypatch.setenv("ALLOW_LOCAL_PROVIDERS", "true")
+    _clear_parameter_caches()
+    arn = boto3.client("secretsmanager").create_secret(Name="journey-activity/sms-token", SecretString=TOKEN)["ARN"]
+    boto3.client("ssm").put_parameter(Name="/journey-activity/sms-key", Type="SecureString", Value=API_KEY)
+    yield {"Authorization": f"secretsmanager:{arn}", "X-Api-Key": "ssm:/journey-activity/sms-key",
+           "X-Plain": "not-a-secret"}
+    _clear_parameter_caches()
 
 
 @contextmanager
