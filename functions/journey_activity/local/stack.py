@@ -467,17 +467,12 @@ class LocalEnvironment:
     def _stop_running_executions(self) -> None:
         """A run still waiting for a receipt would go on in its thread after the environment
         is gone (until its heartbeat expires): stop it, so it starts no more tasks."""
-        import boto3
-
-        client = boto3.client("stepfunctions")
-        pages = client.get_paginator("list_executions").paginate(
-            stateMachineArn=self.state_machine_arn, statusFilter="RUNNING")
-        for page in pages:
-            for execution in page["executions"]:
-                try:
-                    client.stop_execution(executionArn=execution["executionArn"], cause="local environment closed")
-                except ClientError:  # it ended meanwhile
-                    continue
+        client = self.client("stepfunctions")
+        for execution in self.executions(status="RUNNING"):
+            try:
+                client.stop_execution(executionArn=execution["executionArn"], cause="local environment closed")
+            except ClientError:  # it ended meanwhile
+                continue
 
     def _refs(self, extra: Mapping[str, Any]) -> dict[str, Any]:
         refs: dict[str, Any] = {"LedgerTable": TABLE_NAME, "BatchStateMachine": self.state_machine_arn,
@@ -562,10 +557,10 @@ class LocalEnvironment:
     def execution_arn(self, batch_id: str) -> str:
         return f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{STATE_MACHINE_NAME}:{batch_id}"
 
-    def executions(self) -> list[dict[str, Any]]:
-        """Every execution of the batch state machine, newest first (all pages)."""
+    def executions(self, status: str | None = None) -> list[dict[str, Any]]:
+        """Every execution of the batch state machine (or those with ``status``), newest first."""
         pages = self.client("stepfunctions").get_paginator("list_executions").paginate(
-            stateMachineArn=self.state_machine_arn)
+            stateMachineArn=self.state_machine_arn, **({"statusFilter": status} if status else {}))
         return [execution for page in pages for execution in page["executions"]]
 
     def wait_for_execution(self, arn: str, timeout: float = 60.0) -> dict[str, Any]:
