@@ -70,3 +70,4 @@ def test_an_endpoint_id_equal_to_the_template_key_is_answered_with_large_data(ma
     assert run.status("#template") == "DELIVERED", run.response
     assert run.status("plain") == "DELIVERED"
     assert all(isinstance(s["message"], str) and len(s["message"]) > 20_000 for s in local.provider.sends)
+    run.finish()  # the execution ends (and reports) before the environment closes
