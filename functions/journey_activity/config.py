@@ -75,6 +75,55 @@ class ProviderConfig(BaseModel):
         return value
 
 
+# Where an action without "address" finds a profile's address (Customer Profiles' standard fields,
+# camelCase as in CustomerData; "email" is what the admin guide's own example uses). First present wins.
+DEFAULT_ADDRESS_FIELDS: dict[str, tuple[str, ...]] = {
+    ChannelType.EMAIL: ("emailAddress", "personalEmailAddress", "businessEmailAddress", "email"),
+    ChannelType.SMS: ("mobilePhoneNumber", "phoneNumber", "homePhoneNumber", "businessPhoneNumber"),
+    ChannelType.VOICE: ("mobilePhoneNumber", "phoneNumber", "homePhoneNumber", "businessPhoneNumber"),
+}
+
+
+class ConnectAction(BaseModel):
+    """What one Amazon Connect custom action sends: Connect's event names no channel and carries
+    no message, so both come from here (``CONNECT_ACTIONS``, keyed by ``ActionId`` or ``"*"``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    channel: str
+    # Profile fields (dotted paths into CustomerData, e.g. "attributes.pushToken"); first present wins.
+    address: list[str] | None = None
+    # The message template; a JSON object or array is sent as a JSON document (rendered inside its strings).
+    message: str | dict[str, Any] | list[Any] = ""
+
+    @field_validator("channel")
+    @classmethod
+    def _channel(cls, value: str) -> str:
+        known = sorted(c.value for c in ChannelType)
+        if value not in known:
+            raise ValueError(f"unknown channel type {value!r}; use one of {known}")
+        return value
+
+    @field_validator("address")
+    @classmethod
+    def _fields(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and (not value or not all(field.strip() for field in value)):
+            raise ValueError("must list one or more profile field names")
+        return value
+
+    @model_validator(mode="after")
+    def _address_known(self) -> ConnectAction:
+        if self.address is None and self.channel not in DEFAULT_ADDRESS_FIELDS:
+            raise ValueError(f'"address" is required for {self.channel} (there is no standard profile field for it)')
+        return self
+
+    def address_fields(self) -> tuple[str, ...]:
+        return tuple(self.address) if self.address is not None else DEFAULT_ADDRESS_FIELDS[self.channel]
+
+    def template(self) -> str:
+        return self.message if isinstance(self.message, str) else json.dumps(self.message, ensure_ascii=False)
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -96,6 +145,8 @@ class Settings(BaseModel):
     signature_tolerance_seconds: int = Field(default=300, ge=1)
     report_events: bool = True
     event_type_prefix: str = "journey_activity"
+    # Amazon Connect custom actions: ActionId (or "*") -> what to send.
+    connect_actions: dict[str, ConnectAction] = Field(default_factory=dict)
 
     @field_validator("channel_providers", "address_rules")
     @classmethod
@@ -136,6 +187,10 @@ class Settings(BaseModel):
             raise ValueError("RECEIPT_HEARTBEAT_SECONDS must be smaller than RECEIPT_TIMEOUT_SECONDS")
         return self
 
+    def connect_action(self, action_id: str) -> ConnectAction | None:
+        """The action's own entry, else ``"*"``, else none (its profiles are skipped)."""
+        return self.connect_actions.get(action_id) or self.connect_actions.get("*")
+
     def provider_for(self, channel: str) -> ProviderConfig | None:
         """The channel's provider: its own entry, else ``"*"``; an explicit null means none."""
         if channel in self.channel_providers:
@@ -160,6 +215,7 @@ _ENV: dict[str, tuple[str, bool]] = {
     "signature_tolerance_seconds": ("SIGNATURE_TOLERANCE_SECONDS", False),
     "report_events": ("REPORT_EVENTS", False),
     "event_type_prefix": ("EVENT_TYPE_PREFIX", False),
+    "connect_actions": ("CONNECT_ACTIONS", True),
 }
 
 

@@ -7,6 +7,9 @@ Items:
   provider message belongs to, and receipts that arrived before the record knew the id.
 - large message template: ``pk = "data#<batch id>"``, ``sk = "#template"``; in a partition
   of its own, so reading a batch's records never reads it (and no endpoint id collides with it).
+- claim: ``pk = "claim#<sha-256 of the trigger's idempotency key>"``, ``sk = "#claim"``; which
+  execution sends that endpoint (Connect's ``IdempotencyToken``: a retry that regroups profiles
+  into other batches finds each profile's owner here, see :mod:`journey_activity.claims`).
 
 The pointer is a plain item read and written atomically rather than a global secondary
 index, because a GSI is eventually consistent: a receipt arriving just after the send
@@ -16,6 +19,8 @@ whichever of the sender and the callback writes second sees the other's write.
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 import time
 from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, datetime
@@ -29,6 +34,8 @@ from journey_activity.models.batch import FINAL_STATUSES, EndpointResult, Ledger
 
 POINTER_SK = "#pointer"
 TEMPLATE_SK = "#template"
+CLAIM_SK = "#claim"
+_BATCH_GET = 100
 # DynamoDB items hold 400 KB; keep room for the key and attributes.
 MAX_TEMPLATE_BYTES = 350_000
 _serializer = TypeSerializer()
@@ -65,6 +72,11 @@ def pointer_key(provider: str, message_id: str) -> dict[str, Any]:
 
 def template_key(batch_id: str) -> dict[str, str]:
     return {"pk": f"data#{batch_id}", "sk": TEMPLATE_SK}
+
+
+def claim_key(key: str) -> dict[str, str]:
+    """Hashed: a trigger's key may be long or hold any character; the digest has a fixed size."""
+    return {"pk": f"claim#{hashlib.sha256(key.encode()).hexdigest()}", "sk": CLAIM_SK}
 
 
 def result_from_record(record: Mapping[str, Any]) -> EndpointResult:
@@ -133,7 +145,7 @@ class Ledger:
         }
         if condition:
             request["ConditionExpression"] = condition
-            aliases = (("#status", "status"), ("#pk", "pk"))
+            aliases = (("#status", "status"), ("#pk", "pk"), ("#execution", "execution"), ("#version", "version"))
             names.update({alias: field for alias, field in aliases if alias in condition})
         response = self.dynamodb.update_item(**request)
         return _from_item(response.get("Attributes")) or {}
@@ -363,6 +375,55 @@ class Ledger:
             if not _conditional_failed(failure):
                 raise
         return False, self.get(batch_id, endpoint_id) or {}
+
+    # -- claims ------------------------------------------------------------------------
+
+    def claims(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The claims that exist among ``keys``, by key (strongly consistent BatchGetItem)."""
+        by_pk = {claim_key(key)["pk"]: key for key in dict.fromkeys(keys)}
+        found: dict[str, dict[str, Any]] = {}
+        pks = list(by_pk)
+        for start in range(0, len(pks), _BATCH_GET):
+            request: dict[str, Any] = {self.table_name: {
+                "Keys": [_to_item({"pk": pk, "sk": CLAIM_SK}) for pk in pks[start:start + _BATCH_GET]],
+                "ConsistentRead": True}}
+            for attempt in range(8):
+                response = self.dynamodb.batch_get_item(RequestItems=request)
+                for item in response.get("Responses", {}).get(self.table_name, []):
+                    claim = _from_item(item) or {}
+                    found[by_pk[claim["pk"]]] = claim
+                request = response.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                time.sleep(min(0.05 * 2**attempt, 1.0))
+            if request:
+                raise RuntimeError("DynamoDB left claims unread")
+        return found
+
+    def take_claim(self, key: str, *, execution: str, endpoint_id: str, mine: Collection[str],
+                   version: str | None = None) -> bool:
+        """Point the claim at ``execution``: when there is none yet, when it points at one of
+        ``mine`` (this invocation's names, or the same batch invoked again), or, to take over an
+        abandoned claim, when it is still at ``version``. False when another writer holds it."""
+        names = sorted({execution, *mine})
+        values = {f":m{index}": name for index, name in enumerate(names)}
+        condition = f"attribute_not_exists(#pk) OR #execution IN ({', '.join(values)})"
+        if version is not None:
+            condition += " OR #version = :version"
+            values[":version"] = version
+        try:
+            self._update(
+                _to_item(claim_key(key)),
+                {"execution": execution, "endpoint_id": endpoint_id, "claimed_at": int(time.time() * 1000),
+                 "version": secrets.token_hex(8), "expires_at": self._expires_at()},
+                condition=condition,
+                condition_values=values,
+            )
+        except ClientError as error:
+            if not _conditional_failed(error):
+                raise
+            return False
+        return True
 
     def note(self, batch_id: str, endpoint_id: str, **fields: Any) -> None:
         """Record facts that change no status (a progress or late receipt, a report error)."""

@@ -15,6 +15,8 @@ from journey_activity.models.pinpoint import PUSH_CHANNELS, ChannelType
 
 class SkipReason(StrEnum):
     INVALID_ENDPOINT = "invalid_endpoint"
+    INVALID_PROFILE = "invalid_profile"
+    ACTION_NOT_CONFIGURED = "action_not_configured"
     OPTED_OUT = "opted_out"
     INACTIVE = "inactive"
     ADDRESS_MISSING = "address_missing"
@@ -51,7 +53,9 @@ def address_is_valid(channel: str, address: str, rules: dict[str, str] | None = 
 def skip_reason(recipient: Recipient, settings: Settings) -> tuple[SkipReason, str] | None:
     """``None`` when the endpoint can be sent, else the reason and a human detail."""
     if recipient.invalid:
-        return SkipReason.INVALID_ENDPOINT, recipient.invalid
+        reason = recipient.invalid_reason or ""
+        known = reason in {r.value for r in SkipReason}
+        return (SkipReason(reason) if known else SkipReason.INVALID_ENDPOINT), recipient.invalid
     if recipient.opted_out:
         return SkipReason.OPTED_OUT, "OptOut is ALL"
     if not recipient.active:

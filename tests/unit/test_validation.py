@@ -48,6 +48,8 @@ def reason_of(r: Recipient, s: Settings | None = None) -> SkipReason | None:
 def test_reason_values_are_machine_readable():
     assert {r.value for r in SkipReason} == {
         "invalid_endpoint",
+        "invalid_profile",
+        "action_not_configured",
         "opted_out",
         "inactive",
         "address_missing",

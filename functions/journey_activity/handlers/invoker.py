@@ -1,9 +1,12 @@
-"""The function Pinpoint invokes: start the batch's execution, answer with what is known in time.
+"""The function a journey invokes: start the batch's execution, answer with what is known in time.
 
-Pinpoint waits at most 15 s and may retry a slow or failed call, so the execution name is
-derived from the batch: a retry joins the execution already running (or finished) and
-sends nothing twice. The answer holds every input endpoint exactly once; endpoints with
-no final status by the deadline are ``PENDING`` (their outcome reaches Pinpoint later as
+The trigger (Pinpoint's custom channel, Amazon Connect's custom action) is recognized by the
+event's shape (:mod:`journey_activity.triggers`). A slow or failed call can be retried, so the
+execution name is derived from the batch: a retry joins the execution already running (or
+finished) and sends nothing twice; endpoints carrying the trigger's idempotency key (Connect's
+``IdempotencyToken``) are also claimed in the ledger, so a retry that regroups them sends none
+twice (:mod:`journey_activity.claims`). The answer holds every input endpoint exactly once;
+endpoints with no final status by the deadline are ``PENDING`` (their outcome arrives later as
 engagement events).
 """
 
@@ -16,14 +19,13 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
-from journey_activity import aws
+from journey_activity import aws, claims, triggers
 from journey_activity.compile import compile_batch
 from journey_activity.config import Settings, get_settings
 from journey_activity.errors import ConfigurationError, PayloadError
 from journey_activity.handlers._runtime import ledger, logger
 from journey_activity.ledger import MAX_TEMPLATE_BYTES, Ledger, result_from_record
 from journey_activity.models.batch import Batch, EndpointResult, LedgerStatus
-from journey_activity.triggers import pinpoint
 
 MAX_EXECUTION_INPUT_BYTES = 256 * 1024
 # A template larger than this travels by reference (in the ledger), not through every state.
@@ -116,26 +118,38 @@ def _deadline(settings: Settings, context: LambdaContext | None, started: float)
 
 
 def error_response(kind: str, message: str) -> dict[str, Any]:
-    """Pinpoint ignores keys that are not its endpoint ids; people and logs read this one."""
+    """An unusable payload or configuration: no trigger can use an answer, people and logs read this one."""
     return {"error": {"type": kind, "message": message}}
 
 
 @logger.inject_lambda_context
-def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
+def handler(event: Any, context: LambdaContext) -> Any:
     started = time.monotonic()
     try:
-        batch = pinpoint.to_batch(event)
+        adapter = triggers.adapter_for(event)
         settings = get_settings()
+        batch = adapter.to_batch(event, settings)
         logger.thread_safe_append_keys(batch_id=batch.context.batch_id)
-        arn = start(batch, settings)
+        if not batch.recipients:
+            logger.info("Answering an empty batch")
+            return adapter.to_response(batch, {})
+        if not settings.state_machine_arn:
+            raise ConfigurationError("STATE_MACHINE_ARN is not set")
+        deadline = _deadline(settings, context, started)
+        plan = claims.plan(ledger(), batch, claims.execution_exists(settings.state_machine_arn), deadline)
+        arn = start(plan.batch, settings) if plan.batch.recipients else None
     except PayloadError as error:
         logger.error("Unusable payload", extra={"error": str(error)})
         return error_response("PayloadError", str(error))
     except ConfigurationError as error:
         logger.error("Invalid configuration", extra={"error": str(error)})
         return error_response("ConfigurationError", str(error))
-    results = wait_for_results(ledger(), batch, arn, _deadline(settings, context, started))
+    if plan.foreign:
+        logger.info("Endpoints another execution sends are answered with its outcome",
+                    extra={"foreign": len(plan.foreign), "execution": plan.batch.context.batch_id})
+    results = wait_for_results(ledger(), plan.batch, arn, deadline) if arn else {}
+    results.update(claims.foreign_results(ledger(), plan.foreign, deadline))
     pending = len(batch.recipients) - len(results)
     logger.info("Answering", extra={"endpoints": len(batch.recipients), "pending": pending,
                                     "seconds": round(time.monotonic() - started, 3)})
-    return pinpoint.to_response(compile_batch(batch.recipients, results, settings.event_attributes))
+    return adapter.to_response(batch, compile_batch(batch.recipients, results, settings.event_attributes))

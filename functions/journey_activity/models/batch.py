@@ -54,8 +54,14 @@ class Recipient(BaseModel):
     address: str = ""
     opted_out: bool = False
     active: bool = True
-    # Why the trigger adapter could not read this endpoint (it is then skipped).
+    # Why the trigger adapter could not read this endpoint (it is then skipped), and the skip
+    # reason a journey sees (``invalid_endpoint`` when unset).
     invalid: str | None = None
+    invalid_reason: str | None = None
+    # The trigger's idempotency key for this endpoint's send (Connect's IdempotencyToken): claimed
+    # in the ledger before the execution starts, so no other batch sends it again. None: the
+    # execution name (a hash of the payload) alone de-duplicates, as for Pinpoint.
+    claim_key: str | None = None
     # The endpoint's own document (Pinpoint's endpoint object), for message templates.
     profile: dict[str, Any] = Field(default_factory=dict)
 
@@ -72,6 +78,11 @@ class BatchContext(BaseModel):
     campaign_id: str | None = None
     activity_id: str | None = None
     treatment_id: str | None = None
+    # Amazon Connect custom action: CampaignId is campaign_id; the run, the flow block and the
+    # campaign's name. Plain fields, so ledger records, logs and engagement events carry them by name.
+    run_id: str | None = None
+    action_id: str | None = None
+    campaign_name: str | None = None
     scheduled_time: str | None = None
     template: str | None = None
     # Set when the template is too large to travel through every state: it is in the ledger.

@@ -1,1 +1,62 @@
-"""Trigger adapters: a payload in, a :class:`~journey_activity.models.batch.Batch` out, and back."""
+"""The trigger port: each journey product that can invoke the invoker is one adapter here.
+
+An adapter turns its event into the core's :class:`~journey_activity.models.batch.Batch` and the
+batch's results back into its own response; nothing else knows a trigger's shape. The invoker
+picks the adapter by the event's shape (:func:`adapter_for`); the state machine and the handlers
+behind it see the trigger only through the batch context's ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from journey_activity.errors import PayloadError
+
+if TYPE_CHECKING:
+    from journey_activity.config import Settings
+    from journey_activity.models.batch import Batch
+
+Attributes = Mapping[str, Mapping[str, str]]
+
+
+@dataclass(frozen=True)
+class TriggerAdapter:
+    name: str
+    # What the event must look like to be this trigger's, said in a sentence (for errors).
+    expects: str
+    # Whether the event has this trigger's shape (its top-level keys); the adapter then owns it,
+    # and a malformed one gets that adapter's error.
+    recognizes: Callable[[Mapping[str, Any]], bool]
+    to_batch: Callable[[Any, Settings], Batch]
+    # The synchronous answer: every recipient's attributes (what the journey branches on).
+    to_response: Callable[[Batch, Attributes], Any]
+    # The batch id (execution name) a payload gives, without parsing it in full.
+    batch_id_for: Callable[[Any], str]
+    # For people (the command line): the ids an event holds, in order, and what a response says of each.
+    endpoint_ids: Callable[[Any], list[str]]
+    answered: Callable[[Any], dict[str, dict[str, str]]]
+
+
+def adapters() -> tuple[TriggerAdapter, ...]:
+    # Imported here: each adapter imports its models; the registry is read once per invocation.
+    from journey_activity.triggers import connect, pinpoint
+
+    return (pinpoint.ADAPTER, connect.ADAPTER)
+
+
+def adapter_for(event: Any) -> TriggerAdapter:
+    """The adapter whose shape the event has. Raises :class:`PayloadError` naming what was expected."""
+    known = adapters()
+    if not isinstance(event, dict):
+        raise PayloadError(f"the event must be a JSON object, not {type(event).__name__}")
+    matching = [adapter for adapter in known if adapter.recognizes(event)]
+    if len(matching) == 1:
+        return matching[0]
+    if matching:
+        raise PayloadError("the event has the keys of more than one trigger: "
+                           + "; ".join(f"{a.name} ({a.expects})" for a in matching))
+    keys = ", ".join(sorted(ascii(key)[1:-1][:40] for key in event)[:8]) or "none"
+    raise PayloadError("the event is neither " + " nor ".join(f"{a.name} ({a.expects})" for a in known)
+                       + f"; its keys: {keys}")

@@ -2,65 +2,28 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from journey_activity.errors import PayloadError
 from journey_activity.models.batch import Batch, BatchContext, Recipient
 from journey_activity.models.pinpoint import PinpointEndpoint, PinpointEvent
+from journey_activity.triggers import TriggerAdapter
+from journey_activity.triggers.common import batch_id_for, describe_validation_error
+from journey_activity.triggers.common import is_unicode as _is_unicode
+from journey_activity.triggers.common import unusable as _unusable
+
+if TYPE_CHECKING:
+    from journey_activity.config import Settings
 
 SOURCE = "pinpoint"
 # Pinpoint's endpoints are a few levels deep. A deeper one is skipped as invalid: pydantic's
 # serializer gives up near 255 levels, and the batch's execution could not even be started.
 MAX_ENDPOINT_DEPTH = 32
 
-
-def describe_validation_error(error: ValidationError, prefix: str = "") -> str:
-    """One line naming each problem and where it is, e.g. ``Endpoints: field required``."""
-    problems = []
-    for item in error.errors(include_url=False):
-        location = ".".join(str(part) for part in (*([prefix] if prefix else []), *item["loc"]))
-        problems.append(f"{location or '(top level)'}: {item['msg']}")
-    return "; ".join(problems)
-
-
-def batch_id_for(payload: Mapping[str, Any], source: str = SOURCE) -> str:
-    """A deterministic id for a batch: the same payload (a retried invocation) gives the same id.
-
-    It doubles as the Step Functions execution name (80 characters at most).
-    """
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
-    return f"{source}-{hashlib.sha256(canonical.encode()).hexdigest()[:48]}"
-
-
-def _is_unicode(text: str) -> bool:
-    """False for text holding a lone surrogate (JSON's ``"\\ud800"``): no UTF-8 document can carry it."""
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _unusable(value: Any, limit: int) -> str | None:
-    """Why a JSON value cannot travel in the execution's input, if it cannot (iterative: no recursion)."""
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, str):
-            if not _is_unicode(item):
-                return "holds text that is not valid Unicode (a lone surrogate)"
-        elif isinstance(item, dict | list):
-            if depth > limit:
-                return f"is nested more than {limit} levels deep"
-            if isinstance(item, dict):
-                stack.extend((key, depth) for key in item)
-            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
-    return None
+__all__ = ["ADAPTER", "batch_id_for", "describe_validation_error", "to_batch", "to_response"]
 
 
 def _recipient(endpoint_id: str, raw: Any) -> Recipient:
@@ -96,7 +59,7 @@ def _recipient(endpoint_id: str, raw: Any) -> Recipient:
     )
 
 
-def to_batch(payload: Any) -> Batch:
+def to_batch(payload: Any, settings: Settings | None = None) -> Batch:
     """Parse a Pinpoint custom-channel event. Raises :class:`PayloadError` naming what is wrong."""
     if not isinstance(payload, dict):
         raise PayloadError(f"the event must be a JSON object, not {type(payload).__name__}")
@@ -130,3 +93,31 @@ def to_batch(payload: Any) -> Batch:
 def to_response(attributes_by_endpoint: Mapping[str, Mapping[str, str]]) -> dict[str, dict[str, dict[str, str]]]:
     """The synchronous response Pinpoint's journey splits read."""
     return {endpoint_id: {"EventAttributes": dict(attrs)} for endpoint_id, attrs in attributes_by_endpoint.items()}
+
+
+def recognizes(event: Mapping[str, Any]) -> bool:
+    return "Endpoints" in event or "ApplicationId" in event
+
+
+def endpoint_ids(event: Any) -> list[str]:
+    endpoints = event.get("Endpoints") if isinstance(event, dict) else None
+    return list(endpoints) if isinstance(endpoints, dict) else []
+
+
+def answered(response: Any) -> dict[str, dict[str, str]]:
+    if not isinstance(response, dict):
+        return {}
+    return {str(key): dict(value.get("EventAttributes") or {}) for key, value in response.items()
+            if isinstance(value, dict)}
+
+
+ADAPTER = TriggerAdapter(
+    name="a Pinpoint custom-channel event",
+    expects="ApplicationId and Endpoints",
+    recognizes=recognizes,
+    to_batch=to_batch,
+    to_response=lambda batch, attributes: to_response(attributes),
+    batch_id_for=batch_id_for,
+    endpoint_ids=endpoint_ids,
+    answered=answered,
+)

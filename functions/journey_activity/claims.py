@@ -1,0 +1,164 @@
+"""Claims: an endpoint carrying a trigger's idempotency key is sent by one execution only, however
+the trigger's retries regroup endpoints into batches.
+
+Amazon Connect gives each profile of a custom action an ``IdempotencyToken``. A retried invocation
+may group the profiles differently, so the execution name (a hash of the payload) cannot tell that
+a profile was already sent. Before its execution starts, the invoker claims each profile's token in
+the ledger for that execution:
+
+- a token nobody holds is claimed; the same batch invoked again finds its own claims and joins its
+  execution (same name, same input);
+- a token another execution holds is not sent here: that profile is answered with the owner's
+  outcome, read from the owner's ledger records;
+- a claim whose execution never started (its invoker crashed between claiming and starting) is
+  taken over once it is ``GRACE_SECONDS`` old and its execution still does not exist; a fresh one
+  is waited for up to that age (within the deadline), so a quick retry does not leave it behind;
+- when some profiles are another's, this invocation's execution runs the rest under a name of its
+  own (the batch id and a hash of the tokens it holds), and its claims are pointed at that name;
+- just before starting, every claim is read again: one taken over meanwhile (this invoker was
+  slower than the grace) is dropped from the execution, so the two can never both send it.
+
+Recipients without a key (Pinpoint's endpoints) are left as they are: the execution name is their
+idempotency record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+from botocore.exceptions import ClientError
+
+from journey_activity import aws
+from journey_activity.ledger import Ledger, result_from_record
+from journey_activity.models.batch import Batch, EndpointResult, Recipient
+
+# Longer than an invoker takes between claiming and starting (a few writes and StartExecution).
+GRACE_SECONDS = 5.0
+_ROUNDS = 8
+
+
+@dataclass
+class ClaimPlan:
+    # What this invocation's execution runs: its own and its unclaimable recipients (may be none).
+    batch: Batch
+    # Endpoint id -> the execution that sends it (another invocation's).
+    foreign: dict[str, str] = field(default_factory=dict)
+
+
+def sub_name(batch_id: str, keys: Iterable[str]) -> str:
+    """The execution name for part of a batch: the batch id and a hash of the keys it holds (≤ 80)."""
+    digest = hashlib.sha256("\n".join(sorted(keys)).encode()).hexdigest()[:16]
+    return f"{batch_id[:63]}-{digest}"
+
+
+def execution_exists(state_machine_arn: str) -> Callable[[str], bool]:
+    prefix, _, machine = state_machine_arn.rpartition(":stateMachine:")
+    known: dict[str, bool] = {}
+
+    def exists(name: str) -> bool:
+        if not known.get(name):
+            try:
+                aws.client("stepfunctions").describe_execution(executionArn=f"{prefix}:execution:{machine}:{name}")
+                known[name] = True
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") != "ExecutionDoesNotExist":
+                    raise
+                known[name] = False
+        return known[name]
+
+    return exists
+
+
+def _abandoned(claim: Mapping[str, object], exists: Callable[[str], bool], deadline: float) -> str | None:
+    """The claim's version when its execution never started and never will, else None (its owner
+    is alive, or may be: answer from it)."""
+    execution = str(claim.get("execution", ""))
+    claimed_at = float(str(claim.get("claimed_at", 0))) / 1000
+    while True:
+        if exists(execution):
+            return None
+        if time.time() - claimed_at >= GRACE_SECONDS:
+            return str(claim.get("version", ""))
+        if time.monotonic() + 0.2 >= deadline:
+            return None
+        time.sleep(0.2)
+
+
+def plan(book: Ledger, batch: Batch, exists: Callable[[str], bool], deadline: float) -> ClaimPlan:
+    """Claim the batch's keyed recipients; see the module's documentation."""
+    keys = {r.endpoint_id: r.claim_key for r in batch.recipients if r.claim_key}
+    if not keys:
+        return ClaimPlan(batch)
+    foreign: dict[str, str] = {}
+    used: set[str] = set()
+    for _ in range(_ROUNDS):
+        included = [r for r in batch.recipients if r.endpoint_id not in foreign]
+        held = [keys[r.endpoint_id] for r in included if r.endpoint_id in keys]
+        name = batch.context.batch_id if not foreign else sub_name(batch.context.batch_id, held)
+        used.add(name)
+        current = book.claims(held)
+        changed = False
+        for recipient in included:
+            key = keys.get(recipient.endpoint_id)
+            if key is None:
+                continue
+            claim, version = current.get(key), None
+            if claim is not None and claim.get("execution") not in used:
+                version = _abandoned(claim, exists, deadline)
+                if version is None:
+                    foreign[recipient.endpoint_id] = str(claim.get("execution"))
+                    changed = True
+                    continue
+            if not book.take_claim(key, execution=name, endpoint_id=recipient.endpoint_id, mine=used,
+                                   version=version):
+                # Another invocation wrote it just now: it is alive, and sends it.
+                winner = book.claims([key]).get(key) or {}
+                foreign[recipient.endpoint_id] = str(winner.get("execution", ""))
+                changed = True
+        if changed:
+            continue
+        # The fence: a claim taken over while this invoker was slow is not sent here.
+        final = book.claims(held)
+        lost = {eid: str(final.get(k, {}).get("execution", "")) for eid, k in keys.items()
+                if eid not in foreign and final.get(k, {}).get("execution") != name}
+        if lost:
+            foreign.update(lost)
+            continue
+        return ClaimPlan(_part(batch, name, included), foreign)
+    # Contention that does not settle: start nothing; every keyed profile is answered from its owner
+    # (a claim left pointing at a name never started is taken over by a retry after the grace).
+    rest = [r for r in batch.recipients if r.endpoint_id not in keys]
+    claims_now = book.claims(keys.values())
+    foreign.update({eid: str(claims_now.get(k, {}).get("execution", "")) for eid, k in keys.items()})
+    return ClaimPlan(_part(batch, sub_name(batch.context.batch_id, ["-"]), rest), foreign)
+
+
+def _part(batch: Batch, name: str, recipients: list[Recipient]) -> Batch:
+    if name == batch.context.batch_id and len(recipients) == len(batch.recipients):
+        return batch
+    return Batch(context=batch.context.model_copy(update={"batch_id": name}), recipients=recipients)
+
+
+def foreign_results(book: Ledger, foreign: Mapping[str, str], deadline: float) -> dict[str, EndpointResult]:
+    """The owners' outcomes of the endpoints other executions send, polled until each is final or
+    the deadline passes (a final status never changes)."""
+    by_execution: dict[str, set[str]] = {}
+    for endpoint_id, execution in foreign.items():
+        if execution:
+            by_execution.setdefault(execution, set()).add(endpoint_id)
+    results: dict[str, EndpointResult] = {}
+    pause = 0.05
+    while True:
+        for execution, wanted in by_execution.items():
+            known = wanted & results.keys()
+            if known == wanted:
+                continue
+            records = book.final_results(execution, known=known)
+            results.update({eid: result_from_record(record) for eid, record in records.items() if eid in wanted})
+        if len(results) >= sum(len(w) for w in by_execution.values()) or time.monotonic() + pause >= deadline:
+            return results
+        time.sleep(pause)
+        pause = min(pause * 1.5, 0.25)
