@@ -13,6 +13,8 @@ from rich.console import Console
 from rich.table import Table
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+connect_app = typer.Typer(no_args_is_help=True, help="Amazon Connect outbound campaigns: register the invoker.")
+app.add_typer(connect_app, name="connect")
 BEHAVIOURS = ("deliver", "bounce", "fail", "reject", "throttle", "outage", "never", "early", "flaky:N")
 
 
@@ -51,13 +53,19 @@ def _short(text: str, limit: int = 18) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _table(event: dict[str, Any], response: dict[str, Any], final: dict[str, dict[str, Any]]) -> Table:
+# What a Connect event runs with when --env sets no CONNECT_ACTIONS (the template's default is empty,
+# so a deployed stack sends nothing its actions were not configured for).
+LOCAL_CONNECT_ACTIONS = {"*": {"channel": "SMS", "message": "Hi {{Attributes.Customer.FirstName|there}}, your "
+                                                           "{{Profile.attributes.plan|}} plan renews soon."}}
+
+
+def _table(ids: list[str], answers: dict[str, dict[str, str]], final: dict[str, dict[str, Any]]) -> Table:
     table = Table(title="Endpoints", title_justify="left")
     for column in ("endpoint", "channel", "answered", "final", "reason", "attempts", "message id"):
         table.add_column(column, no_wrap=column != "reason")
     colours = {"DELIVERED": "green", "FAILED": "red", "TIMED_OUT": "red", "SKIPPED": "yellow", "PENDING": "cyan"}
-    for endpoint_id in event.get("Endpoints", {}):
-        attributes = response.get(endpoint_id, {}).get("EventAttributes", {})
+    for endpoint_id in ids:
+        attributes = answers.get(endpoint_id, {})
         record = final.get(endpoint_id, {})
         answered = attributes.get("status", "?")
         final_status = str(record.get("status", "")).replace("SENT", "PENDING").replace("SENDING", "PENDING")
@@ -75,7 +83,8 @@ def _table(event: dict[str, Any], response: dict[str, Any], final: dict[str, dic
 
 @app.command()
 def run(
-    event_file: Annotated[Path, typer.Argument(help="A Pinpoint custom-channel event (JSON).", metavar="EVENT.json")],
+    event_file: Annotated[Path, typer.Argument(
+        help="A Pinpoint custom-channel event or an Amazon Connect custom-action event (JSON).", metavar="EVENT.json")],
     json_only: Annotated[bool, typer.Option("--json", help="Print only the response JSON.")] = False,
     history: Annotated[Path | None, typer.Option(help="Write the execution's history events to this JSON file.")]
     = None,
@@ -106,8 +115,16 @@ def run(
     if heartbeat >= receipt_timeout:
         raise _fail("--heartbeat must be smaller than --receipt-timeout")
 
+    from journey_activity.errors import PayloadError
     from journey_activity.local.stack import LocalEnvironment, LocalInvokeError, LocalOptions
-    from journey_activity.triggers.pinpoint import batch_id_for
+    from journey_activity.triggers import adapter_for, connect
+
+    try:
+        adapter = adapter_for(event)
+    except PayloadError as error:
+        raise _fail(f"PayloadError: {error}") from None
+    if adapter is connect.ADAPTER:
+        environment.setdefault("CONNECT_ACTIONS", json.dumps(LOCAL_CONNECT_ACTIONS))
 
     options = LocalOptions(template=template, receipt_delay=receipt_delay, latency=latency, behaviours=behaviours,
                            deadline_seconds=deadline, receipt_timeout_seconds=receipt_timeout,
@@ -125,19 +142,44 @@ def run(
             raise _fail(f"the invoker failed: {error}") from None
         if isinstance(response, dict) and "error" in response and set(response) == {"error"}:
             raise _fail(f"{response['error'].get('type')}: {response['error'].get('message')}")
-        arn = local.execution_arn(batch_id_for(event))
+        batch_id = adapter.batch_id_for(event)
+        arn = local.execution_arn(batch_id)
         described = local.wait_for_execution(arn, timeout=receipt_timeout + 30) if wait else {}
-        final = local.ledger_records(batch_id_for(event))
+        final = local.ledger_records(batch_id)
         if history is not None:
             history.write_text(json.dumps(local.history(arn), default=str, indent=2))
         if not json_only:
-            stderr.print(_table(event, response, final))
+            stderr.print(_table(adapter.endpoint_ids(event), adapter.answered(response), final))
             status = described.get("status", "RUNNING")
             stderr.print(f"execution {arn.rsplit(':', 1)[-1]}: {status}; "
                          f"{len(local.provider.sends)} sent, {len(local.pinpoint.events)} engagement events reported",
                          highlight=False)
     stdout.write(json.dumps(response, indent=None if json_only else 2) + "\n")
     stdout.flush()
+
+
+@connect_app.command("register")
+def connect_register(
+    instance_id: Annotated[str, typer.Option("--instance-id", help="The Amazon Connect instance id.")],
+    function_arn: Annotated[str, typer.Option("--function-arn", help="The invoker's ARN (InvokerFunctionArn).")],
+    region: Annotated[str | None, typer.Option(help="Default: the function's region.")] = None,
+) -> None:
+    """Make the invoker the Connect instance's Lambda integration (PutConnectInstanceIntegration), so
+    a journey flow's custom action can invoke it."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from journey_activity.registration import region_of, register
+
+    try:
+        region = region or region_of(function_arn)
+        register(boto3.client("connectcampaignsv2", region_name=region), instance_id, function_arn)
+    except ValueError as error:
+        raise _fail(str(error)) from None
+    except (BotoCoreError, ClientError) as error:
+        raise _fail(f"PutConnectInstanceIntegration failed: {error}") from None
+    Console(stderr=True).print(f"registered {function_arn} with Connect instance {instance_id} ({region})",
+                               highlight=False, soft_wrap=True)
 
 
 if __name__ == "__main__":
