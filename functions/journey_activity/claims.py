@@ -44,7 +44,8 @@ _ROUNDS = 8
 class ClaimPlan:
     # What this invocation's execution runs: its own and its unclaimable recipients (may be none).
     batch: Batch
-    # Endpoint id -> the execution that sends it (another invocation's).
+    # Endpoint id -> its claim's key: another invocation's execution sends it. Its owner is read
+    # from the claim when answering (an owner may still move its claims to a name of its own).
     foreign: dict[str, str] = field(default_factory=dict)
 
 
@@ -109,21 +110,22 @@ def plan(book: Ledger, batch: Batch, exists: Callable[[str], bool], deadline: fl
             if claim is not None and claim.get("execution") not in used:
                 version = _abandoned(claim, exists, deadline)
                 if version is None:
-                    foreign[recipient.endpoint_id] = str(claim.get("execution"))
+                    foreign[recipient.endpoint_id] = key
                     changed = True
                     continue
             if not book.take_claim(key, execution=name, endpoint_id=recipient.endpoint_id, mine=used,
                                    version=version):
-                # Another invocation wrote it just now: it is alive, and sends it.
-                winner = book.claims([key]).get(key) or {}
-                foreign[recipient.endpoint_id] = str(winner.get("execution", ""))
-                changed = True
+                # Another invocation wrote it just now: it is alive, and sends it (unless it is this
+                # same batch, invoked twice at once).
+                winner = str((book.claims([key]).get(key) or {}).get("execution", ""))
+                if winner != name:
+                    foreign[recipient.endpoint_id] = key
+                    changed = True
         if changed:
             continue
         # The fence: a claim taken over while this invoker was slow is not sent here.
         final = book.claims(held)
-        lost = {eid: str(final.get(k, {}).get("execution", "")) for eid, k in keys.items()
-                if eid not in foreign and final.get(k, {}).get("execution") != name}
+        lost = {eid: k for eid, k in keys.items() if eid not in foreign and final.get(k, {}).get("execution") != name}
         if lost:
             foreign.update(lost)
             continue
@@ -131,8 +133,7 @@ def plan(book: Ledger, batch: Batch, exists: Callable[[str], bool], deadline: fl
     # Contention that does not settle: start nothing; every keyed profile is answered from its owner
     # (a claim left pointing at a name never started is taken over by a retry after the grace).
     rest = [r for r in batch.recipients if r.endpoint_id not in keys]
-    claims_now = book.claims(keys.values())
-    foreign.update({eid: str(claims_now.get(k, {}).get("execution", "")) for eid, k in keys.items()})
+    foreign.update(keys)
     return ClaimPlan(_part(batch, sub_name(batch.context.batch_id, ["-"]), rest), foreign)
 
 
@@ -143,22 +144,23 @@ def _part(batch: Batch, name: str, recipients: list[Recipient]) -> Batch:
 
 
 def foreign_results(book: Ledger, foreign: Mapping[str, str], deadline: float) -> dict[str, EndpointResult]:
-    """The owners' outcomes of the endpoints other executions send, polled until each is final or
-    the deadline passes (a final status never changes)."""
-    by_execution: dict[str, set[str]] = {}
-    for endpoint_id, execution in foreign.items():
-        if execution:
-            by_execution.setdefault(execution, set()).add(endpoint_id)
+    """The owners' outcomes of the endpoints other executions send (``foreign``: endpoint id -> claim
+    key), polled until each is final or the deadline passes (a final status never changes)."""
     results: dict[str, EndpointResult] = {}
     pause = 0.05
-    while True:
+    while foreign:
+        waiting = {eid: key for eid, key in foreign.items() if eid not in results}
+        owners = book.claims(waiting.values())
+        by_execution: dict[str, set[str]] = {}
+        for endpoint_id, key in waiting.items():
+            execution = owners.get(key, {}).get("execution")
+            if execution:
+                by_execution.setdefault(str(execution), set()).add(endpoint_id)
         for execution, wanted in by_execution.items():
-            known = wanted & results.keys()
-            if known == wanted:
-                continue
-            records = book.final_results(execution, known=known)
+            records = book.final_results(execution)
             results.update({eid: result_from_record(record) for eid, record in records.items() if eid in wanted})
-        if len(results) >= sum(len(w) for w in by_execution.values()) or time.monotonic() + pause >= deadline:
-            return results
+        if len(results) == len(foreign) or time.monotonic() + pause >= deadline:
+            break
         time.sleep(pause)
         pause = min(pause * 1.5, 0.25)
+    return results
