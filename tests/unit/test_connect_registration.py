@@ -48,9 +48,12 @@ def test_what_the_model_refuses_is_refused_before_any_call(client):
     made, stubber = client
     with pytest.raises(ValueError, match="not a Lambda function ARN"):
         register(made, "instance-1", "arn:aws:lambda:eu-west-2:123456789012:layer:x")
-    with pytest.raises(ParamValidationError, match="functionArn"):  # the model's own check, as register's call meets it
-        made.put_connect_instance_integration(connectInstanceId="instance-1", integrationConfig={"lambda": {}})
     stubber.assert_no_pending_responses()
+    # The model's own check (made before anything is sent), as register's call meets it.
+    bare = boto3.client("connectcampaignsv2", region_name="eu-west-2", aws_access_key_id="testing",
+                        aws_secret_access_key="testing")
+    with pytest.raises(ParamValidationError, match="functionArn"):
+        bare.put_connect_instance_integration(connectInstanceId="instance-1", integrationConfig={"lambda": {}})
 
 
 def test_region_comes_from_the_function_arn():
