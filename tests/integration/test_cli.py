@@ -14,6 +14,7 @@ pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "journey-batch.json"
+CONNECT_EXAMPLE = ROOT / "examples" / "connect-journey.json"
 
 
 def journey_activity(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -66,3 +67,34 @@ def test_an_unusable_file_or_payload_exits_non_zero_with_one_line(tmp_path, cont
     assert len(lines) == 1, result.stderr
     assert expected in lines[0]
     assert "Traceback" not in result.stderr
+
+
+def test_the_connect_example_runs_as_shipped():
+    result = journey_activity("run", str(CONNECT_EXAMPLE))
+    assert result.returncode == 0, result.stderr
+    response = json.loads(result.stdout)
+    event = json.loads(CONNECT_EXAMPLE.read_text())
+    ids = [profile["ProfileId"] for profile in event["Items"]["CustomerProfiles"]]
+    assert [entry["Id"] for entry in response["Items"]["CustomerProfiles"]] == ids
+    statuses = [entry["ResultData"]["status"] for entry in response["Items"]["CustomerProfiles"]]
+    assert statuses == ["DELIVERED", "DELIVERED", "SKIPPED", "SKIPPED", "SKIPPED"]
+    assert ids[0] in result.stderr  # the table, by profile id
+    assert "SUCCEEDED" in result.stderr
+
+
+def test_connect_actions_can_be_overridden():
+    actions = json.dumps({"*": {"channel": "EMAIL"}})
+    result = journey_activity("run", str(CONNECT_EXAMPLE), "--json", "--env", f"CONNECT_ACTIONS={actions}")
+    assert result.returncode == 0, result.stderr
+    answers = {e["Id"]: e["ResultData"] for e in json.loads(result.stdout)["Items"]["CustomerProfiles"]}
+    assert answers["5f0c2a9b8e714d3fa6b1c4e2d7f80a91"]["status"] == "DELIVERED"  # emailAddress
+    assert answers["a2e94c1d0b3f4a7e8d65c9b0f1e2d3c4"]["reason"] == "address_missing"  # a phone only
+    assert answers["0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b"]["status"] == "DELIVERED"
+
+
+def test_connect_register_refuses_a_bad_arn_in_one_line():
+    result = journey_activity("connect", "register", "--instance-id", "i-1", "--function-arn", "not-an-arn")
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert "not a Lambda function ARN" in lines[0]

@@ -298,3 +298,23 @@ def test_the_execution_timeout_outlasts_the_longest_legitimate_run():
     for path in asl_files():
         timeout = json.loads(path.read_text())["TimeoutSeconds"]
         assert timeout >= 2 * (longest_wait + 60), path.name
+
+
+def test_connect_may_invoke_the_invoker_when_its_instance_is_given(cloudformation):
+    resources = cloudformation["Resources"]
+    connect = resources["InvokerConnectPermission"]
+    campaigns = resources["InvokerConnectCampaignsPermission"]
+    assert connect["Condition"] == campaigns["Condition"] == "ConnectInvokes"
+    assert connect["Properties"]["Principal"] == "connect.amazonaws.com"
+    assert connect["Properties"]["SourceArn"] == {"Ref": "ConnectInstanceArn"}
+    assert campaigns["Properties"]["Principal"] == "connect-campaigns.amazonaws.com"
+    for permission in (connect, campaigns):
+        assert permission["Properties"]["SourceAccount"] == {"Ref": "AWS::AccountId"}
+        assert permission["Properties"]["Action"] == "lambda:InvokeFunction"
+    assert resources["InvokerPinpointPermission"]["Type"] == "AWS::Lambda::Permission"  # Pinpoint's stays
+    variables = resources["InvokerFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables["CONNECT_ACTIONS"] == {"Ref": "ConnectActions"}
+    pattern = re.compile(parsed_template()["Parameters"]["ConnectInstanceArn"]["AllowedPattern"])
+    assert pattern.fullmatch("")
+    assert pattern.fullmatch("arn:aws:connect:eu-west-2:123456789012:instance/a1b2c3d4-5678-90ab-cdef-EXAMPLE11111")
+    assert not pattern.fullmatch("*")
