@@ -9,6 +9,7 @@ would reach the network turned off.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -50,11 +51,11 @@ class Chromium:
             os.dup2(high_in, 3)
             os.dup2(high_out, 4)
 
-        self._process = subprocess.Popen(  # noqa: S603 - a fixed executable and fixed flags
+        self._process = subprocess.Popen(
             [executable, *FLAGS, f"--user-data-dir={self._profile}", "about:blank"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             # The pipes' own descriptors are close-on-exec; only 3 and 4 (made by dup2) reach the browser.
-            close_fds=False, preexec_fn=wire)  # noqa: PLW1509
+            close_fds=False, preexec_fn=wire)
         os.close(to_browser_r)
         os.close(from_browser_w)
         self._next_id = 0
@@ -146,7 +147,8 @@ class Chromium:
     def click(self, selector: str) -> None:
         """A real mouse click at the centre of the element (scrolled into view first)."""
         box = self.evaluate(
-            f"(() => {{ const el = document.querySelector({json.dumps(selector)}); el.scrollIntoView({{block: 'center'}});"
+            f"(() => {{ const el = document.querySelector({json.dumps(selector)});"
+            " el.scrollIntoView({block: 'center'});"
             " const r = el.getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2]; })()")
         for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
             self.send("Input.dispatchMouseEvent", type=kind, x=box[0], y=box[1], button="left", clickCount=1)
@@ -160,10 +162,8 @@ class Chromium:
         path.write_bytes(base64.b64decode(self.send("Page.captureScreenshot", **params)["data"]))
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(BrowserError):
             self.send("Browser.close", session=False)
-        except BrowserError:
-            pass
         try:
             self._process.wait(timeout=10)
         except subprocess.TimeoutExpired:

@@ -216,7 +216,7 @@ def _endpoint_ref(item: Any) -> tuple[str | None, str]:
     return None, ""
 
 
-def _iterations(events: list[Mapping[str, Any]]) -> dict[int, tuple[str, int] | None]:
+def _iterations(events: list[dict[str, Any]]) -> dict[int, tuple[str, int] | None]:
     """Each event's Map iteration (map name, index), or None for the batch's own thread."""
     by_id: dict[int, tuple[str, int] | None] = {}
     for event in events:
@@ -246,11 +246,10 @@ def build_model(
     """The view of one execution. ``records`` are the ledger's records by endpoint id;
     ``execution`` is what ``DescribeExecution`` answered (name, status, ARN)."""
     history = sorted((dict(e) for e in events), key=lambda e: int(e["id"]))
-    if isinstance(definition, str):
-        definition = json.loads(definition)
-    nodes = definition_states(definition or {})
+    machine: Mapping[str, Any] = (json.loads(definition) if isinstance(definition, str) else definition) or {}
+    nodes = definition_states(machine)
     known = {node.name for node in nodes}
-    items_paths = {n.name: _items_path(definition or {}, n.name) for n in nodes if n.type == "Map"}
+    items_paths = {n.name: _items_path(machine, n.name) for n in nodes if n.type == "Map"}
     thread_of = _iterations(history)
     started = parse_time(history[0].get("timestamp")) if history else None
 
@@ -400,7 +399,7 @@ def _items_path(definition: Mapping[str, Any], name: str) -> str | None:
     def find(machine: Mapping[str, Any]) -> Mapping[str, Any] | None:
         for state_name, state in machine.get("States", {}).items():
             if state_name == name:
-                return state  # type: ignore[no-any-return]
+                return state
             for child in [state.get("ItemProcessor") or state.get("Iterator"), *(state.get("Branches") or [])]:
                 if isinstance(child, Mapping) and (found := find(child)):
                     return found
@@ -435,7 +434,8 @@ def _apply_outcome(item: Endpoint, result: Mapping[str, Any] | None, skipped: Ma
         item.channel = str(source.get("channel") or item.channel)
         if personal_data:
             item.error = str(source.get("error") or item.error or "")
-        sent, done = parse_time(source.get("sent_at")), parse_time(source.get("receipt_at") or source.get("finished_at"))
+        sent = parse_time(source.get("sent_at"))
+        done = parse_time(source.get("receipt_at") or source.get("finished_at"))
         if sent and done and source.get("receipt_status"):
             item.seconds_to_receipt = round((done - sent).total_seconds(), 3)
 
@@ -463,7 +463,7 @@ def _timeline_entry(kind: str, details: Mapping[str, Any], state: str | None, vi
         text = f"receipt: {receipt}" if receipt else ("task resumed" if waited else "task succeeded")
     elif kind in TASK_FAILURES:
         waited = visit is not None and visit.submitted_at is not None and kind == "TaskFailed"
-        kind_name = "receipt" if waited else "error"
+        kind_name = "failure-receipt" if waited else "error"
         label = "timed out" if kind == "TaskTimedOut" else ("failure receipt" if waited else "failed")
         text = f"{label}: {error or kind}" + (f" — {cause[:300]}" if cause else "")
     elif kind in ("MapIterationFailed", "MapIterationAborted"):
@@ -529,6 +529,7 @@ def _summary(context: Mapping[str, Any], endpoints: list[Endpoint], execution: M
     for item in endpoints:
         by_channel.setdefault(item.channel or "?", Counter())[item.status] += 1
     ended = end.get("at") or parse_time(execution.get("stopDate"))
+    finish: datetime | None = ended or last
     status = str(execution.get("status") or {
         "ExecutionSucceeded": "SUCCEEDED", "ExecutionFailed": "FAILED", "ExecutionTimedOut": "TIMED_OUT",
         "ExecutionAborted": "ABORTED"}.get(str(end.get("type")), "RUNNING"))
@@ -543,7 +544,7 @@ def _summary(context: Mapping[str, Any], endpoints: list[Endpoint], execution: M
         "trigger": str(context.get("source") or ""),
         "ids": ids,
         "started": started.isoformat() if started else "",
-        "wall_seconds": round(((ended or last) - started).total_seconds(), 3) if started and (ended or last) else None,
+        "wall_seconds": round((finish - started).total_seconds(), 3) if started and finish else None,
         "endpoints": len(endpoints),
         "by_status": dict(Counter(item.status for item in endpoints)),
         "by_channel": {channel: dict(counts) for channel, counts in sorted(by_channel.items())},

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from html import escape
-from typing import Any
 
 from journey_activity.view.model import ExecutionView, StateNode
 
@@ -54,7 +53,8 @@ def _layout(nodes: list[StateNode], parent: str | None, origin_x: float, origin_
                 column.setdefault(str(target), col + 1)
     y, width = origin_y, 0.0
     for node in own:
-        x = origin_x + column[node.name] * (BOX_W + GAP_X)
+        # A branch (Catch, Choice) sits half a column to the right: readable, and half as wide.
+        x = origin_x + column[node.name] * (BOX_W + GAP_X) / 2
         if node.type in ("Map", "Parallel"):
             inner_w, inner_h = _layout(nodes, node.name, x + PAD, y + HEADER, boxes)
             box = _Box(x, y, max(BOX_W, inner_w + 2 * PAD), inner_h + HEADER + PAD)
@@ -120,10 +120,10 @@ def render_graph(states: list[StateNode]) -> str:
                 edges.append(_edge(box, boxes[target], "catch", "catch " + _short_errors(errors)))
         container = node.type in ("Map", "Parallel")
         (containers if container else tasks).append(_state_svg(node, box, container=container))
-    view_w, view_h = width + 2 * 40 + 200, height + 60
+    view_w, view_h = width + 40 + 120, height + 40
     return (
         f'<svg id="graph" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {view_w:.0f} {view_h:.0f}" '
-        f'width="{view_w:.0f}" height="{view_h:.0f}" role="img" aria-label="state machine">'
+        f'style="width:100%;max-width:{view_w:.0f}px;height:auto" role="img" aria-label="state machine">'
         '<defs>'
         '<marker id="arrow-next" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
         'orient="auto-start-reverse"><path d="M0,0L10,5L0,10z" fill="#56627a"/></marker>'
@@ -145,7 +145,7 @@ def _state_svg(node: StateNode, box: _Box, container: bool) -> str:
                  f'<text class="edge-label" x="{rx + 24}" y="{ry + 8}">retry</text></g>')
     kind = "container" if container else "task"
     title = escape(node.name + (f" — {node.comment}" if node.comment else ""))
-    name_y = box.y + (24 if container else 24)
+    name_y = box.y + 24
     return (
         f'<g class="state {kind} type-{escape(node.type.lower())}" data-state="{escape(node.name, quote=True)}" '
         f'tabindex="-1"><title>{title}</title>'
@@ -204,13 +204,14 @@ background:#f5f6f8}header,main{padding:14px 22px}h1{font-size:19px;margin:0 0 4p
 h2 small{font-weight:normal;color:#6b7385}code{font-size:13px}.meta{margin:0 0 8px;color:#434a5a}
 .row{display:flex;gap:28px;align-items:flex-start;flex-wrap:wrap}dl.ids{display:grid;grid-template-columns:auto auto;
 gap:1px 12px;margin:0;font-size:12.5px}dt{color:#6b7385}dd{margin:0;font-family:ui-monospace,monospace}
-main{display:grid;grid-template-columns:minmax(420px,auto) minmax(480px,1fr);gap:20px;align-items:start}
+main{display:grid;grid-template-columns:minmax(420px,1.15fr) minmax(480px,1fr);gap:20px;align-items:start}
 #graph-wrap{background:#fff;border:1px solid #d9dde5;border-radius:10px;overflow:auto;padding:4px}
 #endpoints{background:#fff;border:1px solid #d9dde5;border-radius:10px;padding:12px}
 table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:4px 8px;border-bottom:1px solid #eceef2;
 font-size:13px}th{font-weight:600;color:#434a5a}td.num{text-align:right;font-variant-numeric:tabular-nums}
 #endpoint-table tbody tr{cursor:pointer}#endpoint-table tbody tr:hover{background:#f0f4ff}
-#endpoint-table tr.selected{background:#dfe8ff;outline:2px solid #3b63d6}td.id{font-family:ui-monospace,monospace;white-space:nowrap}
+#endpoint-table tr.selected{background:#dfe8ff;outline:2px solid #3b63d6}
+td.id{font-family:ui-monospace,monospace;white-space:nowrap}
 table.channels{width:auto}table.channels td{text-align:right;min-width:54px}
 .pill{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;font-weight:600;background:#e7e9ee;
 margin-right:4px}.s-DELIVERED,.x-SUCCEEDED{background:#d7f5df;color:#17683a}.s-FAILED,.s-TIMED_OUT,.x-FAILED,
@@ -226,7 +227,8 @@ fill:#eef3ff}svg.chosen .state.container.on>rect{fill:#f3f6fc}svg.chosen .edge{o
 #timeline{margin-top:14px;border-top:1px solid #eceef2;padding-top:10px}#timeline ol{list-style:none;margin:0;
 padding:0}#timeline li{display:grid;grid-template-columns:64px 190px 1fr;gap:8px;padding:3px 0;font-size:13px;
 border-bottom:1px dotted #eceef2}#timeline .t{text-align:right;color:#6b7385;font-variant-numeric:tabular-nums}
-#timeline .st{color:#6b7385}#timeline li.k-retry,#timeline li.k-error{color:#a02012}#timeline li.k-receipt{color:#17683a}
+#timeline .st{color:#6b7385}#timeline li.k-retry,#timeline li.k-error,#timeline li.k-failure-receipt{color:#a02012}
+#timeline li.k-receipt{color:#17683a}
 #timeline li.k-outcome{font-weight:600}.hint{color:#6b7385}
 """
 
@@ -281,7 +283,10 @@ SCRIPT = """
   rows.forEach(function (row) {
     row.addEventListener("click", function () { select(row.getAttribute("data-endpoint")); });
     row.addEventListener("keydown", function (event) {
-      if (event.key === "Enter" || event.key === " ") { event.preventDefault(); select(row.getAttribute("data-endpoint")); }
+      if (event.key === "Enter" || event.key === " ") {
+        event.preventDefault();
+        select(row.getAttribute("data-endpoint"));
+      }
     });
   });
   var wanted = /^#endpoint=(.*)$/.exec(window.location.hash);

@@ -1,18 +1,22 @@
 """Where an execution view's data comes from: a history file, or a deployed execution's ARN.
 
-A history file is what ``journey-activity run --history`` writes: the list of history events
-``GetExecutionHistory`` returned (its original shape, still read), or a document
-``{"events": [...], "execution": {...}, "definition": "...", "records": {...}}`` that also carries
-the definition, ``DescribeExecution``'s answer and the ledger's records of the batch. A file
-holding ``{"events": [...]}`` alone (``aws stepfunctions get-execution-history`` output) reads too.
+A history file is what ``journey-activity run --history`` writes, the list of history events
+``GetExecutionHistory`` returned; ``aws stepfunctions get-execution-history`` output
+(``{"events": [...]}``) reads too, and so does a document that also carries ``"definition"``,
+``"execution"`` (``DescribeExecution``'s answer) and ``"records"`` (the ledger's, by endpoint id).
+A file without a definition is drawn with the one given, else the checkout's.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from journey_activity.view.model import ExecutionView, build_model
+from journey_activity.view.page import render_page
 
 EXECUTION_FIELDS = ("executionArn", "stateMachineArn", "name", "status", "startDate", "stopDate", "error")
 
@@ -29,15 +33,13 @@ class ExecutionData:
     records: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def history_document(events: list[dict[str, Any]], execution: dict[str, Any], definition: str | dict[str, Any],
-                     records: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
-    """What ``run --history`` writes: the events and what the view needs besides them."""
-    return {
-        "events": events,
-        "execution": {key: execution[key] for key in EXECUTION_FIELDS if key in execution},
-        "definition": definition if isinstance(definition, str) else json.dumps(definition),
-        "records": records or {},
-    }
+def write_view(path: Path, data: ExecutionData, records: Mapping[str, Mapping[str, Any]] | None = None,
+               personal_data: bool = False) -> ExecutionView:
+    """Build the view of ``data`` and write it to ``path`` as one HTML file."""
+    view = build_model(data.events, data.definition, records if records is not None else data.records,
+                       data.execution, personal_data=personal_data)
+    path.write_text(render_page(view), encoding="utf-8")
+    return view
 
 
 def _definition(value: Any) -> dict[str, Any] | None:
@@ -49,7 +51,10 @@ def _definition(value: Any) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def load_history_file(path: Path, definition_path: Path | None = None) -> ExecutionData:
+def load_history_file(path: Path, definition_path: Path | None = None,
+                      fallback_definition: Path | None = None) -> ExecutionData:
+    """A history file; ``definition_path`` replaces the definition it carries, ``fallback_definition``
+    is used when it carries none (a plain list of events does not)."""
     try:
         document = json.loads(path.read_text())
     except OSError as error:
@@ -64,6 +69,8 @@ def load_history_file(path: Path, definition_path: Path | None = None) -> Execut
     if not events or not all(isinstance(e, dict) and "id" in e and "type" in e for e in events):
         raise ViewSourceError(f"{path}: every history event needs an id and a type")
     definition = _definition(document.get("definition"))
+    if definition is None and definition_path is None:
+        definition_path = fallback_definition
     if definition_path is not None:
         try:
             definition = _definition(definition_path.read_text())
