@@ -67,7 +67,9 @@ def test_each_state_counts_endpoints_entered_succeeded_failed_retried(aws_events
     states = {s.name: s for s in build_model(aws_events, DEFINITION).states}
     assert [s.name for s in states.values()] == [VALIDATE, MAP, SEND, RECORD, "Outcome not recorded", COMPILE,
                                                  REPORT, "Report not sent"]
-    assert states[MAP].type == "Map" and states[SEND].parent == MAP and states[VALIDATE].parent is None
+    assert states[MAP].type == "Map"
+    assert states[SEND].parent == MAP
+    assert states[VALIDATE].parent is None
     count = {name: (s.entered, s.succeeded, s.failed, s.retried) for name, s in states.items()}
     assert count[VALIDATE] == (3, 3, 0, 0)
     assert count[MAP] == (2, 2, 0, 0)
@@ -82,7 +84,8 @@ def test_each_state_counts_endpoints_entered_succeeded_failed_retried(aws_events
 def test_the_summary_names_the_trigger_its_ids_and_counts(aws_events):
     summary = build_model(aws_events, DEFINITION).summary
     assert summary["trigger"] == "connect"
-    assert summary["ids"]["campaign_id"] == "cmp-8d2e" and summary["ids"]["run_id"] == "run-7"
+    assert summary["ids"]["campaign_id"] == "cmp-8d2e"
+    assert summary["ids"]["run_id"] == "run-7"
     assert summary["status"] == "SUCCEEDED"
     assert summary["wall_seconds"] == pytest.approx(301.32)
     assert summary["by_status"] == {"DELIVERED": 1, "TIMED_OUT": 1, "SKIPPED": 1}
@@ -95,7 +98,8 @@ def test_the_ledger_record_wins_and_adds_heartbeats(aws_events):
                        "receipt_at": "2025-11-23T12:13:25.640Z", "last_receipt_status": "queued",
                        "last_receipt_at": "2025-11-23T12:13:22.000Z"}}
     p2 = next(e for e in build_model(aws_events, DEFINITION, records).endpoints if e.id == "p-2")
-    assert p2.status == "DELIVERED" and p2.seconds_to_receipt == pytest.approx(5.0)
+    assert p2.status == "DELIVERED"
+    assert p2.seconds_to_receipt == pytest.approx(5.0)
     assert any(entry["kind"] == "heartbeat" and "queued" in entry["text"] for entry in p2.timeline)
 
 
@@ -118,7 +122,8 @@ def test_the_local_engines_shape_reads_the_same(aws_events):
 def test_endpoint_ids_are_escaped_in_the_page(aws_events):
     hostile = json.loads(json.dumps(aws_events).replace("p-3", "</script><img src=x onerror=alert(1)>"))
     page = render_page(build_model(hostile, DEFINITION))
-    assert "<img src=x" not in page and "</script><img" not in page
+    assert "<img src=x" not in page
+    assert "</script><img" not in page
     assert page.count("<script") == 2
 
 
