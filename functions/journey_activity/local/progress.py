@@ -81,6 +81,8 @@ def live_progress(console: Console, records: Records, total: int | None, interva
             return None
 
     def show(reading: tuple[Counter[str], Counter[str]]) -> None:
+        if live is None and not sum(reading[0].values()) and not sum(reading[1].values()) - reading[1]["QUEUED"]:
+            return  # a log gets no line until the batch has started (nor for a batch refused outright)
         key = (tuple(sorted(reading[0].items())), tuple(sorted(reading[1].items())))
         if last and last[-1] == key:
             return
@@ -100,12 +102,16 @@ def live_progress(console: Console, records: Records, total: int | None, interva
     if live is not None:
         live.start()
     thread.start()
+    failed = False
     try:
         yield
+    except BaseException:
+        failed = True  # the run's error is the last word, not a reading
+        raise
     finally:
         stop.set()
         thread.join()
-        reading = read()
+        reading = None if failed else read()
         if live is not None:
             live.stop()  # transient: the last reading is printed as a plain line below
             last.clear()
