@@ -26,6 +26,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from journey_activity.local.limits import enforce_payload_limits
 from journey_activity.local.lambda_endpoint import LambdaRegistry, LocalLambdaEndpoint
 from journey_activity.local.template import ACCOUNT, REGION, Template, function_arn
 
@@ -347,7 +348,8 @@ class ExecutionEvents:
                 self._deliver(execution)
 
     def _deliver(self, execution: Mapping[str, Any]) -> None:
-        from journey_activity.local.lambda_endpoint import FunctionError
+        from journey_activity.local.limits import enforce_payload_limits
+from journey_activity.local.lambda_endpoint import FunctionError
         from journey_activity.local.template import matches
 
         event = {
@@ -425,6 +427,7 @@ class LocalEnvironment:
         _deliver_early_callbacks()
         _reuse_lambda_clients()
         _stop_at_once()
+        enforce_payload_limits()
         self._reset_caches()
 
         self.registry = LambdaRegistry(self.template.functions(self._refs({})))
