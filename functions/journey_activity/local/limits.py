@@ -52,7 +52,8 @@ def _data_limit_failure(env: Any, what: str, size: int) -> Exception:
     from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 
     error_type = StatesErrorNameType.StatesStatesDataLimitExceeded
-    cause = f"{what} has a size of {size} bytes, exceeding the maximum number of bytes service limit ({MAX_PAYLOAD_BYTES})."
+    cause = (f"{what} has a size of {size} bytes, exceeding the maximum number of bytes service limit "
+             f"({MAX_PAYLOAD_BYTES}).")
     return FailureEventException(
         failure_event=FailureEvent(
             env=env,

@@ -26,8 +26,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from journey_activity.local.limits import enforce_payload_limits
 from journey_activity.local.lambda_endpoint import LambdaRegistry, LocalLambdaEndpoint
+from journey_activity.local.limits import enforce_payload_limits
 from journey_activity.local.template import ACCOUNT, REGION, Template, function_arn
 
 log = logging.getLogger(__name__)
@@ -348,8 +348,7 @@ class ExecutionEvents:
                 self._deliver(execution)
 
     def _deliver(self, execution: Mapping[str, Any]) -> None:
-        from journey_activity.local.limits import enforce_payload_limits
-from journey_activity.local.lambda_endpoint import FunctionError
+        from journey_activity.local.lambda_endpoint import FunctionError
         from journey_activity.local.template import matches
 
         event = {
