@@ -59,7 +59,7 @@ def _data_limit_failure(env: Any, what: str, size: int) -> Exception:
             env=env,
             error_name=StatesErrorName(typ=error_type),
             event_type=HistoryEventType.ExecutionFailed,
-            event_details=EventDetails(
+            event_details=EventDetails(  # type: ignore[typeddict-item]
                 executionFailedEventDetails=ExecutionFailedEventDetails(error=error_type.to_name(), cause=cause)
             ),
         )
@@ -123,7 +123,7 @@ def _map_iterations_keep_states_errors() -> None:
         return CustomErrorName(error_name=error_name)
 
     setattr(error_name, _MARK, True)
-    iteration_worker.CustomErrorName = error_name  # type: ignore[attr-defined]
+    setattr(iteration_worker, "CustomErrorName", error_name)  # noqa: B010 - replaces a class with a factory
 
 
 def _state_input_checked() -> None:
