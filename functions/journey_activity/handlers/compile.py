@@ -68,6 +68,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         metrics.add_metric(name=f"Outcome{status.value.title().replace('_', '')}", unit=MetricUnit.Count, value=count)
     return {
         "context": batch_context,
-        "results": [r.model_dump(mode="json", exclude_none=True) for r in results],
+        # No error text: a provider's answer may quote the address (the ledger keeps it).
+        "results": [r.model_dump(mode="json", exclude_none=True, exclude={"error"}) for r in results],
         "event_attributes": attributes,
     }
