@@ -78,6 +78,13 @@ def template_key(batch_id: str) -> dict[str, str]:
     return {"pk": f"data#{batch_id}", "sk": TEMPLATE_SK}
 
 
+def key_problem(endpoint_id: str) -> str | None:
+    """Why an endpoint id cannot key the ledger's records, if it cannot."""
+    if len(endpoint_id.encode()) > MAX_SORT_KEY_BYTES:
+        return f"an endpoint id is longer than {MAX_SORT_KEY_BYTES} bytes, DynamoDB's key limit"
+    return None
+
+
 def recipient_key(batch_id: str, endpoint_id: str) -> dict[str, str]:
     return {"pk": f"rcpt#{batch_id}", "sk": endpoint_id}
 
@@ -103,10 +110,8 @@ def unpack_recipient(data: bytes) -> StoredRecipient:
     return StoredRecipient(address=str(document.get("address") or ""), profile=dict(document.get("profile") or {}))
 
 
-def recipient_problem(endpoint_id: str, packed: bytes) -> str | None:
+def recipient_problem(packed: bytes) -> str | None:
     """Why the ledger cannot keep this endpoint (it is then skipped as invalid), if it cannot."""
-    if len(endpoint_id.encode()) > MAX_SORT_KEY_BYTES:
-        return f"the endpoint id is longer than {MAX_SORT_KEY_BYTES} bytes"
     if len(packed) > MAX_RECIPIENT_BYTES:
         return f"the endpoint is {len(packed)} bytes once compressed, above the {MAX_RECIPIENT_BYTES} kept"
     return None

@@ -4,6 +4,7 @@ below 25,000 events, and no personal data in the execution's input, output or hi
 from __future__ import annotations
 
 import json
+import secrets
 from typing import Any
 
 import pytest
@@ -193,3 +194,36 @@ def test_a_retried_invocation_writes_the_same_recipients_and_sends_once(make_loc
     assert stored is not None
     assert stored.address == endpoints["ep-03"]["Address"]
     assert stored.profile["Attributes"] == endpoints["ep-03"]["Attributes"]
+
+
+def test_endpoint_ids_that_would_outgrow_a_state_get_a_clear_error_and_nothing_is_written(make_local):
+    """50 ids of 1,000 characters: small input, but Compile's state would pass 256 KiB."""
+    endpoints = {f"{index:02d}" + "i" * 998: endpoint("SMS", f"+1415555{index:04d}") for index in range(50)}
+    local = make_local()
+    answer = local.invoke(event_with(endpoints))
+    assert answer["error"]["type"] == "PayloadError"
+    assert "256 KiB payload limit" in answer["error"]["message"]
+    assert local.executions() == []
+    assert local.client("dynamodb").scan(TableName=TABLE_NAME)["Items"] == []
+
+
+def test_an_endpoint_id_longer_than_a_ledger_key_gets_a_clear_error(make_local):
+    local = make_local()
+    answer = local.invoke(event_with({"x" * 1100: endpoint("SMS", "+14155550123"),  # sort keys hold 1,024 bytes
+                                      "fine": endpoint("SMS", "+14155550124")}))
+    assert answer["error"]["type"] == "PayloadError"
+    assert "longer than 1024 bytes" in answer["error"]["message"]
+    assert local.executions() == []
+
+
+def test_an_endpoint_larger_than_the_ledger_keeps_is_skipped_with_the_reason(make_local, invoke):
+    """Random attribute values do not compress: one endpoint of 530 KB cannot be kept."""
+    huge = endpoint("SMS", "+14155550123")
+    huge["Attributes"] = {"Blob": [secrets.token_urlsafe(400_000)]}
+    local = make_local()
+    run = invoke(local, event_with({"huge": huge, "fine": endpoint("SMS", "+14155550124")}))
+    assert run.status("fine") == "DELIVERED", run.response
+    assert run.status("huge") == "SKIPPED"
+    assert run.attributes("huge")["reason"] == "invalid_endpoint"
+    assert run.ledger()["huge"]["error"].startswith("the endpoint is ")
+    run.finish()

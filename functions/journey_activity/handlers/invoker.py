@@ -25,6 +25,7 @@ from journey_activity.ledger import (
     MAX_TEMPLATE_BYTES,
     TEMPLATE_SK,
     Ledger,
+    key_problem,
     pack_recipient,
     recipient_problem,
     result_from_record,
@@ -65,11 +66,14 @@ def keep_recipients(batch: Batch) -> tuple[Batch, dict[str, bytes]]:
     packed: dict[str, bytes] = {}
     recipients = []
     for recipient in batch.recipients:
+        if not recipient.endpoint_id:
+            # No ledger item can be keyed by an empty id; the endpoint is answered, skipped.
+            recipient = recipient.model_copy(update={"invalid": recipient.invalid or "the endpoint id is empty"})
         if recipient.invalid or recipient.opted_out or not recipient.active:
             recipients.append(recipient)
             continue
         data = pack_recipient(recipient)
-        problem = recipient_problem(recipient.endpoint_id, data)
+        problem = recipient_problem(data)
         if problem:
             recipient = recipient.model_copy(update={"invalid": problem})
         else:
@@ -87,6 +91,10 @@ def start(batch: Batch, settings: Settings) -> str:
     """
     if not settings.state_machine_arn:
         raise ConfigurationError("STATE_MACHINE_ARN is not set")
+    for recipient in batch.recipients:
+        problem = key_problem(recipient.endpoint_id)
+        if problem:
+            raise PayloadError(f"{problem} (one starts {recipient.endpoint_id[:40]!r})")
     template = batch.context.template or ""
     large_template = len(template.encode()) > INLINE_TEMPLATE_BYTES
     if large_template:

@@ -66,7 +66,9 @@ class RecipientRef(BaseModel):
     the ledger (see :meth:`journey_activity.ledger.Ledger.put_recipients`), out of the
     execution's input, output and history, which anyone with console access can read."""
 
-    model_config = ConfigDict(extra="forbid")
+    # An execution started before recipients went by reference carries more: ignored, so it
+    # can still be validated (its endpoints then end profile_missing) and finalized.
+    model_config = ConfigDict(extra="ignore")
 
     endpoint_id: str
     channel: str
