@@ -120,7 +120,8 @@ class Batch(BaseModel):
         )
 
 
-SUMMARY_FIELDS = frozenset({"endpoint_id", "channel", "status", "reason", "provider", "attempts"})
+# The receipt's status is the provider's word for the outcome ("delivered", "bounced"), never its detail.
+SUMMARY_FIELDS = frozenset({"endpoint_id", "channel", "status", "reason", "provider", "attempts", "receipt_status"})
 
 
 class EndpointResult(BaseModel):
@@ -146,7 +147,7 @@ class EndpointResult(BaseModel):
 
     def summary(self) -> dict[str, Any]:
         """What a person needs in the console, and all a state carries of an outcome: no error
-        text (a provider's answer may quote the address), no message id, no receipt."""
+        text (a provider's answer may quote the address), no message id, no receipt detail."""
         return self.model_dump(mode="json", include=set(SUMMARY_FIELDS), exclude_none=True)
 
     def view(self) -> dict[str, Any]:
