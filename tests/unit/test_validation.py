@@ -55,6 +55,7 @@ def test_reason_values_are_machine_readable():
         "address_missing",
         "address_invalid",
         "no_provider",
+        "profile_missing",
     }
 
 
