@@ -94,8 +94,12 @@ class Settings(BaseModel):
     event_attributes: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_EVENT_ATTRIBUTES))
     callback_signing_secrets: list[str] = Field(default_factory=list)
     signature_tolerance_seconds: int = Field(default=300, ge=1)
+    # Where engagement events go (journey_activity.reporting). REPORT_EVENTS=false, the older
+    # switch, still means "none".
+    report_sink: Literal["eventbridge", "pinpoint", "none"] = "eventbridge"
+    event_bus_name: str | None = None
     report_events: bool = True
-    event_type_prefix: str = "journey_activity"
+    event_type_prefix: str = Field(default="journey_activity", min_length=1, max_length=100)
 
     @field_validator("channel_providers", "address_rules")
     @classmethod
@@ -136,6 +140,10 @@ class Settings(BaseModel):
             raise ValueError("RECEIPT_HEARTBEAT_SECONDS must be smaller than RECEIPT_TIMEOUT_SECONDS")
         return self
 
+    @property
+    def effective_report_sink(self) -> str:
+        return self.report_sink if self.report_events else "none"
+
     def provider_for(self, channel: str) -> ProviderConfig | None:
         """The channel's provider: its own entry, else ``"*"``; an explicit null means none."""
         if channel in self.channel_providers:
@@ -158,6 +166,8 @@ _ENV: dict[str, tuple[str, bool]] = {
     "address_rules": ("ADDRESS_RULES", True),
     "event_attributes": ("EVENT_ATTRIBUTES", True),
     "signature_tolerance_seconds": ("SIGNATURE_TOLERANCE_SECONDS", False),
+    "report_sink": ("REPORT_SINK", False),
+    "event_bus_name": ("EVENT_BUS_NAME", False),
     "report_events": ("REPORT_EVENTS", False),
     "event_type_prefix": ("EVENT_TYPE_PREFIX", False),
 }
