@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from journey_activity.errors import ConfigurationError
 from journey_activity.models.pinpoint import ChannelType
-from journey_activity.security import SECRETS_MANAGER_PREFIX, SSM_PREFIX, is_reference
+from journey_activity.security import SECRETS_MANAGER_PREFIX, SSM_PREFIX, is_reference, resolve_reference
 
 MAX_EVENT_ATTRIBUTES = 5
 MAX_ATTRIBUTE_CHARS = 128
@@ -173,15 +173,17 @@ _ENV: dict[str, tuple[str, bool]] = {
 }
 
 
-def _signing_secrets(environ: Mapping[str, str]) -> list[str]:
+def default_signing_secrets(environ: Mapping[str, str] | None = None) -> list[str]:
+    """The default receipt secret(s): ``CALLBACK_SIGNING_SECRET`` and the value of
+    ``CALLBACK_SIGNING_SECRET_ARN``, read through the same 5-minute cache as provider secrets
+    (:func:`journey_activity.security.resolve_reference`), so a rotation reaches warm containers.
+    Call it per request, not once per container."""
+    environ = os.environ if environ is None else environ
     secrets = [s for s in environ.get("CALLBACK_SIGNING_SECRET", "").split(",") if s]
     arn = environ.get("CALLBACK_SIGNING_SECRET_ARN")
     if arn:
-        # Imported here: only the callback function reads a secret, and the import costs.
-        from aws_lambda_powertools.utilities import parameters
-
-        value = parameters.get_secret(arn, max_age=300)
-        secrets.extend(s for s in str(value).split(",") if s)
+        reference = arn if is_reference(arn) else f"{SECRETS_MANAGER_PREFIX}{arn}"
+        secrets.extend(s for s in resolve_reference(reference).split(",") if s)
     return secrets
 
 
@@ -200,7 +202,7 @@ def settings_from(environ: Mapping[str, str], *, with_secrets: bool = False) -> 
         else:
             values[field] = raw
     if with_secrets:
-        values["callback_signing_secrets"] = _signing_secrets(environ)
+        values["callback_signing_secrets"] = default_signing_secrets(environ)
     try:
         return Settings.model_validate(values)
     except ValidationError as error:
@@ -233,7 +235,8 @@ def get_settings() -> Settings:
 
 
 def get_settings_with_secrets() -> Settings:
-    """The settings and the receipt signing secrets (fetched once per container)."""
+    """The settings and the receipt signing secrets as they were first read. The callback reads
+    the secrets per request (:func:`default_signing_secrets`), so a rotation is seen."""
     return _cached(True)
 
 

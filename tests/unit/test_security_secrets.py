@@ -137,9 +137,9 @@ def test_the_secret_never_reaches_the_ledger_the_execution_or_the_logs():
         local.wait_for_execution(arn)
         described = boto3.client("stepfunctions").describe_execution(executionArn=arn)
         recorded = json.dumps([response, local.ledger_records(batch_id), local.history(arn),
-                               described.get("input"), described.get("output"), local.pinpoint.events],
+                               described.get("input"), described.get("output"), local.event_bus.events()],
                               default=str)
-        assert local.pinpoint.events, "no engagement events were reported: nothing to search"
+        assert local.event_bus.events(), "no engagement events were reported: nothing to search"
         assert TOKEN not in recorded
         assert TOKEN not in stream.getvalue()
         assert stream.getvalue(), "the functions logged nothing: the capture is not on their logger"
