@@ -21,6 +21,10 @@ from journey_activity.errors import ConfigurationError
 from journey_activity.models.pinpoint import ChannelType
 from journey_activity.security import SECRETS_MANAGER_PREFIX, SSM_PREFIX, is_reference, resolve_reference
 
+EXECUTION_NAME_RESERVED_DAYS = 90
+EXECUTION_MAX_DAYS = 3  # the state machine's TimeoutSeconds backstop
+LEDGER_TTL_MIN_DAYS = EXECUTION_NAME_RESERVED_DAYS + EXECUTION_MAX_DAYS
+LEDGER_TTL_DEFAULT_DAYS = 100
 MAX_EVENT_ATTRIBUTES = 5
 MAX_ATTRIBUTE_CHARS = 128
 
@@ -84,7 +88,10 @@ class Settings(BaseModel):
     # At most a day: two waits in a row must fit the state machine's 3-day TimeoutSeconds backstop.
     receipt_timeout_seconds: int = Field(default=900, ge=2, le=86_400)
     receipt_heartbeat_seconds: int = Field(default=300, ge=1)
-    ledger_ttl_days: int = Field(default=30, ge=1)
+    # Step Functions reserves an execution name for 90 days after the execution closes, and an
+    # execution runs up to 3 days: a Pinpoint retry of a batch within that time finds its name
+    # taken and must find its records, so they are kept at least 93 days.
+    ledger_ttl_days: int = Field(default=LEDGER_TTL_DEFAULT_DAYS, ge=LEDGER_TTL_MIN_DAYS)
     # channel type (or "*") -> provider; a channel mapped to null has no provider.
     channel_providers: dict[str, ProviderConfig | None] = Field(default_factory=dict)
     # The provider every channel goes to when CHANNEL_PROVIDERS has no "*" entry.

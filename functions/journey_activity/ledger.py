@@ -72,7 +72,7 @@ def result_from_record(record: Mapping[str, Any]) -> EndpointResult:
 
 
 class Ledger:
-    def __init__(self, table_name: str, ttl_days: int = 30, dynamodb: Any | None = None) -> None:
+    def __init__(self, table_name: str, ttl_days: int = 100, dynamodb: Any | None = None) -> None:
         self.table_name = table_name
         self.ttl_days = ttl_days
         self._dynamodb = dynamodb

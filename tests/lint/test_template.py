@@ -204,6 +204,22 @@ def test_every_placeholder_is_bound_and_every_binding_used():
     assert placeholders == set(machine["DefinitionSubstitutions"])
 
 
+def test_ledger_records_outlive_the_execution_name_reservation():
+    """StartExecution: a name can be reused 90 days after its execution closes. A batch retried
+    within that time gets ExecutionAlreadyExists and must find its records in the ledger."""
+    import math
+
+    from journey_activity.config import LEDGER_TTL_MIN_DAYS, Settings
+
+    definition = json.loads((ROOT / "statemachines" / "batch.asl.json").read_text())
+    needed = 90 + math.ceil(definition["TimeoutSeconds"] / 86_400)
+    parameter = parsed_template()["Parameters"]["LedgerTtlDays"]
+    assert parameter["MinValue"] >= needed
+    assert parameter["Default"] >= parameter["MinValue"]
+    assert LEDGER_TTL_MIN_DAYS == parameter["MinValue"]
+    assert Settings().ledger_ttl_days == parameter["Default"]
+
+
 @pytest.mark.parametrize("logical_id", ["LedgerTable", "CallbackSigningSecret"])
 def test_stateful_resources_outlive_the_stack(logical_id):
     resource = parsed_template()["Resources"][logical_id]
