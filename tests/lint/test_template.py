@@ -139,7 +139,8 @@ def test_the_template_transforms_with_samtranslator(cloudformation):
     assert machine["LoggingConfiguration"]["IncludeExecutionData"] is False
     assert "DefinitionString" in machine
     assert set(machine["DefinitionSubstitutions"]) == {
-        "Partition", "ValidateFunctionArn", "SendFunctionArn", "RecordOutcomeFunctionArn", "CompileFunctionArn", "ReportFunctionArn"
+        "Partition", "ValidateFunctionArn", "SendFunctionArn", "RecordOutcomeFunctionArn", "CompileFunctionArn",
+        "ReportFunctionArn",
     }
 
 
@@ -216,7 +217,7 @@ def test_ledger_records_outlive_the_execution_name_reservation():
     parameter = parsed_template()["Parameters"]["LedgerTtlDays"]
     assert parameter["MinValue"] >= needed
     assert parameter["Default"] >= parameter["MinValue"]
-    assert LEDGER_TTL_MIN_DAYS == parameter["MinValue"]
+    assert parameter["MinValue"] == LEDGER_TTL_MIN_DAYS
     assert Settings().ledger_ttl_days == parameter["Default"]
 
 

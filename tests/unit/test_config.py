@@ -33,7 +33,8 @@ def test_defaults():
     assert s.event_attributes == DEFAULT_EVENT_ATTRIBUTES
     assert s.callback_signing_secrets == []
     assert s.ledger_ttl_days == 100
-    assert s.report_sink == "eventbridge" and s.effective_report_sink == "eventbridge"
+    assert s.report_sink == "eventbridge"
+    assert s.effective_report_sink == "eventbridge"
     assert s.report_events is True
 
 

@@ -107,7 +107,8 @@ def test_trigger_ids_come_from_every_id_field_of_the_context():
     # A trigger's own ids (added to BatchContext by name) come along without changing the sink.
     ids = trigger_ids(context(campaign_id="c-1"))
     assert ids["campaign_id"] == "c-1"
-    assert "template" not in ids and "scheduled_time" not in ids
+    assert "template" not in ids
+    assert "scheduled_time" not in ids
 
 
 def test_no_personal_data_in_any_event():
@@ -133,7 +134,9 @@ def test_at_most_10_entries_a_request():
     events = engagement_events(context(), [delivered(f"e{i:02d}") for i in range(50)])
     outcome = send(client, events)
     assert [len(request) for request in client.requests] == [10] * 10
-    assert outcome.accepted == 100 and outcome.rejected == [] and outcome.retried == 0
+    assert outcome.accepted == 100
+    assert outcome.rejected == []
+    assert outcome.retried == 0
     # In order, each event once.
     assert [json.loads(e["Detail"])["event_id"] for e in client.entries()] == [e.event_id for e in events]
 
@@ -174,8 +177,11 @@ def test_failed_entries_are_retried_with_backoff_until_accepted():
     outcome = send(client, engagement_events(context(), [delivered(f"e{i:02d}") for i in range(5)]), slept=slept)
     assert [len(request) for request in client.requests] == [10, 1, 1]  # only the failed entry again
     assert json.loads(client.requests[1][0]["Detail"])["endpoint_id"] == "e03"
-    assert outcome.accepted == 10 and outcome.rejected == [] and outcome.retried == 2
-    assert len(slept) == 2 and all(0 <= delay <= 1.0 for delay in slept)
+    assert outcome.accepted == 10
+    assert outcome.rejected == []
+    assert outcome.retried == 2
+    assert len(slept) == 2
+    assert all(0 <= delay <= 1.0 for delay in slept)
 
 
 def test_an_entry_failing_every_attempt_is_rejected_and_logged(monkeypatch, caplog):
@@ -202,7 +208,9 @@ def test_a_permanent_error_is_not_retried():
     client = RecordingEvents(failures={("e00", "sent"): ["MalformedDetail"]})
     outcome = send(client, engagement_events(context(), [delivered("e00")]))
     assert len(client.requests) == 1
-    assert outcome.accepted == 1 and outcome.rejected[0]["status"] == "MalformedDetail" and outcome.retried == 0
+    assert outcome.accepted == 1
+    assert outcome.rejected[0]["status"] == "MalformedDetail"
+    assert outcome.retried == 0
 
 
 def test_a_failing_request_is_recorded_not_raised():
@@ -215,7 +223,8 @@ def test_a_failing_request_is_recorded_not_raised():
 
     outcome = send(Broken(), engagement_events(context(), [delivered(f"e{i}") for i in range(6)]))
     assert Broken.calls == 2
-    assert outcome.accepted == 0 and len(outcome.rejected) == 12
+    assert outcome.accepted == 0
+    assert len(outcome.rejected) == 12
     assert outcome.request_errors == ["ConnectionError: endpoint unreachable"] * 2
 
 
@@ -230,7 +239,8 @@ def test_entries_are_accepted_by_eventbridge_and_routed():
 
     bus = LocalEventBus(BUS, "123456789012").create()
     outcome = send(boto3.client("events"), engagement_events(context(), [delivered(f"e{i:02d}") for i in range(12)]))
-    assert outcome.accepted == 24 and outcome.rejected == []
+    assert outcome.accepted == 24
+    assert outcome.rejected == []
     received = bus.events()
     assert len(received) == 24
     assert {event["source"] for event in received} == {SOURCE}

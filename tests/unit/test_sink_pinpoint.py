@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
-
-from dataclasses import dataclass
 
 from journey_activity.models.batch import BatchContext, EndpointResult, LedgerStatus, Status
 from journey_activity.sinks import events as neutral
