@@ -142,11 +142,11 @@ def check(local: LocalEnvironment, batches: list[Batch]) -> dict[str, Any]:
     for receipt in local.provider.receipts:
         receipts.setdefault(receipt["message_id"], []).append(receipt.get("http_status"))
     reported: dict[tuple[str, str], set[str]] = {}
-    for event in local.pinpoint.events:
-        attributes = event["event"].get("Attributes", {})
-        stage = event["event"]["EventType"].rsplit(".", 1)[-1]
+    for event in local.event_bus.events():  # what the local EventBridge routed (the default sink)
+        detail = event["detail"]
+        stage = event["detail-type"]
         if stage != "sent":
-            reported.setdefault((attributes.get("batch_id", ""), event["endpoint_id"]), set()).add(stage)
+            reported.setdefault((detail["trigger"].get("batch_id", ""), detail["endpoint_id"]), set()).add(stage)
     for batch in batches:
         batch_id = batch_id_for(batch.event)
         records = local.ledger_records(batch_id)

@@ -9,6 +9,14 @@ _lock = threading.Lock()
 _clients: dict[str, Any] = {}
 
 
+def client_config() -> Any:
+    """botocore's standard retry mode (throttling is retried with backoff) and short timeouts:
+    every client the functions use, Powertools' parameters clients included, is made with it."""
+    from botocore.config import Config
+
+    return Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=3, read_timeout=10)
+
+
 def client(service: str) -> Any:
     """A shared client. boto3 clients are thread-safe once made; making one is slow and not,
     so concurrent first calls wait for one maker instead of each making their own."""
@@ -18,12 +26,8 @@ def client(service: str) -> Any:
     with _lock:
         if service not in _clients:
             import boto3
-            from botocore.config import Config
 
-            _clients[service] = boto3.session.Session().client(
-                service,
-                config=Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=3, read_timeout=10),
-            )
+            _clients[service] = boto3.session.Session().client(service, config=client_config())
         return _clients[service]
 
 

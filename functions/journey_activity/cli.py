@@ -163,7 +163,7 @@ def run(
             stderr.print(_table(adapter.endpoint_ids(event), adapter.answered(response), final))
             status = described.get("status", "RUNNING")
             stderr.print(f"execution {arn.rsplit(':', 1)[-1]}: {status}; "
-                         f"{len(local.provider.sends)} sent, {len(local.pinpoint.events)} engagement events reported",
+                         f"{len(local.provider.sends)} sent, {_engagement_events(local)} engagement events reported",
                          highlight=False)
     stdout.write(json.dumps(response, indent=None if json_only else 2) + "\n")
     stdout.flush()
@@ -191,6 +191,16 @@ def connect_register(
         raise _fail(f"PutConnectInstanceIntegration failed: {error}") from None
     Console(stderr=True).print(f"registered {function_arn} with Connect instance {instance_id} ({region})",
                                highlight=False, soft_wrap=True)
+
+
+def _engagement_events(local: Any) -> int:
+    """The events the configured sink delivered: those EventBridge routed, or Pinpoint accepted."""
+    from journey_activity.config import get_settings
+
+    sink = get_settings().effective_report_sink
+    if sink == "pinpoint":
+        return len(local.pinpoint.events)
+    return len(local.event_bus.events())
 
 
 @app.command("view")

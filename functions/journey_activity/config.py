@@ -19,8 +19,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from journey_activity.errors import ConfigurationError
 from journey_activity.models.pinpoint import ChannelType
-from journey_activity.security import SECRETS_MANAGER_PREFIX, SSM_PREFIX, is_reference
+from journey_activity.security import SECRETS_MANAGER_PREFIX, SSM_PREFIX, is_reference, resolve_reference
 
+EXECUTION_NAME_RESERVED_DAYS = 90
+EXECUTION_MAX_DAYS = 3  # the state machine's TimeoutSeconds backstop
+LEDGER_TTL_MIN_DAYS = EXECUTION_NAME_RESERVED_DAYS + EXECUTION_MAX_DAYS
+LEDGER_TTL_DEFAULT_DAYS = 100
 MAX_EVENT_ATTRIBUTES = 5
 MAX_ATTRIBUTE_CHARS = 128
 
@@ -133,7 +137,10 @@ class Settings(BaseModel):
     # At most a day: two waits in a row must fit the state machine's 3-day TimeoutSeconds backstop.
     receipt_timeout_seconds: int = Field(default=900, ge=2, le=86_400)
     receipt_heartbeat_seconds: int = Field(default=300, ge=1)
-    ledger_ttl_days: int = Field(default=30, ge=1)
+    # Step Functions reserves an execution name for 90 days after the execution closes, and an
+    # execution runs up to 3 days: a Pinpoint retry of a batch within that time finds its name
+    # taken and must find its records, so they are kept at least 93 days.
+    ledger_ttl_days: int = Field(default=LEDGER_TTL_DEFAULT_DAYS, ge=LEDGER_TTL_MIN_DAYS)
     # channel type (or "*") -> provider; a channel mapped to null has no provider.
     channel_providers: dict[str, ProviderConfig | None] = Field(default_factory=dict)
     # The provider every channel goes to when CHANNEL_PROVIDERS has no "*" entry.
@@ -143,8 +150,12 @@ class Settings(BaseModel):
     event_attributes: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_EVENT_ATTRIBUTES))
     callback_signing_secrets: list[str] = Field(default_factory=list)
     signature_tolerance_seconds: int = Field(default=300, ge=1)
+    # Where engagement events go (journey_activity.reporting). REPORT_EVENTS=false, the older
+    # switch, still means "none".
+    report_sink: Literal["eventbridge", "pinpoint", "none"] = "eventbridge"
+    event_bus_name: str | None = None
     report_events: bool = True
-    event_type_prefix: str = "journey_activity"
+    event_type_prefix: str = Field(default="journey_activity", min_length=1, max_length=100)
     # Amazon Connect custom actions: ActionId (or "*") -> what to send.
     connect_actions: dict[str, ConnectAction] = Field(default_factory=dict)
 
@@ -191,6 +202,10 @@ class Settings(BaseModel):
         """The action's own entry, else ``"*"``, else none (its profiles are skipped)."""
         return self.connect_actions.get(action_id) or self.connect_actions.get("*")
 
+    @property
+    def effective_report_sink(self) -> str:
+        return self.report_sink if self.report_events else "none"
+
     def provider_for(self, channel: str) -> ProviderConfig | None:
         """The channel's provider: its own entry, else ``"*"``; an explicit null means none."""
         if channel in self.channel_providers:
@@ -213,21 +228,25 @@ _ENV: dict[str, tuple[str, bool]] = {
     "address_rules": ("ADDRESS_RULES", True),
     "event_attributes": ("EVENT_ATTRIBUTES", True),
     "signature_tolerance_seconds": ("SIGNATURE_TOLERANCE_SECONDS", False),
+    "report_sink": ("REPORT_SINK", False),
+    "event_bus_name": ("EVENT_BUS_NAME", False),
     "report_events": ("REPORT_EVENTS", False),
     "event_type_prefix": ("EVENT_TYPE_PREFIX", False),
     "connect_actions": ("CONNECT_ACTIONS", True),
 }
 
 
-def _signing_secrets(environ: Mapping[str, str]) -> list[str]:
+def default_signing_secrets(environ: Mapping[str, str] | None = None) -> list[str]:
+    """The default receipt secret(s): ``CALLBACK_SIGNING_SECRET`` and the value of
+    ``CALLBACK_SIGNING_SECRET_ARN``, read through the same 5-minute cache as provider secrets
+    (:func:`journey_activity.security.resolve_reference`), so a rotation reaches warm containers.
+    Call it per request, not once per container."""
+    environ = os.environ if environ is None else environ
     secrets = [s for s in environ.get("CALLBACK_SIGNING_SECRET", "").split(",") if s]
     arn = environ.get("CALLBACK_SIGNING_SECRET_ARN")
     if arn:
-        # Imported here: only the callback function reads a secret, and the import costs.
-        from aws_lambda_powertools.utilities import parameters
-
-        value = parameters.get_secret(arn, max_age=300)
-        secrets.extend(s for s in str(value).split(",") if s)
+        reference = arn if is_reference(arn) else f"{SECRETS_MANAGER_PREFIX}{arn}"
+        secrets.extend(s for s in resolve_reference(reference).split(",") if s)
     return secrets
 
 
@@ -246,7 +265,7 @@ def settings_from(environ: Mapping[str, str], *, with_secrets: bool = False) -> 
         else:
             values[field] = raw
     if with_secrets:
-        values["callback_signing_secrets"] = _signing_secrets(environ)
+        values["callback_signing_secrets"] = default_signing_secrets(environ)
     try:
         return Settings.model_validate(values)
     except ValidationError as error:
@@ -279,7 +298,8 @@ def get_settings() -> Settings:
 
 
 def get_settings_with_secrets() -> Settings:
-    """The settings and the receipt signing secrets (fetched once per container)."""
+    """The settings and the receipt signing secrets as they were first read. The callback reads
+    the secrets per request (:func:`default_signing_secrets`), so a rotation is seen."""
     return _cached(True)
 
 

@@ -4,7 +4,10 @@ Items:
 - endpoint record: ``pk = batch_id``, ``sk = endpoint_id``; status, channel, provider,
   provider message id, task token, attempts, timestamps, error, receipts.
 - message pointer: ``pk = "msg#<provider>#<message id>"``, ``sk = "#pointer"``; which record a
-  provider message belongs to, and receipts that arrived before the record knew the id.
+  provider message belongs to, and receipts that arrived before the record knew the id. A key
+  that would be over 1 KiB (a provider's very long message id) is
+  ``"msgh#<sha256 of provider and id>"`` instead: DynamoDB refuses a partition key over
+  2,048 bytes, and the provider has already accepted the message when the pointer is written.
 - large message template: ``pk = "data#<batch id>"``, ``sk = "#template"``; in a partition
   of its own, so reading a batch's records never reads it (and no endpoint id collides with it).
 - claim: ``pk = "claim#<sha-256 of the trigger's idempotency key>"``, ``sk = "#claim"``; which
@@ -40,6 +43,8 @@ from journey_activity import aws
 from journey_activity.models.batch import FINAL_STATUSES, EndpointResult, LedgerStatus, Recipient
 
 POINTER_SK = "#pointer"
+MAX_PARTITION_KEY_BYTES = 2048  # DynamoDB's limit on a partition key value
+READABLE_POINTER_KEY_BYTES = 1024
 TEMPLATE_SK = "#template"
 CLAIM_SK = "#claim"
 # DynamoDB items hold 400 KB; keep room for the key and attributes.
@@ -77,7 +82,12 @@ def _conditional_failed(error: ClientError) -> bool:
 
 
 def pointer_key(provider: str, message_id: str) -> dict[str, Any]:
-    return _to_item({"pk": f"msg#{provider}#{message_id}", "sk": POINTER_SK})
+    """Readable for ordinary ids; a hash for long ones (``msgh#`` never meets a readable ``msg#``)."""
+    readable = f"msg#{provider}#{message_id}"
+    encoded = readable.encode("utf-8", "surrogatepass")
+    if len(encoded) <= READABLE_POINTER_KEY_BYTES:
+        return _to_item({"pk": readable, "sk": POINTER_SK})
+    return _to_item({"pk": f"msgh#{hashlib.sha256(encoded).hexdigest()}", "sk": POINTER_SK})
 
 
 def template_key(batch_id: str) -> dict[str, str]:
@@ -133,7 +143,7 @@ def result_from_record(record: Mapping[str, Any]) -> EndpointResult:
 
 
 class Ledger:
-    def __init__(self, table_name: str, ttl_days: int = 30, dynamodb: Any | None = None) -> None:
+    def __init__(self, table_name: str, ttl_days: int = 100, dynamodb: Any | None = None) -> None:
         self.table_name = table_name
         self.ttl_days = ttl_days
         self._dynamodb = dynamodb

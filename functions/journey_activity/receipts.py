@@ -120,20 +120,11 @@ def apply_receipt(ledger: Ledger, sfn: Any, record: Mapping[str, Any], receipt: 
 
 
 def report_late(record: Mapping[str, Any], receipt_status: str) -> None:
-    """Tell Pinpoint about a late receipt; a failure here is logged, never the provider's problem."""
-    from journey_activity import aws
-    from journey_activity.config import get_settings
-    from journey_activity.reporting import ReportOutcome, late_receipt_event, put_events
+    """Report a late receipt to the configured sink; a failure there is logged, never the provider's problem."""
+    # Imported here: reporting reads the settings, which the ledger's users need not import.
+    from journey_activity.reporting import report_late as report_late_event
 
-    settings = get_settings()
-    application_id = record.get("application_id")
-    if not settings.report_events or not application_id:
-        return
-    outcome = ReportOutcome()
-    put_events(aws.client("pinpoint"), str(application_id),
-               [late_receipt_event(dict(record), receipt_status, settings.event_type_prefix)], outcome)
-    if outcome.rejected:
-        LOG.warning("late receipt not reported", extra={"rejected": outcome.rejected[:1]})
+    report_late_event(record, receipt_status)
 
 
 def apply_parked(ledger: Ledger, sfn: Any, batch_id: str, endpoint_id: str, receipts: list[Any]) -> Outcome | None:

@@ -1,169 +1,78 @@
-"""Engagement events back to Pinpoint with ``put_events``.
+"""Engagement events, sent where ``REPORT_SINK`` says: ``eventbridge`` (the default), ``pinpoint``
+or ``none``.
 
-Each endpoint's outcome becomes events ``<prefix>.sent`` (when the provider accepted it)
-and one of ``<prefix>.delivered|failed|skipped|timed_out|pending``. Requests carry at most
-100 events; attribute keys are cut to 50 characters and values to 200 (a longer value
-would make Pinpoint drop the event). The answer is per event, so a partial failure is
-normal: it is returned and logged, never raised.
+Every place that reports (the Report state, the finalizer, a late receipt) comes through
+:func:`report` or :func:`report_late`, so the choice is made once. Reporting never raises: what a
+sink could not deliver is logged here and returned.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from typing import Any
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
 
-from journey_activity.ledger import now_iso
-from journey_activity.models.batch import BatchContext, EndpointResult, Status
+from journey_activity.config import Settings, get_settings
+from journey_activity.models.batch import BatchContext, EndpointResult
+from journey_activity.sinks.events import EngagementEvent, ReportOutcome, engagement_events, late_receipt_event
 
-MAX_EVENTS_PER_REQUEST = 100
-MAX_KEYS_PER_EVENT = 40
-MAX_KEY_CHARS = 50
-MAX_VALUE_CHARS = 200
+LOG = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Event:
-    endpoint_id: str
-    event_id: str
-    body: dict[str, Any]
+class Sink(Protocol):
+    name: str
+
+    def send(self, events: list[EngagementEvent], outcome: ReportOutcome) -> None: ...
 
 
-@dataclass
-class ReportOutcome:
-    requested: int = 0
-    accepted: int = 0
-    rejected: list[dict[str, Any]] = field(default_factory=list)
-    request_errors: list[str] = field(default_factory=list)
+class NoSink:
+    name = "none"
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "requested": self.requested,
-            "accepted": self.accepted,
-            "rejected": self.rejected[:20],
-            "rejected_count": len(self.rejected),
-            "request_errors": self.request_errors[:5],
-        }
+    def send(self, events: list[EngagementEvent], outcome: ReportOutcome) -> None:
+        return None
 
 
-def _attributes(values: dict[str, Any]) -> dict[str, str]:
-    attributes: dict[str, str] = {}
-    for key, value in values.items():
-        if value is None or value == "" or len(attributes) >= MAX_KEYS_PER_EVENT:
-            continue
-        attributes[key[:MAX_KEY_CHARS]] = str(value)[:MAX_VALUE_CHARS]
-    return attributes
+def sink_for(settings: Settings) -> Sink:
+    """The configured sink, with its client (made once per container by :mod:`journey_activity.aws`)."""
+    from journey_activity import aws
+
+    sink = settings.effective_report_sink
+    if sink == "eventbridge":
+        from journey_activity.sinks.eventbridge import EventBridgeSink
+
+        return EventBridgeSink(aws.client("events"), settings.event_bus_name or "", settings.event_type_prefix)
+    if sink == "pinpoint":
+        from journey_activity.sinks.pinpoint import PinpointSink
+
+        return PinpointSink(aws.client("pinpoint"), settings.event_type_prefix)
+    return NoSink()
 
 
-def events_for(context: BatchContext, result: EndpointResult, prefix: str) -> list[Event]:
-    """The events that tell Pinpoint what happened to one endpoint."""
-    common = {
-        "batch_id": context.batch_id,
-        "journey_id": context.journey_id,
-        "campaign_id": context.campaign_id,
-        "activity_id": context.activity_id,
-        "treatment_id": context.treatment_id,
-        "channel": result.channel,
-        "provider": result.provider,
-        "provider_message_id": result.provider_message_id,
-    }
-    outcome = result.journey_status
-    stages: list[tuple[str, str | None]] = []
-    if result.provider_message_id:
-        stages.append(("sent", result.sent_at))
-    stages.append((outcome.value.lower(), result.finished_at))
-    events = []
-    for stage, timestamp in stages:
-        event_id = hashlib.sha256(f"{context.batch_id}/{result.endpoint_id}/{stage}".encode()).hexdigest()[:32]
-        attributes = dict(common)
-        if stage != "sent":
-            attributes.update(
-                {"status": outcome.value, "reason": result.reason, "receipt_status": result.receipt_status}
-            )
-        body = {
-            "EventType": f"{prefix}.{stage}",
-            "Timestamp": timestamp or now_iso(),
-            "Attributes": _attributes(attributes),
-            "Metrics": {"attempts": float(result.attempts)} if stage != "sent" else {},
-        }
-        events.append(Event(result.endpoint_id, event_id, body))
-    return events
-
-
-def late_receipt_event(record: dict[str, Any], receipt_status: str, prefix: str) -> Event:
-    """A receipt that came after the endpoint's wait ended (timed out, or its execution
-    ended): reported on its own as ``<prefix>.late_delivered`` / ``.late_failed``."""
-    outcome = "delivered" if receipt_status.strip().lower() in ("delivered", "read", "opened", "clicked") else "failed"
-    batch_id, endpoint_id = str(record.get("pk", "")), str(record.get("sk", ""))
-    attributes = {
-        "batch_id": batch_id,
-        "journey_id": record.get("journey_id"),
-        "campaign_id": record.get("campaign_id"),
-        "activity_id": record.get("activity_id"),
-        "channel": record.get("channel"),
-        "provider": record.get("provider"),
-        "provider_message_id": record.get("provider_message_id"),
-        "status": record.get("status"),
-        "receipt_status": receipt_status,
-    }
-    event_id = hashlib.sha256(f"{batch_id}/{endpoint_id}/late".encode()).hexdigest()[:32]
-    body = {"EventType": f"{prefix}.late_{outcome}", "Timestamp": now_iso(), "Attributes": _attributes(attributes)}
-    return Event(endpoint_id, event_id, body)
-
-
-def chunks(events: Iterable[Event], size: int = MAX_EVENTS_PER_REQUEST) -> Iterator[list[Event]]:
-    chunk: list[Event] = []
-    for event in events:
-        chunk.append(event)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
-def put_events(pinpoint: Any, application_id: str, events: list[Event], outcome: ReportOutcome) -> None:
-    """Send ≤ 100 events in one request and account for each event's answer."""
-    batch: dict[str, Any] = {}
-    for event in events:
-        item = batch.setdefault(event.endpoint_id, {"Endpoint": {}, "Events": {}})
-        item["Events"][event.event_id] = event.body
-    outcome.requested += len(events)
-    try:
-        response = pinpoint.put_events(ApplicationId=application_id, EventsRequest={"BatchItem": batch})
-    except Exception as error:
-        outcome.request_errors.append(f"{type(error).__name__}: {error}"[:500])
-        outcome.rejected.extend({"endpoint_id": e.endpoint_id, "event": e.body["EventType"], "status": None}
-                                for e in events)
-        return
-    results = response.get("EventsResponse", {}).get("Results", {})
-    for event in events:
-        answer = results.get(event.endpoint_id, {}).get("EventsItemResponse", {}).get(event.event_id, {})
-        if answer.get("StatusCode") == 202:
-            outcome.accepted += 1
-        else:
-            outcome.rejected.append(
-                {
-                    "endpoint_id": event.endpoint_id,
-                    "event": event.body["EventType"],
-                    "status": answer.get("StatusCode"),
-                    "message": str(answer.get("Message", "no answer for this event"))[:200],
-                }
-            )
-
-
-def report(
-    pinpoint: Any, context: BatchContext, results: Iterable[EndpointResult], prefix: str
-) -> ReportOutcome:
-    outcome = ReportOutcome()
-    if not context.application_id:
-        outcome.request_errors.append("the batch has no ApplicationId; nothing reported")
+def deliver(events: list[EngagementEvent], settings: Settings | None = None) -> ReportOutcome:
+    settings = settings or get_settings()
+    sink = sink_for(settings)
+    outcome = ReportOutcome(sink=sink.name)
+    if sink.name == "none" or not events:
         return outcome
-    events = [event for result in results for event in events_for(context, result, prefix)]
-    for chunk in chunks(events):
-        put_events(pinpoint, context.application_id, chunk, outcome)
+    outcome.requested = len(events)
+    if sink.name == "eventbridge" and not settings.event_bus_name:
+        outcome.request_errors.append("EVENT_BUS_NAME is not set; nothing reported")
+        for event in events:
+            outcome.reject(event, None, "no event bus configured")
+    else:
+        sink.send(events, outcome)
+    if outcome.rejected or outcome.request_errors:
+        LOG.warning("Not every engagement event was accepted",
+                    extra={"sink": sink.name, "rejected_count": len(outcome.rejected),
+                           "rejected": outcome.rejected[:20], "request_errors": outcome.request_errors[:5]})
     return outcome
 
 
-__all__ = ["Status", "report"]
+def report(context: BatchContext, results: Iterable[EndpointResult]) -> ReportOutcome:
+    """Report each endpoint's outcome to the configured sink."""
+    return deliver(engagement_events(context, results))
+
+
+def report_late(record: Mapping[str, Any], receipt_status: str) -> ReportOutcome:
+    """Report a receipt that came after the endpoint's wait ended."""
+    return deliver([late_receipt_event(record, receipt_status)])

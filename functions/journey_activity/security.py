@@ -162,6 +162,23 @@ def reference_kind(value: str) -> str | None:
     return None
 
 
+def _use_project_client(kind: str) -> None:
+    """Powertools' ``get_secret`` / ``get_parameter`` make their own clients with botocore's
+    default (legacy) retries; give its default provider for ``kind`` (``secretsmanager`` or
+    ``ssm``) the project's client instead, so a throttled read is retried as every other call is
+    (standard mode, 4 attempts). Only the kind being read: making a client is slow."""
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
+    from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
+
+    from journey_activity import aws
+
+    name, maker = ("secrets", SecretsProvider) if kind == "secretsmanager" else ("ssm", SSMProvider)
+    wanted = aws.client(kind)
+    provider = DEFAULT_PROVIDERS.get(name)
+    if provider is None or getattr(provider, "client", None) is not wanted:
+        DEFAULT_PROVIDERS[name] = maker(boto3_client=wanted)
+
+
 def resolve_reference(reference: str) -> str:
     """The value a reference points at, cached for :data:`SECRET_MAX_AGE_SECONDS` (so a rotated
     value is picked up within minutes, without a call per send)."""
@@ -171,6 +188,7 @@ def resolve_reference(reference: str) -> str:
     kind = reference_kind(reference)
     if kind is None:
         raise ValueError("not a secretsmanager: or ssm: reference")
+    _use_project_client(kind)
     name = reference.removeprefix(SECRETS_MANAGER_PREFIX) if kind == "secretsmanager" else reference
     if kind == "secretsmanager":
         value: Any = parameters.get_secret(name, max_age=SECRET_MAX_AGE_SECONDS)

@@ -117,3 +117,9 @@ def invoke() -> Callable[[LocalEnvironment, dict[str, Any]], Run]:
 
 def load_event(name: str) -> dict[str, Any]:
     return json.loads((EVENTS / f"{name}.json").read_text())
+
+
+def reported(local: LocalEnvironment) -> set[tuple[str, str]]:
+    """(endpoint id, ``<source>.<detail-type>``) of every engagement event the local EventBridge
+    routed (the default sink)."""
+    return {(e["detail"]["endpoint_id"], f"{e['source']}.{e['detail-type']}") for e in local.event_bus.events()}

@@ -281,9 +281,10 @@ def test_duplicate_and_late_receipts_are_acknowledged_and_recorded(make_local, i
     assert record["status"] == "TIMED_OUT"
     assert record["late_receipt_status"] == "delivered"
     # ... and reported as a late delivery.
-    late_events = [e for e in local.pinpoint.events if e["event"]["EventType"] == "journey_activity.late_delivered"]
-    assert [e["endpoint_id"] for e in late_events] == ["late"]
-    assert late_events[0]["event"]["Attributes"]["journey_id"] == "journey-1"
+    late_events = [e for e in local.event_bus.events() if e["detail-type"] == "late_delivered"]
+    assert [e["detail"]["endpoint_id"] for e in late_events] == ["late"]
+    assert late_events[0]["detail"]["trigger"]["journey_id"] == "journey-1"
+    assert late_events[0]["detail"]["receipt_status"] == "delivered"
 
 
 def test_a_receipt_for_an_unknown_message_is_parked_not_refused(make_local):
@@ -302,8 +303,33 @@ def test_a_receipt_that_is_not_json_gets_a_clear_400(make_local):
     assert json.loads(response.data)["error"] == "bad_receipt"
 
 
-def test_engagement_events_are_reported(make_local, invoke):
+def test_engagement_events_arrive_in_eventbridge(make_local, invoke):
+    """The default sink: the template's event bus on the local EventBridge, read back through a
+    rule on that bus (not from the sender's side)."""
     local = make_local(behaviours={"b@example.com": "bounce"})
+    run = invoke(local, event_with({"a": endpoint("SMS", "+14155550123"), "b": endpoint("EMAIL", "b@example.com"),
+                                    "c": endpoint("SMS", "+14155550125", OptOut="ALL")}))
+    output = run.finish()
+    assert output["report"]["outcome"]["sink"] == "eventbridge"
+    assert output["report"]["outcome"]["accepted"] == 5
+    received = local.event_bus.events()
+    assert sorted((e["detail"]["endpoint_id"], e["detail-type"]) for e in received) == [
+        ("a", "delivered"), ("a", "sent"), ("b", "failed"), ("b", "sent"), ("c", "skipped")]
+    assert {e["source"] for e in received} == {"journey_activity"}
+    assert {e["detail"]["trigger"]["application_id"] for e in received} == {"app-integration"}
+    assert {e["detail"]["trigger"]["batch_id"] for e in received} == {run.arn.rsplit(":", 1)[-1]}
+    failed = next(e["detail"] for e in received if e["detail-type"] == "failed")
+    assert (failed["status"], failed["channel"], failed["provider"]) == ("FAILED", "EMAIL", "http")
+    # No personal data: neither address nor message reaches the bus.
+    text = json.dumps(received)
+    assert "b@example.com" not in text
+    assert "+14155550123" not in text
+    assert "Hi " not in text
+    assert local.pinpoint.events == []
+
+
+def test_engagement_events_are_reported_to_pinpoint_when_configured(make_local, invoke):
+    local = make_local(behaviours={"b@example.com": "bounce"}, environment={"REPORT_SINK": "pinpoint"})
     run = invoke(local, event_with({"a": endpoint("SMS", "+14155550123"), "b": endpoint("EMAIL", "b@example.com"),
                                     "c": endpoint("SMS", "+14155550125", OptOut="ALL")}))
     output = run.finish()

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from .conftest import endpoint, event_with
+from .conftest import endpoint, event_with, reported
 
 pytestmark = pytest.mark.integration
 
@@ -36,10 +36,8 @@ def test_an_aborted_execution_gives_every_endpoint_a_final_status_and_reports_it
     assert records["waiting"]["reason"] == "execution_aborted"
     assert records["done"]["status"] == "DELIVERED"  # final outcomes stand
     assert records["skipped"]["status"] == "SKIPPED"
-    assert _wait_for(lambda: any(e["event"]["EventType"] == "journey_activity.failed" for e in local.pinpoint.events))
-    reported = {(e["endpoint_id"], e["event"]["EventType"]) for e in local.pinpoint.events}
-    assert ("waiting", "journey_activity.failed") in reported
-    assert ("done", "journey_activity.delivered") in reported
+    assert _wait_for(lambda: ("waiting", "journey_activity.failed") in reported(local))
+    assert ("done", "journey_activity.delivered") in reported(local)
 
     # Pinpoint retries the batch after the abort: the answer comes from the ledger.
     again = invoke(local, run.event)
@@ -114,9 +112,8 @@ def test_a_failed_execution_keeps_final_outcomes_and_fails_the_rest(make_local, 
         "skipped": ("SKIPPED", "address_invalid"),
     }
     # Report never ran in the execution; the finalizer reported the batch's outcome instead.
-    reported = {(e["endpoint_id"], e["event"]["EventType"]) for e in local.pinpoint.events}
     assert {("delivered", "journey_activity.delivered"), ("rejected", "journey_activity.failed"),
-            ("skipped", "journey_activity.skipped")} <= reported
+            ("skipped", "journey_activity.skipped")} <= reported(local)
     # Pinpoint's retry of the batch gets the same outcomes, from the ledger; nothing is sent again.
     again = invoke(local, run.event)
     assert {eid: again.status(eid) for eid in records} == {"delivered": "DELIVERED", "rejected": "FAILED",
@@ -150,8 +147,7 @@ def test_a_timed_out_execution_gives_every_open_endpoint_a_final_status(make_loc
     assert local.wait_for_execution(run.arn)["status"] == "TIMED_OUT"
     assert _wait_for(lambda: run.ledger()["waiting"]["status"] == "FAILED")
     assert run.ledger()["waiting"]["reason"] == "execution_timed_out"
-    assert _wait_for(lambda: ("waiting", "journey_activity.failed") in
-                     {(e["endpoint_id"], e["event"]["EventType"]) for e in local.pinpoint.events})
+    assert _wait_for(lambda: ("waiting", "journey_activity.failed") in reported(local))
 
 
 def test_a_run_left_over_from_a_closed_environment_does_not_reach_the_next_one():

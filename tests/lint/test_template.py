@@ -139,7 +139,8 @@ def test_the_template_transforms_with_samtranslator(cloudformation):
     assert machine["LoggingConfiguration"]["IncludeExecutionData"] is False
     assert "DefinitionString" in machine
     assert set(machine["DefinitionSubstitutions"]) == {
-        "ValidateFunctionArn", "SendFunctionArn", "RecordOutcomeFunctionArn", "CompileFunctionArn", "ReportFunctionArn"
+        "Partition", "ValidateFunctionArn", "SendFunctionArn", "RecordOutcomeFunctionArn", "CompileFunctionArn",
+        "ReportFunctionArn",
     }
 
 
@@ -177,9 +178,16 @@ def test_cfn_lint_finds_no_error():
     assert not result.returncode & ~(4 | 8), result.stdout + result.stderr
 
 
-def test_asl_validator_accepts_the_state_machines():
+@pytest.mark.parametrize("partition", ["aws", "aws-cn", "aws-us-gov"])
+def test_asl_validator_accepts_the_state_machines(partition, tmp_path):
+    # As deployed: ${Partition} substituted (asl-validator checks a Resource is an ARN). The
+    # functions' ${...} placeholders sit in Parameters, which it does not read as ARNs.
     # Exit code 0 valid, 1 invalid (the reasons on stderr), 2 the validator itself failed.
-    args = [arg for path in asl_files() for arg in ("--json-path", str(path))]
+    args = []
+    for path in asl_files():
+        deployed = tmp_path / path.name
+        deployed.write_text(path.read_text().replace("${Partition}", partition))
+        args += ["--json-path", str(deployed)]
     result = subprocess.run([node_tool("asl-validator"), *args], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -197,13 +205,50 @@ def test_every_placeholder_is_bound_and_every_binding_used():
     assert placeholders == set(machine["DefinitionSubstitutions"])
 
 
+def test_ledger_records_outlive_the_execution_name_reservation():
+    """StartExecution: a name can be reused 90 days after its execution closes. A batch retried
+    within that time gets ExecutionAlreadyExists and must find its records in the ledger."""
+    import math
+
+    from journey_activity.config import LEDGER_TTL_MIN_DAYS, Settings
+
+    definition = json.loads((ROOT / "statemachines" / "batch.asl.json").read_text())
+    needed = 90 + math.ceil(definition["TimeoutSeconds"] / 86_400)
+    parameter = parsed_template()["Parameters"]["LedgerTtlDays"]
+    assert parameter["MinValue"] >= needed
+    assert parameter["Default"] >= parameter["MinValue"]
+    assert parameter["MinValue"] == LEDGER_TTL_MIN_DAYS
+    assert Settings().ledger_ttl_days == parameter["Default"]
+
+
+@pytest.mark.parametrize("logical_id", ["LedgerTable", "CallbackSigningSecret"])
+def test_stateful_resources_outlive_the_stack(logical_id):
+    resource = parsed_template()["Resources"][logical_id]
+    assert (resource.get("DeletionPolicy"), resource.get("UpdateReplacePolicy")) == ("Retain", "Retain")
+
+
+def test_the_asl_hard_codes_no_partition():
+    """Its ARNs take the partition from the template (aws-cn, aws-us-gov), and the local loader
+    substitutes it like CloudFormation does."""
+    from journey_activity.local.template import Template
+
+    text = (ROOT / "statemachines" / "batch.asl.json").read_text()
+    assert "arn:aws:" not in text
+    assert "arn:${Partition}:states:::lambda:invoke" in text
+    machine = parsed_template()["Resources"]["BatchStateMachine"]["Properties"]
+    assert machine["DefinitionSubstitutions"]["Partition"] == {"Ref": "AWS::Partition"}
+    resolved = Template(ROOT / "template.yaml").definition({})
+    assert "${Partition}" not in resolved
+    assert "arn:aws:states:::lambda:invoke" in resolved
+
+
 def test_functions_that_need_the_state_machine_arn_build_it_from_its_name():
     """The state machine references the functions: a !Ref or !GetAtt back would be a circular dependency."""
     template = parsed_template()
     name = template["Resources"]["BatchStateMachine"]["Properties"]["Name"]
     assert name == {"Fn::Sub": "${AWS::StackName}-batch"}
     substitutions = template["Resources"]["BatchStateMachine"]["Properties"]["DefinitionSubstitutions"]
-    for function in {value["Fn::GetAtt"][0] for value in substitutions.values()}:
+    for function in {value["Fn::GetAtt"][0] for value in substitutions.values() if "Fn::GetAtt" in value}:
         text = json.dumps(template["Resources"][function])
         assert "BatchStateMachine" not in text, function
 

@@ -32,6 +32,9 @@ def test_defaults():
     assert s.address_rules == {}
     assert s.event_attributes == DEFAULT_EVENT_ATTRIBUTES
     assert s.callback_signing_secrets == []
+    assert s.ledger_ttl_days == 100
+    assert s.report_sink == "eventbridge"
+    assert s.effective_report_sink == "eventbridge"
     assert s.report_events is True
 
 
@@ -52,7 +55,7 @@ def test_empty_and_blank_variables_mean_the_default():
         ("INVOKER_DEADLINE_SECONDS", "7.5", "invoker_deadline_seconds", 7.5),
         ("RECEIPT_TIMEOUT_SECONDS", "3600", "receipt_timeout_seconds", 3600),
         ("RECEIPT_HEARTBEAT_SECONDS", "60", "receipt_heartbeat_seconds", 60),
-        ("LEDGER_TTL_DAYS", "7", "ledger_ttl_days", 7),
+        ("LEDGER_TTL_DAYS", "93", "ledger_ttl_days", 93),
         ("PROVIDER_URL", "https://p.example.com/send", "provider_url", "https://p.example.com/send"),
         ("ADDRESS_RULES", '{"CUSTOM": "^https://.+"}', "address_rules", {"CUSTOM": "^https://.+"}),
         (
@@ -193,6 +196,9 @@ def test_bad_regex_in_address_rules():
         ("INVOKER_DEADLINE_SECONDS", "0"),
         ("REPORT_EVENTS", "perhaps"),
         ("LEDGER_TTL_DAYS", "-1"),
+        # Shorter than an execution name stays reserved (90 days after a run of up to 3 days).
+        ("LEDGER_TTL_DAYS", "92"),
+        ("LEDGER_TTL_DAYS", "30"),
     ],
 )
 def test_bad_scalar_values_name_the_variable(variable, raw):

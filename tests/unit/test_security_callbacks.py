@@ -186,3 +186,39 @@ def test_the_signing_secret_reference_is_validated():
         assert ProviderConfig(url="https://p.example.com", signing_secret_arn=good).signing_secret_arn == good
     with pytest.raises(ValidationError, match="signing_secret_arn"):
         ProviderConfig(url="https://p.example.com", signing_secret_arn="the-secret-itself")
+
+
+def _later(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """Move the parameters cache's clock on, as a warm container lives on."""
+    from datetime import datetime, timedelta
+
+    from aws_lambda_powertools.utilities.parameters import base
+
+    class Later(datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> Any:  # type: ignore[override]
+            return datetime.now(tz) + timedelta(seconds=seconds)
+
+    monkeypatch.setattr(base, "datetime", Later)
+
+
+def test_the_default_secret_rotates_on_a_warm_container(environment, monkeypatch):
+    """The README's rotation (``old`` -> ``old,new`` -> provider on ``new`` -> ``new``) on one warm
+    container: the default secret is read through the same 5-minute cache as provider secrets,
+    not once for the container's life."""
+    secrets_manager = boto3.client("secretsmanager")
+    arn = secrets_manager.create_secret(Name="journey-activity/receipts", SecretString="old-secret")["ARN"]
+    monkeypatch.delenv("CALLBACK_SIGNING_SECRET")
+    monkeypatch.setenv("CALLBACK_SIGNING_SECRET_ARN", arn)
+    environment()
+    assert post("http", RECEIPT, signed_headers("old-secret", RECEIPT))[0] == 202  # warm now
+
+    secrets_manager.put_secret_value(SecretId=arn, SecretString="old-secret,new-secret")
+    _later(monkeypatch, 301)
+    assert post("http", RECEIPT, signed_headers("new-secret", RECEIPT))[0] == 202
+    assert post("http", RECEIPT, signed_headers("old-secret", RECEIPT))[0] == 202
+
+    secrets_manager.put_secret_value(SecretId=arn, SecretString="new-secret")
+    _later(monkeypatch, 602)
+    assert post("http", RECEIPT, signed_headers("new-secret", RECEIPT))[0] == 202
+    assert post("http", RECEIPT, signed_headers("old-secret", RECEIPT))[0] == 401

@@ -77,6 +77,20 @@ def test_resolved_values_are_cached(secrets):
     assert resolve_headers(secrets)[0]["Authorization"] == "rotated"
 
 
+def test_secret_reads_use_the_standard_retry_mode_of_every_other_client(secrets):
+    """A throttled GetSecretValue / GetParameter is retried as the project's own calls are."""
+    from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
+
+    from journey_activity import aws
+
+    assert resolve_headers(secrets)[0]["Authorization"] == TOKEN
+    for kind, service in (("secrets", "secretsmanager"), ("ssm", "ssm")):
+        used = DEFAULT_PROVIDERS[kind].client.meta.config
+        assert used.retries == aws.client(service).meta.config.retries, kind
+        assert used.retries["mode"] == "standard", kind
+        assert (used.connect_timeout, used.read_timeout) == (3, 10), kind
+
+
 def test_a_provider_echoing_the_secret_does_not_put_it_in_the_error(secrets, serve):  # noqa: F811
     def echo(request: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
         return 401, {"Content-Type": "text/plain"}, f"bad credentials: {request['headers']['Authorization']}".encode()
@@ -137,9 +151,9 @@ def test_the_secret_never_reaches_the_ledger_the_execution_or_the_logs():
         local.wait_for_execution(arn)
         described = boto3.client("stepfunctions").describe_execution(executionArn=arn)
         recorded = json.dumps([response, local.ledger_records(batch_id), local.history(arn),
-                               described.get("input"), described.get("output"), local.pinpoint.events],
+                               described.get("input"), described.get("output"), local.event_bus.events()],
                               default=str)
-        assert local.pinpoint.events, "no engagement events were reported: nothing to search"
+        assert local.event_bus.events(), "no engagement events were reported: nothing to search"
         assert TOKEN not in recorded
         assert TOKEN not in stream.getvalue()
         assert stream.getvalue(), "the functions logged nothing: the capture is not on their logger"

@@ -24,7 +24,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from journey_activity import aws
-from journey_activity.config import Settings, get_settings, get_settings_with_secrets
+from journey_activity.config import Settings, default_signing_secrets, get_settings
 from journey_activity.handlers._runtime import ledger, logger, metrics
 from journey_activity.receipts import Receipt, apply_receipt
 from journey_activity.security import resolve_reference, split_secrets
@@ -60,13 +60,15 @@ def signing_secrets_for(provider: str) -> list[str]:
     """The provider's own secret(s) when configured, else the default receipt secret(s).
 
     Each value may hold two comma-separated secrets, so a secret is rotated without downtime:
-    add the new one, switch the provider, drop the old one. Provider secrets are cached for
-    five minutes (Powertools parameters), so a rotated value is seen without a redeploy.
+    add the new one, switch the provider, drop the old one. Every secret, the default one too,
+    is cached for five minutes (Powertools parameters), so a rotated value is seen without a
+    redeploy within five minutes.
     """
     references = _provider_secret_references(get_settings(), provider)
     if references:
         return [secret for reference in references for secret in split_secrets(resolve_reference(reference))]
-    return list(get_settings_with_secrets().callback_signing_secrets)
+    # Per request through the 5-minute cache: a rotation of the default secret reaches warm containers.
+    return default_signing_secrets()
 
 
 def receive(provider: str, raw: str, headers: dict[str, str] | None) -> Response:

@@ -3,7 +3,7 @@
 Triggered by EventBridge ("Step Functions Execution Status Change"). The Compile and Report
 states never ran for such an execution, so this gives every endpoint without a final
 status ``FAILED`` with reason ``execution_failed`` / ``execution_timed_out`` /
-``execution_aborted`` in the ledger, and reports the batch's outcome to Pinpoint.
+``execution_aborted`` in the ledger, and reports the batch's outcome to the configured sink.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from journey_activity import aws
-from journey_activity.config import get_settings
 from journey_activity.handlers._runtime import ledger, logger, metrics
 from journey_activity.ledger import result_from_record
 from journey_activity.models.batch import ExecutionInput, LedgerStatus
@@ -46,12 +45,7 @@ def finalize(execution_arn: str, status: str) -> dict[str, Any]:
         )
         changed += applied
         results.append(result_from_record(record))
-    settings = get_settings()
-    outcome = (
-        report(aws.client("pinpoint"), batch.context, results, settings.event_type_prefix).as_dict()
-        if settings.report_events
-        else {"reported": False}
-    )
+    outcome = report(batch.context, results).as_dict()
     metrics.add_metric(name="EndpointsFinalizedAfterFailure", unit=MetricUnit.Count, value=changed)
     logger.warning("Execution ended without every outcome; finalized", extra={"status": status, "changed": changed})
     return {"batch_id": batch_id, "status": status, "finalized": changed, "report": outcome}

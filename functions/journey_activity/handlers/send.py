@@ -24,6 +24,7 @@ from journey_activity.ledger import Ledger, is_final, result_from_record
 from journey_activity.models.batch import BatchContext, LedgerStatus, RecipientRef
 from journey_activity.providers import SendRequest, provider_for
 from journey_activity.receipts import DELIVERY_FAILED_ERROR, apply_parked
+from journey_activity.sinks.events import trigger_ids
 from journey_activity.templating import render
 
 
@@ -101,8 +102,8 @@ def send(task: SendTask, settings: Settings, deadline: float | None = None) -> d
         channel=recipient.channel,
         provider=config.name,
         task_token=task.task_token,
-        about={"application_id": task.context.application_id, "journey_id": task.context.journey_id,
-               "campaign_id": task.context.campaign_id, "activity_id": task.context.activity_id},
+        # The trigger's ids, so a late receipt's event carries them too.
+        about={key: value for key, value in trigger_ids(task.context).items() if key != "batch_id"},
     )
     if not should_send:
         if is_final(record):

@@ -5,7 +5,9 @@
 - the local Lambda Invoke endpoint serving the template's handlers;
 - the local HTTP API in front of the callback function;
 - a provider stand-in (real HTTP) that posts signed receipts to that HTTP API;
-- a local Pinpoint ``PutEvents`` endpoint (moto does not implement it).
+- moto's EventBridge: the template's engagement event bus, observed through a rule and a queue
+  (``local.event_bus.events()``);
+- a local Pinpoint ``PutEvents`` endpoint (moto does not implement it), for ``REPORT_SINK=pinpoint``.
 """
 
 from __future__ import annotations
@@ -449,7 +451,9 @@ class LocalEnvironment:
         secret_arn = boto3.client("secretsmanager").create_secret(
             Name=SECRET_NAME, SecretString=self.signing_secret
         )["ARN"]
-        refs = self._refs({"CallbackSigningSecret": secret_arn})
+        self.event_bus = self._create_event_bus()
+        refs = self._refs({"CallbackSigningSecret": secret_arn, "EngagementEventBus": self.event_bus.name,
+                           "EngagementEventBus.Arn": self.event_bus.arn})
         self.registry.specs = self.template.functions(refs)
         self._set_environment()
         for spec in self.registry.specs.values():
@@ -465,6 +469,15 @@ class LocalEnvironment:
         # On exit (in reverse): stop hearing status changes, then stop the runs still going.
         self._stack.callback(self._stop_running_executions)
         self.execution_events = self._stack.enter_context(ExecutionEvents(self.registry, self.state_machine_arn))
+
+    def _create_event_bus(self) -> Any:
+        """The template's event bus (its logical id ``EngagementEventBus``), named as the template
+        names it, on moto's EventBridge."""
+        from journey_activity.local.event_bus import LocalEventBus
+
+        properties = self.template.resources.get("EngagementEventBus", {}).get("Properties", {})
+        name = str(self.template.resolve(properties.get("Name"), self._refs({})) or "journey-activity-local-engagement")
+        return LocalEventBus(name, ACCOUNT).create()
 
     def _receipts_throttle(self) -> Any:
         """The receipt API's stage throttling, as the template sets it (API Gateway enforces it)."""

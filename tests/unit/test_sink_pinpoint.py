@@ -1,24 +1,46 @@
-"""Engagement events back to Pinpoint with put_events: limits, batching, partial failure."""
+"""The Pinpoint sink (put_events): limits, batching, partial failure."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from journey_activity.models.batch import BatchContext, EndpointResult, LedgerStatus, Status
-from journey_activity.reporting import (
+from journey_activity.sinks import events as neutral
+from journey_activity.sinks.events import ReportOutcome, engagement_events
+from journey_activity.sinks.pinpoint import (
     MAX_EVENTS_PER_REQUEST,
     MAX_KEY_CHARS,
     MAX_KEYS_PER_EVENT,
     MAX_VALUE_CHARS,
+    PinpointSink,
     _attributes,
-    events_for,
-    report,
+    body,
 )
 
 PREFIX = "journey_activity"
+
+
+@dataclass(frozen=True)
+class PinpointEvent:
+    endpoint_id: str
+    event_id: str
+    body: dict[str, Any]
+
+
+def events_for(batch: BatchContext, result: EndpointResult, prefix: str) -> list[PinpointEvent]:
+    """One endpoint's events as the Pinpoint sink writes them."""
+    return [PinpointEvent(e.endpoint_id, e.event_id, body(e, prefix)) for e in neutral.events_for(batch, result)]
+
+
+def report(pinpoint: Any, batch: BatchContext, results: list[EndpointResult], prefix: str) -> ReportOutcome:
+    events = engagement_events(batch, results)
+    outcome = ReportOutcome(sink="pinpoint", requested=len(events))
+    PinpointSink(pinpoint, prefix).send(events, outcome)
+    return outcome
 
 
 class RecordingPinpoint:
@@ -230,7 +252,7 @@ def test_partial_failure_is_returned_not_raised():
     assert outcome.rejected == [
         {
             "endpoint_id": "e07",
-            "event": "journey_activity.delivered",
+            "event": "delivered",
             "status": 400,
             "message": "Event attribute value is too long",
         }
@@ -265,7 +287,8 @@ def test_no_application_id_sends_nothing():
     pinpoint = RecordingPinpoint()
     outcome = report(pinpoint, context(application_id=None), [delivered("e1")], PREFIX)
     assert pinpoint.requests == []
-    assert outcome.requested == 0
+    assert outcome.accepted == 0
+    assert len(outcome.rejected) == outcome.requested == 2
     assert outcome.request_errors
     assert "ApplicationId" in outcome.request_errors[0]
 
@@ -275,7 +298,9 @@ def test_no_results_sends_nothing():
     outcome = report(pinpoint, context(), [], PREFIX)
     assert pinpoint.requests == []
     assert outcome.as_dict() == {
+        "sink": "pinpoint",
         "requested": 0,
+        "retried": 0,
         "accepted": 0,
         "rejected": [],
         "rejected_count": 0,
