@@ -7,6 +7,12 @@ Items:
   provider message belongs to, and receipts that arrived before the record knew the id.
 - large message template: ``pk = "data#<batch id>"``, ``sk = "#template"``; in a partition
   of its own, so reading a batch's records never reads it (and no endpoint id collides with it).
+- batch progress: ``pk = "progress#<batch id>"``, ``sk = "#progress"``; a version the writers of
+  a final status advance (``ADD version n``) right after the record became final. A waiting
+  invoker reads this one small item (1 read unit) each poll and queries the batch's partition
+  only when the version moved. It is a hint, never an answer: the answer always comes from the
+  records. A writer that stops between its two writes leaves the version behind, so the invoker
+  answers late (``PENDING``), never wrong; a retried write that advances twice only costs a query.
 
 The pointer is a plain item read and written atomically rather than a global secondary
 index, because a GSI is eventually consistent: a receipt arriving just after the send
@@ -16,24 +22,27 @@ whichever of the sender and the callback writes second sees the other's write.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from journey_activity import aws
 from journey_activity.models.batch import FINAL_STATUSES, EndpointResult, LedgerStatus
 
 POINTER_SK = "#pointer"
 TEMPLATE_SK = "#template"
+PROGRESS_SK = "#progress"
 # DynamoDB items hold 400 KB; keep room for the key and attributes.
 MAX_TEMPLATE_BYTES = 350_000
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 _OPEN = [LedgerStatus.SENDING.value, LedgerStatus.SENT.value]
+LOG = logging.getLogger(__name__)
 
 
 def now_iso() -> str:
@@ -65,6 +74,10 @@ def pointer_key(provider: str, message_id: str) -> dict[str, Any]:
 
 def template_key(batch_id: str) -> dict[str, str]:
     return {"pk": f"data#{batch_id}", "sk": TEMPLATE_SK}
+
+
+def progress_key(batch_id: str) -> dict[str, str]:
+    return {"pk": f"progress#{batch_id}", "sk": PROGRESS_SK}
 
 
 def result_from_record(record: Mapping[str, Any]) -> EndpointResult:
@@ -173,6 +186,27 @@ class Ledger:
         })
         return {endpoint_id: record for endpoint_id, record in records.items() if endpoint_id not in known}
 
+    def progress(self, batch_id: str) -> int:
+        """The batch's progress version (0 before anything is final): one strongly consistent
+        GetItem of an item of some 60 bytes, so one read unit, whatever the batch's size."""
+        response = self.dynamodb.get_item(
+            TableName=self.table_name, Key=_to_item(progress_key(batch_id)), ConsistentRead=True,
+            ProjectionExpression="#v", ExpressionAttributeNames={"#v": "version"},
+        )
+        item = _from_item(response.get("Item"))
+        return int(item.get("version", 0)) if item else 0
+
+    def _advance(self, batch_id: str, count: int = 1) -> None:
+        """Move the batch's progress version after ``count`` records became final. Written after
+        the records, so a reader that sees the new version finds them with a consistent read.
+        A failure here is logged, not raised: the record is already final and right, and a
+        waiting invoker only answers it later (see the module's notes)."""
+        try:
+            self._update(_to_item(progress_key(batch_id)), {}, add={"version": count},
+                         if_not_exists={"expires_at": self._expires_at()})
+        except (ClientError, BotoCoreError) as error:
+            LOG.warning("The batch's progress version was not advanced", extra={"error": str(error)[:300]})
+
     def _query_batch(self, batch_id: str, extra: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
         records: dict[str, dict[str, Any]] = {}
         request: dict[str, Any] = {
@@ -225,6 +259,8 @@ class Ledger:
                 time.sleep(min(0.05 * 2**attempt, 1.0))
             if pending:
                 raise RuntimeError(f"DynamoDB left {len(pending[self.table_name])} skipped records unwritten")
+        if requests:
+            self._advance(batch_id, len(requests))
 
     def begin_send(
         self,
@@ -358,11 +394,12 @@ class Ledger:
                 condition="attribute_not_exists(#pk) OR #status IN (:sending, :sent)",
                 condition_values={":sending": _OPEN[0], ":sent": _OPEN[1]},
             )
-            return True, record
         except ClientError as failure:
             if not _conditional_failed(failure):
                 raise
-        return False, self.get(batch_id, endpoint_id) or {}
+            return False, self.get(batch_id, endpoint_id) or {}
+        self._advance(batch_id)
+        return True, record
 
     def note(self, batch_id: str, endpoint_id: str, **fields: Any) -> None:
         """Record facts that change no status (a progress or late receipt, a report error)."""
