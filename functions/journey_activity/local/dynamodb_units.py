@@ -183,7 +183,8 @@ def _price_write(handler: Any, call: Any) -> Any:
     try:
         return call()
     finally:
-        after = item_size(_stored(handler, body["TableName"], key))
+        # A failed conditional put is billed for the larger of the item stored and the one sent.
+        after = max(item_size(_stored(handler, body["TableName"], key)), item_size(body.get("Item")))
         _add(_kind(body, key, write=True), write=write_units(max(before, after)))
 
 
