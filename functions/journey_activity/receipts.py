@@ -122,7 +122,9 @@ def resume(ledger: Ledger, sfn: Any, record: Mapping[str, Any], receipt_status: 
     if not token:
         return Outcome.LATE
     result = result_from_record(record)
-    output = result.model_dump_json(exclude_none=True)
+    # The task's output (or failure cause) lands in the execution history: a summary, never the
+    # receipt's detail, which a provider may fill with the address.
+    output = json.dumps(result.summary())
     try:
         if result.status == LedgerStatus.DELIVERED:
             sfn.send_task_success(taskToken=token, output=output)

@@ -66,6 +66,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     publish_outcomes(results, batch_context)
     return {
         "context": batch_context,
-        "results": [r.model_dump(mode="json", exclude_none=True) for r in results],
+        # No error text: a provider's answer may quote the address (the ledger keeps it).
+        "results": [r.model_dump(mode="json", exclude_none=True, exclude={"error"}) for r in results],
         "event_attributes": attributes,
     }
