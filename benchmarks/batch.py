@@ -8,7 +8,12 @@ Prints human-readable figures, then as its last line one JSON object:
 - naive_seconds_per_batch: a plain sequential loop sending the same 50 messages through the
   same stand-in with the same HTTP provider adapter, measured in the same run;
 - invoker_import_ratio: time to import the invoker handler module over time to import
-  boto3, fresh interpreters, median of --imports each.
+  boto3, fresh interpreters, median of --imports each;
+- dynamodb: DynamoDB read and write capacity units per endpoint of one batch (invocation to the
+  execution's end, every handler's calls), priced from the calls actually made by DynamoDB's
+  rules (journey_activity.local.dynamodb_units), median of --runs batches: ``rcu_per_endpoint``
+  and ``wcu_per_endpoint`` in all, of which ``poll_rcu_per_endpoint`` is the invoker's polling
+  and ``progress_wcu_per_endpoint`` the writers' updates of the batch progress item it reads.
 
 Run: python benchmarks/batch.py [--runs 3] [--imports 7]
 """
@@ -25,6 +30,7 @@ import time
 from typing import Any
 
 from journey_activity.config import ProviderConfig
+from journey_activity.local.dynamodb_units import metered
 from journey_activity.local.stack import LocalEnvironment, LocalOptions
 from journey_activity.models.pinpoint import ChannelType
 from journey_activity.providers.base import SendRequest
@@ -84,6 +90,20 @@ def import_seconds(module: str) -> float:
     return float(output.strip().splitlines()[-1])
 
 
+def dynamodb_figures(runs: list[dict[str, float]]) -> dict[str, float]:
+    """Capacity units per endpoint, the median batch of the runs."""
+    def per_endpoint(*keys: str) -> float:
+        return round(statistics.median(sum(run.get(key, 0.0) for key in keys) for run in runs) / ENDPOINTS, 3)
+
+    return {
+        "rcu_per_endpoint": per_endpoint("poll_rcu", "progress_rcu", "other_rcu"),
+        "wcu_per_endpoint": per_endpoint("poll_wcu", "progress_wcu", "other_wcu"),
+        "poll_rcu_per_endpoint": per_endpoint("poll_rcu"),
+        "poll_reads_per_batch": per_endpoint("poll_calls") * ENDPOINTS,
+        "progress_wcu_per_endpoint": per_endpoint("progress_wcu"),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3)
@@ -94,6 +114,7 @@ def main() -> None:
                            receipt_heartbeat_seconds=30)
     batch_seconds: list[float] = []
     naive_seconds: list[float] = []
+    units: list[dict[str, float]] = []
     # Handlers log to stdout as in Lambda; keep stdout for the figures.
     with contextlib.redirect_stdout(sys.stderr), LocalEnvironment(options) as local:
         # Warm up: import the handlers and open connections once, as a warm Lambda would be.
@@ -102,12 +123,15 @@ def main() -> None:
         local.wait_for_execution(local.execution_arn(batch_id_for(warm)))
         for run in range(args.runs):
             event = batch(run)
-            started = time.perf_counter()
-            response = local.invoke(event)
-            batch_seconds.append(time.perf_counter() - started)
-            statuses = {item["EventAttributes"]["status"] for item in response.values()}
-            arn = local.execution_arn(batch_id_for(event))
-            local.wait_for_execution(arn)
+            with metered() as used:
+                started = time.perf_counter()
+                response = local.invoke(event)
+                batch_seconds.append(time.perf_counter() - started)
+                statuses = {item["EventAttributes"]["status"] for item in response.values()}
+                arn = local.execution_arn(batch_id_for(event))
+                local.wait_for_execution(arn)
+            units.append(used)
+            print(f"batch {run}: DynamoDB units {used}", file=sys.stderr)
             print(f"batch {run}: {batch_seconds[-1]:.3f} s, statuses {sorted(statuses)}", file=sys.stderr)
             naive_seconds.append(naive_loop(f"{local.provider.url}/messages", event))
             print(f"naive {run}: {naive_seconds[-1]:.3f} s", file=sys.stderr)
@@ -125,6 +149,7 @@ def main() -> None:
         "boto3_import_seconds": round(statistics.median(boto3), 4),
         "invoker_import_ratio": round(statistics.median(invoker) / statistics.median(boto3), 2),
         "cost_per_million_endpoints_usd": round(entered / ENDPOINTS * 1_000_000 * 0.025 / 1000, 2),
+        "dynamodb": dynamodb_figures(units),
     }
     print(f"state transitions per endpoint: {figures['transitions_per_endpoint']} "
           f"(${figures['cost_per_million_endpoints_usd']} per million endpoints at $0.025 per 1,000)")
@@ -132,6 +157,10 @@ def main() -> None:
           f"({figures['speedup_vs_naive']}x)")
     print(f"invoker import: {figures['invoker_import_seconds']} s vs boto3 {figures['boto3_import_seconds']} s "
           f"(ratio {figures['invoker_import_ratio']})")
+    dynamodb = figures["dynamodb"]
+    print(f"DynamoDB per endpoint: {dynamodb['rcu_per_endpoint']} RCU (invoker polling "
+          f"{dynamodb['poll_rcu_per_endpoint']}), {dynamodb['wcu_per_endpoint']} WCU (progress item "
+          f"{dynamodb['progress_wcu_per_endpoint']})")
     print(json.dumps(figures))
 
 

@@ -19,6 +19,11 @@ class ConfigurationError(JourneyActivityError):
     """The deployment's configuration is invalid."""
 
 
+class StartUnavailable(JourneyActivityError):  # noqa: N818 - the name is the Lambda error type a journey sees
+    """AWS throttled (or failed) the start of the batch's execution until the invoker's deadline:
+    nothing was sent, and retrying the same invocation is safe."""
+
+
 class ProviderError(JourneyActivityError):
     """A provider call did not succeed. ``status`` is the HTTP status, if any."""
 

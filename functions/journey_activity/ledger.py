@@ -17,6 +17,12 @@ Items:
   profile (zlib-compressed JSON), written by the invoker before the execution starts and never
   changed, so the execution carries ids only and no personal data reaches its history. Apart
   from the endpoint record, so the record's many small updates are not billed for the profile.
+- batch progress: ``pk = "progress#<batch id>"``, ``sk = "#progress"``; a version the writers of
+  a final status advance (``ADD version n``) right after the record became final. A waiting
+  invoker reads this one small item (1 read unit) each poll and queries the batch's partition
+  only when the version moved. It is a hint, never an answer: the answer always comes from the
+  records. A writer that stops between its two writes leaves the version behind, so the invoker
+  answers late (``PENDING``), never wrong; a retried write that advances twice only costs a query.
 
 The pointer is a plain item read and written atomically rather than a global secondary
 index, because a GSI is eventually consistent: a receipt arriving just after the send
@@ -29,6 +35,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import secrets
 import time
 import zlib
@@ -37,7 +44,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from journey_activity import aws
 from journey_activity.models.batch import FINAL_STATUSES, EndpointResult, LedgerStatus, Recipient
@@ -47,6 +54,7 @@ MAX_PARTITION_KEY_BYTES = 2048  # DynamoDB's limit on a partition key value
 READABLE_POINTER_KEY_BYTES = 1024
 TEMPLATE_SK = "#template"
 CLAIM_SK = "#claim"
+PROGRESS_SK = "#progress"
 # DynamoDB items hold 400 KB; keep room for the key and attributes.
 MAX_TEMPLATE_BYTES = 350_000
 MAX_RECIPIENT_BYTES = 350_000
@@ -56,6 +64,7 @@ _BATCH_GET_KEYS = 100
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 _OPEN = [LedgerStatus.SENDING.value, LedgerStatus.SENT.value]
+LOG = logging.getLogger(__name__)
 
 
 def now_iso() -> str:
@@ -136,6 +145,10 @@ def recipient_problem(packed: bytes) -> str | None:
     if len(packed) > MAX_RECIPIENT_BYTES:
         return f"the endpoint is {len(packed)} bytes once compressed, above the {MAX_RECIPIENT_BYTES} kept"
     return None
+
+
+def progress_key(batch_id: str) -> dict[str, str]:
+    return {"pk": f"progress#{batch_id}", "sk": PROGRESS_SK}
 
 
 def result_from_record(record: Mapping[str, Any]) -> EndpointResult:
@@ -244,6 +257,27 @@ class Ledger:
         })
         return {endpoint_id: record for endpoint_id, record in records.items() if endpoint_id not in known}
 
+    def progress(self, batch_id: str) -> int:
+        """The batch's progress version (0 before anything is final): one strongly consistent
+        GetItem of an item of some 60 bytes, so one read unit, whatever the batch's size."""
+        response = self.dynamodb.get_item(
+            TableName=self.table_name, Key=_to_item(progress_key(batch_id)), ConsistentRead=True,
+            ProjectionExpression="#v", ExpressionAttributeNames={"#v": "version"},
+        )
+        item = _from_item(response.get("Item"))
+        return int(item.get("version", 0)) if item else 0
+
+    def _advance(self, batch_id: str, count: int = 1) -> None:
+        """Move the batch's progress version after ``count`` records became final. Written after
+        the records, so a reader that sees the new version finds them with a consistent read.
+        A failure here is logged, not raised: the record is already final and right, and a
+        waiting invoker only answers it later (see the module's notes)."""
+        try:
+            self._update(_to_item(progress_key(batch_id)), {}, add={"version": count},
+                         if_not_exists={"expires_at": self._expires_at()})
+        except (ClientError, BotoCoreError) as error:
+            LOG.warning("The batch's progress version was not advanced", extra={"error": str(error)[:300]})
+
     def _query_batch(self, batch_id: str, extra: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
         records: dict[str, dict[str, Any]] = {}
         request: dict[str, Any] = {
@@ -287,6 +321,8 @@ class Ledger:
             for result in results
         ]
         self._batch_write(requests, "skipped records")
+        if requests:
+            self._advance(batch_id, len(requests))
 
     def _batch_write(self, requests: list[dict[str, Any]], what: str) -> None:
         for start in range(0, len(requests), 25):
@@ -482,11 +518,12 @@ class Ledger:
                 condition="attribute_not_exists(#pk) OR #status IN (:sending, :sent)",
                 condition_values={":sending": _OPEN[0], ":sent": _OPEN[1]},
             )
-            return True, record
         except ClientError as failure:
             if not _conditional_failed(failure):
                 raise
-        return False, self.get(batch_id, endpoint_id) or {}
+            return False, self.get(batch_id, endpoint_id) or {}
+        self._advance(batch_id)
+        return True, record
 
     # -- claims ------------------------------------------------------------------------
 

@@ -97,16 +97,36 @@ def apply_receipt(ledger: Ledger, sfn: Any, record: Mapping[str, Any], receipt: 
             ledger.note(batch_id, endpoint_id, late_receipt_status=parsed.status, late_receipt_at=now_iso())
             report_late(current, parsed.status)
             return Outcome.LATE
+        if needs_resume(current):
+            # An earlier receipt made the record final but its resume failed (throttled, a 5xx):
+            # this retry by the provider resumes the task, with the outcome already recorded.
+            return resume(ledger, sfn, current, parsed.status)
         return Outcome.DUPLICATE
+    return resume(ledger, sfn, current, parsed.status)
 
-    # The task's output (or failure cause) lands in the execution history: a summary, never the
-    # receipt's detail, which a provider may fill with the address.
-    output = json.dumps(result_from_record(current).summary())
-    token = current.get("task_token")
+
+def needs_resume(record: Mapping[str, Any]) -> bool:
+    """A record a receipt made final whose task was never resumed (nor found gone)."""
+    return (record.get("status") in (LedgerStatus.DELIVERED, LedgerStatus.FAILED) and bool(record.get("task_token"))
+            and bool(record.get("receipt_status")) and not record.get("resumed_at"))
+
+
+def resume(ledger: Ledger, sfn: Any, record: Mapping[str, Any], receipt_status: str) -> Outcome:
+    """Resume the waiting task with the record's final outcome, then note that it was resumed.
+
+    Raises on a throttled or failed call (the provider retries the receipt, and the retry
+    resumes: see :func:`needs_resume`); a gone task (timed out, already resumed, not ours) is
+    no error: the ledger keeps the real outcome."""
+    batch_id, endpoint_id = record["pk"], record["sk"]
+    token = record.get("task_token")
     if not token:
         return Outcome.LATE
+    result = result_from_record(record)
+    # The task's output (or failure cause) lands in the execution history: a summary, never the
+    # receipt's detail, which a provider may fill with the address.
+    output = json.dumps(result.summary())
     try:
-        if status is LedgerStatus.DELIVERED:
+        if result.status == LedgerStatus.DELIVERED:
             sfn.send_task_success(taskToken=token, output=output)
         else:
             sfn.send_task_failure(taskToken=token, error=DELIVERY_FAILED_ERROR, cause=output[:32_000])
@@ -114,9 +134,11 @@ def apply_receipt(ledger: Ledger, sfn: Any, record: Mapping[str, Any], receipt: 
         if _error_code(error) not in GONE_TASK_ERRORS:
             raise
         # The task timed out before the receipt: the ledger keeps the real outcome.
-        ledger.note(batch_id, endpoint_id, late_receipt_status=parsed.status, late_receipt_at=now_iso())
+        ledger.note(batch_id, endpoint_id, late_receipt_status=receipt_status, late_receipt_at=now_iso(),
+                    resumed_at=now_iso(), resume_error=_error_code(error))
         return Outcome.LATE
-    return kind
+    ledger.note(batch_id, endpoint_id, resumed_at=now_iso())
+    return Outcome.DELIVERED if result.status == LedgerStatus.DELIVERED else Outcome.FAILED
 
 
 def report_late(record: Mapping[str, Any], receipt_status: str) -> None:

@@ -1,0 +1,61 @@
+"""The local run's DynamoDB meter prices calls as DynamoDB bills them (reads per 4 KB, writes per
+1 KB, a Query by every item its key condition reads, a failed conditional write still billed)."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+
+from journey_activity.ledger import Ledger
+from journey_activity.local import dynamodb_units
+from journey_activity.local.dynamodb_units import item_size, metered
+from journey_activity.models.batch import LedgerStatus
+from tests.conftest import LEDGER_KEYS
+
+
+@pytest.fixture
+def book(fake_aws):
+    client = boto3.client("dynamodb")
+    client.create_table(TableName="ledger", BillingMode="PAY_PER_REQUEST", **LEDGER_KEYS)
+    return Ledger("ledger", dynamodb=client)
+
+
+def test_item_sizes_follow_dynamodbs_rules():
+    assert item_size({"pk": {"S": "abc"}}) == 5
+    assert item_size({"n": {"N": "12345"}}) == 1 + 3 + 1  # 5 significant digits: 3 bytes, plus 1
+    assert item_size({"n": {"N": "-0.00120"}}) == 1 + 1 + 1  # "12"
+    assert item_size({"b": {"BOOL": True}, "z": {"NULL": True}}) == 4
+    assert item_size({"l": {"L": [{"S": "ab"}, {"N": "1"}]}}) == 1 + 3 + (1 + 2) + (1 + 2)
+    assert item_size({"m": {"M": {"k": {"S": "v"}}}}) == 1 + 3 + 1 + 1 + 1
+    assert item_size({"é": {"S": "€"}}) == 2 + 3
+
+
+def test_reads_and_writes_are_priced_from_the_items_they_touch(book):
+    token = "t" * 5000  # a record of about 5 KB: 2 read units, 5-6 write units
+    with metered() as units:
+        book.begin_send("b", "e1", channel="SMS", provider="http", task_token=token)
+    assert units["other_wcu"] == 6
+    with metered() as units:
+        book.get("b", "e1")
+    assert units == {"other_calls": 1, "other_rcu": 2.0, "other_wcu": 0.0}
+    with metered() as units:
+        assert book.finish("b", "e1", LedgerStatus.DELIVERED)[0]
+        assert not book.finish("b", "e1", LedgerStatus.FAILED)[0]  # failed condition, then a GetItem
+    # finish: 6 (record) + 1 (progress item); the failed conditional write still costs 6, its GetItem 2.
+    assert units["other_wcu"] == 6 + 6
+    assert units["progress_wcu"] == 1
+    assert units["other_rcu"] == 2
+
+
+def test_a_query_costs_every_item_of_the_partition_whatever_its_filter_and_a_progress_read_one(book):
+    for number in range(4):
+        book.begin_send("b", f"e{number}", channel="SMS", provider="http", task_token="t" * 3000)
+    book.finish("b", "e0", LedgerStatus.DELIVERED)
+    with metered() as units:
+        assert set(book.final_results("b")) == {"e0"}  # one item returned, four of ~3.1 KB read
+    assert units == {"poll_calls": 1, "poll_rcu": 4.0, "poll_wcu": 0.0}
+    with metered() as units:
+        assert book.progress("b") == 1
+        assert book.progress("nothing-final-yet") == 0
+    assert units == {"poll_calls": 2, "poll_rcu": 2.0, "poll_wcu": 0.0}
+    dynamodb_units.reset()
