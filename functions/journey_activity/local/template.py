@@ -56,6 +56,8 @@ class FunctionSpec:
     environment: dict[str, Any]
     http_routes: list[tuple[str, str]] = field(default_factory=list)  # (METHOD, /path/{param})
     event_patterns: list[dict[str, Any]] = field(default_factory=list)  # EventBridgeRule patterns
+    memory: int = 128  # MemorySize (MB)
+    reserved_concurrency: int | None = None  # ReservedConcurrentExecutions
 
     @property
     def arn(self) -> str:
@@ -75,6 +77,10 @@ def matches(pattern: Any, event: Any) -> bool:
     if isinstance(pattern, list):
         return any(matches(option, event) for option in pattern)
     return bool(pattern == event)
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value in (None, "", "AWS::NoValue") else int(value)
 
 
 class Template:
@@ -152,10 +158,13 @@ class Template:
             specs[logical_id] = FunctionSpec(
                 logical_id=logical_id,
                 handler=str(props.get("Handler", globals_.get("Handler", ""))),
-                timeout=int(props.get("Timeout", globals_.get("Timeout", 3))),
+                timeout=int(self.resolve(props.get("Timeout", globals_.get("Timeout", 3)), refs)),
                 environment={k: str(self.resolve(v, refs)) for k, v in env.items()},
                 http_routes=routes,
                 event_patterns=patterns,
+                memory=int(self.resolve(props.get("MemorySize", globals_.get("MemorySize", 128)), refs)),
+                reserved_concurrency=_optional_int(self.resolve(
+                    props.get("ReservedConcurrentExecutions", globals_.get("ReservedConcurrentExecutions")), refs)),
             )
         return specs
 
