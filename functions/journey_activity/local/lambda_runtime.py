@@ -28,11 +28,11 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import gc
 import importlib
 import json
 import logging
 import multiprocessing
-import multiprocessing.forkserver
 import os
 import sys
 import threading
@@ -56,7 +56,7 @@ CURRENT_FUNCTION: contextvars.ContextVar[str | None] = contextvars.ContextVar("c
 # it makes at import from its environment) is imported in each environment's init.
 # (The forkserver skips a name that does not import.)
 PRELOADED_MODULES = (
-    "journey_activity.local.lambda_runtime",
+    "journey_activity.local.lambda_runtime", "journey_activity.local.botocore_warmup",
     "boto3", "boto3.session", "botocore.session", "botocore.client", "botocore.config", "urllib3",
     "pydantic", "pydantic.main", "pydantic.fields", "pydantic.functional_validators", "pydantic.types",
     "pydantic.json_schema", "pydantic._internal._generate_schema", "annotated_types", "zoneinfo", "jmespath",
@@ -161,8 +161,16 @@ def _import_handler(spec: str) -> Callable[..., Any]:
     return getattr(importlib.import_module(module_name), attribute)
 
 
+def _platform_ready() -> None:
+    """A first process forked from the forkserver: it exists once the preloads are done."""
+
+
 def worker_main(setup: WorkerSetup, connection: Connection) -> None:
     """One execution environment: init, then invocations one at a time until told to stop."""
+    # Everything inherited from the forkserver (the preloaded libraries) is left out of this
+    # process's garbage collections: a full collection would otherwise walk (and copy, page by
+    # page) the whole preloaded heap in every worker.
+    gc.freeze()
     # A function's stdout is its log (CloudWatch in Lambda); locally it goes to stderr, so a
     # command's stdout carries only its answer.
     with contextlib.suppress(OSError):
@@ -446,9 +454,11 @@ class LambdaRuntime:
 
     @staticmethod
     def start_platform() -> None:
-        """Start the preloaded forkserver now, so that its one-off import is not a cold start."""
-        _context()
-        multiprocessing.forkserver.ensure_running()
+        """Start the preloaded forkserver now and wait until it forks, so that its one-off
+        import is part of the stack's start, not of a first invocation's cold start."""
+        process = _context().Process(target=_platform_ready, name=f"{WORKER_NAME_PREFIX}platform", daemon=True)
+        process.start()
+        process.join()
 
     def invoke(self, function: str, raw: bytes) -> Outcome:
         return self.pools[function].invoke(raw)

@@ -613,11 +613,24 @@ class LocalEnvironment:
 
     def invoke(self, event: Any, function: str = "InvokerFunction") -> Any:
         """Invoke a function through the local Lambda endpoint, as Pinpoint would."""
-        response = self.client("lambda").invoke(FunctionName=function, Payload=json.dumps(event).encode())
+        response = self._caller().invoke(FunctionName=function, Payload=json.dumps(event).encode())
         payload = json.loads(response["Payload"].read() or b"null")
         if response.get("FunctionError"):
             raise LocalInvokeError(payload)
         return payload
+
+    def _caller(self) -> Any:
+        """A Lambda client that waits as long as any function may run (the functions' own
+        clients time out sooner) and does not retry: a retry would be a second invocation."""
+        if getattr(self, "_lambda_caller", None) is None:
+            import boto3
+            from botocore.config import Config
+
+            longest = max((spec.timeout for spec in self.registry.specs.values()), default=30)
+            self._lambda_caller = boto3.client(
+                "lambda", endpoint_url=self.lambda_endpoint.url, region_name=REGION,
+                config=Config(read_timeout=longest + 30, connect_timeout=5, retries={"total_max_attempts": 1}))
+        return self._lambda_caller
 
     def execution_arn(self, batch_id: str) -> str:
         return f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{STATE_MACHINE_NAME}:{batch_id}"
