@@ -66,12 +66,13 @@ class LambdaRegistry:
 
     def __init__(self, specs: Mapping[str, FunctionSpec], *, environment: Mapping[str, str] | None = None,
                  overrides: Mapping[str, str] | None = None, initializers: Sequence[Initializer] = (),
-                 cap: int = DEFAULT_CAP) -> None:
+                 cap: int = DEFAULT_CAP, log_path: str | None = None) -> None:
         self.specs = dict(specs)
         self.environment = dict(environment) if environment is not None else None
         self.overrides = dict(overrides or {})
         self.initializers = tuple(initializers)
         self.cap = cap
+        self.log_path = log_path
         self.invocations: Counter[str] = Counter()
         # Every function error: (function, errorType, errorMessage).
         self.errors: list[tuple[str, str, str]] = []
@@ -98,6 +99,7 @@ class LambdaRegistry:
                              "_LOCAL_FUNCTION_ARN": spec.arn},
                 sys_path=inherited_sys_path(),
                 initializers=self.initializers,
+                log_path=self.log_path,
             )
             for spec in self.specs.values()
         }

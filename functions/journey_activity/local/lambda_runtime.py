@@ -92,6 +92,9 @@ class WorkerSetup:
     sys_path: tuple[str, ...] = ()
     # Run once per worker, in order, after the environment is set and before the handler import.
     initializers: tuple[Initializer, ...] = ()
+    # Where the function's stdout and stderr go (its log, as CloudWatch Logs holds it on AWS);
+    # unset: this process's stderr.
+    log_path: str | None = None
 
 
 @dataclass(frozen=True)
@@ -171,9 +174,13 @@ def worker_main(setup: WorkerSetup, connection: Connection) -> None:
     # process's garbage collections: a full collection would otherwise walk (and copy, page by
     # page) the whole preloaded heap in every worker.
     gc.freeze()
-    # A function's stdout is its log (CloudWatch in Lambda); locally it goes to stderr, so a
-    # command's stdout carries only its answer.
+    # A function's stdout is its log (CloudWatch in Lambda); locally it goes to the log file, else
+    # to stderr, so that a command's stdout carries only its answer.
     with contextlib.suppress(OSError):
+        if setup.log_path:
+            log = os.open(setup.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            os.dup2(log, 2)
+            os.close(log)
         os.dup2(2, 1)
     for entry in reversed(setup.sys_path):
         if entry not in sys.path:
@@ -199,6 +206,7 @@ def worker_main(setup: WorkerSetup, connection: Connection) -> None:
             return
         request_id, raw = message
         connection.send(_invoke(setup, handler, request_id, raw))
+
 
 
 def _invoke(setup: WorkerSetup, handler: Callable[..., Any], request_id: str, raw: bytes) -> tuple[str, Any]:
@@ -438,9 +446,9 @@ class FunctionPool:
 
 
 # Without reserved concurrency Lambda scales a function out; a Map runs up to 40 senders at once
-# per execution, and a few batches can be in flight. 64 environments of one function at about
-# 25 MB each of their own memory (the libraries are shared with the forkserver) stay well
-# within a laptop's memory; beyond that an invocation waits for a free environment.
+# per execution, and a few batches can be in flight. 64 environments of one function at 10-20 MB
+# each of their own memory (about 60 MB resident, most of it shared with the forkserver) stay
+# well within a laptop's memory; beyond that an invocation waits for a free environment.
 DEFAULT_CAP = 64
 
 

@@ -73,6 +73,8 @@ class LocalOptions:
     worker_initializers: list[Initializer] = field(default_factory=list)
     # Execution environments per function without reserved concurrency (lambda_runtime.DEFAULT_CAP).
     max_environments: int = DEFAULT_CAP
+    # The functions' logs (their stdout and stderr), appended to this file; unset: stderr.
+    function_log: Path | None = None
 
 
 class LocalInvokeError(RuntimeError):
@@ -442,7 +444,8 @@ class LocalEnvironment:
 
         self.registry = LambdaRegistry(self.template.functions(self._refs({})), environment={},
                                        initializers=self.options.worker_initializers,
-                                       cap=self.options.max_environments)
+                                       cap=self.options.max_environments,
+                                       log_path=str(self.options.function_log) if self.options.function_log else None)
         self._stack.callback(self.registry.close)
         self.lambda_endpoint = self._stack.enter_context(LocalLambdaEndpoint(self.registry))
         self.http_api = self._stack.enter_context(LocalHttpApi(self.registry))
