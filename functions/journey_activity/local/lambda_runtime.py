@@ -28,12 +28,14 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import faulthandler
 import gc
 import importlib
 import json
 import logging
 import multiprocessing
 import os
+import signal
 import sys
 import threading
 import time
@@ -174,6 +176,8 @@ def worker_main(setup: WorkerSetup, connection: Connection) -> None:
     # process's garbage collections: a full collection would otherwise walk (and copy, page by
     # page) the whole preloaded heap in every worker.
     gc.freeze()
+    # `kill -USR1 <worker>` prints where a stuck handler is (to the function's log).
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     # A function's stdout is its log (CloudWatch in Lambda); locally it goes to the log file, else
     # to stderr, so that a command's stdout carries only its answer.
     with contextlib.suppress(OSError):
@@ -445,11 +449,15 @@ class FunctionPool:
             environment.stop()
 
 
-# Without reserved concurrency Lambda scales a function out; a Map runs up to 40 senders at once
-# per execution, and a few batches can be in flight. 64 environments of one function at 10-20 MB
-# each of their own memory (about 60 MB resident, most of it shared with the forkserver) stay
-# well within a laptop's memory; beyond that an invocation waits for a free environment.
-DEFAULT_CAP = 64
+# Without reserved concurrency Lambda scales a function out (a Map runs up to 40 senders at once
+# per execution). Locally every function's AWS is one moto process, whose GIL serves every call:
+# more environments than it can serve only add cold starts (80-130 ms of CPU each) and memory
+# (10-20 MB private each). Measured with benchmarks/soak.py (2 batches of 50 at once, a loaded
+# 2-core machine): 64 environments per function forked 200 workers and 46 senders ran past their
+# 30 s Timeout waiting for moto; 16 gave all zeros in 50 s. So beyond 16 an invocation waits for
+# a free environment (its Timeout starts when it runs), rather than being throttled: AWS would
+# not throttle it either.
+DEFAULT_CAP = 16
 
 
 class LambdaRuntime:
