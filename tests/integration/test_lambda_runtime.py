@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -28,9 +29,13 @@ STOP_WAIT_SECONDS = 60
 def _template_with_send_timeout(directory: Path, seconds: int) -> Path:
     """The real template and ASL, with only the sender's Lambda Timeout changed."""
     text = (ROOT / "template.yaml").read_text()
+    start = text.index("\n  SendFunction:\n")
+    end = re.compile(r"\n  [A-Za-z]").search(text, start + 1)
+    block = text[start:end.start() if end else len(text)]
     handler = "      Handler: journey_activity.handlers.send.handler\n"
-    assert text.count(handler) == 1
-    text = text.replace(handler, f"{handler}      Timeout: {seconds}\n")
+    assert handler in block
+    changed = re.sub(r"\n      Timeout: .*", "", block).replace(handler, f"{handler}      Timeout: {seconds}\n")
+    text = text.replace(block, changed)
     (directory / "template.yaml").write_text(text)
     shutil.copytree(ROOT / "statemachines", directory / "statemachines")
     return directory / "template.yaml"

@@ -121,8 +121,30 @@ class Template:
             separator, items = value
             return separator.join(str(self.resolve(item, refs)) for item in items)
         if tag == "If":
-            return self.resolve(value[1], refs)
+            return self.resolve(value[1] if self.condition(value[0], refs) else value[2], refs)
         return self.resolve(value, refs)
+
+    def condition(self, name: str, refs: Mapping[str, Any]) -> bool:
+        """A template condition (Equals, Not, And, Or, Condition) against the parameters' defaults."""
+        return self._truth(self.document.get("Conditions", {}).get(name, True), refs)
+
+    def _truth(self, value: Any, refs: Mapping[str, Any]) -> bool:
+        tag, inner = (value.tag, value.value) if isinstance(value, _Tag) else (None, value)
+        if tag is None and isinstance(value, dict) and len(value) == 1:
+            (key, inner), = value.items()
+            tag = key.removeprefix("Fn::")
+        if tag == "Equals":
+            left, right = (self.resolve(item, refs) for item in inner)
+            return str(left) == str(right)
+        if tag == "Not":
+            return not self._truth(inner[0], refs)
+        if tag == "And":
+            return all(self._truth(item, refs) for item in inner)
+        if tag == "Or":
+            return any(self._truth(item, refs) for item in inner)
+        if tag == "Condition":
+            return self.condition(str(inner), refs)
+        return bool(value)
 
     def _ref(self, name: str, refs: Mapping[str, Any]) -> Any:
         if name in refs:
