@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import sys
 import threading
@@ -81,6 +82,8 @@ def run(
     json_only: Annotated[bool, typer.Option("--json", help="Print only the response JSON.")] = False,
     history: Annotated[Path | None, typer.Option(help="Write the execution's history events to this JSON file.")]
     = None,
+    view: Annotated[Path | None, typer.Option(help="Write the execution view (one self-contained HTML file).")]
+    = None,
     deadline: Annotated[float, typer.Option(help="Seconds the invoker waits for final statuses.")] = 10.0,
     receipt_delay: Annotated[float, typer.Option(help="Seconds before the stand-in posts a receipt.")] = 0.2,
     latency: Annotated[float, typer.Option(help="Seconds each send to the stand-in takes.")] = 0.0,
@@ -103,8 +106,10 @@ def run(
     if heartbeat >= receipt_timeout:
         raise _fail("--heartbeat must be smaller than --receipt-timeout")
 
+    from journey_activity.local.progress import expected_endpoints, live_progress
     from journey_activity.local.stack import LocalEnvironment, LocalInvokeError, LocalOptions
     from journey_activity.triggers.pinpoint import batch_id_for
+    from journey_activity.view.sources import load_execution, write_view
 
     options = LocalOptions(template=template, receipt_delay=receipt_delay, latency=latency, behaviours=behaviours,
                            deadline_seconds=deadline, receipt_timeout_seconds=receipt_timeout,
@@ -114,19 +119,26 @@ def run(
     if not stderr.is_terminal:
         stderr = Console(stderr=True, width=160)
     stdout = sys.stdout
+    batch_id = batch_id_for(event)
     # Handlers log to stdout in Lambda; here stdout carries only the response.
     with contextlib.redirect_stdout(sys.stderr), LocalEnvironment(options) as local:
-        try:
-            response = local.invoke(event)
-        except LocalInvokeError as error:
-            raise _fail(f"the invoker failed: {error}") from None
-        if isinstance(response, dict) and "error" in response and set(response) == {"error"}:
-            raise _fail(f"{response['error'].get('type')}: {response['error'].get('message')}")
-        arn = local.execution_arn(batch_id_for(event))
-        described = local.wait_for_execution(arn, timeout=receipt_timeout + 30) if wait else {}
-        final = local.ledger_records(batch_id_for(event))
+        with live_progress(stderr, lambda: local.ledger_records(batch_id), expected_endpoints(event),
+                           enabled=not json_only):
+            try:
+                response = local.invoke(event)
+            except LocalInvokeError as error:
+                raise _fail(f"the invoker failed: {error}") from None
+            if isinstance(response, dict) and "error" in response and set(response) == {"error"}:
+                raise _fail(f"{response['error'].get('type')}: {response['error'].get('message')}")
+            arn = local.execution_arn(batch_id)
+            described = local.wait_for_execution(arn, timeout=receipt_timeout + 30) if wait else {}
+        final = local.ledger_records(batch_id)
         if history is not None:
             history.write_text(json.dumps(local.history(arn), default=str, indent=2))
+        if view is not None:
+            personal = environment.get("LOG_PERSONAL_DATA", os.environ.get("LOG_PERSONAL_DATA", ""))
+            write_view(view, load_execution(local.client("stepfunctions"), arn), records=final,
+                       personal_data=personal.strip().lower() in ("1", "true", "yes"))
         if not json_only:
             stderr.print(_table(event, response, final))
             status = described.get("status", "RUNNING")
@@ -200,6 +212,52 @@ def _parse_env(values: list[str]) -> dict[str, str]:
             raise _fail(f"--env takes NAME=VALUE; got {item!r}")
         environment[name] = value
     return environment
+
+
+@app.command("view")
+def view_command(
+    source: Annotated[str, typer.Argument(help="A history file written by `run --history`, or an execution ARN "
+                                               "(read with your AWS credentials).", metavar="SOURCE")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write.")] = Path("execution.html"),
+    definition: Annotated[Path | None, typer.Option(help="The state machine definition (ASL) for a history file "
+                                                         "(default: the file's own, else the checkout's).")] = None,
+    personal_data: Annotated[bool, typer.Option("--personal-data", help="Show error details that may hold "
+                                                "personal data (as LOG_PERSONAL_DATA does).")] = False,
+    region: Annotated[str | None, typer.Option(help="AWS Region of the execution (default: from its ARN).")] = None,
+) -> None:
+    """Write one self-contained HTML page of an execution: its graph, every endpoint's path and timeline."""
+    from journey_activity.view.sources import ViewSourceError, load_execution, load_history_file, write_view
+
+    try:
+        if source.startswith("arn:"):
+            import boto3
+            from botocore.exceptions import BotoCoreError, ClientError
+
+            parts = source.split(":")
+            if len(parts) < 8 or parts[2] != "states" or parts[5] != "execution":
+                raise ViewSourceError(f"{source} is not a Step Functions execution ARN")
+            try:
+                data = load_execution(boto3.client("stepfunctions", region_name=region or parts[3]), source)
+            except (BotoCoreError, ClientError) as error:
+                raise ViewSourceError(f"cannot read {source}: {error}") from None
+        else:
+            data = load_history_file(Path(source), definition, _checkout_definition())
+    except ViewSourceError as error:
+        raise _fail(str(error)) from None
+    write_view(output, data, personal_data=personal_data)
+    Console(stderr=True).print(f"wrote {output} ({output.stat().st_size:,} bytes, {len(data.events)} events)",
+                               highlight=False)
+
+
+def _checkout_definition() -> Path | None:
+    """The checkout's ASL, used only when a history file carries no definition of its own."""
+    from journey_activity.local.stack import default_template
+
+    try:
+        candidate = default_template().parent / "statemachines" / "batch.asl.json"
+    except FileNotFoundError:
+        return None
+    return candidate if candidate.is_file() else None
 
 
 if __name__ == "__main__":

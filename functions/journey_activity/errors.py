@@ -51,3 +51,9 @@ class TemplateError(JourneyActivityError):
     """The activity's message template cannot be parsed or rendered for an endpoint."""
 
     reason = "template_error"
+
+
+class ProfileMissing(JourneyActivityError):  # noqa: N818 - the name is the ASL contract
+    """The endpoint's address and profile are not in the ledger (expired, or never written)."""
+
+    reason = "profile_missing"

@@ -7,6 +7,10 @@ Items:
   provider message belongs to, and receipts that arrived before the record knew the id.
 - large message template: ``pk = "data#<batch id>"``, ``sk = "#template"``; in a partition
   of its own, so reading a batch's records never reads it (and no endpoint id collides with it).
+- recipient: ``pk = "rcpt#<batch id>"``, ``sk = endpoint_id``; the endpoint's address and
+  profile (zlib-compressed JSON), written by the invoker before the execution starts and never
+  changed, so the execution carries ids only and no personal data reaches its history. Apart
+  from the endpoint record, so the record's many small updates are not billed for the profile.
 
 The pointer is a plain item read and written atomically rather than a global secondary
 index, because a GSI is eventually consistent: a receipt arriving just after the send
@@ -16,7 +20,10 @@ whichever of the sender and the callback writes second sees the other's write.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import time
+import zlib
 from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -25,12 +32,16 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from journey_activity import aws
-from journey_activity.models.batch import FINAL_STATUSES, EndpointResult, LedgerStatus
+from journey_activity.models.batch import FINAL_STATUSES, EndpointResult, LedgerStatus, Recipient
 
 POINTER_SK = "#pointer"
 TEMPLATE_SK = "#template"
 # DynamoDB items hold 400 KB; keep room for the key and attributes.
 MAX_TEMPLATE_BYTES = 350_000
+MAX_RECIPIENT_BYTES = 350_000
+# DynamoDB's limit on a sort key (the endpoint id in endpoint records and recipients).
+MAX_SORT_KEY_BYTES = 1024
+_BATCH_GET_KEYS = 100
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 _OPEN = [LedgerStatus.SENDING.value, LedgerStatus.SENT.value]
@@ -65,6 +76,45 @@ def pointer_key(provider: str, message_id: str) -> dict[str, Any]:
 
 def template_key(batch_id: str) -> dict[str, str]:
     return {"pk": f"data#{batch_id}", "sk": TEMPLATE_SK}
+
+
+def key_problem(endpoint_id: str) -> str | None:
+    """Why an endpoint id cannot key the ledger's records, if it cannot."""
+    if len(endpoint_id.encode()) > MAX_SORT_KEY_BYTES:
+        return f"an endpoint id is longer than {MAX_SORT_KEY_BYTES} bytes, DynamoDB's key limit"
+    return None
+
+
+def recipient_key(batch_id: str, endpoint_id: str) -> dict[str, str]:
+    return {"pk": f"rcpt#{batch_id}", "sk": endpoint_id}
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredRecipient:
+    """What the steps read of an endpoint: where to send, and the profile templates render from."""
+
+    address: str
+    profile: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def pack_recipient(recipient: Recipient) -> bytes:
+    """The recipient item's payload: compressed, so each write and read costs fewer units (a
+    Pinpoint endpoint's repeated attribute names compress several times over)."""
+    document = json.dumps({"address": recipient.address, "profile": recipient.profile},
+                          separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+    return zlib.compress(document.encode(), 6)
+
+
+def unpack_recipient(data: bytes) -> StoredRecipient:
+    document = json.loads(zlib.decompress(data))
+    return StoredRecipient(address=str(document.get("address") or ""), profile=dict(document.get("profile") or {}))
+
+
+def recipient_problem(packed: bytes) -> str | None:
+    """Why the ledger cannot keep this endpoint (it is then skipped as invalid), if it cannot."""
+    if len(packed) > MAX_RECIPIENT_BYTES:
+        return f"the endpoint is {len(packed)} bytes once compressed, above the {MAX_RECIPIENT_BYTES} kept"
+    return None
 
 
 def result_from_record(record: Mapping[str, Any]) -> EndpointResult:
@@ -215,6 +265,9 @@ class Ledger:
             }
             for result in results
         ]
+        self._batch_write(requests, "skipped records")
+
+    def _batch_write(self, requests: list[dict[str, Any]], what: str) -> None:
         for start in range(0, len(requests), 25):
             pending: dict[str, Any] = {self.table_name: requests[start : start + 25]}
             for attempt in range(8):
@@ -224,7 +277,7 @@ class Ledger:
                     break
                 time.sleep(min(0.05 * 2**attempt, 1.0))
             if pending:
-                raise RuntimeError(f"DynamoDB left {len(pending[self.table_name])} skipped records unwritten")
+                raise RuntimeError(f"DynamoDB left {len(pending[self.table_name])} {what} unwritten")
 
     def begin_send(
         self,
@@ -307,11 +360,61 @@ class Ledger:
         return TEMPLATE_SK
 
     def get_template(self, batch_id: str, reference: str) -> str | None:
-        response = self.dynamodb.get_item(
-            TableName=self.table_name, Key=_to_item({**template_key(batch_id), "sk": reference}), ConsistentRead=True
-        )
-        item = _from_item(response.get("Item"))
+        item = self._get_written_once(_to_item({**template_key(batch_id), "sk": reference}))
         return None if item is None else str(item.get("template", ""))
+
+    def _get_written_once(self, key: Mapping[str, Any]) -> dict[str, Any] | None:
+        """An item written before the execution started and never changed (a template, a
+        recipient): an eventually consistent read (half the units) is right whenever it finds
+        the item; only a miss, which a replica not yet caught up can give, is read again strongly."""
+        for consistent in (False, True):
+            response = self.dynamodb.get_item(TableName=self.table_name, Key=dict(key), ConsistentRead=consistent)
+            item = _from_item(response.get("Item"))
+            if item is not None:
+                return item
+        return None
+
+    def put_recipients(self, batch_id: str, packed: Mapping[str, bytes]) -> None:
+        """Keep each endpoint's address and profile (:func:`pack_recipient`) for the steps; one
+        write each, in batches of 25. A retried invocation writes the same items again."""
+        expires_at = self._expires_at()
+        requests = [
+            {"PutRequest": {"Item": _to_item({**recipient_key(batch_id, endpoint_id), "data": data,
+                                              "expires_at": expires_at})}}
+            for endpoint_id, data in packed.items()
+        ]
+        self._batch_write(requests, "recipients")
+
+    def recipient(self, batch_id: str, endpoint_id: str) -> StoredRecipient | None:
+        item = self._get_written_once(_to_item(recipient_key(batch_id, endpoint_id)))
+        return None if item is None else unpack_recipient(bytes(item["data"]))
+
+    def recipient_addresses(self, batch_id: str, endpoint_ids: Iterable[str]) -> dict[str, str]:
+        """The addresses of the endpoints found, by endpoint id (BatchGetItem, eventually
+        consistent first; the misses are read again strongly)."""
+        found: dict[str, str] = {}
+        wanted = list(dict.fromkeys(endpoint_ids))
+        for consistent in (False, True):
+            missing = [endpoint_id for endpoint_id in wanted if endpoint_id not in found]
+            for start in range(0, len(missing), _BATCH_GET_KEYS):
+                keys = [_to_item(recipient_key(batch_id, e)) for e in missing[start:start + _BATCH_GET_KEYS]]
+                for item in self._batch_get(keys, consistent):
+                    found[str(item["sk"])] = unpack_recipient(bytes(item["data"])).address
+            if len(found) == len(wanted):
+                break
+        return found
+
+    def _batch_get(self, keys: list[dict[str, Any]], consistent: bool) -> list[dict[str, Any]]:
+        request: dict[str, Any] = {self.table_name: {"Keys": keys, "ConsistentRead": consistent}}
+        items: list[dict[str, Any]] = []
+        for attempt in range(8):
+            response = self.dynamodb.batch_get_item(RequestItems=request)
+            items.extend(_from_item(item) or {} for item in response.get("Responses", {}).get(self.table_name, []))
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                return items
+            time.sleep(min(0.05 * 2**attempt, 1.0))
+        raise RuntimeError(f"DynamoDB left {len(request[self.table_name]['Keys'])} recipients unread")
 
     def pointer(self, provider: str, message_id: str) -> dict[str, Any] | None:
         response = self.dynamodb.get_item(

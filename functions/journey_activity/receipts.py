@@ -99,8 +99,9 @@ def apply_receipt(ledger: Ledger, sfn: Any, record: Mapping[str, Any], receipt: 
             return Outcome.LATE
         return Outcome.DUPLICATE
 
-    result = result_from_record(current)
-    output = result.model_dump_json(exclude_none=True)
+    # The task's output (or failure cause) lands in the execution history: a summary, never the
+    # receipt's detail, which a provider may fill with the address.
+    output = json.dumps(result_from_record(current).summary())
     token = current.get("task_token")
     if not token:
         return Outcome.LATE

@@ -9,7 +9,7 @@ import re
 from enum import StrEnum
 
 from journey_activity.config import Settings
-from journey_activity.models.batch import Recipient
+from journey_activity.models.batch import Recipient, RecipientRef
 from journey_activity.models.pinpoint import PUSH_CHANNELS, ChannelType
 
 
@@ -20,6 +20,7 @@ class SkipReason(StrEnum):
     ADDRESS_MISSING = "address_missing"
     ADDRESS_INVALID = "address_invalid"
     NO_PROVIDER = "no_provider"
+    PROFILE_MISSING = "profile_missing"
 
 
 # Deliberately practical, not RFC 5322 in full: one @, no spaces, a dotted domain.
@@ -48,8 +49,8 @@ def address_is_valid(channel: str, address: str, rules: dict[str, str] | None = 
     return bool(address.strip())
 
 
-def skip_reason(recipient: Recipient, settings: Settings) -> tuple[SkipReason, str] | None:
-    """``None`` when the endpoint can be sent, else the reason and a human detail."""
+def flag_reason(recipient: Recipient | RecipientRef, settings: Settings) -> tuple[SkipReason, str] | None:
+    """The reasons to skip an endpoint that need no address (the execution carries none)."""
     if recipient.invalid:
         return SkipReason.INVALID_ENDPOINT, recipient.invalid
     if recipient.opted_out:
@@ -58,8 +59,18 @@ def skip_reason(recipient: Recipient, settings: Settings) -> tuple[SkipReason, s
         return SkipReason.INACTIVE, "EndpointStatus is INACTIVE"
     if settings.provider_for(recipient.channel) is None:
         return SkipReason.NO_PROVIDER, f"no provider is configured for {recipient.channel}"
-    if not recipient.address:
-        return SkipReason.ADDRESS_MISSING, f"{recipient.channel} endpoint has no Address"
-    if not address_is_valid(recipient.channel, recipient.address, settings.address_rules):
-        return SkipReason.ADDRESS_INVALID, f"Address is not a valid {recipient.channel} address"
     return None
+
+
+def address_reason(channel: str, address: str, settings: Settings) -> tuple[SkipReason, str] | None:
+    """The details name the channel, never the address: they travel through the execution."""
+    if not address:
+        return SkipReason.ADDRESS_MISSING, f"{channel} endpoint has no Address"
+    if not address_is_valid(channel, address, settings.address_rules):
+        return SkipReason.ADDRESS_INVALID, f"Address is not a valid {channel} address"
+    return None
+
+
+def skip_reason(recipient: Recipient, settings: Settings) -> tuple[SkipReason, str] | None:
+    """``None`` when the endpoint can be sent, else the reason and a human detail."""
+    return flag_reason(recipient, settings) or address_reason(recipient.channel, recipient.address, settings)

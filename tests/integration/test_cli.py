@@ -66,3 +66,36 @@ def test_an_unusable_file_or_payload_exits_non_zero_with_one_line(tmp_path, cont
     assert len(lines) == 1, result.stderr
     assert expected in lines[0]
     assert "Traceback" not in result.stderr
+
+
+def test_run_shows_progress_and_writes_a_view_and_view_rebuilds_it_from_the_history(tmp_path):
+    history, page, rebuilt = tmp_path / "history.json", tmp_path / "run.html", tmp_path / "again.html"
+    result = journey_activity("run", str(EXAMPLE), "--history", str(history), "--view", str(page),
+                              "--behave", "kenji@example.com=bounce")
+    assert result.returncode == 0, result.stderr
+    progress = [line for line in result.stderr.splitlines() if line.startswith("progress: ")]
+    assert progress, result.stderr  # stderr is not a terminal here: plain lines
+    assert progress[-1].split("s  ", 1)[1].startswith("7/7 final")
+    assert isinstance(json.loads(history.read_text()), list)  # the history file keeps its shape
+
+    def shown(html: str) -> dict:
+        data = html.split('<script type="application/json" id="execution-data">', 1)[1].split("</script>", 1)[0]
+        return {e["id"]: (e["status"], e["path"]) for e in json.loads(data)["endpoints"]}
+
+    from_run = shown(page.read_text())
+    assert from_run["email-kenji"][0] == "FAILED"
+    assert "Record failed delivery" in from_run["email-kenji"][1]
+    assert len(from_run) == 7
+
+    result = journey_activity("view", str(history), "-o", str(rebuilt))
+    assert result.returncode == 0, result.stderr
+    assert shown(rebuilt.read_text()) == from_run
+
+
+def test_view_refuses_what_is_not_an_execution(tmp_path):
+    for source, message in (("missing.json", "cannot read"), ("arn:aws:states:us-east-1:1:x", "not a Step Functions"),
+                            (str(EXAMPLE), "holds no history events")):
+        result = journey_activity("view", source, "-o", str(tmp_path / "x.html"))
+        assert result.returncode == 2
+        assert message in result.stderr
+        assert not (tmp_path / "x.html").exists()

@@ -53,6 +53,7 @@ def test_reason_values_are_machine_readable():
         "address_missing",
         "address_invalid",
         "no_provider",
+        "profile_missing",
     }
 
 

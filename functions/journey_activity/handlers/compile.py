@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
@@ -13,6 +12,7 @@ from journey_activity.config import get_settings
 from journey_activity.handlers._runtime import ledger, logger, metrics
 from journey_activity.ledger import Ledger, is_final, result_from_record
 from journey_activity.models.batch import EndpointResult, LedgerStatus
+from journey_activity.telemetry import publish_outcomes
 
 
 def _parse(items: Any) -> dict[str, EndpointResult]:
@@ -63,11 +63,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         logger.error("The Map state failed", extra={"map_error": event["map_error"]})
     results = reconcile(ledger(), batch_id, order, from_map, bool(event.get("map_error")))
     attributes = {r.endpoint_id: event_attributes(r.view(), settings.event_attributes) for r in results}
-    for status in {r.journey_status for r in results}:
-        count = sum(1 for r in results if r.journey_status == status)
-        metrics.add_metric(name=f"Outcome{status.value.title().replace('_', '')}", unit=MetricUnit.Count, value=count)
+    publish_outcomes(results, batch_context)
     return {
         "context": batch_context,
-        "results": [r.model_dump(mode="json", exclude_none=True) for r in results],
+        # No error text: a provider's answer may quote the address (the ledger keeps it).
+        "results": [r.model_dump(mode="json", exclude_none=True, exclude={"error"}) for r in results],
         "event_attributes": attributes,
     }

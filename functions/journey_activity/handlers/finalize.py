@@ -17,7 +17,7 @@ from journey_activity import aws
 from journey_activity.config import get_settings
 from journey_activity.handlers._runtime import ledger, logger, metrics
 from journey_activity.ledger import result_from_record
-from journey_activity.models.batch import Batch, LedgerStatus
+from journey_activity.models.batch import ExecutionInput, LedgerStatus
 from journey_activity.reporting import report
 
 CLOSED_WITHOUT_OUTCOME = frozenset({"FAILED", "TIMED_OUT", "ABORTED"})
@@ -29,7 +29,7 @@ def execution_reason(status: str) -> str:
 
 def finalize(execution_arn: str, status: str) -> dict[str, Any]:
     described = aws.client("stepfunctions").describe_execution(executionArn=execution_arn)
-    batch = Batch.model_validate_json(described["input"])
+    batch = ExecutionInput.model_validate_json(described["input"])
     batch_id = batch.context.batch_id
     logger.thread_safe_append_keys(batch_id=batch_id)
     detail = " ".join(str(described.get(key) or "") for key in ("error", "cause")).strip()[:1000]

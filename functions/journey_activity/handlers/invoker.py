@@ -21,11 +21,24 @@ from journey_activity.compile import compile_batch
 from journey_activity.config import Settings, get_settings
 from journey_activity.errors import ConfigurationError, PayloadError
 from journey_activity.handlers._runtime import ledger, logger
-from journey_activity.ledger import MAX_TEMPLATE_BYTES, Ledger, result_from_record
-from journey_activity.models.batch import Batch, EndpointResult, LedgerStatus
+from journey_activity.ledger import (
+    MAX_TEMPLATE_BYTES,
+    TEMPLATE_SK,
+    Ledger,
+    key_problem,
+    pack_recipient,
+    recipient_problem,
+    result_from_record,
+)
+from journey_activity.models.batch import Batch, EndpointResult, ExecutionInput, LedgerStatus
 from journey_activity.triggers import pinpoint
 
 MAX_EXECUTION_INPUT_BYTES = 256 * 1024
+# See peak_state_bytes: a compiled result (≈ 600 bytes) and its EventAttributes (5 x 2 x 128
+# characters at most), rounded up; an endpoint id appears in the input, the Map's items and
+# results, and Compile's results and attributes.
+STATE_BYTES_PER_ENDPOINT = 2048
+_ID_COPIES = 5
 # A template larger than this travels by reference (in the ledger), not through every state.
 INLINE_TEMPLATE_BYTES = 8 * 1024
 _DESCRIBE_EVERY_SECONDS = 1.0
@@ -37,28 +50,76 @@ def execution_arn(state_machine_arn: str, name: str) -> str:
     return f"{prefix}:execution:{machine}:{name}"
 
 
+def peak_state_bytes(run: ExecutionInput) -> int:
+    """A bound on the largest state of the batch's execution (Compile's output): the context,
+    and per endpoint its id a few times, its flags and a compiled result with EventAttributes."""
+    context = len(run.context.model_dump_json().encode())
+    return context + sum(
+        _ID_COPIES * len(r.endpoint_id.encode()) + len((r.invalid or "").encode()) + STATE_BYTES_PER_ENDPOINT
+        for r in run.recipients
+    )
+
+
+def keep_recipients(batch: Batch) -> tuple[Batch, dict[str, bytes]]:
+    """Pack what the steps read of each endpoint that may be sent (address and profile) for the
+    ledger; an endpoint the ledger cannot keep is skipped as invalid, with the reason."""
+    packed: dict[str, bytes] = {}
+    recipients = []
+    for recipient in batch.recipients:
+        if not recipient.endpoint_id:
+            # No ledger item can be keyed by an empty id; the endpoint is answered, skipped.
+            recipient = recipient.model_copy(update={"invalid": recipient.invalid or "the endpoint id is empty"})
+        if recipient.invalid or recipient.opted_out or not recipient.active:
+            recipients.append(recipient)
+            continue
+        data = pack_recipient(recipient)
+        problem = recipient_problem(data)
+        if problem:
+            recipient = recipient.model_copy(update={"invalid": problem})
+        else:
+            packed[recipient.endpoint_id] = data
+        recipients.append(recipient)
+    return batch.model_copy(update={"recipients": recipients}), packed
+
+
 def start(batch: Batch, settings: Settings) -> str:
-    """Start (or join) the batch's execution; returns its ARN."""
+    """Start (or join) the batch's execution; returns its ARN.
+
+    What the steps need of each endpoint goes into the ledger first; the execution carries
+    ids, channels and flags only. Every write is keyed by the batch id, which the payload
+    determines, so a retried invocation rewrites the same items and joins the same execution.
+    """
     if not settings.state_machine_arn:
         raise ConfigurationError("STATE_MACHINE_ARN is not set")
+    for recipient in batch.recipients:
+        problem = key_problem(recipient.endpoint_id)
+        if problem:
+            raise PayloadError(f"{problem} (one starts {recipient.endpoint_id[:40]!r})")
     template = batch.context.template or ""
-    if len(template.encode()) > INLINE_TEMPLATE_BYTES:
+    large_template = len(template.encode()) > INLINE_TEMPLATE_BYTES
+    if large_template:
         if len(template.encode()) > MAX_TEMPLATE_BYTES:
             raise PayloadError(f"Data is {len(template.encode())} bytes; at most {MAX_TEMPLATE_BYTES} are supported")
-        reference = ledger().put_template(batch.context.batch_id, template)
         batch = batch.model_copy(
-            update={"context": batch.context.model_copy(update={"template": None, "template_ref": reference})}
+            update={"context": batch.context.model_copy(update={"template": None, "template_ref": TEMPLATE_SK})}
         )
-    document = batch.model_dump_json()
-    if len(document.encode()) > MAX_EXECUTION_INPUT_BYTES:
+    batch, packed = keep_recipients(batch)
+    run = batch.execution_input()
+    peak = peak_state_bytes(run)
+    if peak > MAX_EXECUTION_INPUT_BYTES:
         raise PayloadError(
-            f"the batch is {len(document.encode())} bytes once parsed, above Step Functions' 256 KiB input limit; "
-            "send fewer or smaller endpoints"
+            f"the batch's endpoint ids would make its states about {peak} bytes, above Step Functions' "
+            "256 KiB payload limit; send fewer endpoints or shorter ids"
         )
+    book = ledger()
+    if large_template:
+        book.put_template(batch.context.batch_id, template)
+    if packed:
+        book.put_recipients(batch.context.batch_id, packed)
     name = batch.context.batch_id
     try:
         response = aws.client("stepfunctions").start_execution(
-            stateMachineArn=settings.state_machine_arn, name=name, input=document
+            stateMachineArn=settings.state_machine_arn, name=name, input=run.model_dump_json()
         )
         return str(response["executionArn"])
     except ClientError as error:

@@ -8,7 +8,13 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from journey_activity.errors import ProviderRejected, ProviderThrottled, ProviderUnavailable, TemplateError
+from journey_activity.errors import (
+    ProfileMissing,
+    ProviderRejected,
+    ProviderThrottled,
+    ProviderUnavailable,
+    TemplateError,
+)
 from journey_activity.handlers._runtime import ledger, logger, metrics
 from journey_activity.ledger import result_from_record
 from journey_activity.models.batch import LedgerStatus
@@ -16,7 +22,8 @@ from journey_activity.receipts import DELIVERY_FAILED_ERROR
 
 TIMEOUT_ERRORS = frozenset({"States.Timeout", "States.HeartbeatTimeout"})
 _REASONS = {
-    cls.__name__: cls.reason for cls in (ProviderRejected, ProviderThrottled, ProviderUnavailable, TemplateError)
+    cls.__name__: cls.reason
+    for cls in (ProviderRejected, ProviderThrottled, ProviderUnavailable, TemplateError, ProfileMissing)
 }
 
 
@@ -64,4 +71,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         logger.info("Recorded failed delivery", extra={"status": status.value, "reason": reason})
     else:
         logger.info("Endpoint already had a final status", extra={"status": record.get("status")})
-    return result_from_record(record).model_dump(mode="json", exclude_none=True)
+    # The Map's result for this endpoint: a summary (the ledger keeps the error's detail).
+    return result_from_record(record).summary()

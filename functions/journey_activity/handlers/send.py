@@ -7,7 +7,9 @@ for a receipt that arrived early) resumes it.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import time
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -16,10 +18,10 @@ from pydantic import BaseModel, ConfigDict
 
 from journey_activity import aws
 from journey_activity.config import ProviderConfig, Settings, get_settings
-from journey_activity.errors import ProviderError, ProviderRejected, TemplateError
+from journey_activity.errors import ProfileMissing, ProviderError, ProviderRejected, TemplateError
 from journey_activity.handlers._runtime import ledger, logger, metrics
 from journey_activity.ledger import Ledger, is_final, result_from_record
-from journey_activity.models.batch import BatchContext, LedgerStatus, Recipient
+from journey_activity.models.batch import BatchContext, LedgerStatus, RecipientRef
 from journey_activity.providers import SendRequest, provider_for
 from journey_activity.receipts import DELIVERY_FAILED_ERROR, apply_parked
 from journey_activity.templating import render
@@ -30,7 +32,8 @@ class SendTask(BaseModel):
 
     task_token: str
     context: BatchContext
-    recipient: Recipient
+    # Ids only: the address and the profile are read from the ledger, only when sending.
+    recipient: RecipientRef
     retry_count: int = 0
 
 
@@ -48,7 +51,7 @@ def _with_callback(config: ProviderConfig) -> ProviderConfig:
 
 def _resume_from_record(record: dict[str, Any], token: str) -> None:
     """The endpoint already has a final status (a retried task): hand it straight back."""
-    result = result_from_record(record).model_dump_json(exclude_none=True)
+    result = json.dumps(result_from_record(record).summary())
     if record.get("status") == LedgerStatus.DELIVERED:
         aws.client("stepfunctions").send_task_success(taskToken=token, output=result)
     else:
@@ -72,7 +75,20 @@ def _template(book: Ledger, context: BatchContext) -> str | None:
     return _templates[context.batch_id]
 
 
-def send(task: SendTask, settings: Settings) -> dict[str, Any]:
+# What the sender needs after the provider's answer (ledger writes, a parked receipt's resume),
+# kept out of the provider's time so the function never reaches its own Timeout.
+AFTER_SEND_SECONDS = 5.0
+
+
+def send_deadline(context: Any) -> float | None:
+    """When the provider call must be over: the invocation's remaining time, less the margin."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if remaining is None:
+        return None
+    return time.monotonic() + max(remaining() / 1000 - AFTER_SEND_SECONDS, 0.0)
+
+
+def send(task: SendTask, settings: Settings, deadline: float | None = None) -> dict[str, Any]:
     batch_id, recipient = task.context.batch_id, task.recipient
     config = settings.provider_for(recipient.channel)
     if config is None:
@@ -100,12 +116,15 @@ def send(task: SendTask, settings: Settings) -> dict[str, Any]:
             apply_parked(book, aws.client("stepfunctions"), batch_id, recipient.endpoint_id, pointer["receipts"])
         return {"status": LedgerStatus.SENT.value, "provider_message_id": message_id, "resent": False}
 
-    message = render(_template(book, task.context), recipient.profile)
+    stored = book.recipient(batch_id, recipient.endpoint_id)
+    if stored is None:
+        raise ProfileMissing(f"endpoint {recipient.endpoint_id}'s address and profile are not in the ledger")
+    message = render(_template(book, task.context), stored.profile)
     request = SendRequest(
         batch_id=batch_id,
         endpoint_id=recipient.endpoint_id,
         channel=recipient.channel,
-        address=recipient.address,
+        address=stored.address,
         message=message,
         idempotency_key=idempotency_key(batch_id, recipient.endpoint_id),
         metadata={
@@ -114,13 +133,19 @@ def send(task: SendTask, settings: Settings) -> dict[str, Any]:
             "activity_id": task.context.activity_id,
             "treatment_id": task.context.treatment_id,
         },
+        deadline=deadline,
     )
     try:
         accepted = provider_for(config).send(request)
     except ProviderError as error:
         book.note(batch_id, recipient.endpoint_id, last_error=f"{type(error).__name__}: {error}"[:1000])
         metrics.add_metric(name=type(error).__name__, unit=MetricUnit.Count, value=1)
-        raise
+        # The error's message becomes the task's cause in the execution history; a provider's
+        # answer may quote the address, so it stays in the ledger (last_error) and the history
+        # gets the status only. The class name (the ASL's contract) is unchanged.
+        status = f" (HTTP {error.status})" if error.status else ""
+        raise type(error)(f"{config.name}: {error.reason}{status}; the provider's answer is in the ledger",
+                          error.status) from None
     pointer = book.mark_sent(batch_id, recipient.endpoint_id, provider=config.name, message_id=accepted.message_id)
     metrics.add_metric(name="MessagesSent", unit=MetricUnit.Count, value=1)
     if pointer.get("receipts"):
@@ -135,4 +160,4 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     task = SendTask.model_validate(event)
     logger.thread_safe_append_keys(batch_id=task.context.batch_id, endpoint_id=task.recipient.endpoint_id,
                        channel=task.recipient.channel, attempt=task.retry_count + 1)
-    return send(task, get_settings())
+    return send(task, get_settings(), send_deadline(context))

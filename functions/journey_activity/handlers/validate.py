@@ -1,4 +1,9 @@
-"""State "Validate endpoints": split the batch into endpoints to send and endpoints skipped."""
+"""State "Validate endpoints": split the batch into endpoints to send and endpoints skipped.
+
+The execution carries endpoint ids and flags only; the addresses are read from the ledger
+(the invoker wrote them there before starting the execution), and only for the endpoints that
+pass the checks that need none.
+"""
 
 from __future__ import annotations
 
@@ -9,47 +14,54 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from journey_activity.config import Settings, get_settings
 from journey_activity.handlers._runtime import ledger, logger, metrics
-from journey_activity.models.batch import Batch, EndpointResult, LedgerStatus
-from journey_activity.validation import skip_reason
+from journey_activity.ledger import Ledger
+from journey_activity.models.batch import EndpointResult, ExecutionInput, LedgerStatus
+from journey_activity.validation import SkipReason, address_reason, flag_reason
+
+PROFILE_MISSING_DETAIL = "the endpoint's address is not in the ledger (expired, or never written)"
 
 
-def split(batch: Batch, settings: Settings) -> tuple[list[dict[str, Any]], list[EndpointResult]]:
+def split(run: ExecutionInput, settings: Settings, book: Ledger) -> tuple[list[dict[str, Any]], list[EndpointResult]]:
+    """``sendable`` holds each endpoint's id and channel, nothing more (the Map's items)."""
+    verdicts: dict[str, tuple[SkipReason, str] | None] = {}
+    for recipient in run.recipients:
+        verdicts[recipient.endpoint_id] = flag_reason(recipient, settings)
+    to_read = [r.endpoint_id for r in run.recipients if verdicts[r.endpoint_id] is None]
+    addresses = book.recipient_addresses(run.context.batch_id, to_read) if to_read else {}
     sendable: list[dict[str, Any]] = []
     skipped: list[EndpointResult] = []
-    for recipient in batch.recipients:
-        verdict = skip_reason(recipient, settings)
+    for recipient in run.recipients:
+        verdict = verdicts[recipient.endpoint_id]
         if verdict is None:
-            sendable.append(recipient.model_dump(mode="json"))
+            address = addresses.get(recipient.endpoint_id)
+            verdict = ((SkipReason.PROFILE_MISSING, PROFILE_MISSING_DETAIL) if address is None
+                       else address_reason(recipient.channel, address, settings))
+        if verdict is None:
+            sendable.append({"endpoint_id": recipient.endpoint_id, "channel": recipient.channel})
             continue
         reason, detail = verdict
-        skipped.append(
-            EndpointResult(
-                endpoint_id=recipient.endpoint_id,
-                channel=recipient.channel,
-                status=LedgerStatus.SKIPPED,
-                reason=reason.value,
-                error=detail,
-            )
-        )
+        skipped.append(EndpointResult(endpoint_id=recipient.endpoint_id, channel=recipient.channel,
+                                      status=LedgerStatus.SKIPPED, reason=reason.value, error=detail))
     return sendable, skipped
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    batch = Batch.model_validate(event)
+    run = ExecutionInput.model_validate(event)
     settings = get_settings()
-    logger.thread_safe_append_keys(batch_id=batch.context.batch_id)
-    sendable, skipped = split(batch, settings)
+    logger.thread_safe_append_keys(batch_id=run.context.batch_id)
+    book = ledger()
+    sendable, skipped = split(run, settings, book)
     if skipped:
-        ledger().record_skipped(batch.context.batch_id, skipped)
+        book.record_skipped(run.context.batch_id, skipped)
     metrics.add_metric(name="EndpointsSkipped", unit=MetricUnit.Count, value=len(skipped))
     metrics.add_metric(name="EndpointsToSend", unit=MetricUnit.Count, value=len(sendable))
     logger.info("Validated batch", extra={"sendable": len(sendable), "skipped": len(skipped)})
     return {
-        "context": batch.context.model_dump(mode="json"),
+        "context": run.context.model_dump(mode="json"),
         "sendable": sendable,
-        "skipped": [result.model_dump(mode="json", exclude_none=True) for result in skipped],
+        "skipped": [result.summary() for result in skipped],
         "receipt": {
             "timeout_seconds": settings.receipt_timeout_seconds,
             "heartbeat_seconds": settings.receipt_heartbeat_seconds,

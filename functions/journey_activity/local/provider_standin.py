@@ -91,6 +91,7 @@ class _Message:
     message_id: str
     idempotency_key: str
     callback_url: str | None
+    address: str = ""
 
 
 class _BadRequestError(ValueError):
@@ -118,10 +119,11 @@ def _parse_send(raw: bytes) -> dict[str, Any]:
     return body
 
 
-def _refusal(behaviour: Behaviour, attempt: int) -> Reply | None:
-    """The answer for a behaviour that does not accept this attempt, or None to accept it."""
+def _refusal(behaviour: Behaviour, attempt: int, address: str = "") -> Reply | None:
+    """The answer for a behaviour that does not accept this attempt, or None to accept it. A
+    rejection quotes the address, as real providers' errors do ("The 'To' number ... is not valid")."""
     if behaviour.kind == "reject":
-        return _error(400, "invalid_recipient", "the provider does not accept this recipient address")
+        return _error(400, "invalid_recipient", f"the provider does not accept the recipient address {address}")
     if behaviour.kind == "throttle":
         return _error(429, "throttled", "too many requests; retry later", {"Retry-After": "1"})
     if behaviour.kind == "throttled" and attempt <= behaviour.failures:
@@ -136,6 +138,8 @@ def _receipt_body(message: _Message, status: str, error_code: str | None) -> byt
     receipt: dict[str, Any] = {"message_id": message.message_id, "status": status, "timestamp": timestamp}
     if error_code:
         receipt["error_code"] = error_code
+        # As real providers' bounce details do, it names the recipient.
+        receipt["detail"] = f"{error_code.replace('_', ' ')} for {message.address}"
     receipt["idempotency_key"] = message.idempotency_key
     return json.dumps(receipt, separators=(",", ":")).encode()
 
@@ -321,12 +325,12 @@ class ProviderStandIn(LocalServer):
                 log.info("duplicate send answered with the first message id",
                          extra={"idempotency_key": key, "message_id": known})
                 return Reply(202, {"message_id": known, "status": "accepted"})
-            refusal = _refusal(behaviour, self._attempts[key])
+            refusal = _refusal(behaviour, self._attempts[key], body["address"])
             if refusal is not None:
                 log.info("send refused", extra={"idempotency_key": key, "behaviour": behaviour.kind,
                                                 "http_status": refusal.status})
                 return refusal
-            message = _Message(f"msg-{uuid.uuid4().hex}", key, body.get("callback_url"))
+            message = _Message(f"msg-{uuid.uuid4().hex}", key, body.get("callback_url"), body["address"])
             self._accepted[key] = message.message_id
             self._sends.append(body)
         log.info("send accepted", extra={"idempotency_key": key, "message_id": message.message_id,

@@ -30,6 +30,7 @@ from botocore.exceptions import ClientError
 
 from journey_activity.local.lambda_endpoint import LambdaRegistry, LocalLambdaEndpoint
 from journey_activity.local.lambda_runtime import DEFAULT_CAP, Initializer
+from journey_activity.local.limits import enforce_payload_limits
 from journey_activity.local.template import ACCOUNT, REGION, Template, function_arn
 
 log = logging.getLogger(__name__)
@@ -437,6 +438,7 @@ class LocalEnvironment:
         _deliver_early_callbacks()
         _reuse_lambda_clients()
         _stop_at_once()
+        enforce_payload_limits()
         self._reset_caches()
         # The handlers' AWS, over HTTP from their worker processes: the same moto backends.
         self.moto_server = self._stack.enter_context(MotoServer())
@@ -448,7 +450,7 @@ class LocalEnvironment:
                                        log_path=str(self.options.function_log) if self.options.function_log else None)
         self._stack.callback(self.registry.close)
         self.lambda_endpoint = self._stack.enter_context(LocalLambdaEndpoint(self.registry))
-        self.http_api = self._stack.enter_context(LocalHttpApi(self.registry))
+        self.http_api = self._stack.enter_context(LocalHttpApi(self.registry, throttle=self._receipts_throttle()))
         self.pinpoint = self._stack.enter_context(LocalPinpointEvents())
         self.receipts_url = f"{self.http_api.url}/receipts/{PROVIDER_NAME}"
         self.provider = ProviderStandIn(
@@ -481,6 +483,16 @@ class LocalEnvironment:
         # On exit (in reverse): stop hearing status changes, then stop the runs still going.
         self._stack.callback(self._stop_running_executions)
         self.execution_events = self._stack.enter_context(ExecutionEvents(self.registry, self.state_machine_arn))
+
+    def _receipts_throttle(self) -> Any:
+        """The receipt API's stage throttling, as the template sets it (API Gateway enforces it)."""
+        from journey_activity.local.http_api import StageThrottle
+
+        api = self.template.resources.get("ReceiptsApi", {}).get("Properties", {})
+        settings = self.template.resolve(api.get("DefaultRouteSettings") or {}, self._refs({}))
+        if "ThrottlingRateLimit" not in settings or "ThrottlingBurstLimit" not in settings:
+            return None
+        return StageThrottle(float(settings["ThrottlingRateLimit"]), int(settings["ThrottlingBurstLimit"]))
 
     def _stop_running_executions(self) -> None:
         """A run still waiting for a receipt would go on in its thread after the environment

@@ -60,6 +60,23 @@ class Recipient(BaseModel):
     profile: dict[str, Any] = Field(default_factory=dict)
 
 
+class RecipientRef(BaseModel):
+    """An endpoint as the execution carries it: its id, its channel and what Validate decides
+    on without reading the ledger. Never personal data: the address and the profile stay in
+    the ledger (see :meth:`journey_activity.ledger.Ledger.put_recipients`), out of the
+    execution's input, output and history, which anyone with console access can read."""
+
+    # An execution started before recipients went by reference carries more: ignored, so it
+    # can still be validated (its endpoints then end profile_missing) and finalized.
+    model_config = ConfigDict(extra="ignore")
+
+    endpoint_id: str
+    channel: str
+    opted_out: bool = False
+    active: bool = True
+    invalid: str | None = None
+
+
 class BatchContext(BaseModel):
     """What every step needs to know about the batch, without its endpoints."""
 
@@ -78,13 +95,33 @@ class BatchContext(BaseModel):
     template_ref: str | None = None
 
 
+class ExecutionInput(BaseModel):
+    """The execution's input: the batch's context and its endpoints by reference."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    context: BatchContext
+    recipients: list[RecipientRef]
+
+
 class Batch(BaseModel):
-    """The execution's input."""
+    """A batch as a trigger adapter reads it: every endpoint with its address and profile."""
 
     model_config = ConfigDict(extra="forbid")
 
     context: BatchContext
     recipients: list[Recipient]
+
+    def execution_input(self) -> ExecutionInput:
+        return ExecutionInput(
+            context=self.context,
+            recipients=[RecipientRef.model_validate(r.model_dump(include=set(RecipientRef.model_fields)))
+                        for r in self.recipients],
+        )
+
+
+# The receipt's status is the provider's word for the outcome ("delivered", "bounced"), never its detail.
+SUMMARY_FIELDS = frozenset({"endpoint_id", "channel", "status", "reason", "provider", "attempts", "receipt_status"})
 
 
 class EndpointResult(BaseModel):
@@ -107,6 +144,11 @@ class EndpointResult(BaseModel):
     @property
     def journey_status(self) -> Status:
         return journey_status(str(self.status))
+
+    def summary(self) -> dict[str, Any]:
+        """What a person needs in the console, and all a state carries of an outcome: no error
+        text (a provider's answer may quote the address), no message id, no receipt detail."""
+        return self.model_dump(mode="json", include=set(SUMMARY_FIELDS), exclude_none=True)
 
     def view(self) -> dict[str, Any]:
         """The result as compile expressions see it: journey status, no empty fields."""

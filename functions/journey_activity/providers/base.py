@@ -16,6 +16,9 @@ class SendRequest:
     # The same for every attempt of one (batch, endpoint), so the provider can de-duplicate.
     idempotency_key: str
     metadata: dict[str, Any] = field(default_factory=dict)
+    # time.monotonic() by which the call must be over (the invocation's remaining time, less
+    # what the sender needs after it); None: only the provider's own timeouts apply.
+    deadline: float | None = None
 
 
 @dataclass(frozen=True)

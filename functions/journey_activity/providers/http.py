@@ -16,6 +16,8 @@ Header values may be ``secretsmanager:`` / ``ssm:`` references, resolved here, a
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
 
@@ -56,17 +58,54 @@ class _TooLarge(Exception):  # noqa: N818 - internal signal, turned into Provide
     pass
 
 
-def _read_limited(response: urllib3.BaseHTTPResponse) -> bytes:
-    """The body, or :class:`_TooLarge` as soon as it passes :data:`MAX_RESPONSE_BYTES`."""
+class _OutOfTime(Exception):  # noqa: N818 - internal signal, turned into ProviderUnavailable
+    pass
+
+
+def _read_limited(response: urllib3.BaseHTTPResponse, deadline: float | None = None) -> bytes:
+    """The body, or :class:`_TooLarge` as soon as it passes :data:`MAX_RESPONSE_BYTES`, or
+    :class:`_OutOfTime` once the deadline passes (a provider dripping its answer byte by byte
+    never trips urllib3's read timeout, which counts each socket read on its own)."""
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > MAX_RESPONSE_BYTES:
         raise _TooLarge
     data = bytearray()
-    for chunk in response.stream(_CHUNK_BYTES):
+    for chunk in response.stream(_CHUNK_BYTES) if deadline is None else _chunks_until(response, deadline):
         data.extend(chunk)
         if len(data) > MAX_RESPONSE_BYTES:
             raise _TooLarge
     return bytes(data)
+
+
+def _chunks_until(response: urllib3.BaseHTTPResponse, deadline: float) -> Iterator[bytes]:
+    while True:
+        _shorten_socket_timeout(response, deadline)
+        try:
+            chunk = _read_some(response)
+        except urllib3.exceptions.TimeoutError:
+            if time.monotonic() >= deadline:
+                raise _OutOfTime from None
+            raise
+        if not chunk:
+            return
+        yield chunk
+
+
+def _read_some(response: urllib3.BaseHTTPResponse) -> bytes:
+    """What has arrived, up to a chunk (``read1``, urllib3 >= 2.3), rather than blocking for a whole chunk."""
+    read1 = getattr(response, "read1", None)
+    return bytes(read1(_CHUNK_BYTES) if read1 is not None else response.read(1, decode_content=True))
+
+
+def _shorten_socket_timeout(response: urllib3.BaseHTTPResponse, deadline: float) -> None:
+    """The next socket read waits no longer than the time left."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise _OutOfTime
+    sock = getattr(getattr(response, "connection", None), "sock", None)
+    if sock is not None:
+        current = sock.gettimeout()
+        sock.settimeout(left if current is None else min(current, left))
 
 
 class HttpProvider:
@@ -96,7 +135,12 @@ class HttpProvider:
             "Host": target.host_header,
         }
         try:
-            status, data = self._post(target, json.dumps(body).encode(), headers)
+            status, data = self._post(target, json.dumps(body).encode(), headers, request.deadline)
+        except _OutOfTime:
+            raise ProviderUnavailable(
+                f"{self.name} did not answer within the invocation's remaining time; retried with the same "
+                "idempotency key"
+            ) from None
         except _TooLarge:
             raise ProviderUnavailable(
                 f"{self.name} answered with more than {MAX_RESPONSE_BYTES} bytes; the answer was not read"
@@ -127,8 +171,19 @@ class HttpProvider:
                 f"{self.name}: a header's secret reference could not be read ({type(error).__name__})"
             ) from None
 
-    def _post(self, target: ProviderTarget, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
-        timeout = urllib3.Timeout(connect=min(3.0, self.config.timeout_seconds), read=self.config.timeout_seconds)
+    def _timeout(self, deadline: float | None) -> urllib3.Timeout:
+        """The provider's timeouts, cut to what is left before the deadline. urllib3's read
+        timeout is per socket read, so a provider dripping its answer is stopped by _read_limited."""
+        connect, read = min(3.0, self.config.timeout_seconds), self.config.timeout_seconds
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise _OutOfTime
+            connect, read = min(connect, left), min(read, left)
+        return urllib3.Timeout(connect=connect, read=read)
+
+    def _post(self, target: ProviderTarget, body: bytes, headers: dict[str, str],
+              deadline: float | None = None) -> tuple[int, bytes]:
         # TLS: SNI and the certificate check use the URL's host name, the socket the checked address.
         pool_kwargs = (
             {"server_hostname": target.host, "assert_hostname": target.host} if target.scheme == "https" else {}
@@ -138,14 +193,19 @@ class HttpProvider:
             pool = _pool().connection_from_host(address, port=target.port, scheme=target.scheme,
                                                 pool_kwargs=pool_kwargs)
             try:
-                response = pool.urlopen("POST", target.path, body=body, headers=headers, timeout=timeout,
-                                        retries=False, redirect=False, preload_content=False)
+                response = pool.urlopen("POST", target.path, body=body, headers=headers,
+                                        timeout=self._timeout(deadline), retries=False, redirect=False,
+                                        preload_content=False)
             except urllib3.exceptions.NewConnectionError:
                 if index + 1 < len(addresses):
                     continue  # refused or unreachable: the host's next checked address
                 raise
+            except urllib3.exceptions.TimeoutError:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise _OutOfTime from None
+                raise
             try:
-                return response.status, _read_limited(response)
+                return response.status, _read_limited(response, deadline)
             except _TooLarge:
                 response.close()  # never reuse a connection with an unread body
                 raise

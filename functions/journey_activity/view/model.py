@@ -1,0 +1,551 @@
+"""An execution as the view shows it: the graph, every endpoint's path and timeline, the summary.
+
+Built from three sources, each optional but the first:
+
+- the execution's history events, exactly as ``GetExecutionHistory`` returns them (AWS's shape:
+  ``timestamp`` as epoch seconds, an ISO 8601 string or a ``datetime``; the local engine's history
+  has the same shape);
+- the state machine's definition (ASL), for the graph;
+- the ledger's records of the batch, for final statuses, receipts and heartbeats the history does
+  not hold (Step Functions records no event for ``SendTaskHeartbeat``).
+
+A Map iteration's events are found by following ``previousEventId`` back to their
+``MapIterationStarted`` event, which carries the iteration's index; the index names the item of the
+Map's ``ItemsPath``, hence the endpoint. Only ids, channels, statuses, reasons and error names are
+kept unless personal data is allowed: addresses, attributes, messages and error causes stay out.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+FINAL = ("DELIVERED", "FAILED", "TIMED_OUT", "SKIPPED")
+TASK_FAILURES = ("TaskFailed", "TaskTimedOut", "TaskStartFailed", "TaskSubmitFailed", "TaskStateAborted")
+EXECUTION_ENDS = ("ExecutionSucceeded", "ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted")
+# Context fields that are message content, not ids: shown only when personal data is allowed.
+PERSONAL_CONTEXT = frozenset({"template"})
+
+
+@dataclass
+class StateNode:
+    """A state of the definition and what the endpoints did there."""
+
+    name: str
+    type: str
+    parent: str | None
+    comment: str = ""
+    next: str | None = None
+    catches: list[tuple[str, list[str]]] = field(default_factory=list)
+    retries: list[list[str]] = field(default_factory=list)
+    default: str | None = None
+    choices: list[str] = field(default_factory=list)
+    entered: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    retried: int = 0
+
+
+@dataclass
+class Endpoint:
+    """One endpoint of the batch: its outcome, its path through the states and its timeline."""
+
+    id: str
+    channel: str = ""
+    status: str = "PENDING"
+    reason: str = ""
+    attempts: int = 0
+    seconds_to_receipt: float | None = None
+    error: str = ""
+    path: list[str] = field(default_factory=list)
+    timeline: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class ExecutionView:
+    """Everything the page shows, as plain data."""
+
+    states: list[StateNode]
+    endpoints: list[Endpoint]
+    summary: dict[str, Any]
+    personal_data: bool = False
+
+    def as_data(self) -> dict[str, Any]:
+        return {
+            "states": [vars(state) for state in self.states],
+            "endpoints": [vars(endpoint) for endpoint in self.endpoints],
+            "summary": self.summary,
+            "personal_data": self.personal_data,
+        }
+
+
+@dataclass
+class _Visit:
+    """One pass of one thread (the batch, or a Map iteration) through one state."""
+
+    state: str
+    first_event: int
+    scheduled: int = 0
+    failed: bool = False
+    done: bool = False
+    submitted_at: datetime | None = None
+    receipt_seconds: float | None = None
+
+
+# --- reading the definition ---------------------------------------------------------------
+
+
+def definition_states(definition: Mapping[str, Any]) -> list[StateNode]:
+    """Every state of the definition, outer states first in flow order, nested ones after their parent."""
+    nodes: list[StateNode] = []
+
+    def walk(machine: Mapping[str, Any], parent: str | None) -> None:
+        states: Mapping[str, Any] = machine.get("States", {})
+        for name in _flow_order(machine):
+            state = states[name]
+            node = StateNode(
+                name=name,
+                type=str(state.get("Type", "")),
+                parent=parent,
+                comment=str(state.get("Comment", "")),
+                next=state.get("Next"),
+                catches=[(str(c.get("Next")), list(c.get("ErrorEquals", []))) for c in state.get("Catch", [])],
+                retries=[list(r.get("ErrorEquals", [])) for r in state.get("Retry", [])],
+                default=state.get("Default"),
+                choices=[str(c.get("Next")) for c in state.get("Choices", []) if c.get("Next")],
+            )
+            nodes.append(node)
+            processor = state.get("ItemProcessor") or state.get("Iterator")
+            if isinstance(processor, Mapping):
+                walk(processor, name)
+            for branch in state.get("Branches", []) or []:
+                walk(branch, name)
+
+    walk(definition, None)
+    return nodes
+
+
+def _flow_order(machine: Mapping[str, Any]) -> list[str]:
+    """States in the order a person reads the flow: from StartAt along Next, then the branches."""
+    states: Mapping[str, Any] = machine.get("States", {})
+    order: list[str] = []
+    pending = [str(machine.get("StartAt", ""))]
+    while pending:
+        name = pending.pop(0)
+        if name in order or name not in states:
+            continue
+        order.append(name)
+        state = states[name]
+        targets = [state.get("Next"), state.get("Default"), *(c.get("Next") for c in state.get("Choices", [])),
+                   *(c.get("Next") for c in state.get("Catch", []))]
+        # The main line first (Next), branches (Catch, Choice) after it.
+        pending[:0] = [t for t in targets[:1] if t]
+        pending.extend(t for t in targets[1:] if t)
+    order.extend(name for name in states if name not in order)
+    return order
+
+
+# --- reading history events --------------------------------------------------------------------
+
+
+def parse_time(value: Any) -> datetime | None:
+    """A history timestamp: a datetime (boto3), epoch seconds (the wire), or an ISO 8601 string."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(float(value), tz=UTC)
+    if isinstance(value, str) and value:
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            try:
+                return datetime.fromtimestamp(float(value), tz=UTC)
+            except ValueError:
+                return None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return None
+
+
+def _details(event: Mapping[str, Any]) -> Mapping[str, Any]:
+    for key, value in event.items():
+        if key.endswith("EventDetails") and isinstance(value, Mapping):
+            return value
+    return {}
+
+
+def _json(text: Any) -> Any:
+    if not isinstance(text, str):
+        return text
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def _path_get(document: Any, path: str | None) -> Any:
+    """A reference path (``$.a.b``) into a document; ``$`` or no path is the document."""
+    if not path or path == "$":
+        return document
+    current = document
+    for part in path.removeprefix("$.").split("."):
+        if not isinstance(current, Mapping):
+            return None
+        current = current.get(part)
+    return current
+
+
+def _endpoint_ref(item: Any) -> tuple[str | None, str]:
+    """The endpoint id and channel an item or state input refers to, in either shape states carry
+    (a recipient document, a ``{"recipient": …}`` wrapper, an id and a channel, or a bare id)."""
+    if isinstance(item, str):
+        return item, ""
+    if not isinstance(item, Mapping):
+        return None, ""
+    for key in ("endpoint_id", "EndpointId", "profile_id", "ProfileId", "id", "Id"):
+        if isinstance(item.get(key), str):
+            return item[key], str(item.get("channel") or item.get("ChannelType") or "")
+    for key in ("recipient", "endpoint", "item", "profile"):
+        if key in item:
+            found = _endpoint_ref(item[key])
+            if found[0]:
+                return found
+    return None, ""
+
+
+def _iterations(events: list[dict[str, Any]]) -> dict[int, tuple[str, int] | None]:
+    """Each event's Map iteration (map name, index), or None for the batch's own thread."""
+    by_id: dict[int, tuple[str, int] | None] = {}
+    for event in events:
+        kind = str(event.get("type", ""))
+        details = _details(event)
+        if kind.startswith("MapIteration"):
+            thread: tuple[str, int] | None = (str(details.get("name", "")), int(details.get("index", 0)))
+        elif kind.startswith(("MapState", "Execution", "MapRun")):
+            thread = None
+        else:
+            thread = by_id.get(int(event.get("previousEventId") or 0))
+        by_id[int(event["id"])] = thread
+    return by_id
+
+
+# --- the model ---------------------------------------------------------------------------------
+
+
+def build_model(
+    events: Iterable[Mapping[str, Any]],
+    definition: Mapping[str, Any] | str | None = None,
+    records: Mapping[str, Mapping[str, Any]] | None = None,
+    execution: Mapping[str, Any] | None = None,
+    *,
+    personal_data: bool = False,
+) -> ExecutionView:
+    """The view of one execution. ``records`` are the ledger's records by endpoint id;
+    ``execution`` is what ``DescribeExecution`` answered (name, status, ARN)."""
+    history = sorted((dict(e) for e in events), key=lambda e: int(e["id"]))
+    machine: Mapping[str, Any] = (json.loads(definition) if isinstance(definition, str) else definition) or {}
+    nodes = definition_states(machine)
+    known = {node.name for node in nodes}
+    items_paths = {n.name: _items_path(machine, n.name) for n in nodes if n.type == "Map"}
+    thread_of = _iterations(history)
+    started = parse_time(history[0].get("timestamp")) if history else None
+
+    endpoints: dict[str, Endpoint] = {}
+
+    def endpoint(endpoint_id: str, channel: str = "") -> Endpoint:
+        found = endpoints.setdefault(endpoint_id, Endpoint(id=endpoint_id))
+        if channel and not found.channel:
+            found.channel = channel
+        return found
+
+    def offset(at: datetime | None) -> float | None:
+        return round((at - started).total_seconds(), 3) if at and started else None
+
+    context: dict[str, Any] = {}
+    map_items: dict[str, list[Any]] = {}
+    results: dict[str, Mapping[str, Any]] = {}
+    skipped: dict[str, Mapping[str, Any]] = {}
+    visits: dict[tuple[tuple[str, int] | None, str], _Visit] = {}
+    current: dict[tuple[str, int] | None, str] = {}
+    thread_events: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    iteration_endpoint: dict[tuple[str, int], str] = {}
+    execution_end: dict[str, Any] = {}
+    last_time = started
+
+    for event in history:
+        kind = str(event.get("type", ""))
+        details = _details(event)
+        at = parse_time(event.get("timestamp"))
+        last_time = at or last_time
+        thread = thread_of[int(event["id"])]
+        if kind == "ExecutionStarted":
+            document = _json(details.get("input")) or {}
+            context = dict(document.get("context") or {}) if isinstance(document, Mapping) else {}
+            for recipient in (document.get("recipients") or []) if isinstance(document, Mapping) else []:
+                found_id, channel = _endpoint_ref(recipient)
+                if found_id:
+                    endpoint(found_id, channel)
+            continue
+        if kind in EXECUTION_ENDS:
+            execution_end = {"type": kind, "error": details.get("error"), "at": at}
+            for key, name in current.items():
+                if kind != "ExecutionSucceeded" and (visit := visits.get((key, name))) and not visit.done:
+                    visit.failed = True
+            continue
+        if kind.endswith("StateEntered"):
+            name = str(details.get("name", ""))
+            current[thread] = name
+            visits.setdefault((thread, name), _Visit(state=name, first_event=int(event["id"])))
+            document = _json(details.get("input"))
+            if kind == "MapStateEntered" and isinstance(document, Mapping):
+                items = _path_get(document, items_paths.get(name))
+                map_items[name] = list(items) if isinstance(items, list) else []
+            if thread is not None and thread not in iteration_endpoint:
+                found_id, channel = _endpoint_ref(document)
+                if found_id:
+                    iteration_endpoint[thread] = found_id
+                    endpoint(found_id, channel)
+        if kind.startswith("MapIteration") and thread is not None:
+            items = map_items.get(thread[0], [])
+            if thread not in iteration_endpoint and thread[1] < len(items):
+                found_id, channel = _endpoint_ref(items[thread[1]])
+                if found_id:
+                    iteration_endpoint[thread] = found_id
+                    endpoint(found_id, channel)
+            if kind in ("MapIterationFailed", "MapIterationAborted"):
+                for (key, _), visit in visits.items():
+                    if key == thread and not visit.done:
+                        visit.failed = True
+        state = current.get(thread)
+        visit = visits.get((thread, state)) if state else None
+        if visit is not None:
+            if kind == "TaskScheduled":
+                visit.scheduled += 1
+                visit.failed = False
+                visit.submitted_at = None
+            elif kind == "TaskSubmitted":
+                visit.submitted_at = at
+            elif kind in TASK_FAILURES:
+                visit.failed = True
+                if visit.submitted_at and at and kind == "TaskFailed":
+                    visit.receipt_seconds = round((at - visit.submitted_at).total_seconds(), 3)
+            elif kind == "TaskSucceeded":
+                visit.failed = False
+                if visit.submitted_at and at:
+                    visit.receipt_seconds = round((at - visit.submitted_at).total_seconds(), 3)
+            elif kind.endswith("StateExited"):
+                visit.done = True
+                output = _json(details.get("output"))
+                if thread is None and isinstance(output, Mapping):
+                    _collect_outcomes(output, results, skipped)
+                elif isinstance(output, Mapping) and output.get("status") in FINAL:
+                    found_id, _ = _endpoint_ref(output)
+                    if found_id:
+                        results.setdefault(found_id, output)
+        if thread is not None:
+            entry = _timeline_entry(kind, details, state, visit, personal_data)
+            if entry:
+                entry.update(t=offset(at), at=at.isoformat() if at else "")
+                thread_events.setdefault(thread, []).append(entry)
+
+    # Endpoints the history names through the Map's items, the outcomes and the ledger.
+    for items in map_items.values():
+        for item in items:
+            found_id, channel = _endpoint_ref(item)
+            if found_id:
+                endpoint(found_id, channel)
+    for source in (skipped, results, records or {}):
+        for endpoint_id, data in source.items():
+            endpoint(endpoint_id, str(data.get("channel") or ""))
+
+    batch_path = sorted(((v.first_event, name) for (key, name), v in visits.items() if key is None))
+    map_names = {n.name for n in nodes if n.type in ("Map", "Parallel")}
+    threads_of: dict[str, list[tuple[str, int]]] = {}
+    for thread, endpoint_id in iteration_endpoint.items():
+        threads_of.setdefault(endpoint_id, []).append(thread)
+
+    for item in endpoints.values():
+        own = threads_of.get(item.id, [])
+        own_maps = {thread[0] for thread in own}
+        steps = [(first, name) for first, name in batch_path if name not in map_names or name in own_maps]
+        steps += [(v.first_event, name) for (key, name), v in visits.items() if key in own]
+        item.path = [name for _, name in sorted(steps) if name in known or not known]
+        _apply_outcome(item, results.get(item.id), skipped.get(item.id), (records or {}).get(item.id),
+                       personal_data)
+        own_visits = [v for (key, _), v in visits.items() if key in own]
+        if not item.attempts:
+            item.attempts = max((v.scheduled for v in own_visits), default=0)
+        if item.seconds_to_receipt is None:
+            item.seconds_to_receipt = next((v.receipt_seconds for v in own_visits if v.receipt_seconds is not None),
+                                           None)
+        for thread in own:
+            item.timeline.extend(thread_events.get(thread, []))
+        item.timeline.extend(_ledger_entries(item, (records or {}).get(item.id), skipped.get(item.id), offset))
+        item.timeline.sort(key=lambda entry: (entry["t"] is None, entry["t"] or 0))
+        item.timeline.append({"t": None, "at": "", "state": "", "kind": "outcome",
+                              "text": " ".join(filter(None, [item.status, item.reason]))})
+
+    _count(nodes, list(endpoints.values()), visits, iteration_endpoint)
+    summary = _summary(context, list(endpoints.values()), execution or {}, started, last_time, execution_end,
+                       personal_data)
+    return ExecutionView(states=nodes, endpoints=list(endpoints.values()), summary=summary,
+                         personal_data=personal_data)
+
+
+def _items_path(definition: Mapping[str, Any], name: str) -> str | None:
+    def find(machine: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        for state_name, state in machine.get("States", {}).items():
+            if state_name == name:
+                return state
+            for child in [state.get("ItemProcessor") or state.get("Iterator"), *(state.get("Branches") or [])]:
+                if isinstance(child, Mapping) and (found := find(child)):
+                    return found
+        return None
+
+    state = find(definition) or {}
+    return state.get("ItemsPath") or state.get("Items")
+
+
+def _collect_outcomes(output: Mapping[str, Any], results: dict[str, Mapping[str, Any]],
+                      skipped: dict[str, Mapping[str, Any]]) -> None:
+    """The batch-level outputs that name outcomes: Validate's ``skipped``, Compile's ``results``."""
+    for key, target in (("results", results), ("skipped", skipped)):
+        for entry in output.get(key) or []:
+            found_id, _ = _endpoint_ref(entry)
+            if found_id and isinstance(entry, Mapping):
+                target[found_id] = entry
+
+
+def _apply_outcome(item: Endpoint, result: Mapping[str, Any] | None, skipped: Mapping[str, Any] | None,
+                   record: Mapping[str, Any] | None, personal_data: bool) -> None:
+    """The final status: the ledger's record first (it is the source of truth), then the compiled
+    result, then the iteration's own outcome or Validate's skip."""
+    for source in (skipped, result, record):
+        if not source:
+            continue
+        status = str(source.get("status") or "")
+        if status:
+            item.status = status if status in FINAL else "PENDING"
+        item.reason = str(source.get("reason") or item.reason or "")
+        item.attempts = int(source.get("attempts") or item.attempts or 0)
+        item.channel = str(source.get("channel") or item.channel)
+        if personal_data:
+            item.error = str(source.get("error") or item.error or "")
+        sent = parse_time(source.get("sent_at"))
+        done = parse_time(source.get("receipt_at") or source.get("finished_at"))
+        if sent and done and source.get("receipt_status"):
+            item.seconds_to_receipt = round((done - sent).total_seconds(), 3)
+
+
+def _timeline_entry(kind: str, details: Mapping[str, Any], state: str | None, visit: _Visit | None,
+                    personal_data: bool) -> dict[str, Any] | None:
+    state = state or ""
+    error = str(details.get("error") or "")
+    cause = str(details.get("cause") or "") if personal_data else ""
+    text: str
+    if kind.endswith("StateEntered"):
+        kind_name, text = "entered", f"entered {state}"
+    elif kind == "TaskScheduled":
+        attempt = visit.scheduled if visit else 1
+        kind_name, text = ("scheduled", "task scheduled") if attempt <= 1 else ("retry", f"retry {attempt - 1}")
+    elif kind == "TaskSubmitted":
+        payload = (_json(details.get("output")) or {})
+        message = payload.get("Payload", {}).get("provider_message_id") if isinstance(payload, Mapping) else None
+        kind_name, text = "sent", "sent, waiting for the delivery receipt" + (f" ({message})" if message else "")
+    elif kind == "TaskSucceeded":
+        output = _json(details.get("output")) or {}
+        receipt = output.get("receipt_status") if isinstance(output, Mapping) else None
+        waited = visit is not None and visit.submitted_at is not None
+        kind_name = "receipt" if waited else "succeeded"
+        text = f"receipt: {receipt}" if receipt else ("task resumed" if waited else "task succeeded")
+    elif kind in TASK_FAILURES:
+        waited = visit is not None and visit.submitted_at is not None and kind == "TaskFailed"
+        kind_name = "failure-receipt" if waited else "error"
+        label = "timed out" if kind == "TaskTimedOut" else ("failure receipt" if waited else "failed")
+        text = f"{label}: {error or kind}" + (f" — {cause[:300]}" if cause else "")
+    elif kind in ("MapIterationFailed", "MapIterationAborted"):
+        kind_name, text = "error", kind
+    else:
+        return None
+    return {"state": state, "kind": kind_name, "text": text}
+
+
+def _ledger_entries(item: Endpoint, record: Mapping[str, Any] | None, skipped: Mapping[str, Any] | None,
+                    offset: Any) -> list[dict[str, Any]]:
+    """What only the ledger knows: progress receipts (heartbeats), the receipt's arrival, the skip."""
+    entries: list[dict[str, Any]] = []
+    record = record or {}
+    if record.get("last_receipt_at"):
+        at = parse_time(record["last_receipt_at"])
+        entries.append({"t": offset(at), "at": at.isoformat() if at else "", "state": "", "kind": "heartbeat",
+                        "text": f"progress receipt '{record.get('last_receipt_status', '')}': heartbeat sent"})
+    if record.get("late_receipt_at"):
+        at = parse_time(record["late_receipt_at"])
+        entries.append({"t": offset(at), "at": at.isoformat() if at else "", "state": "", "kind": "receipt",
+                        "text": f"late receipt '{record.get('late_receipt_status', '')}' (acknowledged)"})
+    if item.status == "SKIPPED":
+        source = skipped or record
+        at = parse_time(source.get("finished_at")) if source else None
+        entries.append({"t": offset(at), "at": at.isoformat() if at else "", "state": "", "kind": "skipped",
+                        "text": f"skipped: {item.reason}"})
+    return entries
+
+
+def _count(nodes: list[StateNode], endpoints: list[Endpoint],
+           visits: Mapping[tuple[tuple[str, int] | None, str], _Visit],
+           iteration_endpoint: Mapping[tuple[str, int], str]) -> None:
+    """How many endpoints entered, succeeded in, failed in and were retried in each state."""
+    by_state: dict[str, Counter[str]] = {node.name: Counter() for node in nodes}
+    threads_of: dict[str, list[tuple[str, int]]] = {}
+    for thread, endpoint_id in iteration_endpoint.items():
+        threads_of.setdefault(endpoint_id, []).append(thread)
+    for item in endpoints:
+        threads: list[tuple[str, int] | None] = [None, *threads_of.get(item.id, [])]
+        for name in set(item.path):
+            visit = next((visits[(t, name)] for t in threads if (t, name) in visits), None)
+            counter = by_state.setdefault(name, Counter())
+            counter["entered"] += 1
+            if visit is None:
+                continue
+            if visit.failed:
+                counter["failed"] += 1
+            elif visit.done:
+                counter["succeeded"] += 1
+            if visit.scheduled > 1:
+                counter["retried"] += 1
+    for node in nodes:
+        counter = by_state.get(node.name, Counter())
+        node.entered, node.succeeded = counter["entered"], counter["succeeded"]
+        node.failed, node.retried = counter["failed"], counter["retried"]
+
+
+def _summary(context: Mapping[str, Any], endpoints: list[Endpoint], execution: Mapping[str, Any],
+             started: datetime | None, last: datetime | None, end: Mapping[str, Any],
+             personal_data: bool) -> dict[str, Any]:
+    by_channel: dict[str, Counter[str]] = {}
+    for item in endpoints:
+        by_channel.setdefault(item.channel or "?", Counter())[item.status] += 1
+    ended = end.get("at") or parse_time(execution.get("stopDate"))
+    finish: datetime | None = ended or last
+    status = str(execution.get("status") or {
+        "ExecutionSucceeded": "SUCCEEDED", "ExecutionFailed": "FAILED", "ExecutionTimedOut": "TIMED_OUT",
+        "ExecutionAborted": "ABORTED"}.get(str(end.get("type")), "RUNNING"))
+    ids = {key: value for key, value in context.items()
+           if value not in (None, "") and (personal_data or key not in PERSONAL_CONTEXT)
+           and isinstance(value, str | int | float | bool)}
+    return {
+        "execution": str(execution.get("name") or context.get("batch_id") or ""),
+        "execution_arn": str(execution.get("executionArn") or ""),
+        "status": status,
+        "error": str(end.get("error") or ""),
+        "trigger": str(context.get("source") or ""),
+        "ids": ids,
+        "started": started.isoformat() if started else "",
+        "wall_seconds": round((finish - started).total_seconds(), 3) if started and finish else None,
+        "endpoints": len(endpoints),
+        "by_status": dict(Counter(item.status for item in endpoints)),
+        "by_channel": {channel: dict(counts) for channel, counts in sorted(by_channel.items())},
+    }

@@ -1,0 +1,78 @@
+"""Timeouts, concurrency and throttling as deployed: what the template and the ASL promise."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from journey_activity.config import ProviderConfig
+from journey_activity.handlers.send import AFTER_SEND_SECONDS
+from journey_activity.providers import http
+from tests.lint.test_template import asl_files, parsed_template
+
+pytestmark = pytest.mark.lint
+
+LAMBDA_SERVICE_ERRORS = {"Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException"}
+
+
+def _function(template: dict[str, Any], name: str) -> dict[str, Any]:
+    return dict(template["Resources"][name]["Properties"])
+
+
+def _timeout(template: dict[str, Any], name: str) -> int:
+    return int(_function(template, name).get("Timeout", template["Globals"]["Function"]["Timeout"]))
+
+
+def test_the_sender_outlives_its_worst_case_provider_call():
+    """timeout_seconds at its maximum, every checked address refusing after the connect timeout,
+    then the ledger writes after the send: all within the sender's Timeout."""
+    template = parsed_template()
+    slowest = ProviderConfig.model_fields["timeout_seconds"].metadata
+    most = max(getattr(item, "le", 0) or 0 for item in slowest)
+    worst_call = http._MAX_ADDRESSES * min(3.0, most) + most
+    assert worst_call + AFTER_SEND_SECONDS <= _timeout(template, "SendFunction")
+
+
+def test_the_invoker_and_the_callback_have_reserved_concurrency():
+    template = parsed_template()
+    for name, parameter in (("InvokerFunction", "InvokerReservedConcurrency"),
+                            ("CallbackFunction", "CallbackReservedConcurrency")):
+        reserved = _function(template, name)["ReservedConcurrentExecutions"]
+        assert json.dumps(reserved).count(parameter) == 1, reserved
+        assert int(template["Parameters"][parameter]["Default"]) > 0
+
+
+def test_the_invoker_answers_within_the_assumed_15_seconds_on_a_cold_start():
+    template = parsed_template()
+    assert int(_function(template, "InvokerFunction")["MemorySize"]) >= 1024
+    # A cold start's imports (about 1.5 s at 1,024 MB) + the longest deadline + compiling.
+    assert int(template["Parameters"]["InvokerDeadlineSeconds"]["MaxValue"]) + 1.5 + 1 < 15
+
+
+def test_the_receipt_api_is_throttled_at_the_stage():
+    settings = _function(parsed_template(), "ReceiptsApi")["DefaultRouteSettings"]
+    assert set(settings) == {"ThrottlingRateLimit", "ThrottlingBurstLimit"}
+
+
+def _tasks(states: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    found = []
+    for name, state in states.items():
+        if state["Type"] == "Task":
+            found.append((name, state))
+        if state["Type"] == "Map":
+            found.extend(_tasks(state["ItemProcessor"]["States"]))
+    return found
+
+
+def test_throttled_lambda_invocations_get_a_longer_retry_than_other_service_errors():
+    for path in asl_files():
+        for name, task in _tasks(json.loads(path.read_text())["States"]):
+            retriers = {tuple(r["ErrorEquals"]): r for r in task.get("Retry", [])}
+            throttled = retriers[("Lambda.TooManyRequestsException",)]
+            service = next(r for errors, r in retriers.items() if set(errors) >= LAMBDA_SERVICE_ERRORS)
+            assert throttled["MaxAttempts"] > service["MaxAttempts"], name
+            assert throttled["IntervalSeconds"] >= service["IntervalSeconds"], name
+            assert throttled["JitterStrategy"] == "FULL", name
+            assert throttled["MaxDelaySeconds"] <= 60, name

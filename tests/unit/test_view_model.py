@@ -1,0 +1,157 @@
+"""The execution view's model and page, from a history in AWS's documented shape.
+
+``tests/events/aws_execution_history.json`` is ``aws stepfunctions get-execution-history`` output
+for a batch (timestamps as epoch seconds, as on the wire): a send retried after ProviderThrottled
+and then delivered, a send whose receipt never came (States.HeartbeatTimeout, recorded TIMED_OUT),
+an endpoint skipped by Validate, and a report that failed and was caught. States carry ids and
+channels only (no addresses), as a Connect batch does.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from journey_activity.view.model import build_model, parse_time
+from journey_activity.view.page import render_page
+from journey_activity.view.sources import ViewSourceError, load_history_file
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFINITION = json.loads((ROOT / "statemachines" / "batch.asl.json").read_text())
+SEND, RECORD = "Send and wait for delivery receipt", "Record failed delivery"
+MAP, VALIDATE, COMPILE, REPORT = "Send to each endpoint", "Validate endpoints", "Compile EventAttributes", \
+    "Report engagement events"
+
+
+@pytest.fixture
+def aws_events(load_event):
+    return load_event("aws_execution_history")["events"]
+
+
+def test_every_endpoint_gets_its_outcome_and_its_own_path(aws_events):
+    view = build_model(aws_events, DEFINITION)
+    endpoints = {e.id: e for e in view.endpoints}
+    assert list(endpoints) == ["p-1", "p-2", "p-3"]
+    delivered, timed_out, skipped = endpoints["p-1"], endpoints["p-2"], endpoints["p-3"]
+    assert (delivered.status, delivered.attempts, delivered.channel) == ("DELIVERED", 2, "SMS")
+    assert delivered.path == [VALIDATE, MAP, SEND, COMPILE, REPORT, "Report not sent"]
+    assert delivered.seconds_to_receipt == pytest.approx(2.5)  # TaskSubmitted 1.70 → TaskSucceeded 4.20
+    assert (timed_out.status, timed_out.reason) == ("TIMED_OUT", "no_receipt")
+    assert timed_out.path == [VALIDATE, MAP, SEND, RECORD, COMPILE, REPORT, "Report not sent"]
+    assert timed_out.seconds_to_receipt is None
+    assert (skipped.status, skipped.reason) == ("SKIPPED", "opted_out")
+    assert skipped.path == [VALIDATE, COMPILE, REPORT, "Report not sent"]  # never in the Map
+
+
+def test_the_timeline_shows_each_retry_with_its_error_and_the_receipt(aws_events):
+    delivered = next(e for e in build_model(aws_events, DEFINITION).endpoints if e.id == "p-1")
+    kinds = [(entry["kind"], entry["text"]) for entry in delivered.timeline]
+    assert kinds == [
+        ("entered", f"entered {SEND}"),
+        ("scheduled", "task scheduled"),
+        ("error", "failed: ProviderThrottled"),
+        ("retry", "retry 1"),
+        ("sent", "sent, waiting for the delivery receipt (m-1)"),
+        ("receipt", "receipt: delivered"),
+        ("outcome", "DELIVERED"),
+    ]
+    assert delivered.timeline[3]["t"] == pytest.approx(1.40)
+    timed_out = next(e for e in build_model(aws_events, DEFINITION).endpoints if e.id == "p-2")
+    assert ("error", "timed out: States.HeartbeatTimeout") in [(e["kind"], e["text"]) for e in timed_out.timeline]
+
+
+def test_each_state_counts_endpoints_entered_succeeded_failed_retried(aws_events):
+    states = {s.name: s for s in build_model(aws_events, DEFINITION).states}
+    assert [s.name for s in states.values()] == [VALIDATE, MAP, SEND, RECORD, "Outcome not recorded", COMPILE,
+                                                 REPORT, "Report not sent"]
+    assert states[MAP].type == "Map"
+    assert states[SEND].parent == MAP
+    assert states[VALIDATE].parent is None
+    count = {name: (s.entered, s.succeeded, s.failed, s.retried) for name, s in states.items()}
+    assert count[VALIDATE] == (3, 3, 0, 0)
+    assert count[MAP] == (2, 2, 0, 0)
+    assert count[SEND] == (2, 1, 1, 1)  # p-1 retried then delivered; p-2 timed out (caught)
+    assert count[RECORD] == (1, 1, 0, 0)
+    assert count["Outcome not recorded"] == (0, 0, 0, 0)
+    assert count[REPORT] == (3, 0, 3, 0)  # the report failed for the whole batch, caught
+    assert states[SEND].catches == [(RECORD, ["States.ALL"])]
+    assert ["ProviderThrottled"] in states[SEND].retries
+
+
+def test_the_summary_names_the_trigger_its_ids_and_counts(aws_events):
+    summary = build_model(aws_events, DEFINITION).summary
+    assert summary["trigger"] == "connect"
+    assert summary["ids"]["campaign_id"] == "cmp-8d2e"
+    assert summary["ids"]["run_id"] == "run-7"
+    assert summary["status"] == "SUCCEEDED"
+    assert summary["wall_seconds"] == pytest.approx(301.32)
+    assert summary["by_status"] == {"DELIVERED": 1, "TIMED_OUT": 1, "SKIPPED": 1}
+    assert summary["by_channel"] == {"EMAIL": {"TIMED_OUT": 1}, "SMS": {"DELIVERED": 1, "SKIPPED": 1}}
+
+
+def test_the_ledger_record_wins_and_adds_heartbeats(aws_events):
+    records = {"p-2": {"endpoint_id": "p-2", "channel": "EMAIL", "status": "DELIVERED", "attempts": 1,
+                       "receipt_status": "delivered", "sent_at": "2025-11-23T12:13:20.640Z",
+                       "receipt_at": "2025-11-23T12:13:25.640Z", "last_receipt_status": "queued",
+                       "last_receipt_at": "2025-11-23T12:13:22.000Z"}}
+    p2 = next(e for e in build_model(aws_events, DEFINITION, records).endpoints if e.id == "p-2")
+    assert p2.status == "DELIVERED"
+    assert p2.seconds_to_receipt == pytest.approx(5.0)
+    assert any(entry["kind"] == "heartbeat" and "queued" in entry["text"] for entry in p2.timeline)
+
+
+def test_no_personal_data_unless_allowed(aws_events):
+    page = render_page(build_model(aws_events, DEFINITION))
+    assert "+14155550100" not in page  # in a TaskFailed cause: error names only
+    assert "+14155550100" in render_page(build_model(aws_events, DEFINITION, personal_data=True))
+
+
+def test_the_local_engines_shape_reads_the_same(aws_events):
+    """boto3 returns datetimes and `run --history` writes them as str(datetime): the same model."""
+    local = [dict(e, timestamp=str(datetime.fromtimestamp(e["timestamp"], tz=UTC))) for e in aws_events]
+    iso = [dict(e, timestamp=datetime.fromtimestamp(e["timestamp"], tz=UTC).isoformat().replace("+00:00", "Z"))
+           for e in aws_events]
+    expected = build_model(aws_events, DEFINITION).as_data()
+    assert build_model(local, DEFINITION).as_data() == expected
+    assert build_model(iso, DEFINITION).as_data() == expected
+
+
+def test_endpoint_ids_are_escaped_in_the_page(aws_events):
+    hostile = json.loads(json.dumps(aws_events).replace("p-3", "</script><img src=x onerror=alert(1)>"))
+    page = render_page(build_model(hostile, DEFINITION))
+    assert "<img src=x" not in page
+    assert "</script><img" not in page
+    assert page.count("<script") == 2
+
+
+def test_timestamps_in_every_shape():
+    expected = datetime(2025, 11, 23, 12, 13, 20, 640000, tzinfo=UTC)
+    for value in (1763900000.64, "2025-11-23 12:13:20.640000+00:00", "2025-11-23T12:13:20.640Z", expected):
+        assert parse_time(value) == expected
+    assert parse_time("yesterday") is None
+
+
+def test_a_history_file_in_each_shape(tmp_path, aws_events):
+    listed, wrapped = tmp_path / "list.json", tmp_path / "wrapped.json"
+    listed.write_text(json.dumps(aws_events))
+    wrapped.write_text(json.dumps({"events": aws_events, "definition": json.dumps(DEFINITION)}))
+    assert load_history_file(listed).events == aws_events
+    assert load_history_file(wrapped).definition == DEFINITION
+    asl = ROOT / "statemachines" / "batch.asl.json"
+    assert load_history_file(listed, fallback_definition=asl).definition == DEFINITION
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ("{", "is not JSON"),
+    ('{"nothing": 1}', "holds no history events"),
+    ("[]", "every history event needs an id and a type"),
+    ('[{"type": "ExecutionStarted"}]', "every history event needs an id and a type"),
+])
+def test_a_bad_history_file_gets_a_clear_error(tmp_path, content, message):
+    path = tmp_path / "history.json"
+    path.write_text(content)
+    with pytest.raises(ViewSourceError, match=message):
+        load_history_file(path)
