@@ -200,3 +200,21 @@ def test_the_invoke_api_speaks_lambdas_wire_format(registry, tmp_path, monkeypat
         thread.join(timeout=RENDEZVOUS_SECONDS)
         with pytest.raises(client.exceptions.ResourceNotFoundException):
             client.invoke(FunctionName="Missing", Payload=b"{}")
+
+
+def report_count() -> int:
+    """Runs in the worker after each invocation (as the guards report their refusals)."""
+    return int(_state["count"])
+
+
+def test_workers_report_per_process_state_back_after_each_invocation():
+    absorbed: list[Any] = []
+    spec = _spec("Counting", "counting_handler")
+    registry = LambdaRegistry({spec.logical_id: spec}, environment={"PATH": os.environ.get("PATH", "")},
+                              report=report_count, absorb=absorbed.append)
+    try:
+        for _ in range(2):
+            registry.call(spec, {})
+    finally:
+        registry.close()
+    assert absorbed == [1, 2]

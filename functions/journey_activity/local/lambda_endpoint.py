@@ -17,7 +17,7 @@ import logging
 import os
 import threading
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import unquote
@@ -66,13 +66,16 @@ class LambdaRegistry:
 
     def __init__(self, specs: Mapping[str, FunctionSpec], *, environment: Mapping[str, str] | None = None,
                  overrides: Mapping[str, str] | None = None, initializers: Sequence[Initializer] = (),
-                 cap: int = DEFAULT_CAP, log_path: str | None = None) -> None:
+                 cap: int = DEFAULT_CAP, log_path: str | None = None,
+                 report: Callable[[], Any] | None = None, absorb: Callable[[Any], None] | None = None) -> None:
         self.specs = dict(specs)
         self.environment = dict(environment) if environment is not None else None
         self.overrides = dict(overrides or {})
         self.initializers = tuple(initializers)
         self.cap = cap
         self.log_path = log_path
+        # Per-process state the workers report after each invocation, absorbed here.
+        self.report, self.absorb = report, absorb
         self.invocations: Counter[str] = Counter()
         # Every function error: (function, errorType, errorMessage).
         self.errors: list[tuple[str, str, str]] = []
@@ -100,6 +103,7 @@ class LambdaRegistry:
                 sys_path=inherited_sys_path(),
                 initializers=self.initializers,
                 log_path=self.log_path,
+                report=self.report,
             )
             for spec in self.specs.values()
         }
@@ -138,6 +142,8 @@ class LambdaRegistry:
             raise ThrottledError({"Reason": "ReservedFunctionConcurrentInvocationLimitExceeded", "Type": "User",
                                   "message": "Rate Exceeded.", "errorType": "TooManyRequestsException",
                                   "errorMessage": str(throttled)}) from None
+        if outcome.report is not None and self.absorb is not None:
+            self.absorb(outcome.report)
         if outcome.error is not None:
             with self._lock:
                 self.errors.append((spec.logical_id, str(outcome.error.get("errorType")),

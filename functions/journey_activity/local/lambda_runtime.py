@@ -94,6 +94,9 @@ class WorkerSetup:
     sys_path: tuple[str, ...] = ()
     # Run once per worker, in order, after the environment is set and before the handler import.
     initializers: tuple[Initializer, ...] = ()
+    # Called in the worker after each invocation; what it returns goes back to the engine with
+    # the outcome (per-process counters, e.g. calls the guards refused), for LambdaRegistry.absorb.
+    report: Callable[[], Any] | None = None
     # Where the function's stdout and stderr go (its log, as CloudWatch Logs holds it on AWS);
     # unset: this process's stderr.
     log_path: str | None = None
@@ -106,6 +109,7 @@ class Outcome:
     payload: bytes
     error: dict[str, Any] | None = None
     cold_start: bool = False
+    report: Any = None
 
 
 class ThrottledInvocation(Exception):  # noqa: N818 - a condition, raised and caught here
@@ -209,7 +213,8 @@ def worker_main(setup: WorkerSetup, connection: Connection) -> None:
         if message is None:
             return
         request_id, raw = message
-        connection.send(_invoke(setup, handler, request_id, raw))
+        kind, value = _invoke(setup, handler, request_id, raw)
+        connection.send((kind, value, setup.report() if setup.report is not None else None))
 
 
 
@@ -306,15 +311,15 @@ class ExecutionEnvironment:
                                  "errorMessage": f"RequestId: {request_id} Error: Task timed out after "
                                                  f"{self.setup.timeout:.2f} seconds"})
         try:
-            kind, value = self._connection.recv()
+            kind, value, report = self._connection.recv()
         except (EOFError, OSError):
             status = self._exit()
             self.kill()
             return Outcome(b"", {"errorType": "Runtime.ExitError",
                                  "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: {status}"})
         if kind == "ok":
-            return Outcome(value)
-        return Outcome(b"", value)
+            return Outcome(value, report=report)
+        return Outcome(b"", value, report=report)
 
     def _exit(self) -> str:
         self.process.join(timeout=STOP_SECONDS)
@@ -397,7 +402,7 @@ class FunctionPool:
         if outcome.error is not None and outcome.error.get("errorType") == "Sandbox.Timedout":
             with self._condition:
                 self.stats.timeouts += 1
-        return Outcome(outcome.payload, outcome.error, cold_start=cold)
+        return Outcome(outcome.payload, outcome.error, cold_start=cold, report=outcome.report)
 
     def _acquire(self) -> tuple[ExecutionEnvironment, bool]:
         with self._condition:
