@@ -41,11 +41,28 @@ def _template_with_send_timeout(directory: Path, seconds: int) -> Path:
     return directory / "template.yaml"
 
 
+def _stall_the_ledger_write(seconds: float) -> None:
+    """A worker initializer: the sender's first ledger write hangs (a handler stuck on a call
+    that never answers; the provider call itself is bounded by the invocation's remaining time)."""
+    import time
+
+    from journey_activity.ledger import Ledger
+
+    begin_send = Ledger.begin_send
+
+    def stalled(self, *args, **kwargs):
+        time.sleep(seconds)
+        return begin_send(self, *args, **kwargs)
+
+    Ledger.begin_send = stalled
+
+
 def test_a_sender_past_its_timeout_fails_the_task_with_lambdas_error_name(make_local, invoke, tmp_path):
-    """The stand-in takes 3 s to answer and the sender's Timeout is 1 s: its environment is
-    killed, and Step Functions sees ``Sandbox.Timedout`` as from AWS Lambda, which the ASL's
-    Catch turns into the endpoint's failure; the execution itself succeeds."""
-    local = make_local(template=_template_with_send_timeout(tmp_path, 1), latency=3.0, deadline_seconds=1)
+    """The sender hangs for 5 s and its Timeout is 1 s: its environment is killed, and Step
+    Functions sees ``Sandbox.Timedout`` as from AWS Lambda, which the ASL's Catch turns into the
+    endpoint's failure; the execution itself succeeds."""
+    local = make_local(template=_template_with_send_timeout(tmp_path, 1), deadline_seconds=1,
+                       worker_initializers=[(_stall_the_ledger_write, (5.0,))])
     run = invoke(local, event_with({"slow": endpoint("SMS", "+14155550123")}))
     described = local.wait_for_execution(run.arn, timeout=60)
     assert described["status"] == "SUCCEEDED", described
