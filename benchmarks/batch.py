@@ -136,6 +136,7 @@ def main() -> None:
             naive_seconds.append(naive_loop(f"{local.provider.url}/messages", event))
             print(f"naive {run}: {naive_seconds[-1]:.3f} s", file=sys.stderr)
         entered = sum(1 for e in local.history(arn) if e["type"].endswith("StateEntered"))
+        environments = local.registry.summary()
 
     invoker = [import_seconds("journey_activity.handlers.invoker") for _ in range(args.imports)]
     boto3 = [import_seconds("boto3") for _ in range(args.imports)]
@@ -150,6 +151,9 @@ def main() -> None:
         "invoker_import_ratio": round(statistics.median(invoker) / statistics.median(boto3), 2),
         "cost_per_million_endpoints_usd": round(entered / ENDPOINTS * 1_000_000 * 0.025 / 1000, 2),
         "dynamodb": dynamodb_figures(units),
+        # Per function: invocations, cold starts (count, median and max ms), timeouts, peak concurrency.
+        "execution_environments": environments,
+        "cold_starts": sum(f["cold_starts"] for f in environments.values()),
     }
     print(f"state transitions per endpoint: {figures['transitions_per_endpoint']} "
           f"(${figures['cost_per_million_endpoints_usd']} per million endpoints at $0.025 per 1,000)")
@@ -161,6 +165,9 @@ def main() -> None:
     print(f"DynamoDB per endpoint: {dynamodb['rcu_per_endpoint']} RCU (invoker polling "
           f"{dynamodb['poll_rcu_per_endpoint']}), {dynamodb['wcu_per_endpoint']} WCU (progress item "
           f"{dynamodb['progress_wcu_per_endpoint']})")
+    colds = [f["cold_start_ms_median"] for f in environments.values() if f["cold_start_ms_median"] is not None]
+    print(f"execution environments: {figures['cold_starts']} cold starts, median per function "
+          f"{statistics.median(colds) if colds else 0:.0f} ms")
     print(json.dumps(figures))
 
 

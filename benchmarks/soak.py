@@ -208,6 +208,10 @@ def soak(batches: int, seed: int, parallel: int, heartbeat: int = 15) -> dict[st
         figures["accepted_sends"] = len(local.provider.sends)
         figures["send_requests"] = sum(local.provider.attempts.values())
         figures["receipts_posted"] = len(local.provider.receipts)
+        environments = local.registry.summary()
+        figures["cold_starts"] = {name: f["cold_starts"] for name, f in environments.items()}
+        figures["lambda_timeouts"] = sum(f["timeouts"] for f in environments.values())
+        figures["execution_environments"] = environments
     return {"endpoints": batches * ENDPOINTS_PER_BATCH, **figures, "seconds": round(time.perf_counter() - started, 1)}
 
 
@@ -224,7 +228,7 @@ def main() -> None:
     ordered.update({k: v for k, v in figures.items() if k not in ordered})
     print(f"{ordered['endpoints']} endpoints in {ordered['seconds']} s: lost {ordered['lost']}, duplicate sends "
           f"{ordered['duplicate_sends']}, wrong status {ordered['wrong_status']}, unhandled errors "
-          f"{ordered['unhandled_errors']}; faults {ordered['faults']}")
+          f"{ordered['unhandled_errors']}; faults {ordered['faults']}; cold starts {ordered['cold_starts']}")
     print(json.dumps(ordered))
 
 

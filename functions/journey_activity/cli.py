@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -109,12 +111,7 @@ def run(
     """Run EVENT.json through the real state machine on the embedded local engine."""
     event = _read_event(event_file)
     behaviours = _parse_behaviours(behave or [])
-    environment = {}
-    for item in env or []:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise _fail(f"--env takes NAME=VALUE; got {item!r}")
-        environment[name] = value
+    environment = _parse_env(env or [])
     if heartbeat >= receipt_timeout:
         raise _fail("--heartbeat must be smaller than --receipt-timeout")
 
@@ -165,6 +162,7 @@ def run(
             stderr.print(f"execution {arn.rsplit(':', 1)[-1]}: {status}; "
                          f"{len(local.provider.sends)} sent, {_engagement_events(local)} engagement events reported",
                          highlight=False)
+            stderr.print(_environments_line(local.registry.summary()), highlight=False)
     stdout.write(json.dumps(response, indent=None if json_only else 2) + "\n")
     stdout.flush()
 
@@ -201,6 +199,70 @@ def _engagement_events(local: Any) -> int:
     if sink == "pinpoint":
         return len(local.pinpoint.events)
     return len(local.event_bus.events())
+
+
+def _environments_line(summary: dict[str, dict[str, Any]]) -> str:
+    """One line on the execution environments the run used: cold starts per function."""
+    parts = [f"{name.removesuffix('Function')} {figures['cold_starts']}/{figures['invocations']}"
+             + (f" ({figures['timeouts']} timed out)" if figures["timeouts"] else "")
+             for name, figures in sorted(summary.items())]
+    starts = [figures["cold_start_ms_median"] for figures in summary.values() if figures["cold_start_ms_median"]]
+    median = sorted(starts)[len(starts) // 2] if starts else 0
+    return f"cold starts/invocations: {', '.join(parts)}; median cold start {median:.0f} ms"
+
+
+@app.command()
+def serve(
+    deadline: Annotated[float, typer.Option(help="Seconds the invoker waits for final statuses.")] = 10.0,
+    receipt_delay: Annotated[float, typer.Option(help="Seconds before the stand-in posts a receipt.")] = 0.2,
+    latency: Annotated[float, typer.Option(help="Seconds each send to the stand-in takes.")] = 0.0,
+    behave: Annotated[list[str] | None, typer.Option(
+        help="ADDRESS=KIND: how the stand-in treats an address (as for run). Repeatable.")] = None,
+    receipt_timeout: Annotated[int, typer.Option(help="Seconds a send waits for its receipt.")] = 900,
+    heartbeat: Annotated[int, typer.Option(help="Heartbeat seconds of the receipt wait.")] = 300,
+    template: Annotated[Path | None, typer.Option(help="The SAM template (default: the checkout's).")] = None,
+    log_level: Annotated[str, typer.Option(help="The functions' log level (their JSON logs go to stderr).")]
+    = "WARNING",
+    env: Annotated[list[str] | None, typer.Option(help="NAME=VALUE set for the functions. Repeatable.")] = None,
+) -> None:
+    """Keep the embedded stack up for your own tools until SIGINT or SIGTERM.
+
+    The first line on stdout is one JSON object: the Lambda Invoke endpoint (`aws lambda invoke
+    --endpoint-url`, boto3's `endpoint_url`), the invoker's name, the receipts URL, the local AWS
+    endpoint and credentials, and each provider stand-in's URL and credentials."""
+    behaviours = _parse_behaviours(behave or [])
+    environment = _parse_env(env or [])
+    if heartbeat >= receipt_timeout:
+        raise _fail("--heartbeat must be smaller than --receipt-timeout")
+
+    from journey_activity.local.stack import LocalEnvironment, LocalOptions
+
+    options = LocalOptions(template=template, receipt_delay=receipt_delay, latency=latency, behaviours=behaviours,
+                           deadline_seconds=deadline, receipt_timeout_seconds=receipt_timeout,
+                           receipt_heartbeat_seconds=heartbeat, environment=environment,
+                           log_level=log_level.upper())
+    stop = threading.Event()
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signal_number, lambda *_: stop.set())
+    stdout = sys.stdout
+    stderr = Console(stderr=True)
+    with contextlib.redirect_stdout(sys.stderr), LocalEnvironment(options) as local:
+        stdout.write(json.dumps(local.endpoints()) + "\n")
+        stdout.flush()
+        stderr.print(f"serving; Lambda endpoint {local.lambda_endpoint.url}; stop with Ctrl-C", highlight=False)
+        while not stop.wait(0.2):
+            pass
+        stderr.print(f"stopping; {_environments_line(local.registry.summary())}", highlight=False)
+
+
+def _parse_env(values: list[str]) -> dict[str, str]:
+    environment = {}
+    for item in values:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise _fail(f"--env takes NAME=VALUE; got {item!r}")
+        environment[name] = value
+    return environment
 
 
 @app.command("view")

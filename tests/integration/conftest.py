@@ -101,7 +101,9 @@ def make_local() -> Iterator[Callable[..., LocalEnvironment]]:
             options.setdefault("receipt_delay", 0.05)
             options.setdefault("receipt_timeout_seconds", 20)
             options.setdefault("receipt_heartbeat_seconds", 10)
-            options.setdefault("deadline_seconds", 8)
+            # The product's default, half the invoker's 20 s Lambda Timeout (enforced): room for
+            # every function's cold start; it answers as soon as every endpoint is final.
+            options.setdefault("deadline_seconds", 10)
             return stack.enter_context(LocalEnvironment(LocalOptions(**options)))
 
         yield factory

@@ -90,13 +90,18 @@ def _ledger_outage(*_args, **_kwargs):
                                  "Message": "Rate of requests exceeds the allowed throughput."}}, "Query")
 
 
-def test_a_failed_execution_keeps_final_outcomes_and_fails_the_rest(make_local, invoke, monkeypatch):
-    """The ledger is unavailable when the batch is compiled: Compile has no Catch, so the real
-    execution FAILS. Outcomes already final stand, the rest end FAILED, and the batch is reported."""
+def _break_the_ledger_for_compile() -> None:
+    """Runs in every function's execution environment (a worker initializer)."""
     import journey_activity.handlers.compile as compile_handler
 
-    monkeypatch.setattr(compile_handler, "reconcile", _ledger_outage)
-    local = make_local(behaviours={"+14155550124": "reject"}, deadline_seconds=8)
+    compile_handler.reconcile = _ledger_outage
+
+
+def test_a_failed_execution_keeps_final_outcomes_and_fails_the_rest(make_local, invoke):
+    """The ledger is unavailable when the batch is compiled: Compile has no Catch, so the real
+    execution FAILS. Outcomes already final stand, the rest end FAILED, and the batch is reported."""
+    local = make_local(behaviours={"+14155550124": "reject"}, deadline_seconds=8,
+                       worker_initializers=[(_break_the_ledger_for_compile, ())])
     run = invoke(local, event_with({"delivered": endpoint("SMS", "+14155550123"),
                                     "rejected": endpoint("SMS", "+14155550124"),
                                     "skipped": endpoint("SMS", "555")}))
@@ -123,7 +128,8 @@ def test_a_failed_execution_keeps_final_outcomes_and_fails_the_rest(make_local, 
 
 def test_a_timed_out_execution_gives_every_open_endpoint_a_final_status(make_local, invoke, tmp_path):
     """The real ASL with only its execution-level TimeoutSeconds (a 3-day backstop) shortened to
-    2 s: an endpoint still waiting for its receipt ends FAILED / execution_timed_out."""
+    5 s (room for every function's cold start on a loaded machine): an endpoint still waiting for
+    its receipt ends FAILED / execution_timed_out."""
     import json
     import shutil
     from pathlib import Path
@@ -133,11 +139,11 @@ def test_a_timed_out_execution_gives_every_open_endpoint_a_final_status(make_loc
     (tmp_path / "statemachines").mkdir()
     definition = json.loads((root / "statemachines" / "batch.asl.json").read_text())
     assert definition["TimeoutSeconds"] >= 2 * 86_400
-    definition["TimeoutSeconds"] = 2
+    definition["TimeoutSeconds"] = 5
     (tmp_path / "statemachines" / "batch.asl.json").write_text(json.dumps(definition))
 
     local = make_local(template=tmp_path / "template.yaml", behaviours={"+14155550123": "never"},
-                       receipt_timeout_seconds=60, receipt_heartbeat_seconds=30, deadline_seconds=8)
+                       receipt_timeout_seconds=60, receipt_heartbeat_seconds=30, deadline_seconds=15)
     run = invoke(local, event_with({"waiting": endpoint("SMS", "+14155550123"),
                                     "done": endpoint("SMS", "+14155550124")}))
     # The invoker saw the execution end within its deadline and answered from the ledger.

@@ -79,10 +79,13 @@ def test_a_worst_case_batch_stays_far_below_the_history_and_payload_limits(make_
             behaviours[address] = "flaky:2"  # two retries each for ten endpoints
     # About 300 KB of Data: more than Step Functions could carry through every state.
     data = json.dumps({"body": "Hello {{User.UserAttributes.FirstName}}! " + "x" * 300_000})
-    local = make_local(behaviours=behaviours, deadline_seconds=20)
+    # The invoker's deadline stays under its Lambda Timeout (20 s), which is enforced: an endpoint
+    # not final by then is answered PENDING, and every one ends DELIVERED in the ledger.
+    local = make_local(behaviours=behaviours, deadline_seconds=15)
     run = invoke(local, event_with(endpoints, data=data))
-    assert {run.status(e) for e in endpoints} == {"DELIVERED"}, run.response
+    assert {run.status(e) for e in endpoints} <= {"DELIVERED", "PENDING"}, run.response
     run.finish()
+    assert {record["status"] for record in run.ledger().values()} == {"DELIVERED"}
 
     history = run.history()
     sizes = _payload_sizes(history)

@@ -28,6 +28,10 @@ def _metrics_on(monkeypatch):
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "journey-activity")
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
     monkeypatch.delenv("METRICS_PER_JOURNEY", raising=False)
+    # The metric set is process-wide: start from an empty one, whatever ran before in this process.
+    from aws_lambda_powertools import Metrics
+
+    Metrics().clear_metrics()
 
 
 def test_one_record_per_channel_with_every_status_and_the_receipt_latencies(capsys):

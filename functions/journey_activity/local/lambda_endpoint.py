@@ -1,50 +1,47 @@
 """A local AWS Lambda ``Invoke`` endpoint on 127.0.0.1 that runs the handlers named in ``template.yaml``.
 
 The embedded Step Functions engine (and boto3's ``lambda`` client, through
-``AWS_ENDPOINT_URL_LAMBDA``) call it exactly as they call AWS Lambda. A handler's exception
-becomes a function error the way Lambda reports it: HTTP 200, ``X-Amz-Function-Error:
-Unhandled`` and ``errorType`` = the exception's class name, so the ASL's ``Retry`` and
-``Catch`` match on it.
+``AWS_ENDPOINT_URL_LAMBDA``, or ``aws lambda invoke --endpoint-url``) call it exactly as they
+call AWS Lambda. Each function runs in its own execution environments (worker processes, see
+:mod:`journey_activity.local.lambda_runtime`). A handler's exception becomes a function error
+the way Lambda reports it: HTTP 200, ``X-Amz-Function-Error: Unhandled`` and ``errorType`` =
+the exception's class name (``Sandbox.Timedout`` past the function's ``Timeout``), so the
+ASL's ``Retry`` and ``Catch`` match on it. A function whose reserved concurrency is all in use
+answers 429 ``TooManyRequestsException``, as Lambda does.
 """
 
 from __future__ import annotations
 
-import contextvars
-import importlib
 import json
 import logging
+import os
 import threading
-import time
-import traceback
-import uuid
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import unquote
 
+from journey_activity.local.lambda_runtime import (
+    CURRENT_FUNCTION,
+    DEFAULT_CAP,
+    Initializer,
+    LambdaRuntime,
+    LocalContext,
+    ThrottledInvocation,
+    WorkerSetup,
+    inherited_sys_path,
+    lambda_environment,
+)
 from journey_activity.local.server import LocalServer, TrackingHTTPServer
 from journey_activity.local.template import FunctionSpec
 
 log = logging.getLogger(__name__)
 _INVOKE_PATH = "/2015-03-31/functions/"
-
-
-class LocalContext:
-    """What a Lambda handler reads from its context object."""
-
-    def __init__(self, spec: FunctionSpec) -> None:
-        self.function_name = spec.logical_id
-        self.function_version = "$LATEST"
-        self.invoked_function_arn = spec.arn
-        self.memory_limit_in_mb = 256
-        self.aws_request_id = str(uuid.uuid4())
-        self.log_group_name = f"/aws/lambda/{spec.logical_id}"
-        self.log_stream_name = "local"
-        self._deadline = time.monotonic() + spec.timeout
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(int((self._deadline - time.monotonic()) * 1000), 0)
+# Lambda's synchronous invocation payload quota (request and response): 6 MB.
+MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
+__all__ = ["CURRENT_FUNCTION", "FunctionError", "LambdaRegistry", "LocalContext", "LocalLambdaEndpoint",
+           "ThrottledError"]
 
 
 class FunctionError(Exception):
@@ -53,28 +50,36 @@ class FunctionError(Exception):
         self.payload = payload
 
 
-def _drop_disabled_metrics() -> None:
-    """Lambda publishes a function's metrics at the end of every invocation. With metrics
-    disabled (the local default) Powertools never empties its process-wide metric set, and
-    once one metric holds 100 values it serializes and prints the set anyway (onto the
-    command's stdout, and failing if no namespace is set). Locally they are dropped instead."""
-    from aws_lambda_powertools.metrics.functions import is_metrics_disabled
-
-    if is_metrics_disabled():
-        from aws_lambda_powertools import Metrics
-
-        Metrics().clear_metrics()
+class ThrottledError(FunctionError):
+    """The function's reserved concurrency is all in use (Lambda's 429 TooManyRequestsException)."""
 
 
 class LambdaRegistry:
-    """The template's functions, importable and callable by name or ARN."""
+    """The template's functions, callable by name or ARN, each run in its own execution
+    environments (:mod:`journey_activity.local.lambda_runtime`).
 
-    def __init__(self, specs: Mapping[str, FunctionSpec]) -> None:
+    ``environment`` is what Lambda's runtime gives every function (credentials, region, the
+    local endpoints); each function's own variables come on top, then ``overrides`` (the local
+    run's settings). Without ``environment`` the workers inherit this process's environment.
+    ``initializers`` run once in every worker (see :class:`WorkerSetup`).
+    """
+
+    def __init__(self, specs: Mapping[str, FunctionSpec], *, environment: Mapping[str, str] | None = None,
+                 overrides: Mapping[str, str] | None = None, initializers: Sequence[Initializer] = (),
+                 cap: int = DEFAULT_CAP, log_path: str | None = None,
+                 report: Callable[[], Any] | None = None, absorb: Callable[[Any], None] | None = None) -> None:
         self.specs = dict(specs)
+        self.environment = dict(environment) if environment is not None else None
+        self.overrides = dict(overrides or {})
+        self.initializers = tuple(initializers)
+        self.cap = cap
+        self.log_path = log_path
+        # Per-process state the workers report after each invocation, absorbed here.
+        self.report, self.absorb = report, absorb
         self.invocations: Counter[str] = Counter()
         # Every function error: (function, errorType, errorMessage).
         self.errors: list[tuple[str, str, str]] = []
-        self._handlers: dict[str, Callable[..., Any]] = {}
+        self._runtime: LambdaRuntime | None = None
         self._lock = threading.Lock()
 
     def find(self, name_or_arn: str) -> FunctionSpec | None:
@@ -84,35 +89,83 @@ class LambdaRegistry:
             name = parts[6] if len(parts) > 6 else name
         return self.specs.get(name.split(":")[0])
 
-    def handler(self, spec: FunctionSpec) -> Callable[..., Any]:
-        with self._lock:
-            if spec.logical_id not in self._handlers:
-                module_name, _, attribute = spec.handler.rpartition(".")
-                self._handlers[spec.logical_id] = getattr(importlib.import_module(module_name), attribute)
-            return self._handlers[spec.logical_id]
+    def _setups(self) -> dict[str, WorkerSetup]:
+        base = self.environment if self.environment is not None else dict(os.environ)
+        return {
+            spec.logical_id: WorkerSetup(
+                function=spec.logical_id,
+                handler=spec.handler,
+                timeout=float(spec.timeout),
+                memory_mb=spec.memory,
+                environment={**lambda_environment(spec.logical_id, spec.handler, spec.memory,
+                                                  {**spec.environment, **self.overrides}, base),
+                             "_LOCAL_FUNCTION_ARN": spec.arn},
+                sys_path=inherited_sys_path(),
+                initializers=self.initializers,
+                log_path=self.log_path,
+                report=self.report,
+            )
+            for spec in self.specs.values()
+        }
 
-    def call(self, spec: FunctionSpec, event: Any) -> Any:
-        """Run the handler; raises :class:`FunctionError` with Lambda's error payload."""
+    @property
+    def runtime(self) -> LambdaRuntime:
+        with self._lock:
+            if self._runtime is None:
+                self._runtime = LambdaRuntime(self._setups(),
+                                              {s.logical_id: s.reserved_concurrency for s in self.specs.values()},
+                                              cap=self.cap)
+            return self._runtime
+
+    def configure(self, *, specs: Mapping[str, FunctionSpec] | None = None,
+                  environment: Mapping[str, str] | None = None, overrides: Mapping[str, str] | None = None) -> None:
+        """Change the functions' configuration: later invocations get new environments."""
+        with self._lock:
+            if specs is not None:
+                self.specs = dict(specs)
+            if environment is not None:
+                self.environment = dict(environment)
+            if overrides is not None:
+                self.overrides.update(overrides)
+            runtime = self._runtime
+        if runtime is not None:
+            runtime.reconfigure(self._setups())
+
+    def invoke(self, spec: FunctionSpec, raw: bytes) -> bytes:
+        """Run one invocation with the raw event; raises :class:`FunctionError` (or
+        :class:`ThrottledError`) with Lambda's error payload."""
         with self._lock:
             self.invocations[spec.logical_id] += 1
-        context = LocalContext(spec)
         try:
-            # A fresh context per invocation, as each Lambda invocation starts clean: the log keys
-            # a handler adds (context variables) belong to this invocation and this thread only.
-            return contextvars.Context().run(self.handler(spec), event, context)
-        except Exception as error:  # every handler error becomes a function error
+            outcome = self.runtime.invoke(spec.logical_id, raw)
+        except ThrottledInvocation as throttled:
+            raise ThrottledError({"Reason": "ReservedFunctionConcurrentInvocationLimitExceeded", "Type": "User",
+                                  "message": "Rate Exceeded.", "errorType": "TooManyRequestsException",
+                                  "errorMessage": str(throttled)}) from None
+        if outcome.report is not None and self.absorb is not None:
+            self.absorb(outcome.report)
+        if outcome.error is not None:
             with self._lock:
-                self.errors.append((spec.logical_id, type(error).__name__, str(error)[:500]))
-            raise FunctionError(
-                {
-                    "errorMessage": str(error),
-                    "errorType": type(error).__name__,
-                    "requestId": context.aws_request_id,
-                    "stackTrace": traceback.format_exception(error)[-6:],
-                }
-            ) from error
-        finally:
-            _drop_disabled_metrics()
+                self.errors.append((spec.logical_id, str(outcome.error.get("errorType")),
+                                    str(outcome.error.get("errorMessage"))[:500]))
+            raise FunctionError(outcome.error)
+        return outcome.payload
+
+    def call(self, spec: FunctionSpec, event: Any) -> Any:
+        """Run the handler with ``event``; raises :class:`FunctionError` with Lambda's error payload."""
+        return json.loads(self.invoke(spec, json.dumps(event).encode()) or b"null")
+
+    def summary(self) -> dict[str, dict[str, Any]]:
+        """Per function: invocations, cold starts, timeouts, throttles (see LambdaRuntime.summary)."""
+        with self._lock:
+            runtime = self._runtime
+        return runtime.summary() if runtime is not None else {}
+
+    def close(self) -> None:
+        with self._lock:
+            runtime, self._runtime = self._runtime, None
+        if runtime is not None:
+            runtime.close()
 
 
 class _InvokeHandler(BaseHTTPRequestHandler):
@@ -146,29 +199,40 @@ class _InvokeHandler(BaseHTTPRequestHandler):
         if spec is None:
             self._error(404, "ResourceNotFoundException", f"Function not found: {unquote(name)}")
             return
+        if length > MAX_PAYLOAD_BYTES:
+            self._error(413, "RequestTooLargeException",
+                        f"Request must be smaller than {MAX_PAYLOAD_BYTES} bytes for the InvokeFunction operation")
+            return
         try:
-            event = json.loads(raw or b"{}")
+            json.loads(raw or b"{}")
         except json.JSONDecodeError as error:
             self._error(400, "InvalidRequestContentException", f"Could not parse request body into json: {error}")
             return
         if self.headers.get("X-Amz-Invocation-Type") == "Event":
-            threading.Thread(target=self._call_quietly, args=(spec, event), daemon=True).start()
+            threading.Thread(target=self._call_quietly, args=(spec, raw), daemon=True).start()
             self._reply(202, b"")
             return
+        if self.headers.get("X-Amz-Invocation-Type") == "DryRun":
+            self._reply(204, b"")
+            return
         try:
-            result = registry.call(spec, event)
+            result = registry.invoke(spec, raw or b"{}")
+        except ThrottledError as error:
+            self._reply(429, json.dumps({k: error.payload[k] for k in ("Reason", "Type", "message")}).encode(),
+                        {"x-amzn-ErrorType": "TooManyRequestsException"})
+            return
         except FunctionError as error:
             self._reply(200, json.dumps(error.payload).encode(),
                         {"X-Amz-Function-Error": "Unhandled", "X-Amz-Executed-Version": "$LATEST"})
             return
-        self._reply(200, json.dumps(result).encode(), {"X-Amz-Executed-Version": "$LATEST"})
+        self._reply(200, result, {"X-Amz-Executed-Version": "$LATEST"})
 
-    def _call_quietly(self, spec: FunctionSpec, event: Any) -> None:
+    def _call_quietly(self, spec: FunctionSpec, raw: bytes) -> None:
         try:
-            self.server.registry.call(spec, event)
+            self.server.registry.invoke(spec, raw or b"{}")
         except FunctionError as error:
             log.warning("asynchronous invocation failed", extra={"function": spec.logical_id,
-                                                                  "error": error.payload["errorMessage"]})
+                                                                  "error": error.payload.get("errorMessage")})
 
 
 class _Server(TrackingHTTPServer):

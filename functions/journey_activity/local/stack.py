@@ -1,8 +1,10 @@
 """The embedded local engine: everything ``template.yaml`` describes, in one process.
 
 - moto: Step Functions with ``execute_state_machine`` (the real ASL file runs), DynamoDB
-  (the ledger), Secrets Manager (the receipt signing secret);
-- the local Lambda Invoke endpoint serving the template's handlers;
+  (the ledger), Secrets Manager (the receipt signing secret); in-process for the engine, and
+  over HTTP (moto's server, same backends) for the handlers;
+- the local Lambda Invoke endpoint serving the template's handlers, each function in its own
+  execution environments (worker processes: :mod:`journey_activity.local.lambda_runtime`);
 - the local HTTP API in front of the callback function;
 - a provider stand-in (real HTTP) that posts signed receipts to that HTTP API;
 - moto's EventBridge: the template's engagement event bus, observed through a rule and a queue
@@ -29,6 +31,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from journey_activity.local.lambda_endpoint import LambdaRegistry, LocalLambdaEndpoint
+from journey_activity.local.lambda_runtime import DEFAULT_CAP, Initializer
 from journey_activity.local.limits import enforce_payload_limits
 from journey_activity.local.template import ACCOUNT, REGION, Template, function_arn
 
@@ -68,6 +71,13 @@ class LocalOptions:
     environment: dict[str, str] = field(default_factory=dict)
     log_level: str = "WARNING"
     metrics: bool = False
+    # Run once in every function's worker process, before its handler is imported: picklable
+    # (callable, args) pairs (fault injection, guards; see lambda_runtime.WorkerSetup).
+    worker_initializers: list[Initializer] = field(default_factory=list)
+    # Execution environments per function without reserved concurrency (lambda_runtime.DEFAULT_CAP).
+    max_environments: int = DEFAULT_CAP
+    # The functions' logs (their stdout and stderr), appended to this file; unset: stderr.
+    function_log: Path | None = None
 
 
 class LocalInvokeError(RuntimeError):
@@ -411,6 +421,8 @@ class LocalEnvironment:
         from moto import mock_aws
 
         from journey_activity.local.http_api import LocalHttpApi
+        from journey_activity.local.lambda_runtime import LambdaRuntime
+        from journey_activity.local.moto_server import MotoServer
         from journey_activity.local.pinpoint_events import LocalPinpointEvents
         from journey_activity.local.provider_standin import ProviderStandIn
 
@@ -430,8 +442,15 @@ class LocalEnvironment:
         _stop_at_once()
         enforce_payload_limits()
         self._reset_caches()
+        # The handlers' AWS, over HTTP from their worker processes: the same moto backends.
+        self.moto_server = self._stack.enter_context(MotoServer())
+        LambdaRuntime.start_platform()
 
-        self.registry = LambdaRegistry(self.template.functions(self._refs({})))
+        self.registry = LambdaRegistry(self.template.functions(self._refs({})), environment={},
+                                       initializers=self.options.worker_initializers,
+                                       cap=self.options.max_environments,
+                                       log_path=str(self.options.function_log) if self.options.function_log else None)
+        self._stack.callback(self.registry.close)
         self.lambda_endpoint = self._stack.enter_context(LocalLambdaEndpoint(self.registry))
         self.http_api = self._stack.enter_context(LocalHttpApi(self.registry, throttle=self._receipts_throttle()))
         self.pinpoint = self._stack.enter_context(LocalPinpointEvents())
@@ -454,10 +473,9 @@ class LocalEnvironment:
         self.event_bus = self._create_event_bus()
         refs = self._refs({"CallbackSigningSecret": secret_arn, "EngagementEventBus": self.event_bus.name,
                            "EngagementEventBus.Arn": self.event_bus.arn})
+        self.secret_arn = secret_arn
         self.registry.specs = self.template.functions(refs)
         self._set_environment()
-        for spec in self.registry.specs.values():
-            self.registry.handler(spec)  # import every handler once, before requests race to
         self._create_ledger()
         boto3.client("stepfunctions").create_state_machine(
             name=STATE_MACHINE_NAME,
@@ -509,26 +527,51 @@ class LocalEnvironment:
         return refs
 
     def _set_environment(self) -> None:
+        """The functions' configuration: in this process (merged, for the engine's own use of
+        the package), and per function for its worker processes (its own variables only)."""
+        local = {
+            "AWS_ENDPOINT_URL_LAMBDA": self.lambda_endpoint.url,
+            "AWS_ENDPOINT_URL_PINPOINT": self.pinpoint.url,
+            "PROVIDER_CALLBACK_BASE_URL": self.http_api.url,
+            "STATE_MACHINE_ARN": self.state_machine_arn,
+            "RECEIPT_TIMEOUT_SECONDS": str(self.options.receipt_timeout_seconds),
+            "RECEIPT_HEARTBEAT_SECONDS": str(self.options.receipt_heartbeat_seconds),
+            "POWERTOOLS_LOG_LEVEL": self.options.log_level,
+            "POWERTOOLS_METRICS_DISABLED": "false" if self.options.metrics else "true",
+            "ALLOW_LOCAL_PROVIDERS": "true",
+        }
         merged: dict[str, str] = {}
         for spec in self.registry.specs.values():
             merged.update(spec.environment)
-        merged.update(
-            AWS_ENDPOINT_URL_LAMBDA=self.lambda_endpoint.url,
-            AWS_ENDPOINT_URL_PINPOINT=self.pinpoint.url,
-            PROVIDER_CALLBACK_BASE_URL=self.http_api.url,
-            STATE_MACHINE_ARN=self.state_machine_arn,
-            RECEIPT_TIMEOUT_SECONDS=str(self.options.receipt_timeout_seconds),
-            RECEIPT_HEARTBEAT_SECONDS=str(self.options.receipt_heartbeat_seconds),
-            POWERTOOLS_LOG_LEVEL=self.options.log_level,
-            POWERTOOLS_METRICS_DISABLED="false" if self.options.metrics else "true",
-            ALLOW_LOCAL_PROVIDERS="true",
-        )
+        merged.update(local)
         if not merged.get("PROVIDER_URL"):
-            merged["PROVIDER_URL"] = f"{self.provider.url}/messages"
+            local["PROVIDER_URL"] = f"{self.provider.url}/messages"
         if self.options.deadline_seconds is not None:
-            merged["INVOKER_DEADLINE_SECONDS"] = str(self.options.deadline_seconds)
-        merged.update(self.options.environment)
+            local["INVOKER_DEADLINE_SECONDS"] = str(self.options.deadline_seconds)
+        local.update(self.options.environment)
+        merged.update(local)
         os.environ.update(merged)
+        self.registry.configure(environment=self._worker_base_environment(), overrides=local)
+
+    def _worker_base_environment(self) -> dict[str, str]:
+        """What Lambda's runtime gives every function: its credentials and region; locally also
+        the endpoints of the local AWS (moto's server, the Lambda and Pinpoint endpoints), and
+        no shared AWS config files, so nothing reaches a real account."""
+        inherited = {name: os.environ[name] for name in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ",
+                                                         "PYTHONPATH", "VIRTUAL_ENV") if name in os.environ}
+        return {
+            **inherited,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "AWS_ENDPOINT_URL": self.moto_server.url,
+            "AWS_ENDPOINT_URL_LAMBDA": self.lambda_endpoint.url,
+            "AWS_ENDPOINT_URL_PINPOINT": self.pinpoint.url,
+        }
 
     def _create_ledger(self) -> None:
         import boto3
@@ -562,9 +605,34 @@ class LocalEnvironment:
     # -- use ------------------------------------------------------------------------------
 
     def set_environment(self, **variables: str) -> None:
-        """Change the functions' configuration between invocations (settings are re-read)."""
+        """Change the functions' configuration between invocations, as UpdateFunctionConfiguration
+        does: later invocations run in new execution environments that read it."""
         os.environ.update(variables)
+        self.registry.configure(overrides=variables)
         self._reset_caches()
+
+    def endpoints(self) -> dict[str, Any]:
+        """Where a person's own tools reach this stack (``journey-activity serve`` prints it)."""
+        return {
+            "lambda_endpoint": self.lambda_endpoint.url,
+            "invoker_function": "InvokerFunction",
+            "functions": sorted(self.registry.specs),
+            "receipts_url": self.receipts_url,
+            "http_api": self.http_api.url,
+            "aws_endpoint": self.moto_server.url,
+            "pinpoint_endpoint": self.pinpoint.url,
+            "region": REGION,
+            "aws_credentials": {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"},
+            "state_machine_arn": self.state_machine_arn,
+            "ledger_table": TABLE_NAME,
+            "providers": {
+                PROVIDER_NAME: {
+                    "url": f"{self.provider.url}/messages",
+                    # The stand-in takes no credentials; it signs receipts with this secret.
+                    "credentials": {"signing_secret": self.signing_secret, "signing_secret_arn": self.secret_arn},
+                },
+            },
+        }
 
     def client(self, service: str) -> Any:
         from journey_activity import aws
@@ -573,11 +641,24 @@ class LocalEnvironment:
 
     def invoke(self, event: Any, function: str = "InvokerFunction") -> Any:
         """Invoke a function through the local Lambda endpoint, as Pinpoint would."""
-        response = self.client("lambda").invoke(FunctionName=function, Payload=json.dumps(event).encode())
+        response = self._caller().invoke(FunctionName=function, Payload=json.dumps(event).encode())
         payload = json.loads(response["Payload"].read() or b"null")
         if response.get("FunctionError"):
             raise LocalInvokeError(payload)
         return payload
+
+    def _caller(self) -> Any:
+        """A Lambda client that waits as long as any function may run (the functions' own
+        clients time out sooner) and does not retry: a retry would be a second invocation."""
+        if getattr(self, "_lambda_caller", None) is None:
+            import boto3
+            from botocore.config import Config
+
+            longest = max((spec.timeout for spec in self.registry.specs.values()), default=30)
+            self._lambda_caller = boto3.client(
+                "lambda", endpoint_url=self.lambda_endpoint.url, region_name=REGION,
+                config=Config(read_timeout=longest + 30, connect_timeout=5, retries={"total_max_attempts": 1}))
+        return self._lambda_caller
 
     def execution_arn(self, batch_id: str) -> str:
         return f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{STATE_MACHINE_NAME}:{batch_id}"

@@ -56,6 +56,8 @@ class FunctionSpec:
     environment: dict[str, Any]
     http_routes: list[tuple[str, str]] = field(default_factory=list)  # (METHOD, /path/{param})
     event_patterns: list[dict[str, Any]] = field(default_factory=list)  # EventBridgeRule patterns
+    memory: int = 128  # MemorySize (MB)
+    reserved_concurrency: int | None = None  # ReservedConcurrentExecutions
 
     @property
     def arn(self) -> str:
@@ -75,6 +77,10 @@ def matches(pattern: Any, event: Any) -> bool:
     if isinstance(pattern, list):
         return any(matches(option, event) for option in pattern)
     return bool(pattern == event)
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value in (None, "", "AWS::NoValue") else int(value)
 
 
 class Template:
@@ -115,8 +121,30 @@ class Template:
             separator, items = value
             return separator.join(str(self.resolve(item, refs)) for item in items)
         if tag == "If":
-            return self.resolve(value[1], refs)
+            return self.resolve(value[1] if self.condition(value[0], refs) else value[2], refs)
         return self.resolve(value, refs)
+
+    def condition(self, name: str, refs: Mapping[str, Any]) -> bool:
+        """A template condition (Equals, Not, And, Or, Condition) against the parameters' defaults."""
+        return self._truth(self.document.get("Conditions", {}).get(name, True), refs)
+
+    def _truth(self, value: Any, refs: Mapping[str, Any]) -> bool:
+        tag, inner = (value.tag, value.value) if isinstance(value, _Tag) else (None, value)
+        if tag is None and isinstance(value, dict) and len(value) == 1:
+            (key, inner), = value.items()
+            tag = key.removeprefix("Fn::")
+        if tag == "Equals":
+            left, right = (self.resolve(item, refs) for item in inner)
+            return str(left) == str(right)
+        if tag == "Not":
+            return not self._truth(inner[0], refs)
+        if tag == "And":
+            return all(self._truth(item, refs) for item in inner)
+        if tag == "Or":
+            return any(self._truth(item, refs) for item in inner)
+        if tag == "Condition":
+            return self.condition(str(inner), refs)
+        return bool(value)
 
     def _ref(self, name: str, refs: Mapping[str, Any]) -> Any:
         if name in refs:
@@ -152,10 +180,13 @@ class Template:
             specs[logical_id] = FunctionSpec(
                 logical_id=logical_id,
                 handler=str(props.get("Handler", globals_.get("Handler", ""))),
-                timeout=int(props.get("Timeout", globals_.get("Timeout", 3))),
+                timeout=int(self.resolve(props.get("Timeout", globals_.get("Timeout", 3)), refs)),
                 environment={k: str(self.resolve(v, refs)) for k, v in env.items()},
                 http_routes=routes,
                 event_patterns=patterns,
+                memory=int(self.resolve(props.get("MemorySize", globals_.get("MemorySize", 128)), refs)),
+                reserved_concurrency=_optional_int(self.resolve(
+                    props.get("ReservedConcurrentExecutions", globals_.get("ReservedConcurrentExecutions")), refs)),
             )
         return specs
 
