@@ -112,3 +112,13 @@ def test_a_catch_that_names_the_error_still_catches_it(sfn):
     assert described["status"] == "SUCCEEDED", described
     assert json.loads(described["output"]) == {"caught": True}
 
+
+
+def test_send_task_success_refuses_an_output_over_the_limit(sfn):
+    with pytest.raises(ClientError) as refused:
+        sfn.send_task_success(taskToken="t" * 20, output=json.dumps({"p": "x" * MAX_PAYLOAD_BYTES}))
+    assert refused.value.response["Error"]["Code"] == "ValidationException"
+    # Within the limit, the call gets as far as the token (which is unknown here).
+    with pytest.raises(ClientError) as unknown:
+        sfn.send_task_success(taskToken="t" * 20, output=json.dumps({"p": "x"}))
+    assert unknown.value.response["Error"]["Code"] != "ValidationException"
