@@ -115,6 +115,8 @@ def send(task: SendTask, settings: Settings) -> dict[str, Any]:
             "treatment_id": task.context.treatment_id,
         },
     )
+    # Sends and provider errors per channel (the Lambda handles one endpoint per invocation).
+    metrics.add_dimension(name="Channel", value=recipient.channel)
     try:
         accepted = provider_for(config).send(request)
     except ProviderError as error:
