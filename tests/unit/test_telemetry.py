@@ -104,3 +104,31 @@ def test_the_compile_step_publishes_them(capsys, monkeypatch, fake_aws):
     assert (sms["Channel"], sms["OutcomeDelivered"], sms["OutcomeFailed"], sms["Journey"]) == \
         ("SMS", [1.0], [1.0], "journey-2")
     assert (email["Channel"], email["OutcomeSkipped"]) == ("EMAIL", [1.0])
+
+
+def test_a_recorded_failure_is_counted_per_channel(capsys, monkeypatch, fake_aws):
+    boto3.client("dynamodb").create_table(TableName="ledger-telemetry", BillingMode="PAY_PER_REQUEST", **LEDGER_KEYS)
+    monkeypatch.setenv("LEDGER_TABLE", "ledger-telemetry")
+    from journey_activity import aws
+    from journey_activity.config import reset_settings_cache
+    from journey_activity.handlers import _runtime, record_outcome
+
+    reset_settings_cache()
+    _runtime.reset()
+    event = {"context": {"batch_id": "b-2", "source": "pinpoint"},
+             "recipient": {"endpoint_id": "v-1", "channel": "VOICE"},
+             "error": {"Error": "States.HeartbeatTimeout", "Cause": ""}}
+    context = SimpleNamespace(function_name="RecordOutcomeFunction", memory_limit_in_mb=256, aws_request_id="r-2",
+                              invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:RecordOutcome")
+    try:
+        record_outcome.handler(event, context)
+    finally:
+        reset_settings_cache()
+        _runtime.reset()
+        aws.reset_clients()
+    (record,) = emf_records(capsys.readouterr().out)
+    # The shared Metrics object's service comes from the environment at import (Lambda's order); here
+    # an earlier test may have imported it first, so only the channel is asserted.
+    assert "Channel" in record["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0]
+    assert record["Channel"] == "VOICE"
+    assert record["EndpointsTimedOut"] == [1.0]

@@ -155,3 +155,38 @@ def test_a_bad_history_file_gets_a_clear_error(tmp_path, content, message):
     path.write_text(content)
     with pytest.raises(ViewSourceError, match=message):
         load_history_file(path)
+
+
+def test_an_execution_arn_is_read_with_every_history_page_and_the_definition_it_ran(aws_events):
+    """What `view ARN` asks AWS, exactly: DescribeExecution, GetExecutionHistory until no nextToken,
+    DescribeStateMachineForExecution (the definition the execution ran, not today's)."""
+    import boto3
+    from botocore.stub import Stubber
+
+    from journey_activity.view.sources import load_execution
+
+    arn = "arn:aws:states:eu-west-1:111122223333:execution:journey-activity-batch:connect-4f1c2a"
+    machine = "arn:aws:states:eu-west-1:111122223333:stateMachine:journey-activity-batch"
+    started = datetime(2025, 11, 23, 12, 13, 20, tzinfo=UTC)
+    sfn = boto3.client("stepfunctions", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x")
+    events = [dict(e, timestamp=datetime.fromtimestamp(e["timestamp"], tz=UTC)) for e in aws_events]
+    with Stubber(sfn) as stub:
+        stub.add_response("describe_execution", {"executionArn": arn, "stateMachineArn": machine, "status": "SUCCEEDED",
+                                                 "name": "connect-4f1c2a", "startDate": started},
+                          {"executionArn": arn})
+        stub.add_response("get_execution_history", {"events": events[:30], "nextToken": "page-2"},
+                          {"executionArn": arn, "maxResults": 1000})
+        stub.add_response("get_execution_history", {"events": events[30:]},
+                          {"executionArn": arn, "maxResults": 1000, "nextToken": "page-2"})
+        stub.add_response("describe_state_machine_for_execution",
+                          {"stateMachineArn": machine, "name": "journey-activity-batch",
+                           "definition": json.dumps(DEFINITION), "roleArn": "arn:aws:iam::111122223333:role/r",
+                           "updateDate": started}, {"executionArn": arn})
+        data = load_execution(sfn, arn)
+        stub.assert_no_pending_responses()
+    assert [e["id"] for e in data.events] == list(range(1, len(aws_events) + 1))
+    assert data.definition == DEFINITION
+    assert data.execution["status"] == "SUCCEEDED"
+    view = build_model(data.events, data.definition, execution=data.execution)
+    assert view.summary["execution"] == "connect-4f1c2a"
+    assert [e.status for e in view.endpoints] == ["DELIVERED", "TIMED_OUT", "SKIPPED"]

@@ -67,6 +67,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         extra={"channel": recipient.get("channel")},
     )
     if applied:
+        metrics.add_dimension(name="Channel", value=str(recipient.get("channel") or "UNKNOWN"))
         metrics.add_metric(name=f"Endpoints{status.value.title().replace('_', '')}", unit=MetricUnit.Count, value=1)
         logger.info("Recorded failed delivery", extra={"status": status.value, "reason": reason})
     else:

@@ -136,6 +136,8 @@ def send(task: SendTask, settings: Settings, deadline: float | None = None) -> d
         },
         deadline=deadline,
     )
+    # Sends and provider errors per channel (the Lambda handles one endpoint per invocation).
+    metrics.add_dimension(name="Channel", value=recipient.channel)
     try:
         accepted = provider_for(config).send(request)
     except ProviderError as error:

@@ -83,15 +83,15 @@ def live_progress(console: Console, records: Records, total: int | None, interva
     def show(reading: tuple[Counter[str], Counter[str]]) -> None:
         if live is None and not sum(reading[0].values()) and not sum(reading[1].values()) - reading[1]["QUEUED"]:
             return  # a log gets no line until the batch has started (nor for a batch refused outright)
+        elapsed = time.monotonic() - started
+        if live is not None:  # in place: redrawn every tick, so the clock runs
+            live.update(describe(*reading, elapsed, rich=True), refresh=True)
+            return
         key = (tuple(sorted(reading[0].items())), tuple(sorted(reading[1].items())))
         if last and last[-1] == key:
             return
         last.append(key)
-        elapsed = time.monotonic() - started
-        if live is not None:
-            live.update(describe(*reading, elapsed, rich=True), refresh=True)
-        else:
-            console.print("progress: " + describe(*reading, elapsed).plain, highlight=False, soft_wrap=True)
+        console.print("progress: " + describe(*reading, elapsed).plain, highlight=False, soft_wrap=True)
 
     def loop() -> None:
         while not stop.wait(interval):
@@ -114,7 +114,6 @@ def live_progress(console: Console, records: Records, total: int | None, interva
         reading = None if failed else read()
         if live is not None:
             live.stop()  # transient: the last reading is printed as a plain line below
-            last.clear()
             live = None
         if reading is not None:
             show(reading)
