@@ -4,6 +4,9 @@ that retry resumes the waiting task (it does not wait out its heartbeat)."""
 
 from __future__ import annotations
 
+import functools
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,26 +17,44 @@ from .conftest import endpoint, event_with
 pytestmark = pytest.mark.integration
 
 
-def test_the_providers_retry_of_a_receipt_resumes_a_task_whose_resume_was_throttled(make_local, invoke):
+def _throttle_once(marker: str, **_: Any) -> Any:
+    """The first SendTaskSuccess of the run, in whichever execution environment makes it, fails
+    as botocore reports a throttled call once its own retries ran out; the marker file records it
+    (environments are separate processes)."""
+    try:
+        os.close(os.open(marker, os.O_CREAT | os.O_EXCL))
+    except FileExistsError:
+        return None
+    return (AWSResponse("https://states.invalid", 400, {}, None),
+            {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"},
+             "ResponseMetadata": {"HTTPStatusCode": 400}})
+
+
+def _throttle_the_first_resume(marker: str) -> None:
+    """A worker initializer: every Step Functions client the functions make gets the hook."""
+    from journey_activity import aws
+
+    make = aws.client
+
+    def client(service: str) -> Any:
+        made = make(service)
+        if service == "stepfunctions" and not getattr(made, "_throttle_first_resume", False):
+            made.meta.events.register("before-call.states.SendTaskSuccess", functools.partial(_throttle_once, marker))
+            made._throttle_first_resume = True
+        return made
+
+    aws.client = client  # type: ignore[assignment]
+
+
+def test_the_providers_retry_of_a_receipt_resumes_a_task_whose_resume_was_throttled(make_local, invoke, tmp_path):
+    marker = tmp_path / "throttled"
     # The heartbeat is far beyond the test: only a resume ends the task.
-    local = make_local(receipt_timeout_seconds=600, receipt_heartbeat_seconds=300)
-    throttled: list[bool] = []
-
-    def throttle_once(**_: Any) -> Any:
-        if throttled:
-            return None
-        throttled.append(True)
-        # What reaches the callback once botocore's own retries ran out.
-        return (AWSResponse("https://states.invalid", 400, {}, None),
-                {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"},
-                 "ResponseMetadata": {"HTTPStatusCode": 400}})
-
-    # The callback runs in this process (the local Lambda endpoint) and shares this client.
-    local.client("stepfunctions").meta.events.register("before-call.states.SendTaskSuccess", throttle_once)
+    local = make_local(receipt_timeout_seconds=600, receipt_heartbeat_seconds=300,
+                       worker_initializers=[(_throttle_the_first_resume, (str(marker),))])
     run = invoke(local, event_with({"ep": endpoint("SMS", "+14155550123")}))
     run.finish(timeout=120)  # SUCCEEDED, long before the heartbeat
 
-    assert throttled, "the first resume was not throttled"
+    assert Path(marker).exists(), "the first resume was not throttled"
     types = [event["type"] for event in run.history()]
     assert "TaskSucceeded" in types
     assert "TaskTimedOut" not in types
