@@ -42,3 +42,15 @@ def fake_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     with mock_aws():
         yield
+
+
+@pytest.fixture
+def book(fake_aws: None) -> Any:
+    """An empty ledger table on moto, and the product's Ledger over it (table ``ledger``)."""
+    import boto3
+
+    from journey_activity.ledger import Ledger
+
+    client = boto3.client("dynamodb")
+    client.create_table(TableName="ledger", BillingMode="PAY_PER_REQUEST", **LEDGER_KEYS)
+    return Ledger("ledger", dynamodb=client)

@@ -3,21 +3,9 @@
 
 from __future__ import annotations
 
-import boto3
-import pytest
-
-from journey_activity.ledger import Ledger
 from journey_activity.local import dynamodb_units
 from journey_activity.local.dynamodb_units import item_size, metered
 from journey_activity.models.batch import LedgerStatus
-from tests.conftest import LEDGER_KEYS
-
-
-@pytest.fixture
-def book(fake_aws):
-    client = boto3.client("dynamodb")
-    client.create_table(TableName="ledger", BillingMode="PAY_PER_REQUEST", **LEDGER_KEYS)
-    return Ledger("ledger", dynamodb=client)
 
 
 def test_item_sizes_follow_dynamodbs_rules():

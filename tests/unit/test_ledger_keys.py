@@ -3,22 +3,13 @@
 
 from __future__ import annotations
 
-import boto3
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from journey_activity.ledger import MAX_PARTITION_KEY_BYTES, Ledger, pointer_key
-from tests.conftest import LEDGER_KEYS
+from journey_activity.ledger import MAX_PARTITION_KEY_BYTES, pointer_key
 
 BATCH = "pinpoint-0123"
-
-
-@pytest.fixture
-def book(fake_aws):
-    client = boto3.client("dynamodb")
-    client.create_table(TableName="ledger", BillingMode="PAY_PER_REQUEST", **LEDGER_KEYS)
-    return Ledger("ledger", dynamodb=client)
 
 
 def _pk(provider: str, message_id: str) -> str:

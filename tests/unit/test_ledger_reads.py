@@ -6,20 +6,12 @@ from __future__ import annotations
 import json
 
 import boto3
-import pytest
 
 from journey_activity.ledger import Ledger, key_problem, pack_recipient, recipient_problem, unpack_recipient
 from journey_activity.models.batch import LedgerStatus, Recipient
 from tests.conftest import LEDGER_KEYS
 
 BATCH = "pinpoint-0123"
-
-
-@pytest.fixture
-def book(fake_aws):
-    client = boto3.client("dynamodb")
-    client.create_table(TableName="ledger", BillingMode="PAY_PER_REQUEST", **LEDGER_KEYS)
-    return Ledger("ledger", dynamodb=client)
 
 
 def open_endpoint(book: Ledger, endpoint_id: str, batch_id: str = BATCH) -> None:
