@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict
 from journey_activity import aws
 from journey_activity.config import ProviderConfig, Settings, get_settings
 from journey_activity.errors import ProfileMissing, ProviderError, ProviderRejected, TemplateError
-from journey_activity.handlers._runtime import ledger, logger, metrics
+from journey_activity.handlers._runtime import ledger, logger, metrics, throttling_is_retried
 from journey_activity.ledger import Ledger, is_final, result_from_record
 from journey_activity.models.batch import BatchContext, LedgerStatus, RecipientRef
 from journey_activity.providers import SendRequest, provider_for
@@ -157,6 +157,7 @@ def send(task: SendTask, settings: Settings, deadline: float | None = None) -> d
     return {"status": LedgerStatus.SENT.value, "provider_message_id": accepted.message_id}
 
 
+@throttling_is_retried
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
