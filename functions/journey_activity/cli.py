@@ -107,11 +107,16 @@ def run(
     = "CRITICAL",
     env: Annotated[list[str] | None, typer.Option(help="NAME=VALUE set for the functions (e.g. EVENT_ATTRIBUTES). "
                                                        "Repeatable.")] = None,
+    provider: Annotated[list[str] | None, typer.Option(
+        "--provider", help="CHANNEL=KIND: send CHANNEL through a local stand-in of KIND (http, ses, sms-voice, push, "
+                           "twilio), speaking that provider's real API. Repeatable; unnamed channels use http.")]
+    = None,
 ) -> None:
     """Run EVENT.json through the real state machine on the embedded local engine."""
     event = _read_event(event_file)
     behaviours = _parse_behaviours(behave or [])
     environment = _parse_env(env or [])
+    providers = _parse_providers(provider)
     if heartbeat >= receipt_timeout:
         raise _fail("--heartbeat must be smaller than --receipt-timeout")
 
@@ -131,7 +136,7 @@ def run(
     options = LocalOptions(template=template, receipt_delay=receipt_delay, latency=latency, behaviours=behaviours,
                            deadline_seconds=deadline, receipt_timeout_seconds=receipt_timeout,
                            receipt_heartbeat_seconds=heartbeat, environment=environment,
-                           log_level=log_level.upper())
+                           log_level=log_level.upper(), providers=providers)
     stderr = Console(stderr=True)
     if not stderr.is_terminal:
         stderr = Console(stderr=True, width=160)
@@ -159,8 +164,9 @@ def run(
         if not json_only:
             stderr.print(_table(adapter.endpoint_ids(event), adapter.answered(response), final))
             status = described.get("status", "RUNNING")
+            sent = sum(len(standin.sends) for standin in local.standins.values())
             stderr.print(f"execution {arn.rsplit(':', 1)[-1]}: {status}; "
-                         f"{len(local.provider.sends)} sent, {_engagement_events(local)} engagement events reported",
+                         f"{sent} sent, {_engagement_events(local)} engagement events reported",
                          highlight=False)
             stderr.print(_environments_line(local.registry.summary()), highlight=False)
     stdout.write(json.dumps(response, indent=None if json_only else 2) + "\n")
@@ -224,6 +230,10 @@ def serve(
     log_level: Annotated[str, typer.Option(help="The functions' log level (their JSON logs go to stderr).")]
     = "WARNING",
     env: Annotated[list[str] | None, typer.Option(help="NAME=VALUE set for the functions. Repeatable.")] = None,
+    provider: Annotated[list[str] | None, typer.Option(
+        "--provider", help="CHANNEL=KIND: send CHANNEL through a local stand-in of KIND (http, ses, sms-voice, push, "
+                           "twilio), speaking that provider's real API. Repeatable; unnamed channels use http.")]
+    = None,
 ) -> None:
     """Keep the embedded stack up for your own tools until SIGINT or SIGTERM.
 
@@ -232,6 +242,7 @@ def serve(
     endpoint and credentials, and each provider stand-in's URL and credentials."""
     behaviours = _parse_behaviours(behave or [])
     environment = _parse_env(env or [])
+    providers = _parse_providers(provider)
     if heartbeat >= receipt_timeout:
         raise _fail("--heartbeat must be smaller than --receipt-timeout")
 
@@ -240,7 +251,7 @@ def serve(
     options = LocalOptions(template=template, receipt_delay=receipt_delay, latency=latency, behaviours=behaviours,
                            deadline_seconds=deadline, receipt_timeout_seconds=receipt_timeout,
                            receipt_heartbeat_seconds=heartbeat, environment=environment,
-                           log_level=log_level.upper())
+                           log_level=log_level.upper(), providers=providers)
     stop = threading.Event()
     for signal_number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signal_number, lambda *_: stop.set())
@@ -253,6 +264,15 @@ def serve(
         while not stop.wait(0.2):
             pass
         stderr.print(f"stopping; {_environments_line(local.registry.summary())}", highlight=False)
+
+
+def _parse_providers(values: list[str] | None) -> dict[str, str]:
+    from journey_activity.local.standins import parse_provider_options
+
+    try:
+        return parse_provider_options(values)
+    except ValueError as error:
+        raise _fail(str(error)) from None
 
 
 def _parse_env(values: list[str]) -> dict[str, str]:

@@ -141,6 +141,24 @@ def resume(ledger: Ledger, sfn: Any, record: Mapping[str, Any], receipt_status: 
     return Outcome.DELIVERED if result.status == LedgerStatus.DELIVERED else Outcome.FAILED
 
 
+def resume_with_result(ledger: Ledger, sfn: Any, record: Mapping[str, Any], token: str) -> bool:
+    """Resume a task with SendTaskSuccess and the record's summary, whatever its final status (the
+    sender's own task, after a synchronous outcome: the summary carries FAILED or SKIPPED itself).
+    Returns False when the task is gone (timed out, already resumed); raises on a throttled or
+    failed call, which fails the sender's invocation: its retry finds the record final and
+    resumes from the ledger."""
+    batch_id, endpoint_id = record["pk"], record["sk"]
+    try:
+        sfn.send_task_success(taskToken=token, output=json.dumps(result_from_record(record).summary()))
+    except ClientError as error:
+        if _error_code(error) not in GONE_TASK_ERRORS:
+            raise
+        ledger.note(batch_id, endpoint_id, resumed_at=now_iso(), resume_error=_error_code(error))
+        return False
+    ledger.note(batch_id, endpoint_id, resumed_at=now_iso())
+    return True
+
+
 def report_late(record: Mapping[str, Any], receipt_status: str) -> None:
     """Report a late receipt to the configured sink; a failure there is logged, never the provider's problem."""
     # Imported here: reporting reads the settings, which the ledger's users need not import.

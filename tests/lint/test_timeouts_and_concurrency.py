@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from journey_activity.config import ProviderConfig
+from journey_activity.config import HttpProviderConfig
 from journey_activity.handlers.send import AFTER_SEND_SECONDS
 from journey_activity.providers import http
 from tests.lint.test_template import asl_files, parsed_template
@@ -29,7 +29,7 @@ def test_the_sender_outlives_its_worst_case_provider_call():
     """timeout_seconds at its maximum, every checked address refusing after the connect timeout,
     then the ledger writes after the send: all within the sender's Timeout."""
     template = parsed_template()
-    slowest = ProviderConfig.model_fields["timeout_seconds"].metadata
+    slowest = HttpProviderConfig.model_fields["timeout_seconds"].metadata
     most = max(getattr(item, "le", 0) or 0 for item in slowest)
     worst_call = http._MAX_ADDRESSES * min(3.0, most) + most
     assert worst_call + AFTER_SEND_SECONDS <= _timeout(template, "SendFunction")

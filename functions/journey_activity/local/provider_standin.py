@@ -262,6 +262,18 @@ class ProviderStandIn(LocalServer):
         with self._lock:
             self._behaviours[address] = parsed
 
+    def provider_config(self, channel: str) -> dict[str, Any]:
+        """The generic HTTP provider's ``CHANNEL_PROVIDERS`` entry for this stand-in (any channel)."""
+        return {"type": "http", "name": "http", "url": f"{self.url}/messages"}
+
+    def environment(self) -> dict[str, str]:
+        """Nothing: the generic provider is reached by the URL in its configuration."""
+        return {}
+
+    def describe(self) -> dict[str, Any]:
+        """Its send URL; it takes no credentials and signs receipts with the signing secret."""
+        return {"kind": "http", "url": f"{self.url}/messages", "credentials": {"signing_secret": self.signing_secret}}
+
     def behaviour_for(self, address: str) -> Behaviour:
         with self._lock:
             return self._behaviours.get(address, Behaviour(DEFAULT_BEHAVIOUR))

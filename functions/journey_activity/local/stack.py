@@ -78,6 +78,9 @@ class LocalOptions:
     max_environments: int = DEFAULT_CAP
     # The functions' logs (their stdout and stderr), appended to this file; unset: stderr.
     function_log: Path | None = None
+    # channel type -> provider stand-in kind (local.standins.KINDS), from --provider CHANNEL=KIND;
+    # channels not named keep today's generic HTTP stand-in (PROVIDER_URL).
+    providers: dict[str, str] = field(default_factory=dict)
 
 
 class LocalInvokeError(RuntimeError):
@@ -425,6 +428,7 @@ class LocalEnvironment:
         from journey_activity.local.moto_server import MotoServer
         from journey_activity.local.pinpoint_events import LocalPinpointEvents
         from journey_activity.local.provider_standin import ProviderStandIn
+        from journey_activity.local.standins import StandIn, StandInSetup, factory_for
 
         self._saved_env = dict(os.environ)
         for variable in [v for v in os.environ if v.startswith("AWS_ENDPOINT_URL")]:
@@ -455,15 +459,25 @@ class LocalEnvironment:
         self.http_api = self._stack.enter_context(LocalHttpApi(self.registry, throttle=self._receipts_throttle()))
         self.pinpoint = self._stack.enter_context(LocalPinpointEvents())
         self.receipts_url = f"{self.http_api.url}/receipts/{PROVIDER_NAME}"
-        self.provider = ProviderStandIn(
-            callback_url=self.receipts_url,
+        setup = StandInSetup(
+            receipts_base_url=self.http_api.url,
             signing_secret=self.signing_secret,
+            aws_endpoint=self.moto_server.url,
+            region=REGION,
             receipt_delay=self.options.receipt_delay,
             latency=self.options.latency,
             behaviours=dict(self.options.behaviours),
             progress_receipts=self.options.progress_receipts,
         )
+        # The generic stand-in always runs (channels without --provider go to it, as before);
+        # each other kind in use gets one stand-in, shared by its channels.
+        provider = factory_for("http")(setup)
+        assert isinstance(provider, ProviderStandIn)
+        self.provider = provider
         self._stack.enter_context(self.provider)
+        self.standins: dict[str, StandIn] = {"http": self.provider}
+        for kind in sorted(set(self.options.providers.values()) - {"http"}):
+            self.standins[kind] = self._stack.enter_context(factory_for(kind)(setup))
 
         import boto3
 
@@ -546,12 +560,28 @@ class LocalEnvironment:
         merged.update(local)
         if not merged.get("PROVIDER_URL"):
             local["PROVIDER_URL"] = f"{self.provider.url}/messages"
+        local.update(self._chosen_providers(merged.get("CHANNEL_PROVIDERS", "")))
         if self.options.deadline_seconds is not None:
             local["INVOKER_DEADLINE_SECONDS"] = str(self.options.deadline_seconds)
         local.update(self.options.environment)
         merged.update(local)
         os.environ.update(merged)
         self.registry.configure(environment=self._worker_base_environment(), overrides=local)
+
+    def _chosen_providers(self, configured: str) -> dict[str, str]:
+        """``--provider CHANNEL=KIND``: each channel's entry points at its kind's stand-in, over the
+        template's CHANNEL_PROVIDERS (kept for the other channels); plus what the stand-ins need
+        the functions to know (their per-service endpoint URLs)."""
+        if not self.options.providers:
+            return {}
+        entries: dict[str, Any] = json.loads(configured) if configured.strip() else {}
+        variables: dict[str, str] = {}
+        for channel, kind in sorted(self.options.providers.items()):
+            entries[channel] = self.standins[kind].provider_config(channel)
+        for kind in sorted(set(self.options.providers.values())):
+            variables.update(self.standins[kind].environment())
+        variables["CHANNEL_PROVIDERS"] = json.dumps(entries, separators=(",", ":"))
+        return variables
 
     def _worker_base_environment(self) -> dict[str, str]:
         """What Lambda's runtime gives every function: its credentials and region; locally also
@@ -625,14 +655,21 @@ class LocalEnvironment:
             "aws_credentials": {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"},
             "state_machine_arn": self.state_machine_arn,
             "ledger_table": TABLE_NAME,
-            "providers": {
-                PROVIDER_NAME: {
-                    "url": f"{self.provider.url}/messages",
-                    # The stand-in takes no credentials; it signs receipts with this secret.
-                    "credentials": {"signing_secret": self.signing_secret, "signing_secret_arn": self.secret_arn},
-                },
-            },
+            "providers": self._describe_providers(),
         }
+
+    def _describe_providers(self) -> dict[str, Any]:
+        """Each stand-in's URL and credentials, by provider kind, with the channels sent to it."""
+        described: dict[str, Any] = {}
+        for kind, standin in self.standins.items():
+            entry = dict(standin.describe())
+            # "*": every channel not chosen with --provider goes to the generic stand-in.
+            entry["channels"] = sorted(c for c, k in self.options.providers.items() if k == kind) + (
+                ["*"] if kind == "http" else [])
+            described[kind] = entry
+        # The stand-in takes no credentials; it signs receipts with this secret (also in Secrets Manager).
+        described["http"]["credentials"]["signing_secret_arn"] = self.secret_arn
+        return described
 
     def client(self, service: str) -> Any:
         from journey_activity import aws
