@@ -45,6 +45,11 @@ DEFAULT_EVENT_ATTRIBUTES: dict[str, str] = {
 }
 
 
+# An AWS provider's call (one attempt, no SDK retries) waits at most this long for the answer:
+# the e-mail, SMS/voice and push senders' 30 s Timeout holds it, the connect timeout and the
+# ledger writes (tests/lint/test_timeouts_and_concurrency.py).
+SDK_TIMEOUT_MAX_SECONDS = 20
+SDK_CONNECT_TIMEOUT_SECONDS = 3.0
 # A provider's name is the path segment of its receipts route and part of ledger keys.
 _NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,39}$"
 # boto3 region names (e.g. eu-west-1, us-gov-west-1).
@@ -113,7 +118,7 @@ class SesProviderConfig(BaseModel):
     # Used when the message template is plain text (a JSON message may carry its own "subject").
     subject: str = Field(default="", max_length=998)
     region: str | None = Field(default=None, pattern=_REGION_PATTERN)
-    timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    timeout_seconds: float = Field(default=5.0, gt=0, le=SDK_TIMEOUT_MAX_SECONDS)
 
 
 class SmsVoiceProviderConfig(BaseModel):
@@ -136,7 +141,7 @@ class SmsVoiceProviderConfig(BaseModel):
     max_price: str | None = Field(default=None, pattern=r"^[0-9]{0,2}\.[0-9]{0,5}$")
     protect_configuration_id: str | None = None
     region: str | None = Field(default=None, pattern=_REGION_PATTERN)
-    timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    timeout_seconds: float = Field(default=5.0, gt=0, le=SDK_TIMEOUT_MAX_SECONDS)
 
 
 class PushProviderConfig(BaseModel):
@@ -148,7 +153,7 @@ class PushProviderConfig(BaseModel):
     name: str = Field(default="push", pattern=_NAME_PATTERN)
     application_id: str = Field(min_length=1, max_length=64)
     region: str | None = Field(default=None, pattern=_REGION_PATTERN)
-    timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    timeout_seconds: float = Field(default=5.0, gt=0, le=SDK_TIMEOUT_MAX_SECONDS)
 
 
 class TwilioProviderConfig(BaseModel):
@@ -274,6 +279,8 @@ class Settings(BaseModel):
     event_type_prefix: str = Field(default="journey_activity", min_length=1, max_length=100)
     # Amazon Connect custom actions: ActionId (or "*") -> what to send.
     connect_actions: dict[str, ConnectAction] = Field(default_factory=dict)
+    # Channel family (journey_activity.senders.FAMILIES) -> its sender function's ARN (Validate).
+    sender_functions: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("channel_providers", "address_rules")
     @classmethod
@@ -282,6 +289,18 @@ class Settings(BaseModel):
         unknown = sorted(set(value) - known)
         if unknown:
             raise ValueError(f"unknown channel types {unknown}; use one of {sorted(known)}")
+        return value
+
+    @field_validator("sender_functions")
+    @classmethod
+    def _families(cls, value: dict[str, str]) -> dict[str, str]:
+        from journey_activity.senders import FAMILIES
+
+        unknown = sorted(set(value) - set(FAMILIES))
+        if unknown:
+            raise ValueError(f"unknown sender families {unknown}; use {list(FAMILIES)}")
+        if value and set(value) != set(FAMILIES):
+            raise ValueError(f"a sender function is needed for each of {list(FAMILIES)}")
         return value
 
     @field_validator("address_rules")
@@ -349,6 +368,7 @@ _ENV: dict[str, tuple[str, bool]] = {
     "report_events": ("REPORT_EVENTS", False),
     "event_type_prefix": ("EVENT_TYPE_PREFIX", False),
     "connect_actions": ("CONNECT_ACTIONS", True),
+    "sender_functions": ("SENDER_FUNCTIONS", True),
 }
 
 

@@ -35,6 +35,26 @@ def test_the_sender_outlives_its_worst_case_provider_call():
     assert worst_call + AFTER_SEND_SECONDS <= _timeout(template, "SendFunction")
 
 
+@pytest.mark.parametrize("function", ["EmailSendFunction", "SmsVoiceSendFunction", "PushSendFunction"])
+def test_each_aws_provider_sender_outlives_its_worst_case_sdk_call(function):
+    """One attempt (no SDK retries): the connect timeout, then timeout_seconds at its maximum,
+    then the ledger writes. A generic HTTP provider on these channels is bounded by the
+    invocation's remaining time (send_deadline), as the unit tests of the deadline show."""
+    from journey_activity.config import (
+        SDK_CONNECT_TIMEOUT_SECONDS,
+        SDK_TIMEOUT_MAX_SECONDS,
+        PushProviderConfig,
+        SesProviderConfig,
+        SmsVoiceProviderConfig,
+    )
+
+    for model in (SesProviderConfig, SmsVoiceProviderConfig, PushProviderConfig):
+        limits = model.model_fields["timeout_seconds"].metadata
+        assert max(getattr(item, "le", 0) or 0 for item in limits) == SDK_TIMEOUT_MAX_SECONDS
+    worst_call = SDK_CONNECT_TIMEOUT_SECONDS + SDK_TIMEOUT_MAX_SECONDS
+    assert worst_call + AFTER_SEND_SECONDS <= _timeout(parsed_template(), function)
+
+
 def test_the_invoker_and_the_callback_have_reserved_concurrency():
     template = parsed_template()
     for name, parameter in (("InvokerFunction", "InvokerReservedConcurrency"),

@@ -215,5 +215,6 @@ def _finish_now(book: Ledger, task: SendTask, provider: str, outcome: SyncOutcom
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     task = SendTask.model_validate(event)
     logger.thread_safe_append_keys(batch_id=task.context.batch_id, endpoint_id=task.recipient.endpoint_id,
-                       channel=task.recipient.channel, attempt=task.retry_count + 1)
+                       channel=task.recipient.channel, attempt=task.retry_count + 1,
+                       sender=os.environ.get("SENDER_FAMILY", "http"))
     return send(task, get_settings(), send_deadline(context))
