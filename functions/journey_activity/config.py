@@ -328,6 +328,17 @@ class Settings(BaseModel):
         return value
 
     @model_validator(mode="after")
+    def _one_name_per_event_kind(self) -> Settings:
+        # The receipt queue finds an AWS provider's messages by the name the senders recorded
+        # them under; its events do not say which CHANNEL_PROVIDERS entry sent them.
+        for kind in ("ses", "sms-voice"):
+            names = sorted({c.name for c in self.channel_providers.values() if c is not None and c.type == kind})
+            if len(names) > 1:
+                raise ValueError(f'every "{kind}" provider must have the same name (found {names}): the receipt '
+                                 "queue matches their events by it")
+        return self
+
+    @model_validator(mode="after")
     def _heartbeat_below_timeout(self) -> Settings:
         if self.receipt_heartbeat_seconds >= self.receipt_timeout_seconds:
             raise ValueError("RECEIPT_HEARTBEAT_SECONDS must be smaller than RECEIPT_TIMEOUT_SECONDS")

@@ -459,8 +459,12 @@ class LocalEnvironment:
         self.http_api = self._stack.enter_context(LocalHttpApi(self.registry, throttle=self._receipts_throttle()))
         self.pinpoint = self._stack.enter_context(LocalPinpointEvents())
         self.receipts_url = f"{self.http_api.url}/receipts/{PROVIDER_NAME}"
+        self.receipt_path = self._create_receipt_path()
         setup = StandInSetup(
             receipts_base_url=self.http_api.url,
+            receipt_topic_arn=self.receipt_path.get("topic_arn", ""),
+            email_configuration_set=self._resource_name("EmailConfigurationSet", "Name"),
+            sms_voice_configuration_set=self._resource_name("SmsVoiceConfigurationSet", "ConfigurationSetName"),
             signing_secret=self.signing_secret,
             aws_endpoint=self.moto_server.url,
             region=REGION,
@@ -501,6 +505,55 @@ class LocalEnvironment:
         # On exit (in reverse): stop hearing status changes, then stop the runs still going.
         self._stack.callback(self._stop_running_executions)
         self.execution_events = self._stack.enter_context(ExecutionEvents(self.registry, self.state_machine_arn))
+        self.receipt_queue = self._start_queue_poller()
+
+    def _resource_name(self, logical_id: str, name_property: str) -> str:
+        """A resource's name as the template sets it (resolved), or "" when the template has none."""
+        properties = self.template.resources.get(logical_id, {}).get("Properties", {})
+        return str(self.template.resolve(properties.get(name_property), self._refs({})) or "")
+
+    def _create_receipt_path(self) -> dict[str, str]:
+        """The template's provider-events topic, receipt queue and dead-letter queue (with its redrive
+        policy) and the topic's subscription, on moto; empty when the template has none."""
+        import boto3
+
+        resources = self.template.resources
+        if "ReceiptQueue" not in resources or "ProviderEventsTopic" not in resources:
+            return {}
+        sqs, sns = boto3.client("sqs", region_name=REGION), boto3.client("sns", region_name=REGION)
+        prefix = "journey-activity-local"
+        dlq_url = sqs.create_queue(QueueName=f"{prefix}-ReceiptDeadLetterQueue")["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        properties = resources["ReceiptQueue"].get("Properties", {})
+        redrive = self.template.resolve(properties.get("RedrivePolicy", {}), self._refs({}))
+        attributes = {"VisibilityTimeout": str(properties.get("VisibilityTimeout", 30)),
+                      "MessageRetentionPeriod": str(properties.get("MessageRetentionPeriod", 345600)),
+                      "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn,
+                                                   "maxReceiveCount": int(redrive.get("maxReceiveCount", 5))})}
+        queue_url = sqs.create_queue(QueueName=f"{prefix}-ReceiptQueue", Attributes=attributes)["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        topic_arn = sns.create_topic(Name=f"{prefix}-ProviderEventsTopic")["TopicArn"]
+        raw = str(resources.get("ProviderEventsSubscription", {}).get("Properties", {}).get("RawMessageDelivery",
+                                                                                           False)).lower()
+        sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn,
+                      Attributes={"RawMessageDelivery": raw})
+        return {"queue_url": queue_url, "queue_arn": queue_arn, "dead_letter_queue_url": dlq_url,
+                "topic_arn": topic_arn}
+
+    def _start_queue_poller(self) -> Any:
+        """Lambda's event source mapping of the receipt queue (the template's EventSourceMapping)."""
+        from journey_activity.local.receipt_queue import QueuePoller
+
+        mappings = [r.get("Properties", {}) for r in self.template.resources.values()
+                    if r.get("Type") == "AWS::Lambda::EventSourceMapping"]
+        if not self.receipt_path or not mappings:
+            return None
+        function = str(self.template.resolve(mappings[0].get("FunctionName"), self._refs({})))
+        if function not in self.registry.specs:
+            return None
+        return self._stack.enter_context(QueuePoller(
+            self.registry, function, self.receipt_path["queue_url"], self.receipt_path["queue_arn"], region=REGION,
+            batch_size=int(mappings[0].get("BatchSize", 10))))
 
     def _create_event_bus(self) -> Any:
         """The template's event bus (its logical id ``EngagementEventBus``), named as the template

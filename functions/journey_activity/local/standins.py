@@ -44,9 +44,12 @@ class StandInSetup:
     latency: float = 0.0
     behaviours: Mapping[str, str] = field(default_factory=dict)
     progress_receipts: bool = False
-    # Where AWS providers' events go locally (the receipt queue's URL and the SNS topic feeding it),
-    # once the stack has created them; empty when the template has no receipt queue.
+    # The local provider-events SNS topic (it feeds the receipt queue), where AWS providers' stand-ins
+    # publish their events; empty when the template has no receipt queue.
     receipt_topic_arn: str = ""
+    # The template's configuration sets, by the names the stack gives them.
+    email_configuration_set: str = ""
+    sms_voice_configuration_set: str = ""
 
 
 @runtime_checkable

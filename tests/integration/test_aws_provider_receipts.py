@@ -1,0 +1,53 @@
+"""E-mail through SES end to end on the local run: the e-mail sender calls SendEmail on moto's
+sesv2; SES's event records, built from the real send's message id, go through the local SNS topic
+into the receipt queue, whose poller invokes the receipt queue function as Lambda's event source
+mapping would; the function resumes the waiting task. Each --behave word gets the status a person
+would expect."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.integration.conftest import endpoint, event_with
+
+pytestmark = pytest.mark.integration
+
+EMAIL_BEHAVIOURS = {
+    "deliver@example.com": ("deliver", "DELIVERED", None),
+    "bounce@example.com": ("bounce", "FAILED", "bounced"),
+    "fail@example.com": ("fail", "FAILED", "rejected"),
+    "reject@example.com": ("reject", "FAILED", "provider_rejected"),
+    "throttled@example.com": ("throttled:1", "DELIVERED", None),
+    "flaky@example.com": ("flaky:1", "DELIVERED", None),
+    "early@example.com": ("early", "DELIVERED", None),
+    "duplicate@example.com": ("duplicate", "DELIVERED", None),
+}
+
+
+def test_ses_outcomes_come_back_through_the_receipt_queue(make_local, invoke):
+    local = make_local(providers={"EMAIL": "ses"},
+                       behaviours={address: word for address, (word, _, _) in EMAIL_BEHAVIOURS.items()})
+    endpoints = {address.split("@")[0]: endpoint("EMAIL", address) for address in EMAIL_BEHAVIOURS}
+    message = '{"subject": "Hello", "text": "Hi {{User.UserAttributes.FirstName}}"}'
+    run = invoke(local, event_with(endpoints, data=message))
+    run.finish()
+    records = run.ledger()
+    for address, (_, status, reason) in EMAIL_BEHAVIOURS.items():
+        record = records[address.split("@")[0]]
+        assert (record["status"], record.get("reason")) == (status, reason), (address, record)
+        if status == "DELIVERED":
+            assert record["provider"] == "ses"
+    ses = local.standins["ses"]
+    # Each accepted message was sent once; the refused attempts (429, 503) were retried by the ASL.
+    assert sorted(s["address"] for s in ses.sends) == sorted(a for a in EMAIL_BEHAVIOURS if a != "reject@example.com")
+    assert ses.duplicate_sends == 0
+    assert {s["configuration_set"] for s in ses.sends} == {"journey-activity-local-email"}
+    # The message ids in the ledger are the ones moto's SES gave.
+    assert {records[s["address"].split("@")[0]]["provider_message_id"] for s in ses.sends} == {
+        s["message_id"] for s in ses.sends}
+    # The history names the e-mail sender for every e-mail endpoint.
+    scheduled = [event["taskScheduledEventDetails"] for event in run.history() if event["type"] == "TaskScheduled"]
+    senders = [details["parameters"] for details in scheduled if "waitForTaskToken" in details["resource"]]
+    assert senders
+    assert all("EmailSendFunction" in parameters for parameters in senders)
+    assert local.receipt_queue.left == 0
