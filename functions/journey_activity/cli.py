@@ -18,7 +18,6 @@ from rich.table import Table
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 connect_app = typer.Typer(no_args_is_help=True, help="Amazon Connect outbound campaigns: register the invoker.")
 app.add_typer(connect_app, name="connect")
-BEHAVIOURS = ("deliver", "bounce", "fail", "reject", "throttle", "outage", "never", "early", "flaky:N")
 
 
 @app.callback()
@@ -32,11 +31,19 @@ def _fail(message: str) -> typer.Exit:
 
 
 def _parse_behaviours(values: list[str]) -> dict[str, str]:
+    """Checked with the stand-ins' own parser: every stand-in kind obeys the same words."""
+    from journey_activity.local.provider_standin import BEHAVIOURS, Behaviour
+
     behaviours = {}
     for value in values:
         address, sep, kind = value.rpartition("=")
-        if not sep or not address or not (kind in BEHAVIOURS or kind.startswith("flaky:")):
-            raise _fail(f"--behave takes ADDRESS=KIND with KIND one of {', '.join(BEHAVIOURS)}; got {value!r}")
+        try:
+            if not sep or not address:
+                raise ValueError(value)
+            Behaviour.parse(kind)
+        except ValueError:
+            words = ", ".join(BEHAVIOURS)
+            raise _fail(f"--behave takes ADDRESS=KIND with KIND one of {words}; got {value!r}") from None
         behaviours[address] = kind
     return behaviours
 
@@ -97,8 +104,8 @@ def run(
     receipt_delay: Annotated[float, typer.Option(help="Seconds before the stand-in posts a receipt.")] = 0.2,
     latency: Annotated[float, typer.Option(help="Seconds each send to the stand-in takes.")] = 0.0,
     behave: Annotated[list[str] | None, typer.Option(
-        help="ADDRESS=KIND: how the stand-in treats an address (deliver, bounce, fail, reject, throttle, outage, "
-             "never, early, flaky:N). Repeatable.")] = None,
+        help="ADDRESS=KIND: how the stand-ins treat an address (deliver, bounce, fail, reject, throttle, outage, "
+             "never, early, duplicate, optout, flaky:N, throttled:N, stall:SECONDS). Repeatable.")] = None,
     receipt_timeout: Annotated[int, typer.Option(help="Seconds a send waits for its receipt.")] = 30,
     heartbeat: Annotated[int, typer.Option(help="Heartbeat seconds of the receipt wait.")] = 20,
     wait: Annotated[bool, typer.Option(help="Wait for the execution to end before printing outcomes.")] = True,

@@ -51,3 +51,37 @@ def test_ses_outcomes_come_back_through_the_receipt_queue(make_local, invoke):
     assert senders
     assert all("EmailSendFunction" in parameters for parameters in senders)
     assert local.receipt_queue.left == 0
+
+
+SMS_BEHAVIOURS = {
+    "+14155550101": ("SMS", "deliver", "DELIVERED", None),
+    "+14155550102": ("SMS", "bounce", "FAILED", "undeliverable"),
+    "+14155550103": ("SMS", "fail", "FAILED", "blocked"),
+    "+14155550104": ("SMS", "reject", "FAILED", "provider_rejected"),
+    "+14155550105": ("SMS", "optout", "SKIPPED", "opted_out"),
+    "+14155550106": ("SMS", "throttled:1", "DELIVERED", None),
+    "+14155550107": ("SMS", "early", "DELIVERED", None),
+    "+14155550108": ("VOICE", "deliver", "DELIVERED", None),
+    "+14155550109": ("VOICE", "bounce", "FAILED", "undelivered"),
+}
+
+
+def test_sms_and_voice_outcomes_come_back_through_the_receipt_queue(make_local, invoke):
+    local = make_local(providers={"SMS": "sms-voice", "VOICE": "sms-voice"},
+                       behaviours={address: word for address, (_, word, _, _) in SMS_BEHAVIOURS.items()})
+    endpoints = {f"{channel.lower()}-{address[-2:]}": endpoint(channel, address)
+                 for address, (channel, _, _, _) in SMS_BEHAVIOURS.items()}
+    run = invoke(local, event_with(endpoints))
+    run.finish()
+    records = run.ledger()
+    for address, (channel, _, status, reason) in SMS_BEHAVIOURS.items():
+        record = records[f"{channel.lower()}-{address[-2:]}"]
+        assert (record["status"], record.get("reason")) == (status, reason), (address, record)
+    standin = local.standins["sms-voice"]
+    assert standin.duplicate_sends == 0
+    assert {s["operation"] for s in standin.sends} == {"SendTextMessage", "SendVoiceMessage"}
+    scheduled = [event["taskScheduledEventDetails"] for event in run.history() if event["type"] == "TaskScheduled"]
+    assert all("SmsVoiceSendFunction" in details["parameters"] for details in scheduled
+               if "waitForTaskToken" in details["resource"])
+    # The opted-out endpoint is SKIPPED, and the journey sees it so.
+    assert run.attributes("sms-05")["status"] == "SKIPPED"

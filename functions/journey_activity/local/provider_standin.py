@@ -32,7 +32,7 @@ from journey_activity.signing import signed_headers
 log = logging.getLogger(__name__)
 
 BEHAVIOURS = ("deliver", "bounce", "fail", "reject", "throttle", "outage", "flaky:N", "throttled:N", "stall:SECONDS",
-              "duplicate", "never", "early")
+              "duplicate", "never", "early", "optout")
 DEFAULT_BEHAVIOUR = "deliver"
 # What the final receipt says for each behaviour that accepts the message: (status, error_code).
 _FINAL_RECEIPT: dict[str, tuple[str, str | None]] = {
@@ -72,7 +72,7 @@ class Behaviour:
                 return cls(kind, stall_seconds=float(count))
             except ValueError:
                 raise ValueError(f"behaviour {value!r}: stall needs seconds, e.g. 'stall:1.5'") from None
-        if count or kind not in _FINAL_RECEIPT.keys() | {"reject", "throttle", "outage", "never"}:
+        if count or kind not in _FINAL_RECEIPT.keys() | {"reject", "throttle", "outage", "never", "optout"}:
             raise ValueError(f"unknown behaviour {value!r}; expected one of {', '.join(BEHAVIOURS)}")
         return cls(kind)
 
@@ -124,6 +124,9 @@ def _refusal(behaviour: Behaviour, attempt: int, address: str = "") -> Reply | N
     rejection quotes the address, as real providers' errors do ("The 'To' number ... is not valid")."""
     if behaviour.kind == "reject":
         return _error(400, "invalid_recipient", f"the provider does not accept the recipient address {address}")
+    if behaviour.kind == "optout":
+        # The generic protocol has no opt-out answer: a rejection, as a provider's 4xx is.
+        return _error(400, "recipient_opted_out", f"the recipient {address} has opted out")
     if behaviour.kind == "throttle":
         return _error(429, "throttled", "too many requests; retry later", {"Retry-After": "1"})
     if behaviour.kind == "throttled" and attempt <= behaviour.failures:

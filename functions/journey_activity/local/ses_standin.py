@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from typing import Any, Self
 
 from journey_activity.local.provider_standin import DEFAULT_BEHAVIOUR, Behaviour
-from journey_activity.local.standins import StandInSetup, register
+from journey_activity.local.standins import StandInSetup, publish_event, register
 
 log = logging.getLogger(__name__)
 
@@ -209,23 +209,17 @@ class SesStandIn:
         timer.start()
 
     def _publish(self, message: dict[str, Any], event_type: str) -> None:
-        import boto3
-
         record = event_record(message, event_type, self.setup.region)
         with self._lock:
             self._events.append(record)
-        if not self.setup.receipt_topic_arn:
-            log.warning("no provider-events topic: the SES event is not published", extra={"event": event_type})
-            return
-        try:
-            boto3.client("sns", region_name=self.setup.region).publish(
-                TopicArn=self.setup.receipt_topic_arn, Message=json.dumps(record))
-        except Exception as error:  # the environment is closing
-            log.debug("publish failed", extra={"error": str(error)})
+        publish_event(self.setup, record)
 
 
+# "optout": SES has no opt-out answer at send time; an address on the account's suppression list
+# is accepted, then bounced with bounceSubType OnAccountSuppressionList.
 _FINAL_EVENT = {"deliver": "Delivery", "flaky": "Delivery", "throttled": "Delivery", "stall": "Delivery",
-                "early": "Delivery", "duplicate": "Delivery", "bounce": "Bounce", "fail": "Reject"}
+                "early": "Delivery", "duplicate": "Delivery", "bounce": "Bounce", "fail": "Reject",
+                "optout": "Bounce:OnAccountSuppressionList"}
 
 
 def _refusal(behaviour: Behaviour, attempt: int, address: str) -> Exception | None:
@@ -243,6 +237,7 @@ def event_record(message: dict[str, Any], event_type: str, region: str) -> dict[
     """An SES event record as SES publishes it to SNS (the documented format; see
     tests/events/ses/ for the documentation's own examples)."""
     now = _now()
+    event_type, _, bounce_subtype = event_type.partition(":")
     source = str(message.get("from") or FROM_ADDRESS)
     domain = source.rsplit("@", 1)[-1].rstrip(">")
     address = str(message["address"])
@@ -278,7 +273,7 @@ def event_record(message: dict[str, Any], event_type: str, region: str) -> dict[
         record["delivery"] = {"timestamp": now, "processingTimeMillis": 200, "recipients": [address],
                               "smtpResponse": "250 2.6.0 Message received", "reportingMTA": "a8-1.smtp-out.local"}
     elif event_type == "Bounce":
-        record["bounce"] = {"bounceType": "Permanent", "bounceSubType": "General",
+        record["bounce"] = {"bounceType": "Permanent", "bounceSubType": bounce_subtype or "General",
                             "bouncedRecipients": [{"emailAddress": address, "action": "failed", "status": "5.1.1",
                                                    "diagnosticCode": "smtp; 550 5.1.1 user unknown"}],
                             "timestamp": now, "feedbackId": f"local-{message['message_id']}",

@@ -114,6 +114,24 @@ def factory_for(kind: str) -> Factory:
     return _FACTORIES[kind]
 
 
+def publish_event(setup: StandInSetup, record: Mapping[str, Any]) -> None:
+    """Publish a provider's event record to the local provider-events topic, as the service
+    publishes to its configuration set's SNS destination (which delivers it to the receipt queue)."""
+    import json
+    import logging
+
+    import boto3
+
+    if not setup.receipt_topic_arn:
+        logging.getLogger(__name__).warning("no provider-events topic: the event is not published")
+        return
+    try:
+        boto3.client("sns", region_name=setup.region).publish(TopicArn=setup.receipt_topic_arn,
+                                                             Message=json.dumps(record))
+    except Exception as error:  # the environment is closing
+        logging.getLogger(__name__).debug("publish failed", extra={"error": str(error)})
+
+
 def parse_provider_options(values: list[str] | None) -> dict[str, str]:
     """``["EMAIL=ses", "SMS=sms-voice"]`` -> ``{"EMAIL": "ses", "SMS": "sms-voice"}``, checked:
     the channel must be a known channel type and the kind a registered kind."""

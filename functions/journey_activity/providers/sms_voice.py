@@ -28,7 +28,7 @@ from journey_activity.errors import ProviderOptedOut, ProviderRejected
 from journey_activity.models.pinpoint import ChannelType
 from journey_activity.providers.aws_sdk import check_time_left, error_code, error_status, from_sdk_error, sdk_client
 from journey_activity.providers.base import SendRequest, SendResult
-from journey_activity.receipts import Receipt
+from journey_activity.receipts import Outcome, Receipt, classify
 
 KEY_CONTEXT = "ja_key"
 THROTTLING = frozenset({"ThrottlingException"})
@@ -81,6 +81,16 @@ EVENT_STATUS: dict[str, str] = {
     "MEDIA_FILE_INACCESSIBLE": "rejected",
     "MEDIA_FILE_TYPE_UNSUPPORTED": "rejected",
     "MEDIA_FILE_SIZE_EXCEEDED": "rejected",
+    # RCS: not sent by this activity either. A fallback to SMS is progress: the SMS's own events
+    # follow (uncertain whether under the same message id: waiting is the safe side).
+    "RCS_QUEUED": "queued",
+    "RCS_SENT": "sent",
+    "RCS_DELIVERED": "delivered",
+    "RCS_READ": "read",
+    "RCS_FAILED": "failed",
+    "RCS_TTL_EXPIRED": "expired",
+    "RCS_PROTECT_BLOCKED": "blocked",
+    "RCS_FALLEN_BACK_TO_SMS": "fallen_back_to_sms",
 }
 
 
@@ -146,7 +156,7 @@ def _as_text(message: Any) -> str:
 def is_event(record: Mapping[str, Any]) -> bool:
     """An SMS, voice or media event record (configuration-set event destination)."""
     event_type = str(record.get("eventType", ""))
-    return event_type.startswith(("TEXT_", "VOICE_", "MEDIA_")) and "messageId" in record
+    return event_type.startswith(("TEXT_", "VOICE_", "MEDIA_", "RCS_")) and "messageId" in record
 
 
 def receipts_from(record: Mapping[str, Any]) -> list[Receipt]:
@@ -160,10 +170,9 @@ def receipts_from(record: Mapping[str, Any]) -> list[Receipt]:
     context = record.get("context") or {}
     key = context.get(KEY_CONTEXT) if isinstance(context, Mapping) else None
     timestamp = record.get("eventTimestamp")
-    failed = status not in ("delivered", "successful", "pending", "queued", "sent", "initiated", "ringing",
-                            "answered")
+    failed = classify(status) is Outcome.FAILED
     return [Receipt(message_id=str(record["messageId"]), status=status,
                     timestamp=None if timestamp is None else str(timestamp),
                     error_code=event_type if failed else None,
-                    detail=str(record.get("messageStatusDescription") or "")[:1000] or None,
+                    detail=(str(record.get("messageStatusDescription") or "")[:1000] or None) if failed else None,
                     idempotency_key=key if isinstance(key, str) else None, provider_event=event_type)]
