@@ -708,6 +708,7 @@ class LocalEnvironment:
             "aws_credentials": {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"},
             "state_machine_arn": self.state_machine_arn,
             "ledger_table": TABLE_NAME,
+            "receipt_queue": dict(self.receipt_path),
             "providers": self._describe_providers(),
         }
 
