@@ -6,6 +6,8 @@ would expect."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.integration.conftest import endpoint, event_with
@@ -85,3 +87,20 @@ def test_sms_and_voice_outcomes_come_back_through_the_receipt_queue(make_local, 
                if "waitForTaskToken" in details["resource"])
     # The opted-out endpoint is SKIPPED, and the journey sees it so.
     assert run.attributes("sms-05")["status"] == "SKIPPED"
+
+
+def test_a_lost_answer_is_not_sent_again_and_its_events_find_the_endpoint_by_key(make_local, invoke):
+    """The endpoint answers after the sender's SDK timeout: the send is ambiguous, never retried;
+    the service's events carry our key in their context, which finds the endpoint."""
+    local = make_local(providers={"SMS": "sms-voice"}, behaviours={"+14155550131": "stall:3"})
+    entry = {**local.standins["sms-voice"].provider_config("SMS"), "timeout_seconds": 1}
+    local.set_environment(CHANNEL_PROVIDERS=json.dumps({"SMS": entry}))
+    run = invoke(local, event_with({"slow": endpoint("SMS", "+14155550131")}))
+    run.finish()
+    record = run.ledger()["slow"]
+    assert record["status"] == "DELIVERED"
+    assert record["outcome_unknown"] is True
+    assert "ReadTimeoutError" in record["last_error"]
+    standin = local.standins["sms-voice"]
+    assert len(standin.sends) == 1
+    assert standin.duplicate_sends == 0

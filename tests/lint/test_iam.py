@@ -21,6 +21,11 @@ RESOURCE_STAR_ALLOWED = frozenset({
     "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
     "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies",
     "logs:DescribeLogGroups",
+    # Resuming a task by its token: the Service Authorization Reference lists no resource type for
+    # these actions, "If there is no value for this column, you must specify all resources ("*")"
+    # (https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsstepfunctions.html).
+    # Evidence conflicts (CDK's grantTaskResponse names the state machine); "*" is the safe side.
+    "states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat",
     # X-Ray segment upload and sampling (tracing), should a template expand them inline.
     "xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets",
 })
