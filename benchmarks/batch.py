@@ -29,7 +29,7 @@ import sys
 import time
 from typing import Any
 
-from journey_activity.config import ProviderConfig
+from journey_activity.config import HttpProviderConfig
 from journey_activity.local.dynamodb_units import metered
 from journey_activity.local.stack import LocalEnvironment, LocalOptions
 from journey_activity.models.pinpoint import ChannelType
@@ -74,7 +74,7 @@ def batch(run: int) -> dict[str, Any]:
 
 def naive_loop(provider_url: str, event: dict[str, Any]) -> float:
     """What every public custom-channel sample does: one send after another, fire and forget."""
-    provider = HttpProvider(ProviderConfig(url=provider_url))
+    provider = HttpProvider(HttpProviderConfig(url=provider_url))
     started = time.perf_counter()
     for endpoint_id, item in event["Endpoints"].items():
         provider.send(SendRequest(batch_id="naive", endpoint_id=endpoint_id, channel=item["ChannelType"],

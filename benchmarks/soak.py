@@ -21,12 +21,19 @@ the responses and the reported events:
 The last line is one JSON object: endpoints, lost, duplicate_sends, wrong_status,
 unhandled_errors, seconds (and more detail).
 
+With ``--provider CHANNEL=KIND`` (repeatable, as for ``journey-activity run``) channels go to
+the stand-ins of the AWS providers (``ses``, ``sms-voice``...), with the same faults: their SDK
+calls get the same short timeout, so a stall past it is an ambiguous failure (never retried;
+the endpoint is found by its key when the provider's events come), and duplicate sends are
+counted by each stand-in per idempotency key.
+
 With ``--aws-faults RATE`` a share of the functions' AWS calls also fails with the service's own
 throttling error (as when throttling outlasts the SDK's retries): the same checks must hold, an
 invocation may fail only with the clear ``AwsThrottled`` (played again, as Pinpoint retries), and
 no call is refused by IAM (every AWS call is authorized against the template's roles).
 
-Run: python benchmarks/soak.py [--batches 40] [--seed 7] [--parallel 2] [--aws-faults 0.05]
+Run: python benchmarks/soak.py [--batches 40] [--seed 7] [--parallel 2] [--provider EMAIL=ses ...]
+    [--aws-faults 0.05]
 """
 
 from __future__ import annotations
@@ -45,11 +52,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from journey_activity.local.stack import LocalEnvironment, LocalInvokeError, LocalOptions
+from journey_activity.local.standins import parse_provider_options
 from journey_activity.triggers.pinpoint import batch_id_for
 
 ENDPOINTS_PER_BATCH = 50
 SENDER_TIMEOUT_SECONDS = 0.5
 STALL_SECONDS = 1.0
+# An AWS provider's SDK call counts a slow answer as an ambiguous failure (never retried: the
+# endpoint waits for the provider's events), so its timeout gets headroom over the local AWS's
+# latency under load (two cores, every function's workers), and the stall stays past it.
+SDK_TIMEOUT_SECONDS = 2.0
+SDK_STALL_SECONDS = 4.0
 # fault -> (rate, stand-in behaviour, expected final status)
 FAULTS: dict[str, tuple[float, str, str]] = {
     "provider_5xx": (0.10, "flaky:1", "DELIVERED"),
@@ -97,7 +110,7 @@ def address(channel: str, batch: int, endpoint: int) -> str:
     return f"token-{batch}-{endpoint}"
 
 
-def plan(batches: int, seed: int) -> tuple[list[Batch], dict[str, str]]:
+def plan(batches: int, seed: int, stall_seconds: float = STALL_SECONDS) -> tuple[list[Batch], dict[str, str]]:
     """The batches, the fault each endpoint gets, and the stand-in behaviour per address."""
     rng = random.Random(seed)
     behaviours: dict[str, str] = {}
@@ -112,7 +125,7 @@ def plan(batches: int, seed: int) -> tuple[list[Batch], dict[str, str]]:
             for name, (rate, behaviour, status) in FAULTS.items():
                 if draw < rate:
                     fault, outcome = name, status
-                    behaviours[to] = behaviour
+                    behaviours[to] = f"stall:{stall_seconds}" if name == "stall" else behaviour
                     break
                 draw -= rate
             endpoints[endpoint_id] = {"ChannelType": channel, "Address": to, "EndpointStatus": "ACTIVE",
@@ -194,6 +207,7 @@ def check(local: LocalEnvironment, batches: list[Batch]) -> dict[str, Any]:
             if reported.get((batch_id, endpoint_id)) != {status.lower()}:
                 report_mismatches += 1
     duplicate_sends = sum(count - 1 for count in accepted.values() if count > 1)
+    duplicate_sends += sum(standin.duplicate_sends for kind, standin in local.standins.items() if kind != "http")
     expected_errors = EXPECTED_ERRORS | (AWS_FAULT_ERRORS if local.options.aws_faults else frozenset())
     unexpected = [error for error in local.registry.errors if error[1] not in expected_errors]
     failed_executions = sum(1 for batch in batches if batch.execution_status != "SUCCEEDED")
@@ -226,16 +240,20 @@ def seconds_per_batch(batches: list[Batch], count: int = 10) -> dict[str, float]
     return {"start": round(start, 2), "end": round(end, 2), "end_over_start": round(end / start, 2) if start else 0.0}
 
 
-def soak(batches: int, seed: int, parallel: int, heartbeat: int = 15, aws_faults: float = 0.0,
-         fault_seed: int = 0) -> dict[str, Any]:
-    planned, behaviours = plan(batches, seed)
-    provider = {"*": {"type": "http", "name": "http", "url": "", "timeout_seconds": SENDER_TIMEOUT_SECONDS}}
+def soak(batches: int, seed: int, parallel: int, heartbeat: int = 15,
+         providers: dict[str, str] | None = None, aws_faults: float = 0.0, fault_seed: int = 0) -> dict[str, Any]:
+    planned, behaviours = plan(batches, seed, SDK_STALL_SECONDS if providers else STALL_SECONDS)
+    provider: dict[str, Any] = {"*": {"type": "http", "name": "http", "url": "",
+                                      "timeout_seconds": SENDER_TIMEOUT_SECONDS}}
     options = LocalOptions(receipt_delay=0.05, deadline_seconds=2, receipt_timeout_seconds=heartbeat * 2,
                            receipt_heartbeat_seconds=heartbeat, behaviours=behaviours, log_level="CRITICAL",
-                           aws_faults=aws_faults, fault_seed=fault_seed)
+                           providers=dict(providers or {}), aws_faults=aws_faults, fault_seed=fault_seed)
     started = time.perf_counter()
     with LocalEnvironment(options) as local:
         provider["*"]["url"] = f"{local.provider.url}/messages"
+        for channel, kind in (providers or {}).items():
+            provider[channel] = {**local.standins[kind].provider_config(channel),
+                                 "timeout_seconds": SENDER_TIMEOUT_SECONDS if kind == "http" else SDK_TIMEOUT_SECONDS}
         local.set_environment(CHANNEL_PROVIDERS=json.dumps(provider))
         with ThreadPoolExecutor(max_workers=parallel) as pool:
             futures = [pool.submit(run_batch, local, batch, heartbeat * 4 + 60) for batch in planned]
@@ -250,7 +268,7 @@ def soak(batches: int, seed: int, parallel: int, heartbeat: int = 15, aws_faults
         figures["executions"] = len(executions)
         # One execution per batch, however often it was invoked (StartExecution joins by name).
         figures["extra_executions"] = len(executions) - len({batch_id_for(batch.event) for batch in planned})
-        figures["accepted_sends"] = len(local.provider.sends)
+        figures["accepted_sends"] = sum(len(standin.sends) for standin in local.standins.values())
         figures["send_requests"] = sum(local.provider.attempts.values())
         figures["receipts_posted"] = len(local.provider.receipts)
         environments = local.registry.summary()
@@ -266,14 +284,21 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=40)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--parallel", type=int, default=2, help="batches in flight at once")
+    parser.add_argument("--provider", action="append", default=[], metavar="CHANNEL=KIND",
+                        help="send CHANNEL through the stand-in of KIND (ses, sms-voice, ...); repeatable")
     parser.add_argument("--aws-faults", type=float, default=0.0,
                         help="share of the functions' AWS calls that fail with the service's throttling error")
     parser.add_argument("--fault-seed", type=int, default=0)
     args = parser.parse_args()
     if not 0.0 <= args.aws_faults <= 1.0:
         parser.error("--aws-faults takes a share between 0 and 1")
+    try:
+        providers = parse_provider_options(args.provider)
+    except ValueError as error:
+        parser.error(str(error))
     with contextlib.redirect_stdout(sys.stderr):
-        figures = soak(args.batches, args.seed, args.parallel, aws_faults=args.aws_faults, fault_seed=args.fault_seed)
+        figures = soak(args.batches, args.seed, args.parallel, providers=providers, aws_faults=args.aws_faults,
+                       fault_seed=args.fault_seed)
     ordered = {key: figures[key] for key in ("endpoints", "lost", "duplicate_sends", "wrong_status",
                                              "unhandled_errors", "seconds")}
     ordered.update({k: v for k, v in figures.items() if k not in ordered})

@@ -18,7 +18,6 @@ from rich.table import Table
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 connect_app = typer.Typer(no_args_is_help=True, help="Amazon Connect outbound campaigns: register the invoker.")
 app.add_typer(connect_app, name="connect")
-BEHAVIOURS = ("deliver", "bounce", "fail", "reject", "throttle", "outage", "never", "early", "flaky:N")
 
 
 @app.callback()
@@ -32,11 +31,19 @@ def _fail(message: str) -> typer.Exit:
 
 
 def _parse_behaviours(values: list[str]) -> dict[str, str]:
+    """Checked with the stand-ins' own parser: every stand-in kind obeys the same words."""
+    from journey_activity.local.provider_standin import BEHAVIOURS, Behaviour
+
     behaviours = {}
     for value in values:
         address, sep, kind = value.rpartition("=")
-        if not sep or not address or not (kind in BEHAVIOURS or kind.startswith("flaky:")):
-            raise _fail(f"--behave takes ADDRESS=KIND with KIND one of {', '.join(BEHAVIOURS)}; got {value!r}")
+        try:
+            if not sep or not address:
+                raise ValueError(value)
+            Behaviour.parse(kind)
+        except ValueError:
+            words = ", ".join(BEHAVIOURS)
+            raise _fail(f"--behave takes ADDRESS=KIND with KIND one of {words}; got {value!r}") from None
         behaviours[address] = kind
     return behaviours
 
@@ -97,8 +104,8 @@ def run(
     receipt_delay: Annotated[float, typer.Option(help="Seconds before the stand-in posts a receipt.")] = 0.2,
     latency: Annotated[float, typer.Option(help="Seconds each send to the stand-in takes.")] = 0.0,
     behave: Annotated[list[str] | None, typer.Option(
-        help="ADDRESS=KIND: how the stand-in treats an address (deliver, bounce, fail, reject, throttle, outage, "
-             "never, early, flaky:N). Repeatable.")] = None,
+        help="ADDRESS=KIND: how the stand-ins treat an address (deliver, bounce, fail, reject, throttle, outage, "
+             "never, early, duplicate, optout, flaky:N, throttled:N, stall:SECONDS). Repeatable.")] = None,
     receipt_timeout: Annotated[int, typer.Option(help="Seconds a send waits for its receipt.")] = 30,
     heartbeat: Annotated[int, typer.Option(help="Heartbeat seconds of the receipt wait.")] = 20,
     wait: Annotated[bool, typer.Option(help="Wait for the execution to end before printing outcomes.")] = True,
@@ -111,11 +118,16 @@ def run(
         "--aws-faults", help="Share (0 to 1) of the functions' AWS calls that fail with the service's own throttling "
                              "error, as when throttling outlasts the SDK's retries.")] = 0.0,
     fault_seed: Annotated[int, typer.Option(help="Seed of --aws-faults.")] = 0,
+    provider: Annotated[list[str] | None, typer.Option(
+        "--provider", help="CHANNEL=KIND: send CHANNEL through a local stand-in of KIND (http, ses, sms-voice, push, "
+                           "twilio), speaking that provider's real API. Repeatable; unnamed channels use http.")]
+    = None,
 ) -> None:
     """Run EVENT.json through the real state machine on the embedded local engine."""
     event = _read_event(event_file)
     behaviours = _parse_behaviours(behave or [])
     environment = _parse_env(env or [])
+    providers = _parse_providers(provider)
     if heartbeat >= receipt_timeout:
         raise _fail("--heartbeat must be smaller than --receipt-timeout")
     if not 0.0 <= aws_faults <= 1.0:
@@ -137,7 +149,8 @@ def run(
     options = LocalOptions(template=template, receipt_delay=receipt_delay, latency=latency, behaviours=behaviours,
                            deadline_seconds=deadline, receipt_timeout_seconds=receipt_timeout,
                            receipt_heartbeat_seconds=heartbeat, environment=environment,
-                           log_level=log_level.upper(), aws_faults=aws_faults, fault_seed=fault_seed)
+                           log_level=log_level.upper(), providers=providers,
+                           aws_faults=aws_faults, fault_seed=fault_seed)
     stderr = Console(stderr=True)
     if not stderr.is_terminal:
         stderr = Console(stderr=True, width=160)
@@ -165,8 +178,9 @@ def run(
         if not json_only:
             stderr.print(_table(adapter.endpoint_ids(event), adapter.answered(response), final))
             status = described.get("status", "RUNNING")
+            sent = sum(len(standin.sends) for standin in local.standins.values())
             stderr.print(f"execution {arn.rsplit(':', 1)[-1]}: {status}; "
-                         f"{len(local.provider.sends)} sent, {_engagement_events(local)} engagement events reported",
+                         f"{sent} sent, {_engagement_events(local)} engagement events reported",
                          highlight=False)
             stderr.print(_environments_line(local.registry.summary()), highlight=False)
             guards = local.guard_totals().snapshot()
@@ -240,6 +254,10 @@ def serve(
         "--aws-faults", help="Share (0 to 1) of the functions' AWS calls that fail with the service's own throttling "
                              "error, as when throttling outlasts the SDK's retries.")] = 0.0,
     fault_seed: Annotated[int, typer.Option(help="Seed of --aws-faults.")] = 0,
+    provider: Annotated[list[str] | None, typer.Option(
+        "--provider", help="CHANNEL=KIND: send CHANNEL through a local stand-in of KIND (http, ses, sms-voice, push, "
+                           "twilio), speaking that provider's real API. Repeatable; unnamed channels use http.")]
+    = None,
 ) -> None:
     """Keep the embedded stack up for your own tools until SIGINT or SIGTERM.
 
@@ -248,6 +266,7 @@ def serve(
     endpoint and credentials, and each provider stand-in's URL and credentials."""
     behaviours = _parse_behaviours(behave or [])
     environment = _parse_env(env or [])
+    providers = _parse_providers(provider)
     if heartbeat >= receipt_timeout:
         raise _fail("--heartbeat must be smaller than --receipt-timeout")
     if not 0.0 <= aws_faults <= 1.0:
@@ -258,7 +277,8 @@ def serve(
     options = LocalOptions(template=template, receipt_delay=receipt_delay, latency=latency, behaviours=behaviours,
                            deadline_seconds=deadline, receipt_timeout_seconds=receipt_timeout,
                            receipt_heartbeat_seconds=heartbeat, environment=environment,
-                           log_level=log_level.upper(), aws_faults=aws_faults, fault_seed=fault_seed)
+                           log_level=log_level.upper(), providers=providers,
+                           aws_faults=aws_faults, fault_seed=fault_seed)
     stop = threading.Event()
     for signal_number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signal_number, lambda *_: stop.set())
@@ -271,6 +291,15 @@ def serve(
         while not stop.wait(0.2):
             pass
         stderr.print(f"stopping; {_environments_line(local.registry.summary())}", highlight=False)
+
+
+def _parse_providers(values: list[str] | None) -> dict[str, str]:
+    from journey_activity.local.standins import parse_provider_options
+
+    try:
+        return parse_provider_options(values)
+    except ValueError as error:
+        raise _fail(str(error)) from None
 
 
 def _parse_env(values: list[str]) -> dict[str, str]:

@@ -11,11 +11,20 @@ import os
 import re
 import threading
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, TypeAlias
 
 import jmespath
 from jmespath.exceptions import JMESPathError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from journey_activity.errors import ConfigurationError
 from journey_activity.models.pinpoint import ChannelType
@@ -36,8 +45,19 @@ DEFAULT_EVENT_ATTRIBUTES: dict[str, str] = {
 }
 
 
-class ProviderConfig(BaseModel):
-    """How one channel type is sent. ``type`` picks the provider adapter."""
+# An AWS provider's call (one attempt, no SDK retries) waits at most this long for the answer:
+# the e-mail, SMS/voice and push senders' 30 s Timeout holds it, the connect timeout and the
+# ledger writes (tests/lint/test_timeouts_and_concurrency.py).
+SDK_TIMEOUT_MAX_SECONDS = 20
+SDK_CONNECT_TIMEOUT_SECONDS = 3.0
+# A provider's name is the path segment of its receipts route and part of ledger keys.
+_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,39}$"
+# boto3 region names (e.g. eu-west-1, us-gov-west-1).
+_REGION_PATTERN = r"^[a-z]{2}(-[a-z]+)+-\d$"
+
+
+class HttpProviderConfig(BaseModel):
+    """The generic HTTP provider (``type: "http"``, the default when ``type`` is left out)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -77,6 +97,107 @@ class ProviderConfig(BaseModel):
         if value is not None and not is_reference(value):
             raise ValueError("must be a Secrets Manager ARN, 'secretsmanager:<arn or name>' or 'ssm:<parameter name>'")
         return value
+
+
+class SesProviderConfig(BaseModel):
+    """Amazon SES v2 ``SendEmail`` (EMAIL). Outcomes come from the configuration set's event
+    destination (SNS or EventBridge into the receipt queue), never from a callback URL."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["ses"]
+    name: str = Field(default="ses", pattern=_NAME_PATTERN)
+    # A verified identity's address, e.g. "News <news@example.com>".
+    from_address: str = Field(min_length=3, max_length=320)
+    # The configuration set whose event destination feeds the receipt queue: without it SES
+    # publishes no events for the message and every send would time out.
+    configuration_set: str = Field(min_length=1, max_length=64)
+    # For sending authorization (an identity owned by another account).
+    from_identity_arn: str | None = None
+    reply_to: list[str] = Field(default_factory=list)
+    # Used when the message template is plain text (a JSON message may carry its own "subject").
+    subject: str = Field(default="", max_length=998)
+    region: str | None = Field(default=None, pattern=_REGION_PATTERN)
+    timeout_seconds: float = Field(default=5.0, gt=0, le=SDK_TIMEOUT_MAX_SECONDS)
+
+
+class SmsVoiceProviderConfig(BaseModel):
+    """AWS End User Messaging SMS and voice v2 (SMS: ``SendTextMessage``; VOICE: ``SendVoiceMessage``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["sms-voice"]
+    name: str = Field(default="sms-voice", pattern=_NAME_PATTERN)
+    # A phone number, pool or sender id (its id or ARN); required by SendVoiceMessage.
+    origination_identity: str | None = Field(default=None, min_length=1, max_length=256)
+    # The configuration set whose event destination feeds the receipt queue.
+    configuration_set: str = Field(min_length=1, max_length=256)
+    message_type: Literal["TRANSACTIONAL", "PROMOTIONAL"] = "TRANSACTIONAL"
+    # Voice only: the Amazon Polly voice, and whether the message is plain text or SSML.
+    voice_id: str | None = None
+    message_body_text_type: Literal["TEXT", "SSML"] = "TEXT"
+    # Seconds the service keeps trying to deliver (its default is 72 hours).
+    time_to_live: int | None = Field(default=None, ge=5, le=259_200)
+    max_price: str | None = Field(default=None, pattern=r"^[0-9]{0,2}\.[0-9]{0,5}$")
+    protect_configuration_id: str | None = None
+    region: str | None = Field(default=None, pattern=_REGION_PATTERN)
+    timeout_seconds: float = Field(default=5.0, gt=0, le=SDK_TIMEOUT_MAX_SECONDS)
+
+
+class PushProviderConfig(BaseModel):
+    """AWS End User Messaging Push (Pinpoint ``SendMessages`` to device tokens): a synchronous outcome."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["push"]
+    name: str = Field(default="push", pattern=_NAME_PATTERN)
+    application_id: str = Field(min_length=1, max_length=64)
+    region: str | None = Field(default=None, pattern=_REGION_PATTERN)
+    timeout_seconds: float = Field(default=5.0, gt=0, le=SDK_TIMEOUT_MAX_SECONDS)
+
+
+class TwilioProviderConfig(BaseModel):
+    """Twilio Programmable Messaging (REST send, ``StatusCallback`` receipts to ``/receipts/{name}``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["twilio"]
+    name: str = Field(default="twilio", pattern=_NAME_PATTERN)
+    account_sid: str = Field(min_length=1, max_length=64)
+    # A secret reference ("secretsmanager:<arn>" / "ssm:<name>") to the auth token (or API key secret).
+    auth_token: str = Field(min_length=1)
+    from_number: str | None = None
+    messaging_service_sid: str | None = None
+    api_base_url: str = "https://api.twilio.com"
+    # The public URL Twilio posts status callbacks to (and signs); unset: PROVIDER_CALLBACK_BASE_URL's.
+    callback_url: str | None = None
+    timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+
+
+PROVIDER_TYPES = ("http", "ses", "sms-voice", "push", "twilio")
+
+
+def _provider_type(value: Any) -> str:
+    """The union's tag: ``type``, which the generic HTTP provider may leave out (as before)."""
+    if isinstance(value, Mapping):
+        return str(value.get("type", "http"))
+    return str(getattr(value, "type", "http"))
+
+
+# How one channel type is sent: ``type`` picks the model (each forbids unknown fields) and the
+# adapter (journey_activity.providers.provider_for).
+ProviderConfig: TypeAlias = Annotated[
+    Annotated[HttpProviderConfig, Tag("http")]
+    | Annotated[SesProviderConfig, Tag("ses")]
+    | Annotated[SmsVoiceProviderConfig, Tag("sms-voice")]
+    | Annotated[PushProviderConfig, Tag("push")]
+    | Annotated[TwilioProviderConfig, Tag("twilio")],
+    Discriminator(
+        _provider_type,
+        custom_error_type="unknown_provider_type",
+        custom_error_message=f"unknown provider type; use one of {list(PROVIDER_TYPES)}",
+    ),
+]
 
 
 # Where an action without "address" finds a profile's address (Customer Profiles' standard fields,
@@ -158,6 +279,8 @@ class Settings(BaseModel):
     event_type_prefix: str = Field(default="journey_activity", min_length=1, max_length=100)
     # Amazon Connect custom actions: ActionId (or "*") -> what to send.
     connect_actions: dict[str, ConnectAction] = Field(default_factory=dict)
+    # Channel family (journey_activity.senders.FAMILIES) -> its sender function's ARN (Validate).
+    sender_functions: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("channel_providers", "address_rules")
     @classmethod
@@ -166,6 +289,18 @@ class Settings(BaseModel):
         unknown = sorted(set(value) - known)
         if unknown:
             raise ValueError(f"unknown channel types {unknown}; use one of {sorted(known)}")
+        return value
+
+    @field_validator("sender_functions")
+    @classmethod
+    def _families(cls, value: dict[str, str]) -> dict[str, str]:
+        from journey_activity.senders import FAMILIES
+
+        unknown = sorted(set(value) - set(FAMILIES))
+        if unknown:
+            raise ValueError(f"unknown sender families {unknown}; use {list(FAMILIES)}")
+        if value and set(value) != set(FAMILIES):
+            raise ValueError(f"a sender function is needed for each of {list(FAMILIES)}")
         return value
 
     @field_validator("address_rules")
@@ -193,6 +328,17 @@ class Settings(BaseModel):
         return value
 
     @model_validator(mode="after")
+    def _one_name_per_event_kind(self) -> Settings:
+        # The receipt queue finds an AWS provider's messages by the name the senders recorded
+        # them under; its events do not say which CHANNEL_PROVIDERS entry sent them.
+        for kind in ("ses", "sms-voice"):
+            names = sorted({c.name for c in self.channel_providers.values() if c is not None and c.type == kind})
+            if len(names) > 1:
+                raise ValueError(f'every "{kind}" provider must have the same name (found {names}): the receipt '
+                                 "queue matches their events by it")
+        return self
+
+    @model_validator(mode="after")
     def _heartbeat_below_timeout(self) -> Settings:
         if self.receipt_heartbeat_seconds >= self.receipt_timeout_seconds:
             raise ValueError("RECEIPT_HEARTBEAT_SECONDS must be smaller than RECEIPT_TIMEOUT_SECONDS")
@@ -212,7 +358,7 @@ class Settings(BaseModel):
             return self.channel_providers[channel]
         if "*" in self.channel_providers:
             return self.channel_providers["*"]
-        return ProviderConfig(url=self.provider_url) if self.provider_url else None
+        return HttpProviderConfig(url=self.provider_url) if self.provider_url else None
 
 
 _ENV: dict[str, tuple[str, bool]] = {
@@ -233,6 +379,7 @@ _ENV: dict[str, tuple[str, bool]] = {
     "report_events": ("REPORT_EVENTS", False),
     "event_type_prefix": ("EVENT_TYPE_PREFIX", False),
     "connect_actions": ("CONNECT_ACTIONS", True),
+    "sender_functions": ("SENDER_FUNCTIONS", True),
 }
 
 

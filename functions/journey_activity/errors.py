@@ -52,6 +52,20 @@ class ProviderRejected(ProviderError):  # noqa: N818
     reason = "provider_rejected"
 
 
+class ProviderOutcomeUnknown(ProviderError):  # noqa: N818
+    """The request may have reached the provider (a read timeout, a connection reset after the
+    request was sent): never retried, since a retry could send twice. The endpoint waits for a
+    receipt and ends ``FAILED send_outcome_unknown`` if none comes."""
+
+    reason = "send_outcome_unknown"
+
+
+class ProviderOptedOut(ProviderError):  # noqa: N818
+    """The destination opted out of this channel: the endpoint ends ``SKIPPED opted_out``, not FAILED."""
+
+    reason = "opted_out"
+
+
 class AwsThrottled(JourneyActivityError):  # noqa: N818 - the name is the ASL contract
     """An AWS call was throttled after the SDK's own retries. Retried by the state machine with
     backoff: every state's work is idempotent (conditional ledger writes, one send per endpoint

@@ -99,6 +99,14 @@ def pointer_key(provider: str, message_id: str) -> dict[str, Any]:
     return _to_item({"pk": f"msgh#{hashlib.sha256(encoded).hexdigest()}", "sk": POINTER_SK})
 
 
+def key_pointer_key(provider: str, idempotency_key: str) -> dict[str, Any]:
+    """The pointer from our idempotency key (which SES tags and SMS contexts carry back in their
+    events) to the endpoint: used when the provider's message id is unknown (the send's outcome
+    was ambiguous). ``idem#`` never meets a message id's ``msg#``/``msgh#``; the key is 40 hex
+    characters and a provider's name at most 256 bytes (the callback's check), so no hash is needed."""
+    return _to_item({"pk": f"idem#{provider}#{idempotency_key}", "sk": POINTER_SK})
+
+
 def template_key(batch_id: str) -> dict[str, str]:
     return {"pk": f"data#{batch_id}", "sk": TEMPLATE_SK}
 
@@ -406,6 +414,48 @@ class Ledger:
             pointer_key(provider, message_id),
             {"batch_id": batch_id, "endpoint_id": endpoint_id, "updated_at": now},
             if_not_exists={"expires_at": self._expires_at()},
+        )
+
+    def mark_outcome_unknown(self, batch_id: str, endpoint_id: str, *, provider: str, idempotency_key: str,
+                             error: str) -> dict[str, Any]:
+        """The provider may have the message, but its answer was lost: SENT without a message id
+        (so a retried task never sends again), flagged so that a receipt wait that ends without
+        a receipt is ``send_outcome_unknown``; the idempotency key's pointer is linked so that
+        a receipt carrying the key finds the endpoint.
+
+        Returns the key's pointer; its ``receipts`` are receipts that arrived before it was linked.
+        """
+        now = now_iso()
+        try:
+            self._update(
+                _to_item({"pk": batch_id, "sk": endpoint_id}),
+                {"status": LedgerStatus.SENT.value, "outcome_unknown": True, "last_error": error[:1000],
+                 "sent_at": now, "updated_at": now},
+                condition="#status = :sending",
+                condition_values={":sending": LedgerStatus.SENDING.value},
+            )
+        except ClientError as failure:
+            if not _conditional_failed(failure):
+                raise
+        return self._update(
+            key_pointer_key(provider, idempotency_key),
+            {"batch_id": batch_id, "endpoint_id": endpoint_id, "updated_at": now},
+            if_not_exists={"expires_at": self._expires_at()},
+        )
+
+    def key_pointer(self, provider: str, idempotency_key: str) -> dict[str, Any] | None:
+        response = self.dynamodb.get_item(
+            TableName=self.table_name, Key=key_pointer_key(provider, idempotency_key), ConsistentRead=True
+        )
+        return _from_item(response.get("Item"))
+
+    def park_keyed_receipt(self, provider: str, idempotency_key: str, receipt: Mapping[str, Any]) -> dict[str, Any]:
+        """Append a receipt to the idempotency key's pointer (see :meth:`mark_outcome_unknown`)."""
+        return self._update(
+            key_pointer_key(provider, idempotency_key),
+            {"updated_at": now_iso()},
+            if_not_exists={"expires_at": self._expires_at()},
+            append={"receipts": [dict(receipt)]},
         )
 
     def put_template(self, batch_id: str, template: str) -> str:

@@ -18,11 +18,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from journey_activity.ledger import Ledger, now_iso, result_from_record
 from journey_activity.models.batch import LedgerStatus
 
-DELIVERED = frozenset({"delivered", "read", "opened", "clicked"})
+# "complaint" (SES's Complaint event) proves the message arrived: a delivery, never a failure.
+DELIVERED = frozenset({"delivered", "read", "opened", "clicked", "complaint"})
 FAILED = frozenset(
     {"failed", "bounced", "bounce", "rejected", "undelivered", "undeliverable", "expired", "dropped", "blocked",
-     "complained", "canceled", "cancelled"}
+     "complained", "canceled", "cancelled", "rendering_failed"}
 )
+# The destination opted out (or is suppressed): the endpoint is SKIPPED, not FAILED.
+OPTED_OUT = frozenset({"opted_out"})
 # Task is gone: it timed out, was already resumed, or the token is not one of ours.
 GONE_TASK_ERRORS = frozenset({"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"})
 DELIVERY_FAILED_ERROR = "DeliveryFailed"
@@ -39,11 +42,17 @@ class Receipt(BaseModel):
     timestamp: str | None = None
     error_code: str | None = Field(default=None, max_length=256)
     detail: str | None = Field(default=None, max_length=1000)
+    # Our idempotency key, when the provider carries it back (SES tags, SMS context): finds the
+    # endpoint of a send whose answer was lost (no message id recorded).
+    idempotency_key: str | None = Field(default=None, max_length=64)
+    # The provider's own word for the event (SES "Bounce", "TEXT_DELIVERED"), for the record.
+    provider_event: str | None = Field(default=None, max_length=64)
 
 
 class Outcome(StrEnum):
     DELIVERED = "delivered"
     FAILED = "failed"
+    SKIPPED = "skipped"
     PROGRESS = "progress"
     DUPLICATE = "duplicate"
     LATE = "late"
@@ -55,6 +64,8 @@ def classify(status: str) -> Outcome:
         return Outcome.DELIVERED
     if value in FAILED:
         return Outcome.FAILED
+    if value in OPTED_OUT:
+        return Outcome.SKIPPED
     # accepted, queued, sending, sent, buffered, and anything new: progress, not an outcome.
     return Outcome.PROGRESS
 
@@ -80,7 +91,8 @@ def apply_receipt(ledger: Ledger, sfn: Any, record: Mapping[str, Any], receipt: 
                 return Outcome.LATE
         return Outcome.PROGRESS
 
-    status = LedgerStatus.DELIVERED if kind is Outcome.DELIVERED else LedgerStatus.FAILED
+    status = {Outcome.DELIVERED: LedgerStatus.DELIVERED, Outcome.SKIPPED: LedgerStatus.SKIPPED}.get(
+        kind, LedgerStatus.FAILED)
     reason = None if kind is Outcome.DELIVERED else parsed.status.strip().lower()
     applied, current = ledger.finish(
         batch_id,
@@ -107,7 +119,8 @@ def apply_receipt(ledger: Ledger, sfn: Any, record: Mapping[str, Any], receipt: 
 
 def needs_resume(record: Mapping[str, Any]) -> bool:
     """A record a receipt made final whose task was never resumed (nor found gone)."""
-    return (record.get("status") in (LedgerStatus.DELIVERED, LedgerStatus.FAILED) and bool(record.get("task_token"))
+    return (record.get("status") in (LedgerStatus.DELIVERED, LedgerStatus.FAILED, LedgerStatus.SKIPPED)
+            and bool(record.get("task_token"))
             and bool(record.get("receipt_status")) and not record.get("resumed_at"))
 
 
@@ -126,7 +139,8 @@ def resume(ledger: Ledger, sfn: Any, record: Mapping[str, Any], receipt_status: 
     # receipt's detail, which a provider may fill with the address.
     output = json.dumps(result.summary())
     try:
-        if result.status == LedgerStatus.DELIVERED:
+        # SKIPPED (an opt-out learnt from a receipt) is an outcome, not an error: the summary says it.
+        if result.status in (LedgerStatus.DELIVERED, LedgerStatus.SKIPPED):
             sfn.send_task_success(taskToken=token, output=output)
         else:
             sfn.send_task_failure(taskToken=token, error=DELIVERY_FAILED_ERROR, cause=output[:32_000])
@@ -138,7 +152,25 @@ def resume(ledger: Ledger, sfn: Any, record: Mapping[str, Any], receipt_status: 
                     resumed_at=now_iso(), resume_error=_error_code(error))
         return Outcome.LATE
     ledger.note(batch_id, endpoint_id, resumed_at=now_iso())
-    return Outcome.DELIVERED if result.status == LedgerStatus.DELIVERED else Outcome.FAILED
+    return {"DELIVERED": Outcome.DELIVERED, "SKIPPED": Outcome.SKIPPED}.get(str(result.status), Outcome.FAILED)
+
+
+def resume_with_result(ledger: Ledger, sfn: Any, record: Mapping[str, Any], token: str) -> bool:
+    """Resume a task with SendTaskSuccess and the record's summary, whatever its final status (the
+    sender's own task, after a synchronous outcome: the summary carries FAILED or SKIPPED itself).
+    Returns False when the task is gone (timed out, already resumed); raises on a throttled or
+    failed call, which fails the sender's invocation: its retry finds the record final and
+    resumes from the ledger."""
+    batch_id, endpoint_id = record["pk"], record["sk"]
+    try:
+        sfn.send_task_success(taskToken=token, output=json.dumps(result_from_record(record).summary()))
+    except ClientError as error:
+        if _error_code(error) not in GONE_TASK_ERRORS:
+            raise
+        ledger.note(batch_id, endpoint_id, resumed_at=now_iso(), resume_error=_error_code(error))
+        return False
+    ledger.note(batch_id, endpoint_id, resumed_at=now_iso())
+    return True
 
 
 def report_late(record: Mapping[str, Any], receipt_status: str) -> None:

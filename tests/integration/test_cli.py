@@ -164,3 +164,18 @@ def test_view_refuses_what_is_not_an_execution(tmp_path):
         assert result.returncode == 2
         assert message in result.stderr
         assert not (tmp_path / "x.html").exists()
+
+
+def test_provider_chooses_a_stand_in_per_channel_and_refuses_a_bad_choice_in_one_line():
+    result = journey_activity("run", str(EXAMPLE), "--json", "--provider", "EMAIL=http", "--provider", "SMS=http",
+                              "--behave", "kenji@example.com=bounce")
+    assert result.returncode == 0, result.stderr
+    response = json.loads(result.stdout)
+    assert response["email-kenji"]["EventAttributes"]["reason"] == "bounced"
+    assert response["sms-maria"]["EventAttributes"]["status"] == "DELIVERED"
+
+    refused = journey_activity("run", str(EXAMPLE), "--provider", "EMAIL=sendgrid")
+    assert refused.returncode != 0
+    assert refused.stderr.strip().splitlines() == [
+        "error: --provider 'EMAIL=sendgrid': unknown kind 'sendgrid'; use one of "
+        "['http', 'ses', 'sms-voice', 'push', 'twilio']"]

@@ -26,10 +26,10 @@ EXAMPLE = ROOT / "examples" / "journey-batch.json"
 STOP_WAIT_SECONDS = 60
 
 
-def _template_with_send_timeout(directory: Path, seconds: int) -> Path:
-    """The real template and ASL, with only the sender's Lambda Timeout changed."""
+def _template_with_send_timeout(directory: Path, seconds: int, function: str = "SmsVoiceSendFunction") -> Path:
+    """The real template and ASL, with only one sender's Lambda Timeout changed (SMS's, by default)."""
     text = (ROOT / "template.yaml").read_text()
-    start = text.index("\n  SendFunction:\n")
+    start = text.index(f"\n  {function}:\n")
     end = re.compile(r"\n  [A-Za-z]").search(text, start + 1)
     block = text[start:end.start() if end else len(text)]
     handler = "      Handler: journey_activity.handlers.send.handler\n"
@@ -72,7 +72,7 @@ def test_a_sender_past_its_timeout_fails_the_task_with_lambdas_error_name(make_l
     cause = json.loads(failures[0]["cause"])
     assert cause["errorType"] == "Sandbox.Timedout"
     assert cause["errorMessage"].endswith("Task timed out after 1.00 seconds")
-    assert local.registry.summary()["SendFunction"]["timeouts"] >= 1
+    assert local.registry.summary()["SmsVoiceSendFunction"]["timeouts"] >= 1
 
 
 def _serve(*args: str) -> subprocess.Popen[str]:

@@ -66,9 +66,12 @@ def test_every_alarm_notifies_the_optional_topic_and_the_dead_letter_alarm_needs
     resources = parsed_template()["Resources"]
     alarms = {name: r for name, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
     assert set(alarms) == {"ExecutionsFailedAlarm", "RefusedReceiptsAlarm", "TimedOutEndpointsAlarm",
-                           "DeadLetterQueueAlarm"}
+                           "DeadLetterQueueAlarm", "ReceiptDeadLetterAlarm"}
     for alarm in alarms.values():
         assert alarm["Properties"]["AlarmActions"] == {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}],
                                                                   {"Ref": "AWS::NoValue"}]}
         assert alarm["Properties"]["TreatMissingData"] == "notBreaching"
     assert alarms["DeadLetterQueueAlarm"]["Condition"] == "HasDeadLetterQueue"
+    # The stack's own dead-letter queue (provider events) is always watched.
+    assert alarms["ReceiptDeadLetterAlarm"]["Properties"]["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": ["ReceiptDeadLetterQueue", "QueueName"]}}]

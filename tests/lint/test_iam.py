@@ -122,7 +122,8 @@ def _actions_of(output: dict[str, Any], role: str) -> dict[str, list[Any]]:
     return found
 
 
-@pytest.mark.parametrize("role", ["SendFunctionRole", "CallbackFunctionRole"])
+@pytest.mark.parametrize("role", ["SendFunctionRole", "EmailSendFunctionRole", "SmsVoiceSendFunctionRole",
+                                  "PushSendFunctionRole", "CallbackFunctionRole"])
 def test_provider_secrets_are_readable_only_under_the_prefix(transformed, role):
     actions = _actions_of(transformed, role)
     secret_resources = json.dumps(actions["secretsmanager:GetSecretValue"])

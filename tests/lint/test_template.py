@@ -29,6 +29,9 @@ CONTRACT = {
     "InvokerFunction": "journey_activity.handlers.invoker.handler",
     "ValidateFunction": "journey_activity.handlers.validate.handler",
     "SendFunction": "journey_activity.handlers.send.handler",
+    "EmailSendFunction": "journey_activity.handlers.send.handler",
+    "SmsVoiceSendFunction": "journey_activity.handlers.send.handler",
+    "PushSendFunction": "journey_activity.handlers.send.handler",
     "RecordOutcomeFunction": "journey_activity.handlers.record_outcome.handler",
     "CompileFunction": "journey_activity.handlers.compile.handler",
     "ReportFunction": "journey_activity.handlers.report.handler",
@@ -139,8 +142,7 @@ def test_the_template_transforms_with_samtranslator(cloudformation):
     assert machine["LoggingConfiguration"]["IncludeExecutionData"] is False
     assert "DefinitionString" in machine
     assert set(machine["DefinitionSubstitutions"]) == {
-        "Partition", "ValidateFunctionArn", "SendFunctionArn", "RecordOutcomeFunctionArn", "CompileFunctionArn",
-        "ReportFunctionArn",
+        "Partition", "ValidateFunctionArn", "RecordOutcomeFunctionArn", "CompileFunctionArn", "ReportFunctionArn",
     }
 
 

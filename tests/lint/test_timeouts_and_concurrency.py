@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from journey_activity.config import ProviderConfig
+from journey_activity.config import HttpProviderConfig
 from journey_activity.handlers.send import AFTER_SEND_SECONDS
 from journey_activity.providers import http
 from tests.lint.test_template import asl_files, parsed_template
@@ -29,10 +29,30 @@ def test_the_sender_outlives_its_worst_case_provider_call():
     """timeout_seconds at its maximum, every checked address refusing after the connect timeout,
     then the ledger writes after the send: all within the sender's Timeout."""
     template = parsed_template()
-    slowest = ProviderConfig.model_fields["timeout_seconds"].metadata
+    slowest = HttpProviderConfig.model_fields["timeout_seconds"].metadata
     most = max(getattr(item, "le", 0) or 0 for item in slowest)
     worst_call = http._MAX_ADDRESSES * min(3.0, most) + most
     assert worst_call + AFTER_SEND_SECONDS <= _timeout(template, "SendFunction")
+
+
+@pytest.mark.parametrize("function", ["EmailSendFunction", "SmsVoiceSendFunction", "PushSendFunction"])
+def test_each_aws_provider_sender_outlives_its_worst_case_sdk_call(function):
+    """One attempt (no SDK retries): the connect timeout, then timeout_seconds at its maximum,
+    then the ledger writes. A generic HTTP provider on these channels is bounded by the
+    invocation's remaining time (send_deadline), as the unit tests of the deadline show."""
+    from journey_activity.config import (
+        SDK_CONNECT_TIMEOUT_SECONDS,
+        SDK_TIMEOUT_MAX_SECONDS,
+        PushProviderConfig,
+        SesProviderConfig,
+        SmsVoiceProviderConfig,
+    )
+
+    for model in (SesProviderConfig, SmsVoiceProviderConfig, PushProviderConfig):
+        limits = model.model_fields["timeout_seconds"].metadata
+        assert max(getattr(item, "le", 0) or 0 for item in limits) == SDK_TIMEOUT_MAX_SECONDS
+    worst_call = SDK_CONNECT_TIMEOUT_SECONDS + SDK_TIMEOUT_MAX_SECONDS
+    assert worst_call + AFTER_SEND_SECONDS <= _timeout(parsed_template(), function)
 
 
 def test_the_invoker_and_the_callback_have_reserved_concurrency():

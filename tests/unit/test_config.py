@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from journey_activity.config import DEFAULT_EVENT_ATTRIBUTES, ProviderConfig, Settings, settings_from
+from journey_activity.config import DEFAULT_EVENT_ATTRIBUTES, HttpProviderConfig, Settings, settings_from
 from journey_activity.errors import ConfigurationError
 
 
@@ -90,7 +90,7 @@ def test_channel_providers():
     )
     s = settings_from({"CHANNEL_PROVIDERS": raw})
     email = s.provider_for("EMAIL")
-    assert email == ProviderConfig(
+    assert email == HttpProviderConfig(
         url="https://mail.example.com/send",
         name="mailer",
         headers={"Authorization": "Bearer x"},

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from journey_activity.config import ProviderConfig
+from journey_activity.config import HttpProviderConfig
 from journey_activity.errors import ProviderUnavailable
 from journey_activity.handlers.send import AFTER_SEND_SECONDS, send_deadline
 from journey_activity.providers.base import SendRequest
@@ -69,20 +69,20 @@ def _request(deadline: float | None) -> SendRequest:
 
 
 def test_a_dripping_answer_is_cut_at_the_deadline(dripping):
-    provider = HttpProvider(ProviderConfig(url=dripping.url, timeout_seconds=1))
+    provider = HttpProvider(HttpProviderConfig(url=dripping.url, timeout_seconds=1))
     with pytest.raises(ProviderUnavailable, match="remaining time"):
         provider.send(_request(time.monotonic() + 1.0))
 
 
 def test_a_provider_slower_than_the_time_left_is_cut_at_the_deadline(dripping):
     dripping.headers_after = 3.0
-    provider = HttpProvider(ProviderConfig(url=dripping.url, timeout_seconds=60))
+    provider = HttpProvider(HttpProviderConfig(url=dripping.url, timeout_seconds=60))
     with pytest.raises(ProviderUnavailable, match="remaining time"):
         provider.send(_request(time.monotonic() + 0.5))
 
 
 def test_no_time_left_means_no_call(dripping):
-    provider = HttpProvider(ProviderConfig(url=dripping.url, timeout_seconds=5))
+    provider = HttpProvider(HttpProviderConfig(url=dripping.url, timeout_seconds=5))
     with pytest.raises(ProviderUnavailable, match="remaining time"):
         provider.send(_request(time.monotonic() - 1))
 

@@ -178,14 +178,14 @@ def test_a_provider_secret_that_cannot_be_read_is_a_500_without_details(environm
 def test_the_signing_secret_reference_is_validated():
     from pydantic import ValidationError
 
-    from journey_activity.config import ProviderConfig
+    from journey_activity.config import HttpProviderConfig
 
     for good in ("arn:aws:secretsmanager:us-east-1:123456789012:secret:journey-activity/x-AbCdEf",
                  "secretsmanager:journey-activity/x", "ssm:/journey-activity/x",
                  "arn:aws:ssm:us-east-1:123456789012:parameter/journey-activity/x"):
-        assert ProviderConfig(url="https://p.example.com", signing_secret_arn=good).signing_secret_arn == good
+        assert HttpProviderConfig(url="https://p.example.com", signing_secret_arn=good).signing_secret_arn == good
     with pytest.raises(ValidationError, match="signing_secret_arn"):
-        ProviderConfig(url="https://p.example.com", signing_secret_arn="the-secret-itself")
+        HttpProviderConfig(url="https://p.example.com", signing_secret_arn="the-secret-itself")
 
 
 def _later(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from journey_activity.config import ProviderConfig
+from journey_activity.config import HttpProviderConfig
 from journey_activity.errors import ProviderRejected, ProviderUnavailable
 from journey_activity.providers.base import SendRequest
 from journey_activity.providers.http import MAX_RESPONSE_BYTES, HttpProvider
@@ -86,7 +86,7 @@ def local_run(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def provider(url: str, **fields: Any) -> HttpProvider:
-    return HttpProvider(ProviderConfig(url=url, **fields))
+    return HttpProvider(HttpProviderConfig(url=url, **fields))
 
 
 # -- the address rule -----------------------------------------------------------------------

@@ -12,7 +12,7 @@ from typing import Any
 import boto3
 import pytest
 
-from journey_activity.config import ProviderConfig
+from journey_activity.config import HttpProviderConfig
 from journey_activity.errors import ProviderRejected
 from journey_activity.handlers import _runtime
 from journey_activity.providers.http import HttpProvider
@@ -55,7 +55,7 @@ def logs() -> Iterator[io.StringIO]:
 
 def test_references_are_resolved_at_send_time(secrets, serve):  # noqa: F811 - the fixture
     server = serve()
-    config_ = ProviderConfig(url=f"http://127.0.0.1:{server.server_address[1]}/send", headers=secrets)
+    config_ = HttpProviderConfig(url=f"http://127.0.0.1:{server.server_address[1]}/send", headers=secrets)
     # The configuration (what the environment and any execution input carry) holds references only.
     assert TOKEN not in config_.model_dump_json()
     assert API_KEY not in config_.model_dump_json()
@@ -95,7 +95,8 @@ def test_a_provider_echoing_the_secret_does_not_put_it_in_the_error(secrets, ser
         return 401, {"Content-Type": "text/plain"}, f"bad credentials: {request['headers']['Authorization']}".encode()
 
     server = serve(echo)
-    provider = HttpProvider(ProviderConfig(url=f"http://127.0.0.1:{server.server_address[1]}/send", headers=secrets))
+    url = f"http://127.0.0.1:{server.server_address[1]}/send"
+    provider = HttpProvider(HttpProviderConfig(url=url, headers=secrets))
     with logs() as stream, pytest.raises(ProviderRejected) as caught:
         provider.send(REQUEST)
     assert TOKEN not in str(caught.value)
@@ -106,7 +107,8 @@ def test_a_provider_echoing_the_secret_does_not_put_it_in_the_error(secrets, ser
 def test_a_missing_secret_is_a_rejection_naming_no_value(secrets, serve):  # noqa: F811
     server = serve()
     headers = {"Authorization": "secretsmanager:journey-activity/does-not-exist"}
-    provider = HttpProvider(ProviderConfig(url=f"http://127.0.0.1:{server.server_address[1]}/send", headers=headers))
+    url = f"http://127.0.0.1:{server.server_address[1]}/send"
+    provider = HttpProvider(HttpProviderConfig(url=url, headers=headers))
     with pytest.raises(ProviderRejected, match=r"could not be read \(GetParameterError\)"):
         provider.send(REQUEST)
     assert server.seen == []
@@ -116,7 +118,7 @@ def test_an_empty_reference_is_a_configuration_error():
     from pydantic import ValidationError
 
     with pytest.raises(ValidationError, match="needs a name"):
-        ProviderConfig(url="https://p.example.com", headers={"Authorization": "ssm:"})
+        HttpProviderConfig(url="https://p.example.com", headers={"Authorization": "ssm:"})
 
 
 def test_the_secret_never_reaches_the_ledger_the_execution_or_the_logs(tmp_path):

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from journey_activity.config import ProviderConfig, Settings
+from journey_activity.config import HttpProviderConfig, Settings
 from journey_activity.models.batch import Recipient
 from journey_activity.validation import SkipReason, address_is_valid, skip_reason
 
@@ -226,8 +226,8 @@ def test_star_is_the_default_provider():
         channel_providers={"*": {"url": "https://default.example.com"}, "EMAIL": {"url": "https://mail.example.com"}}
     )
     email, sms = s.provider_for("EMAIL"), s.provider_for("SMS")
-    assert isinstance(email, ProviderConfig)
-    assert isinstance(sms, ProviderConfig)
+    assert isinstance(email, HttpProviderConfig)
+    assert isinstance(sms, HttpProviderConfig)
     assert email.url == "https://mail.example.com"
     assert sms.url == "https://default.example.com"
 

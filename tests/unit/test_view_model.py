@@ -51,9 +51,10 @@ def test_the_timeline_shows_each_retry_with_its_error_and_the_receipt(aws_events
     kinds = [(entry["kind"], entry["text"]) for entry in delivered.timeline]
     assert kinds == [
         ("entered", f"entered {SEND}"),
-        ("scheduled", "task scheduled"),
+        # Which sender function ran (the item's FunctionName), on every attempt.
+        ("scheduled", "task scheduled (journey-activity-send)"),
         ("error", "failed: ProviderThrottled"),
-        ("retry", "retry 1"),
+        ("retry", "retry 1 (journey-activity-send)"),
         ("sent", "sent, waiting for the delivery receipt (m-1)"),
         ("receipt", "receipt: delivered"),
         ("outcome", "DELIVERED"),

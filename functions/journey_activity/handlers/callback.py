@@ -24,7 +24,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from journey_activity import aws
-from journey_activity.config import Settings, default_signing_secrets, get_settings
+from journey_activity.config import HttpProviderConfig, Settings, default_signing_secrets, get_settings
 from journey_activity.handlers._runtime import ledger, logger, metrics, throttling_is_retried
 from journey_activity.receipts import Receipt, apply_receipt
 from journey_activity.security import resolve_reference, split_secrets
@@ -52,7 +52,8 @@ def _too_large(size: int) -> Response:
 
 def _provider_secret_references(settings: Settings, provider: str) -> list[str]:
     """The signing secrets configured for ``provider`` (by its name in the receipt's path)."""
-    configs = [c for c in settings.channel_providers.values() if c is not None and c.name == provider]
+    configs = [c for c in settings.channel_providers.values()
+               if isinstance(c, HttpProviderConfig) and c.name == provider]
     return sorted({c.signing_secret_arn for c in configs if c.signing_secret_arn})
 
 

@@ -10,6 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from journey_activity.errors import (
     ProfileMissing,
+    ProviderOutcomeUnknown,
     ProviderRejected,
     ProviderThrottled,
     ProviderUnavailable,
@@ -59,6 +60,13 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     error = event.get("error") or {}
     status, reason, detail = classify(str(error.get("Error", "States.TaskFailed")), error.get("Cause"))
     logger.thread_safe_append_keys(batch_id=batch_id, endpoint_id=recipient["endpoint_id"])
+    if status is LedgerStatus.TIMED_OUT:
+        # A send whose answer was lost (the provider may have the message) and no receipt since:
+        # the outcome is unknown, not merely late. One read, on timeouts only.
+        current = ledger().get(batch_id, recipient["endpoint_id"]) or {}
+        if current.get("outcome_unknown"):
+            status, reason = LedgerStatus.FAILED, ProviderOutcomeUnknown.reason
+            detail = "the provider's answer to the send was lost and no delivery receipt came"
     applied, record = ledger().finish(
         batch_id,
         recipient["endpoint_id"],

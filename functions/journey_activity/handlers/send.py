@@ -17,13 +17,20 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict
 
 from journey_activity import aws
-from journey_activity.config import ProviderConfig, Settings, get_settings
-from journey_activity.errors import ProfileMissing, ProviderError, ProviderRejected, TemplateError
+from journey_activity.config import HttpProviderConfig, ProviderConfig, Settings, TwilioProviderConfig, get_settings
+from journey_activity.errors import (
+    ProfileMissing,
+    ProviderError,
+    ProviderOptedOut,
+    ProviderOutcomeUnknown,
+    ProviderRejected,
+    TemplateError,
+)
 from journey_activity.handlers._runtime import ledger, logger, metrics, throttling_is_retried
-from journey_activity.ledger import Ledger, is_final, result_from_record
+from journey_activity.ledger import Ledger, is_final, now_iso, result_from_record
 from journey_activity.models.batch import BatchContext, LedgerStatus, RecipientRef
-from journey_activity.providers import SendRequest, provider_for
-from journey_activity.receipts import DELIVERY_FAILED_ERROR, apply_parked
+from journey_activity.providers import SendRequest, SyncOutcome, provider_for
+from journey_activity.receipts import DELIVERY_FAILED_ERROR, apply_parked, resume_with_result
 from journey_activity.sinks.events import trigger_ids
 from journey_activity.templating import render
 
@@ -44,6 +51,10 @@ def idempotency_key(batch_id: str, endpoint_id: str) -> str:
 
 
 def _with_callback(config: ProviderConfig) -> ProviderConfig:
+    """Providers that post receipts to our HTTP API learn where; the others (SES, SMS/voice:
+    events through the receipt queue; push: no receipts) need no URL."""
+    if not isinstance(config, HttpProviderConfig | TwilioProviderConfig):
+        return config
     base = os.environ.get("PROVIDER_CALLBACK_BASE_URL", "").rstrip("/")
     if config.callback_url or not base:
         return config
@@ -140,6 +151,23 @@ def send(task: SendTask, settings: Settings, deadline: float | None = None) -> d
     metrics.add_dimension(name="Channel", value=recipient.channel)
     try:
         accepted = provider_for(config).send(request)
+    except ProviderOptedOut as error:
+        # Not a failure: the person asked not to be messaged on this channel.
+        book.note(batch_id, recipient.endpoint_id, last_error=f"{type(error).__name__}: {error}"[:1000])
+        metrics.add_metric(name=type(error).__name__, unit=MetricUnit.Count, value=1)
+        return _finish_now(book, task, config.name, SyncOutcome("SKIPPED", reason=error.reason), None)
+    except ProviderOutcomeUnknown as error:
+        # The provider may have the message: sending again could deliver it twice, so the
+        # endpoint waits for a receipt (found by the idempotency key the message carries);
+        # a wait that ends without one records FAILED send_outcome_unknown.
+        metrics.add_metric(name=type(error).__name__, unit=MetricUnit.Count, value=1)
+        logger.warning("The provider's answer was lost; waiting for a receipt", extra={"provider": config.name})
+        pointer = book.mark_outcome_unknown(batch_id, recipient.endpoint_id, provider=config.name,
+                                            idempotency_key=request.idempotency_key,
+                                            error=f"{type(error).__name__}: {error}")
+        if pointer.get("receipts"):
+            apply_parked(book, aws.client("stepfunctions"), batch_id, recipient.endpoint_id, pointer["receipts"])
+        return {"status": LedgerStatus.SENT.value, "outcome_unknown": True}
     except ProviderError as error:
         book.note(batch_id, recipient.endpoint_id, last_error=f"{type(error).__name__}: {error}"[:1000])
         metrics.add_metric(name=type(error).__name__, unit=MetricUnit.Count, value=1)
@@ -149,12 +177,37 @@ def send(task: SendTask, settings: Settings, deadline: float | None = None) -> d
         status = f" (HTTP {error.status})" if error.status else ""
         raise type(error)(f"{config.name}: {error.reason}{status}; the provider's answer is in the ledger",
                           error.status) from None
-    pointer = book.mark_sent(batch_id, recipient.endpoint_id, provider=config.name, message_id=accepted.message_id)
     metrics.add_metric(name="MessagesSent", unit=MetricUnit.Count, value=1)
+    if accepted.outcome is not None:
+        return _finish_now(book, task, config.name, accepted.outcome, accepted.message_id)
+    pointer = book.mark_sent(batch_id, recipient.endpoint_id, provider=config.name, message_id=accepted.message_id)
     if pointer.get("receipts"):
         logger.info("Receipt arrived before the message id was recorded; applying it")
         apply_parked(book, aws.client("stepfunctions"), batch_id, recipient.endpoint_id, pointer["receipts"])
     return {"status": LedgerStatus.SENT.value, "provider_message_id": accepted.message_id}
+
+
+def _finish_now(book: Ledger, task: SendTask, provider: str, outcome: SyncOutcome,
+                message_id: str | None) -> dict[str, Any]:
+    """The provider's answer is final (a synchronous outcome, an opt-out): record it and resume
+    this endpoint's own task at once, with SendTaskSuccess and the endpoint's summary as output
+    (the summary carries the status, FAILED or SKIPPED included; no receipt will come)."""
+    batch_id, endpoint_id = task.context.batch_id, task.recipient.endpoint_id
+    now = now_iso()
+    applied, record = book.finish(
+        batch_id,
+        endpoint_id,
+        LedgerStatus(outcome.status),
+        reason=outcome.reason,
+        receipt_status=outcome.receipt_status,
+        extra={"provider_message_id": message_id, "sent_at": now if message_id else None},
+    )
+    if not applied:
+        logger.info("Endpoint already final; resuming from the ledger", extra={"status": record.get("status")})
+    metrics.add_metric(name=f"Endpoints{str(record.get('status', '')).title().replace('_', '')}",
+                       unit=MetricUnit.Count, value=1)
+    resume_with_result(book, aws.client("stepfunctions"), record, task.task_token)
+    return result_from_record(record).summary()
 
 
 @throttling_is_retried
@@ -163,5 +216,6 @@ def send(task: SendTask, settings: Settings, deadline: float | None = None) -> d
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     task = SendTask.model_validate(event)
     logger.thread_safe_append_keys(batch_id=task.context.batch_id, endpoint_id=task.recipient.endpoint_id,
-                       channel=task.recipient.channel, attempt=task.retry_count + 1)
+                       channel=task.recipient.channel, attempt=task.retry_count + 1,
+                       sender=os.environ.get("SENDER_FAMILY", "http"))
     return send(task, get_settings(), send_deadline(context))

@@ -13,16 +13,20 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from journey_activity.config import Settings, get_settings
+from journey_activity.errors import ConfigurationError
 from journey_activity.handlers._runtime import ledger, logger, metrics, throttling_is_retried
 from journey_activity.ledger import Ledger
 from journey_activity.models.batch import EndpointResult, ExecutionInput, LedgerStatus
+from journey_activity.senders import family_for
 from journey_activity.validation import SkipReason, address_reason, flag_reason
 
 PROFILE_MISSING_DETAIL = "the endpoint's address is not in the ledger (expired, or never written)"
 
 
 def split(run: ExecutionInput, settings: Settings, book: Ledger) -> tuple[list[dict[str, Any]], list[EndpointResult]]:
-    """``sendable`` holds each endpoint's id and channel, nothing more (the Map's items)."""
+    """``sendable`` holds each endpoint's id, channel and sender function (the Map's items)."""
+    if not settings.sender_functions:
+        raise ConfigurationError("SENDER_FUNCTIONS is not set: the state machine cannot choose a sender")
     verdicts: dict[str, tuple[SkipReason, str] | None] = {}
     for recipient in run.recipients:
         verdicts[recipient.endpoint_id] = flag_reason(recipient, settings)
@@ -37,7 +41,8 @@ def split(run: ExecutionInput, settings: Settings, book: Ledger) -> tuple[list[d
             verdict = ((SkipReason.PROFILE_MISSING, PROFILE_MISSING_DETAIL) if address is None
                        else address_reason(recipient.channel, address, settings))
         if verdict is None:
-            sendable.append({"endpoint_id": recipient.endpoint_id, "channel": recipient.channel})
+            sendable.append({"endpoint_id": recipient.endpoint_id, "channel": recipient.channel,
+                             "sender": settings.sender_functions[family_for(recipient.channel)]})
             continue
         reason, detail = verdict
         skipped.append(EndpointResult(endpoint_id=recipient.endpoint_id, channel=recipient.channel,

@@ -32,7 +32,7 @@ from journey_activity.signing import signed_headers
 log = logging.getLogger(__name__)
 
 BEHAVIOURS = ("deliver", "bounce", "fail", "reject", "throttle", "outage", "flaky:N", "throttled:N", "stall:SECONDS",
-              "duplicate", "never", "early")
+              "duplicate", "never", "early", "optout")
 DEFAULT_BEHAVIOUR = "deliver"
 # What the final receipt says for each behaviour that accepts the message: (status, error_code).
 _FINAL_RECEIPT: dict[str, tuple[str, str | None]] = {
@@ -72,7 +72,7 @@ class Behaviour:
                 return cls(kind, stall_seconds=float(count))
             except ValueError:
                 raise ValueError(f"behaviour {value!r}: stall needs seconds, e.g. 'stall:1.5'") from None
-        if count or kind not in _FINAL_RECEIPT.keys() | {"reject", "throttle", "outage", "never"}:
+        if count or kind not in _FINAL_RECEIPT.keys() | {"reject", "throttle", "outage", "never", "optout"}:
             raise ValueError(f"unknown behaviour {value!r}; expected one of {', '.join(BEHAVIOURS)}")
         return cls(kind)
 
@@ -124,6 +124,9 @@ def _refusal(behaviour: Behaviour, attempt: int, address: str = "") -> Reply | N
     rejection quotes the address, as real providers' errors do ("The 'To' number ... is not valid")."""
     if behaviour.kind == "reject":
         return _error(400, "invalid_recipient", f"the provider does not accept the recipient address {address}")
+    if behaviour.kind == "optout":
+        # The generic protocol has no opt-out answer: a rejection, as a provider's 4xx is.
+        return _error(400, "recipient_opted_out", f"the recipient {address} has opted out")
     if behaviour.kind == "throttle":
         return _error(429, "throttled", "too many requests; retry later", {"Retry-After": "1"})
     if behaviour.kind == "throttled" and attempt <= behaviour.failures:
@@ -261,6 +264,18 @@ class ProviderStandIn(LocalServer):
         parsed = Behaviour.parse(behaviour)
         with self._lock:
             self._behaviours[address] = parsed
+
+    def provider_config(self, channel: str) -> dict[str, Any]:
+        """The generic HTTP provider's ``CHANNEL_PROVIDERS`` entry for this stand-in (any channel)."""
+        return {"type": "http", "name": "http", "url": f"{self.url}/messages"}
+
+    def environment(self) -> dict[str, str]:
+        """Nothing: the generic provider is reached by the URL in its configuration."""
+        return {}
+
+    def describe(self) -> dict[str, Any]:
+        """Its send URL; it takes no credentials and signs receipts with the signing secret."""
+        return {"kind": "http", "url": f"{self.url}/messages", "credentials": {"signing_secret": self.signing_secret}}
 
     def behaviour_for(self, address: str) -> Behaviour:
         with self._lock:

@@ -90,6 +90,9 @@ class LocalOptions:
     # Share of the handlers' AWS calls that fail with the service's throttling error, and its seed.
     aws_faults: float = 0.0
     fault_seed: int = 0
+    # channel type -> provider stand-in kind (local.standins.KINDS), from --provider CHANNEL=KIND;
+    # channels not named keep today's generic HTTP stand-in (PROVIDER_URL).
+    providers: dict[str, str] = field(default_factory=dict)
 
 
 class LocalInvokeError(RuntimeError):
@@ -444,6 +447,7 @@ class LocalEnvironment:
         from journey_activity.local.moto_server import MotoServer
         from journey_activity.local.pinpoint_events import LocalPinpointEvents
         from journey_activity.local.provider_standin import ProviderStandIn
+        from journey_activity.local.standins import StandIn, StandInSetup, factory_for
 
         self._saved_env = dict(os.environ)
         for variable in [v for v in os.environ if v.startswith("AWS_ENDPOINT_URL")]:
@@ -474,15 +478,29 @@ class LocalEnvironment:
         self.http_api = self._stack.enter_context(LocalHttpApi(self.registry, throttle=self._receipts_throttle()))
         self.pinpoint = self._stack.enter_context(LocalPinpointEvents())
         self.receipts_url = f"{self.http_api.url}/receipts/{PROVIDER_NAME}"
-        self.provider = ProviderStandIn(
-            callback_url=self.receipts_url,
+        self.receipt_path = self._create_receipt_path()
+        setup = StandInSetup(
+            receipts_base_url=self.http_api.url,
+            receipt_topic_arn=self.receipt_path.get("topic_arn", ""),
+            email_configuration_set=self._resource_name("EmailConfigurationSet", "Name"),
+            sms_voice_configuration_set=self._resource_name("SmsVoiceConfigurationSet", "ConfigurationSetName"),
             signing_secret=self.signing_secret,
+            aws_endpoint=self.moto_server.url,
+            region=REGION,
             receipt_delay=self.options.receipt_delay,
             latency=self.options.latency,
             behaviours=dict(self.options.behaviours),
             progress_receipts=self.options.progress_receipts,
         )
+        # The generic stand-in always runs (channels without --provider go to it, as before);
+        # each other kind in use gets one stand-in, shared by its channels.
+        provider = factory_for("http")(setup)
+        assert isinstance(provider, ProviderStandIn)
+        self.provider = provider
         self._stack.enter_context(self.provider)
+        self.standins: dict[str, StandIn] = {"http": self.provider}
+        for kind in sorted(set(self.options.providers.values()) - {"http"}):
+            self.standins[kind] = self._stack.enter_context(factory_for(kind)(setup))
 
         import boto3
 
@@ -514,6 +532,55 @@ class LocalEnvironment:
         # On exit (in reverse): stop hearing status changes, then stop the runs still going.
         self._stack.callback(self._stop_running_executions)
         self.execution_events = self._stack.enter_context(ExecutionEvents(self.registry, self.state_machine_arn))
+        self.receipt_queue = self._start_queue_poller()
+
+    def _resource_name(self, logical_id: str, name_property: str) -> str:
+        """A resource's name as the template sets it (resolved), or "" when the template has none."""
+        properties = self.template.resources.get(logical_id, {}).get("Properties", {})
+        return str(self.template.resolve(properties.get(name_property), self._refs({})) or "")
+
+    def _create_receipt_path(self) -> dict[str, str]:
+        """The template's provider-events topic, receipt queue and dead-letter queue (with its redrive
+        policy) and the topic's subscription, on moto; empty when the template has none."""
+        import boto3
+
+        resources = self.template.resources
+        if "ReceiptQueue" not in resources or "ProviderEventsTopic" not in resources:
+            return {}
+        sqs, sns = boto3.client("sqs", region_name=REGION), boto3.client("sns", region_name=REGION)
+        prefix = "journey-activity-local"
+        dlq_url = sqs.create_queue(QueueName=f"{prefix}-ReceiptDeadLetterQueue")["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        properties = resources["ReceiptQueue"].get("Properties", {})
+        redrive = self.template.resolve(properties.get("RedrivePolicy", {}), self._refs({}))
+        attributes = {"VisibilityTimeout": str(properties.get("VisibilityTimeout", 30)),
+                      "MessageRetentionPeriod": str(properties.get("MessageRetentionPeriod", 345600)),
+                      "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn,
+                                                   "maxReceiveCount": int(redrive.get("maxReceiveCount", 5))})}
+        queue_url = sqs.create_queue(QueueName=f"{prefix}-ReceiptQueue", Attributes=attributes)["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        topic_arn = sns.create_topic(Name=f"{prefix}-ProviderEventsTopic")["TopicArn"]
+        raw = str(resources.get("ProviderEventsSubscription", {}).get("Properties", {}).get("RawMessageDelivery",
+                                                                                           False)).lower()
+        sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn,
+                      Attributes={"RawMessageDelivery": raw})
+        return {"queue_url": queue_url, "queue_arn": queue_arn, "dead_letter_queue_url": dlq_url,
+                "topic_arn": topic_arn}
+
+    def _start_queue_poller(self) -> Any:
+        """Lambda's event source mapping of the receipt queue (the template's EventSourceMapping)."""
+        from journey_activity.local.receipt_queue import QueuePoller
+
+        mappings = [r.get("Properties", {}) for r in self.template.resources.values()
+                    if r.get("Type") == "AWS::Lambda::EventSourceMapping"]
+        if not self.receipt_path or not mappings:
+            return None
+        function = str(self.template.resolve(mappings[0].get("FunctionName"), self._refs({})))
+        if function not in self.registry.specs:
+            return None
+        return self._stack.enter_context(QueuePoller(
+            self.registry, function, self.receipt_path["queue_url"], self.receipt_path["queue_arn"], region=REGION,
+            batch_size=int(mappings[0].get("BatchSize", 10))))
 
     def _guard_config(self, refs: Mapping[str, Any]) -> aws_guards.GuardConfig:
         from journey_activity.local.iam_policies import principals
@@ -589,12 +656,28 @@ class LocalEnvironment:
         merged.update(local)
         if not merged.get("PROVIDER_URL"):
             local["PROVIDER_URL"] = f"{self.provider.url}/messages"
+        local.update(self._chosen_providers(merged.get("CHANNEL_PROVIDERS", "")))
         if self.options.deadline_seconds is not None:
             local["INVOKER_DEADLINE_SECONDS"] = str(self.options.deadline_seconds)
         local.update(self.options.environment)
         merged.update(local)
         os.environ.update(merged)
         self.registry.configure(environment=self._worker_base_environment(), overrides=local)
+
+    def _chosen_providers(self, configured: str) -> dict[str, str]:
+        """``--provider CHANNEL=KIND``: each channel's entry points at its kind's stand-in, over the
+        template's CHANNEL_PROVIDERS (kept for the other channels); plus what the stand-ins need
+        the functions to know (their per-service endpoint URLs)."""
+        if not self.options.providers:
+            return {}
+        entries: dict[str, Any] = json.loads(configured) if configured.strip() else {}
+        variables: dict[str, str] = {}
+        for channel, kind in sorted(self.options.providers.items()):
+            entries[channel] = self.standins[kind].provider_config(channel)
+        for kind in sorted(set(self.options.providers.values())):
+            variables.update(self.standins[kind].environment())
+        variables["CHANNEL_PROVIDERS"] = json.dumps(entries, separators=(",", ":"))
+        return variables
 
     def _worker_base_environment(self) -> dict[str, str]:
         """What Lambda's runtime gives every function: its credentials and region; locally also
@@ -668,13 +751,8 @@ class LocalEnvironment:
             "aws_credentials": {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"},
             "state_machine_arn": self.state_machine_arn,
             "ledger_table": TABLE_NAME,
-            "providers": {
-                PROVIDER_NAME: {
-                    "url": f"{self.provider.url}/messages",
-                    # The stand-in takes no credentials; it signs receipts with this secret.
-                    "credentials": {"signing_secret": self.signing_secret, "signing_secret_arn": self.secret_arn},
-                },
-            },
+            "receipt_queue": dict(self.receipt_path),
+            "providers": self._describe_providers(),
         }
 
     def guard_totals(self) -> aws_guards.GuardTotals:
@@ -682,6 +760,19 @@ class LocalEnvironment:
         worker processes report after each invocation) and the state machine's (checked here)."""
         self.guards.absorb(aws_guards.take_report())
         return self.guards
+
+    def _describe_providers(self) -> dict[str, Any]:
+        """Each stand-in's URL and credentials, by provider kind, with the channels sent to it."""
+        described: dict[str, Any] = {}
+        for kind, standin in self.standins.items():
+            entry = dict(standin.describe())
+            # "*": every channel not chosen with --provider goes to the generic stand-in.
+            entry["channels"] = sorted(c for c, k in self.options.providers.items() if k == kind) + (
+                ["*"] if kind == "http" else [])
+            described[kind] = entry
+        # The stand-in takes no credentials; it signs receipts with this secret (also in Secrets Manager).
+        described["http"]["credentials"]["signing_secret_arn"] = self.secret_arn
+        return described
 
     def client(self, service: str) -> Any:
         from journey_activity import aws

@@ -1,9 +1,9 @@
-"""The provider port: send one message, get the provider's message id back."""
+"""The provider port: send one message, get the provider's message id (or its final answer) back."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 
 @dataclass(frozen=True)
@@ -22,15 +22,29 @@ class SendRequest:
 
 
 @dataclass(frozen=True)
+class SyncOutcome:
+    """The provider's answer is already final (e.g. push): the sender records it and resumes its
+    own task at once; nothing waits for a receipt. ``reason`` is the ledger's reason for a
+    FAILED or SKIPPED endpoint; ``receipt_status`` is the provider's own word, kept for the record."""
+
+    status: Literal["DELIVERED", "FAILED", "SKIPPED"]
+    reason: str | None = None
+    receipt_status: str | None = None
+
+
+@dataclass(frozen=True)
 class SendResult:
     message_id: str
     status: str = "accepted"
+    # Set when the provider's answer is final; None: a receipt will tell.
+    outcome: SyncOutcome | None = None
 
 
 class Provider(Protocol):
     name: str
 
     def send(self, request: SendRequest) -> SendResult:
-        """Send one message. Raises ProviderThrottled / ProviderUnavailable (retried) or
-        ProviderRejected (not retried)."""
+        """Send one message. Raises ProviderThrottled / ProviderUnavailable (retried),
+        ProviderRejected (not retried), ProviderOptedOut (the endpoint is SKIPPED) or
+        ProviderOutcomeUnknown (not retried: the endpoint waits for a receipt)."""
         ...

@@ -23,7 +23,7 @@ from typing import Any
 
 import urllib3
 
-from journey_activity.config import ProviderConfig
+from journey_activity.config import HttpProviderConfig
 from journey_activity.errors import ProviderRejected, ProviderThrottled, ProviderUnavailable
 from journey_activity.providers.base import SendRequest, SendResult
 from journey_activity.security import (
@@ -109,7 +109,7 @@ def _shorten_socket_timeout(response: urllib3.BaseHTTPResponse, deadline: float)
 
 
 class HttpProvider:
-    def __init__(self, config: ProviderConfig) -> None:
+    def __init__(self, config: HttpProviderConfig) -> None:
         self.config = config
         self.name = config.name
 

@@ -440,6 +440,13 @@ def _apply_outcome(item: Endpoint, result: Mapping[str, Any] | None, skipped: Ma
             item.seconds_to_receipt = round((done - sent).total_seconds(), 3)
 
 
+def _function_name(details: Mapping[str, Any]) -> str:
+    """The Lambda function a task invoked, by name (the last part of its ARN), if it says."""
+    parameters = _json(details.get("parameters"))
+    name = parameters.get("FunctionName") if isinstance(parameters, Mapping) else None
+    return str(name).rsplit(":", 1)[-1] if isinstance(name, str) else ""
+
+
 def _timeline_entry(kind: str, details: Mapping[str, Any], state: str | None, visit: _Visit | None,
                     personal_data: bool) -> dict[str, Any] | None:
     state = state or ""
@@ -451,6 +458,10 @@ def _timeline_entry(kind: str, details: Mapping[str, Any], state: str | None, vi
     elif kind == "TaskScheduled":
         attempt = visit.scheduled if visit else 1
         kind_name, text = ("scheduled", "task scheduled") if attempt <= 1 else ("retry", f"retry {attempt - 1}")
+        function = _function_name(details)
+        if function:
+            # Which sender ran: the channel family's function the item named (FunctionName.$).
+            text += f" ({function})"
     elif kind == "TaskSubmitted":
         payload = (_json(details.get("output")) or {})
         message = payload.get("Payload", {}).get("provider_message_id") if isinstance(payload, Mapping) else None

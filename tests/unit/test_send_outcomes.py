@@ -1,0 +1,177 @@
+"""The sender and the provider's three kinds of final answer at send time: a synchronous outcome
+(``SendResult.outcome``: recorded, and the sender's own task resumed at once with SendTaskSuccess),
+an opted-out destination (``SKIPPED opted_out``, not FAILED), and a lost answer
+(``ProviderOutcomeUnknown``: not retried, the endpoint waits for a receipt, found by its idempotency
+key; a wait that ends without one is ``FAILED send_outcome_unknown``)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from botocore.stub import Stubber
+
+from journey_activity import aws
+from journey_activity.config import settings_from
+from journey_activity.errors import ProviderOptedOut, ProviderOutcomeUnknown
+from journey_activity.handlers import record_outcome
+from journey_activity.handlers import send as sender
+from journey_activity.handlers._runtime import ledger
+from journey_activity.ledger import pack_recipient
+from journey_activity.models.batch import BatchContext, Recipient, RecipientRef
+from journey_activity.providers.base import SendRequest, SendResult, SyncOutcome
+from journey_activity.receipts import apply_parked
+from tests.unit.test_security_callbacks import Context, environment  # noqa: F401 - fixture
+
+TOKEN = "token-" + "s" * 300
+ADDRESS = "device-token-1"
+
+
+class JsonOf:
+    """Equal to a JSON document with this content, whatever its keys' order (for Stubber)."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, str) and json.loads(other) == self.value
+
+    def __repr__(self) -> str:
+        return f"JsonOf({self.value!r})"
+
+
+class _Answering:
+    """A provider port answering as told: the sender's handling is under test, not a provider."""
+
+    name = "push"
+
+    def __init__(self, answer: SendResult | Exception) -> None:
+        self.answer = answer
+        self.requests: list[SendRequest] = []
+
+    def send(self, request: SendRequest) -> SendResult:
+        self.requests.append(request)
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
+
+
+@pytest.fixture
+def endpoint(environment, monkeypatch: pytest.MonkeyPatch) -> Any:  # noqa: F811 - the fixture above
+    environment({"GCM": {"url": "https://push.example.com/send", "name": "push"}})
+    book = ledger()
+    book.put_recipients("batch-1", {"ep-1": pack_recipient(Recipient(endpoint_id="ep-1", channel="GCM",
+                                                                     address=ADDRESS))})
+    return book
+
+
+def _send(monkeypatch: pytest.MonkeyPatch, answer: SendResult | Exception) -> tuple[dict[str, Any], _Answering]:
+    provider = _Answering(answer)
+    monkeypatch.setattr(sender, "provider_for", lambda config: provider)
+    task = sender.SendTask(task_token=TOKEN, context=BatchContext(batch_id="batch-1", source="test"),
+                           recipient=RecipientRef(endpoint_id="ep-1", channel="GCM"))
+    return sender.send(task, settings_from({"CHANNEL_PROVIDERS": json.dumps(
+        {"GCM": {"url": "https://push.example.com/send", "name": "push"}})})), provider
+
+
+@pytest.mark.parametrize(("outcome", "reason"), [
+    (SyncOutcome("DELIVERED", receipt_status="SUCCESSFUL"), None),
+    (SyncOutcome("FAILED", reason="permanent_failure", receipt_status="PERMANENT_FAILURE"), "permanent_failure"),
+    (SyncOutcome("SKIPPED", reason="opted_out", receipt_status="OPT_OUT"), "opted_out"),
+])
+def test_a_synchronous_outcome_is_recorded_and_resumes_the_senders_own_task(endpoint, monkeypatch, outcome, reason):
+    with Stubber(aws.client("stepfunctions")) as stub:
+        expected = {"endpoint_id": "ep-1", "channel": "GCM", "status": outcome.status, "provider": "push",
+                    "attempts": 1, "receipt_status": outcome.receipt_status}
+        if reason:
+            expected["reason"] = reason
+        stub.add_response("send_task_success", {}, expected_params={"taskToken": TOKEN,
+                                                                    "output": JsonOf(expected)})
+        answer, _ = _send(monkeypatch, SendResult("msg-sync-1", outcome=outcome))
+        stub.assert_no_pending_responses()
+    record = endpoint.get("batch-1", "ep-1")
+    assert (record["status"], record.get("reason"), record["provider_message_id"]) == (outcome.status, reason,
+                                                                                      "msg-sync-1")
+    assert "resumed_at" in record
+    assert answer["status"] == outcome.status
+    # Nothing waits for a receipt: no message pointer was linked.
+    assert endpoint.pointer("push", "msg-sync-1") is None
+
+
+def test_an_opted_out_destination_is_skipped_not_failed(endpoint, monkeypatch):
+    with Stubber(aws.client("stepfunctions")) as stub:
+        stub.add_response("send_task_success", {}, expected_params={"taskToken": TOKEN, "output": JsonOf(
+            {"endpoint_id": "ep-1", "channel": "GCM", "status": "SKIPPED", "reason": "opted_out",
+             "provider": "push", "attempts": 1})})
+        answer, _ = _send(monkeypatch, ProviderOptedOut("DESTINATION_PHONE_NUMBER_OPTED_OUT", 400))
+        stub.assert_no_pending_responses()
+    record = endpoint.get("batch-1", "ep-1")
+    assert (record["status"], record["reason"]) == ("SKIPPED", "opted_out")
+    assert answer["status"] == "SKIPPED"
+
+
+def test_a_task_already_gone_is_no_error_for_a_synchronous_outcome(endpoint, monkeypatch):
+    with Stubber(aws.client("stepfunctions")) as stub:
+        stub.add_client_error("send_task_success", service_error_code="TaskTimedOut", http_status_code=400)
+        answer, _ = _send(monkeypatch, SendResult("m", outcome=SyncOutcome("DELIVERED")))
+    assert answer["status"] == "DELIVERED"
+    assert endpoint.get("batch-1", "ep-1")["resume_error"] == "TaskTimedOut"
+
+
+def test_a_lost_answer_is_not_raised_and_the_endpoint_waits_for_a_receipt(endpoint, monkeypatch):
+    with Stubber(aws.client("stepfunctions")) as stub:  # no call to Step Functions at all
+        answer, provider = _send(monkeypatch, ProviderOutcomeUnknown("read timeout after the request was sent"))
+        stub.assert_no_pending_responses()
+    assert answer == {"status": "SENT", "outcome_unknown": True}
+    record = endpoint.get("batch-1", "ep-1")
+    assert record["status"] == "SENT"
+    assert record["outcome_unknown"] is True
+    assert "provider_message_id" not in record
+
+    # A retried task (the Lambda service's own retry) does not send it a second time.
+    again, provider_again = _send(monkeypatch, SendResult("never"))
+    assert again["resent"] is False
+    assert provider_again.requests == []
+
+    # A receipt carrying the idempotency key finds the endpoint through the key's pointer.
+    pointer = endpoint.key_pointer("push", provider.requests[0].idempotency_key)
+    assert (pointer["batch_id"], pointer["endpoint_id"]) == ("batch-1", "ep-1")
+
+
+def test_a_receipt_parked_under_the_key_before_the_answer_was_lost_is_applied(endpoint, monkeypatch):
+    key = sender.idempotency_key("batch-1", "ep-1")
+    endpoint.park_keyed_receipt("push", key, {"message_id": "msg-9", "status": "delivered"})
+    with Stubber(aws.client("stepfunctions")) as stub:
+        stub.add_response("send_task_success", {}, expected_params={"taskToken": TOKEN, "output": JsonOf(
+            {"endpoint_id": "ep-1", "channel": "GCM", "status": "DELIVERED", "provider": "push", "attempts": 1,
+             "receipt_status": "delivered"})})
+        _send(monkeypatch, ProviderOutcomeUnknown("connection reset after sending"))
+        stub.assert_no_pending_responses()
+    assert endpoint.get("batch-1", "ep-1")["status"] == "DELIVERED"
+
+
+def test_a_wait_that_ends_without_a_receipt_after_a_lost_answer_is_send_outcome_unknown(endpoint, monkeypatch):
+    _send(monkeypatch, ProviderOutcomeUnknown("read timeout"))
+    event = {"context": {"batch_id": "batch-1", "source": "test"}, "recipient": {"endpoint_id": "ep-1",
+                                                                                  "channel": "GCM"},
+             "error": {"Error": "States.Timeout", "Cause": ""}}
+    summary = record_outcome.handler(event, Context(function_name="RecordOutcomeFunction"))  # type: ignore[arg-type]
+    assert (summary["status"], summary["reason"]) == ("FAILED", "send_outcome_unknown")
+
+
+def test_a_wait_that_ends_without_a_receipt_after_an_accepted_send_is_still_timed_out(endpoint, monkeypatch):
+    _send(monkeypatch, SendResult("msg-accepted"))
+    event = {"context": {"batch_id": "batch-1", "source": "test"}, "recipient": {"endpoint_id": "ep-1",
+                                                                                  "channel": "GCM"},
+             "error": {"Error": "States.HeartbeatTimeout", "Cause": ""}}
+    summary = record_outcome.handler(event, Context(function_name="RecordOutcomeFunction"))  # type: ignore[arg-type]
+    assert (summary["status"], summary["reason"]) == ("TIMED_OUT", "no_receipt")
+
+
+def test_apply_parked_is_unchanged_for_receipts_by_message_id(endpoint, monkeypatch):
+    _send(monkeypatch, SendResult("msg-2"))
+    with Stubber(aws.client("stepfunctions")) as stub:
+        stub.add_client_error("send_task_failure", service_error_code="TaskDoesNotExist", http_status_code=400)
+        assert apply_parked(endpoint, aws.client("stepfunctions"), "batch-1", "ep-1",
+                            [{"message_id": "msg-2", "status": "bounced"}]).value == "late"
