@@ -33,9 +33,13 @@ def template_copy(tmp_path: Path, edit: Callable[[dict[str, Any]], None]) -> Pat
     return path
 
 
-def without_policies(function: str) -> Callable[[dict[str, Any]], None]:
+SENDERS = ("SendFunction", "EmailSendFunction", "SmsVoiceSendFunction", "PushSendFunction")
+
+
+def without_policies(*functions: str) -> Callable[[dict[str, Any]], None]:
     def edit(document: dict[str, Any]) -> None:
-        del document["Resources"][function]["Properties"]["Policies"]
+        for function in functions:
+            del document["Resources"][function]["Properties"]["Policies"]
 
     return edit
 
@@ -71,12 +75,15 @@ def test_an_invoker_without_put_item_cannot_start_a_batch_with_large_data(tmp_pa
 
 
 def test_a_sender_without_policies_sends_nothing_and_every_endpoint_fails(tmp_path, make_local, invoke):
-    local = make_local(template=template_copy(tmp_path, without_policies("SendFunction")))
+    local = make_local(template=template_copy(tmp_path, without_policies(*SENDERS)))
     run = invoke(local, event_with(ENDPOINTS))
     run.finish()
     assert local.provider.sends == []
     assert {record["status"] for record in run.ledger().values()} == {"FAILED"}
-    assert {(d.principal, d.action) for d in local.guard_totals().denials} == {("SendFunction", "dynamodb:UpdateItem")}
+    # Each channel's sender is refused its first ledger write, before any provider is called.
+    assert {action for _, action in ((d.principal, d.action) for d in local.guard_totals().denials)} == {
+        "dynamodb:UpdateItem"}
+    assert {d.principal for d in local.guard_totals().denials} == {"EmailSendFunction", "SmsVoiceSendFunction"}
     assert any("AccessDeniedException" in str(event) for event in run.history())
 
 
