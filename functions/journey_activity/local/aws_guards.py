@@ -316,7 +316,10 @@ def requested(config: GuardConfig, prefix: str, operation: str,
         names = [params["Name"]] if "Name" in params else list(params["Names"])
         return [(action, [_arn(config, "ssm", f"parameter/{str(n).lstrip('/')}") for n in names])]
     elif prefix == "mobiletargeting" and "ApplicationId" in params:
-        suffix = "/events" if operation == "PutEvents" else ""
+        # Pinpoint's developer guide names these resources: apps/<id>/events for PutEvents,
+        # apps/<id>/messages for SendMessages (the push sender); the project itself otherwise.
+        suffix = {"PutEvents": "/events", "SendMessages": "/messages",
+                  "SendUsersMessages": "/users-messages"}.get(operation, "")
         return [(action, [_arn(config, "mobiletargeting", f"apps/{params['ApplicationId']}{suffix}")])]
     elif prefix == "events" and operation == "PutEvents":
         buses = {str(entry.get("EventBusName") or "default") for entry in params.get("Entries", [])} or {"default"}
