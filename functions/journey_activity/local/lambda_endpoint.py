@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler
@@ -79,6 +81,9 @@ class LambdaRegistry:
         # Per-process state the workers report after each invocation, absorbed here.
         self.report, self.absorb = report, absorb
         self.invocations: Counter[str] = Counter()
+        # Per function: the invocations' durations as Lambda bills them (ms, each rounded up), measured
+        # here around the environment's answer (so including the local engine's own slowness).
+        self.billed_ms: Counter[str] = Counter()
         # Every function error: (function, errorType, errorMessage).
         self.errors: list[tuple[str, str, str]] = []
         self._runtime: LambdaRuntime | None = None
@@ -144,12 +149,17 @@ class LambdaRegistry:
         :class:`ThrottledError`) with Lambda's error payload."""
         with self._lock:
             self.invocations[spec.logical_id] += 1
+        started = time.perf_counter()
         try:
             outcome = self.runtime.invoke(spec.logical_id, raw)
         except ThrottledInvocation as throttled:
             raise ThrottledError({"Reason": "ReservedFunctionConcurrentInvocationLimitExceeded", "Type": "User",
                                   "message": "Rate Exceeded.", "errorType": "TooManyRequestsException",
                                   "errorMessage": str(throttled)}) from None
+        elapsed = time.perf_counter() - started
+        with self._lock:
+            # Lambda bills each invocation's duration rounded up to the millisecond (init included).
+            self.billed_ms[spec.logical_id] += max(1, math.ceil(elapsed * 1000))
         if outcome.report is not None and self.absorb is not None:
             self.absorb(outcome.report)
         if outcome.error is not None:

@@ -1,0 +1,258 @@
+"""What a million endpoints cost on AWS, counted from the calls a local run actually makes.
+
+Runs 50-endpoint batches (every channel, with the usual share of provider retries, bounces and
+skipped endpoints) through the whole local stack, counts every billed unit, and prices it with
+the list prices below. Counted, per batch, from invocation to the end of the execution:
+
+- Step Functions (Standard): state transitions, from the execution's history: every state
+  entered, plus one for each retry of a task (AWS bills a retry as a transition).
+- Lambda: requests per function, and GB-seconds at the function's MemorySize from the template.
+  The duration is modeled, not taken from the local clock: the local engine runs every service
+  and function on two cores, so a send that takes 150 ms on AWS takes seconds here (the measured
+  figure is printed too, as an upper bound). Modeled, per invocation: AWS_CALL_SECONDS for each
+  AWS call the function made (counted by the local IAM guard, which sees every call), plus
+  LATENCY for each provider request, plus HANDLER_SECONDS; rounded up to the millisecond as
+  Lambda bills. The invoker is the exception: it waits for outcomes in real time, so its
+  measured duration is used.
+- DynamoDB (on-demand): read and write request units from the items each call touched, by
+  DynamoDB's own rounding rules (journey_activity.local.dynamodb_units: strongly consistent and
+  eventually consistent reads, conditional writes whose condition failed included).
+- API Gateway HTTP API: every receipt the provider POSTed (retries included).
+- EventBridge: every engagement event the functions put on the bus (each under 64 KB: one
+  billed event each).
+- SQS and SNS: every request the functions made to them (none with the generic HTTP provider).
+
+Not counted: CloudWatch Logs and metrics, X-Ray, data transfer, Secrets Manager's monthly
+secret fee, storage (the ledger's items expire), free tiers.
+
+The same run measures a plain design: one Lambda function per batch that sends the 50 messages
+one after another through the same stand-in (no orchestration, no receipts, no ledger), priced
+at one request plus its measured duration at 256 MB.
+
+Prints dollars per million endpoints by service, ours and the plain design's; the last line is
+one JSON object. Run: python benchmarks/cost.py [--batches 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import statistics
+import sys
+import time
+from collections import Counter
+from typing import Any
+
+from journey_activity.local.dynamodb_units import metered
+from journey_activity.local.stack import LocalEnvironment, LocalOptions
+from journey_activity.triggers.pinpoint import batch_id_for
+
+ENDPOINTS = 50
+LATENCY = 0.1
+CHANNELS = ("SMS", "EMAIL", "GCM", "APNS", "VOICE", "CUSTOM")
+PLAIN_MEMORY_MB = 256
+# A DynamoDB or Step Functions API call from Lambda in the same Region: single-digit to low
+# double-digit milliseconds; 10 ms is the assumption.
+AWS_CALL_SECONDS = 0.010
+# The handler's own work and the runtime's overhead per invocation.
+HANDLER_SECONDS = 0.005
+
+# List prices, us-east-1, as published on 2026-11-24 (x86 Lambda, Standard workflows, on-demand
+# DynamoDB after the November 2024 price cut, HTTP APIs' first 300 million requests).
+PRICES_DATE = "2026-11-24"
+PRICES_REGION = "us-east-1"
+PRICES: dict[str, tuple[float, str, str]] = {
+    # key: (USD per unit, unit, source)
+    "state_transitions": (0.025 / 1000, "state transition", "https://aws.amazon.com/step-functions/pricing/"),
+    "lambda_requests": (0.20 / 1_000_000, "request", "https://aws.amazon.com/lambda/pricing/"),
+    "lambda_gb_seconds": (0.0000166667, "GB-second", "https://aws.amazon.com/lambda/pricing/"),
+    "dynamodb_read_units": (0.125 / 1_000_000, "read request unit",
+                            "https://aws.amazon.com/dynamodb/pricing/on-demand/"),
+    "dynamodb_write_units": (0.625 / 1_000_000, "write request unit",
+                             "https://aws.amazon.com/dynamodb/pricing/on-demand/"),
+    "http_api_requests": (1.00 / 1_000_000, "request", "https://aws.amazon.com/api-gateway/pricing/"),
+    "eventbridge_events": (1.00 / 1_000_000, "custom event (64 KB chunk)",
+                           "https://aws.amazon.com/eventbridge/pricing/"),
+    "sqs_requests": (0.40 / 1_000_000, "request (64 KB chunk)", "https://aws.amazon.com/sqs/pricing/"),
+    "sns_requests": (0.50 / 1_000_000, "publish", "https://aws.amazon.com/sns/pricing/"),
+}
+SERVICE_OF = {"state_transitions": "step_functions", "lambda_requests": "lambda", "lambda_gb_seconds": "lambda",
+              "dynamodb_read_units": "dynamodb", "dynamodb_write_units": "dynamodb",
+              "http_api_requests": "api_gateway", "eventbridge_events": "eventbridge", "sqs_requests": "sqs",
+              "sns_requests": "sns"}
+
+
+def address(channel: str, batch: int, index: int) -> str:
+    if channel in ("SMS", "VOICE"):
+        return f"+1415{batch:03d}{index:04d}"
+    if channel == "EMAIL":
+        return f"c{batch}e{index}@example.com"
+    if channel == "CUSTOM":
+        return f"https://hooks.example.com/{batch}/{index}"
+    return f"token-{batch}-{index}"
+
+
+def batch_event(number: int, behaviours: dict[str, str]) -> dict[str, Any]:
+    """50 endpoints over every channel: 4% opted out and 2% with an unusable address (skipped),
+    6% retried once after a provider 5xx, 4% after a 429, 4% bounced."""
+    endpoints = {}
+    for index in range(ENDPOINTS):
+        channel = CHANNELS[index % len(CHANNELS)]
+        to = address(channel, number, index)
+        endpoint = {"ChannelType": channel, "Address": to, "EndpointStatus": "ACTIVE", "OptOut": "NONE",
+                    "User": {"UserId": f"u{index}", "UserAttributes": {"FirstName": [f"Name{index}"]}}}
+        slot = index % 50
+        if slot in (7, 31):
+            endpoint["OptOut"] = "ALL"
+        elif slot == 13:
+            endpoint["Address"] = "not-an-address" if channel != "CUSTOM" else "ftp://nowhere"
+        elif slot in (2, 19, 44):
+            behaviours[to] = "flaky:1"
+        elif slot in (9, 37):
+            behaviours[to] = "throttled:1"
+        elif slot in (23, 48):
+            behaviours[to] = "bounce"
+        endpoints[f"ep-{index:02d}"] = endpoint
+    return {"ApplicationId": "cost-app", "JourneyId": "cost-journey", "ActivityId": "cost-activity",
+            "TreatmentId": "0", "ScheduledTime": f"2026-11-24T08:{number:02d}:00.000Z",
+            "Data": "Hello {{User.UserAttributes.FirstName|there}}", "Endpoints": endpoints}
+
+
+def transitions(history: list[dict[str, Any]]) -> int:
+    """States entered, plus one for each retry of a task (a task scheduled again)."""
+    types = Counter(event["type"] for event in history)
+    entered = sum(count for kind, count in types.items() if kind.endswith("StateEntered"))
+    task_entered = types.get("TaskStateEntered", 0)
+    scheduled = types.get("TaskScheduled", 0) or types.get("LambdaFunctionScheduled", 0)
+    return entered + max(0, scheduled - task_entered)
+
+
+def plain_loop(provider_url: str, event: dict[str, Any]) -> float:
+    from journey_activity.config import HttpProviderConfig
+    from journey_activity.errors import ProviderError
+    from journey_activity.providers.base import SendRequest
+    from journey_activity.providers.http import HttpProvider
+
+    provider = HttpProvider(HttpProviderConfig(url=provider_url))
+    started = time.perf_counter()
+    for endpoint_id, item in event["Endpoints"].items():
+        with contextlib.suppress(ProviderError):  # the plain design does not retry
+            provider.send(SendRequest(batch_id="plain", endpoint_id=endpoint_id, channel=item["ChannelType"],
+                                      address=item["Address"], message=event["Data"],
+                                      idempotency_key=f"plain-{event['ScheduledTime']}-{endpoint_id}"))
+    return time.perf_counter() - started
+
+
+def price(units: dict[str, float], endpoints: int) -> dict[str, Any]:
+    """Dollars per million endpoints, by service and in total."""
+    by_service: dict[str, float] = {}
+    for key, amount in units.items():
+        by_service[SERVICE_OF[key]] = by_service.get(SERVICE_OF[key], 0.0) + amount * PRICES[key][0]
+    scale = 1_000_000 / endpoints
+    per_million = {service: round(dollars * scale, 2) for service, dollars in sorted(by_service.items())}
+    return {"usd_per_million_endpoints": per_million,
+            "total_usd_per_million_endpoints": round(sum(by_service.values()) * scale, 2)}
+
+
+def measure(batches: int) -> dict[str, Any]:
+    behaviours: dict[str, str] = {}
+    events = [batch_event(number, behaviours) for number in range(batches + 1)]
+    options = LocalOptions(receipt_delay=0.2, latency=LATENCY, deadline_seconds=30, receipt_timeout_seconds=60,
+                           receipt_heartbeat_seconds=30, behaviours=behaviours)
+    units: Counter[str] = Counter()
+    with contextlib.redirect_stdout(sys.stderr), LocalEnvironment(options) as local:
+        warm = events.pop()  # warm environments and connections first, as a warm Lambda fleet is
+        local.invoke(warm)
+        local.wait_for_execution(local.execution_arn(batch_id_for(warm)))
+        registry = local.registry
+        invocations_before, billed_before = Counter(registry.invocations), Counter(registry.billed_ms)
+        allowed_before = Counter(local.guard_totals().allowed)
+        events_before = len(local.event_bus.events())
+        receipts_before = len(local.provider.receipts)
+        attempts_before = sum(local.provider.attempts.values())
+        for event in events:
+            with metered() as used:
+                local.invoke(event)
+                arn = local.execution_arn(batch_id_for(event))
+                local.wait_for_execution(arn)
+                # The last engagement events and late work of the batch.
+                time.sleep(0.5)
+            units["state_transitions"] += transitions(local.history(arn))
+            units["dynamodb_read_units"] += sum(v for k, v in used.items() if k.endswith("_rcu"))
+            units["dynamodb_write_units"] += sum(v for k, v in used.items() if k.endswith("_wcu"))
+        invocations = registry.invocations - invocations_before
+        measured_ms = registry.billed_ms - billed_before
+        memory = {name: spec.memory for name, spec in registry.specs.items()}
+        allowed = local.guard_totals().allowed - allowed_before
+        calls: Counter[str] = Counter()
+        for (function, _), count in allowed.items():
+            calls[function] += count
+        provider_requests = sum(local.provider.attempts.values()) - attempts_before
+        senders = [name for name in invocations if name.endswith("SendFunction")]
+        sender_invocations = sum(invocations[name] for name in senders) or 1
+        billed: dict[str, float] = {}
+        for name, count in invocations.items():
+            if name == "InvokerFunction":
+                billed[name] = measured_ms[name]
+                continue
+            seconds = count * HANDLER_SECONDS + calls[name] * AWS_CALL_SECONDS
+            if name in senders:  # the provider requests, shared by the senders as they ran
+                seconds += provider_requests * LATENCY * count / sender_invocations
+            billed[name] = math.ceil(seconds * 1000)
+        units["lambda_requests"] = sum(invocations.values())
+        units["lambda_gb_seconds"] = sum(billed[name] / 1000 * memory[name] / 1024 for name in billed)
+        measured_gb_seconds = sum(measured_ms[name] / 1000 * memory[name] / 1024 for name in measured_ms)
+        units["http_api_requests"] = sum(r["attempts"] for r in local.provider.receipts[receipts_before:])
+        units["eventbridge_events"] = len(local.event_bus.events()) - events_before
+        units["sqs_requests"] = sum(n for (_, action), n in allowed.items() if action.startswith("sqs:"))
+        units["sns_requests"] = sum(n for (_, action), n in allowed.items() if action.startswith("sns:"))
+        # Last, so its sends (and the receipts the stand-in posts for them) count in nothing above.
+        plain_seconds = [plain_loop(f"{local.provider.url}/messages", event) for event in events]
+    endpoints = ENDPOINTS * len(events)
+    plain_units = {"lambda_requests": float(len(events)),
+                   "lambda_gb_seconds": sum(plain_seconds) * PLAIN_MEMORY_MB / 1024}
+    per_endpoint = {key: round(value / endpoints, 4) for key, value in sorted(units.items())}
+    return {
+        "endpoints": endpoints,
+        "provider_latency_seconds": LATENCY,
+        "units_per_endpoint": per_endpoint,
+        "lambda_per_function": {name: {"requests_per_endpoint": round(invocations[name] / endpoints, 3),
+                                       "aws_calls_per_invocation": round(calls[name] / max(invocations[name], 1), 2),
+                                       "modeled_ms_per_invocation": round(billed[name] / max(invocations[name], 1)),
+                                       "measured_ms_per_invocation": round(measured_ms[name]
+                                                                           / max(invocations[name], 1)),
+                                       "memory_mb": memory[name]}
+                                for name in sorted(invocations)},
+        "lambda_usd_per_million_endpoints_measured_durations": round(
+            (units["lambda_requests"] * PRICES["lambda_requests"][0]
+             + measured_gb_seconds * PRICES["lambda_gb_seconds"][0]) * 1_000_000 / endpoints, 2),
+        "ours": price(dict(units), endpoints),
+        "plain_one_lambda_per_batch": {**price(plain_units, endpoints),
+                                       "seconds_per_batch": round(statistics.median(plain_seconds), 3),
+                                       "note": "no receipts, no retries, no per-endpoint status"},
+        "prices": {"date": PRICES_DATE, "region": PRICES_REGION,
+                   **{key: {"usd": value, "per": unit, "source": source}
+                      for key, (value, unit, source) in PRICES.items()}},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--batches", type=int, default=3)
+    args = parser.parse_args()
+    figures = measure(args.batches)
+    ours, plain = figures["ours"], figures["plain_one_lambda_per_batch"]
+    print(f"{figures['endpoints']} endpoints; list prices {PRICES_REGION}, {PRICES_DATE}")
+    print("per million endpoints (USD):")
+    for service, dollars in ours["usd_per_million_endpoints"].items():
+        print(f"  {service:16} {dollars:8.2f}")
+    print(f"  {'total':16} {ours['total_usd_per_million_endpoints']:8.2f}")
+    print(f"plain one-Lambda-per-batch loop: {plain['total_usd_per_million_endpoints']:.2f} "
+          f"({plain['note']})")
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()

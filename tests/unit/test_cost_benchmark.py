@@ -1,0 +1,46 @@
+"""The cost benchmark's counting and pricing rules (benchmarks/cost.py runs them on a local run)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+COST = Path(__file__).resolve().parents[2] / "benchmarks" / "cost.py"
+
+
+@pytest.fixture(scope="module")
+def cost():
+    spec = importlib.util.spec_from_file_location("cost_benchmark", COST)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["cost_benchmark"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_retry_is_billed_as_a_transition(cost):
+    history = [{"type": t} for t in ("ExecutionStarted", "TaskStateEntered", "TaskScheduled", "TaskFailed",
+                                     "TaskScheduled", "TaskSucceeded", "TaskStateExited", "MapStateEntered",
+                                     "TaskStateEntered", "TaskScheduled", "ExecutionSucceeded")]
+    # Three states entered, and the first task scheduled once more (its retry).
+    assert cost.transitions(history) == 4
+
+
+def test_prices_are_per_million_endpoints_by_service(cost):
+    priced = cost.price({"state_transitions": 108.0, "dynamodb_write_units": 400.0, "dynamodb_read_units": 100.0,
+                         "lambda_requests": 150.0, "lambda_gb_seconds": 10.0}, endpoints=100)
+    assert priced["usd_per_million_endpoints"] == {"dynamodb": 2.62, "lambda": 1.97, "step_functions": 27.0}
+    assert priced["total_usd_per_million_endpoints"] == 31.59
+
+
+def test_every_price_is_dated_and_sourced(cost):
+    assert cost.PRICES_DATE
+    for key, (usd, unit, source) in cost.PRICES.items():
+        assert usd > 0
+        assert unit
+        assert source.startswith("https://aws.amazon.com/"), key
+        assert key in cost.SERVICE_OF
