@@ -27,7 +27,13 @@ calls get the same short timeout, so a stall past it is an ambiguous failure (ne
 the endpoint is found by its key when the provider's events come), and duplicate sends are
 counted by each stand-in per idempotency key.
 
+With ``--aws-faults RATE`` a share of the functions' AWS calls also fails with the service's own
+throttling error (as when throttling outlasts the SDK's retries): the same checks must hold, an
+invocation may fail only with the clear ``AwsThrottled`` (played again, as Pinpoint retries), and
+no call is refused by IAM (every AWS call is authorized against the template's roles).
+
 Run: python benchmarks/soak.py [--batches 40] [--seed 7] [--parallel 2] [--provider EMAIL=ses ...]
+    [--aws-faults 0.05]
 """
 
 from __future__ import annotations
@@ -45,7 +51,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
-from journey_activity.local.stack import LocalEnvironment, LocalOptions
+from journey_activity.local.stack import LocalEnvironment, LocalInvokeError, LocalOptions
 from journey_activity.local.standins import parse_provider_options
 from journey_activity.triggers.pinpoint import batch_id_for
 
@@ -71,6 +77,11 @@ INVOKED_TWICE_CONCURRENTLY = 0.10
 INVOKED_AGAIN_AFTER = 0.05
 # The sender's signals to the state machine (retried or caught by the ASL), not crashes.
 EXPECTED_ERRORS = frozenset({"ProviderThrottled", "ProviderUnavailable", "ProviderRejected"})
+# With --aws-faults: a throttled AWS call past the SDK's retries, retried by the state machine (or
+# by the caller: the provider for a receipt, the journey for an invocation).
+AWS_FAULT_ERRORS = frozenset({"AwsThrottled"})
+# How often a journey plays an invocation that failed again (Pinpoint retries a failed invocation).
+INVOCATION_ATTEMPTS = 5
 CHANNELS = ("SMS", "EMAIL", "GCM", "APNS", "VOICE", "CUSTOM")
 
 
@@ -84,6 +95,9 @@ class Batch:
     again: bool
     responses: list[dict[str, Any]] = field(default_factory=list)
     execution_status: str = ""
+    invocation_errors: list[str] = field(default_factory=list)
+    # From the first invocation until the execution ended.
+    seconds: float = 0.0
 
 
 def address(channel: str, batch: int, endpoint: int) -> str:
@@ -129,11 +143,21 @@ def plan(batches: int, seed: int, stall_seconds: float = STALL_SECONDS) -> tuple
 
 def run_batch(local: LocalEnvironment, batch: Batch, timeout: float) -> None:
     def invoke() -> None:
-        response = local.invoke(copy.deepcopy(batch.event))
-        with lock:
-            batch.responses.append(response)
+        for attempt in range(INVOCATION_ATTEMPTS):
+            try:
+                response = local.invoke(copy.deepcopy(batch.event))
+            except LocalInvokeError as error:  # counted; an unclear one is an unhandled error
+                with lock:
+                    batch.invocation_errors.append(str(error.payload.get("errorType")))
+                if attempt + 1 < INVOCATION_ATTEMPTS:
+                    continue
+                return
+            with lock:
+                batch.responses.append(response)
+            return
 
     lock = threading.Lock()
+    started = time.perf_counter()
     callers = [threading.Thread(target=invoke) for _ in range(2 if batch.twice else 1)]
     for caller in callers:
         caller.start()
@@ -141,6 +165,7 @@ def run_batch(local: LocalEnvironment, batch: Batch, timeout: float) -> None:
         caller.join()
     described = local.wait_for_execution(local.execution_arn(batch_id_for(batch.event)), timeout=timeout)
     batch.execution_status = described["status"]
+    batch.seconds = time.perf_counter() - started
     if batch.again:
         invoke()
 
@@ -183,27 +208,46 @@ def check(local: LocalEnvironment, batches: list[Batch]) -> dict[str, Any]:
                 report_mismatches += 1
     duplicate_sends = sum(count - 1 for count in accepted.values() if count > 1)
     duplicate_sends += sum(standin.duplicate_sends for kind, standin in local.standins.items() if kind != "http")
-    unexpected = [error for error in local.registry.errors if error[1] not in EXPECTED_ERRORS]
+    expected_errors = EXPECTED_ERRORS | (AWS_FAULT_ERRORS if local.options.aws_faults else frozenset())
+    unexpected = [error for error in local.registry.errors if error[1] not in expected_errors]
     failed_executions = sum(1 for batch in batches if batch.execution_status != "SUCCEEDED")
+    # An invocation that failed with anything but a clear, retryable error; a batch never answered.
+    unanswered = sum(1 for batch in batches if not batch.responses)
+    unclear = [kind for batch in batches for kind in batch.invocation_errors if kind not in AWS_FAULT_ERRORS]
+    guards = local.guard_totals().snapshot()
     return {
         "lost": lost,
         "duplicate_sends": duplicate_sends,
         "wrong_status": wrong + report_mismatches,
-        "unhandled_errors": len(unexpected) + failed_executions,
+        "unhandled_errors": len(unexpected) + failed_executions + unanswered + len(unclear) + guards["denied"],
         "report_mismatches": report_mismatches,
+        "invocation_errors": dict(Counter(kind for batch in batches for kind in batch.invocation_errors)),
+        "unanswered_batches": unanswered,
+        "aws_calls_throttled": guards["throttled"],
+        "aws_calls_denied": guards["denied"],
         "faults": dict(by_fault),
-        "examples": wrong_examples + [f"{f}: {t}: {m[:120]}" for f, t, m in unexpected[:5]],
+        "examples": wrong_examples + [f"{f}: {t}: {m[:120]}" for f, t, m in unexpected[:5]] + guards["denials"][:5],
     }
 
 
+def seconds_per_batch(batches: list[Batch], count: int = 10) -> dict[str, float]:
+    """Mean seconds per batch (first invocation to execution end) of the first and last ``count``
+    batches to finish, and their ratio: flat is about 1."""
+    ordered = sorted(batches, key=lambda batch: batch.index)
+    first, last = ordered[:count], ordered[-count:]
+    start = sum(b.seconds for b in first) / max(len(first), 1)
+    end = sum(b.seconds for b in last) / max(len(last), 1)
+    return {"start": round(start, 2), "end": round(end, 2), "end_over_start": round(end / start, 2) if start else 0.0}
+
+
 def soak(batches: int, seed: int, parallel: int, heartbeat: int = 15,
-         providers: dict[str, str] | None = None) -> dict[str, Any]:
+         providers: dict[str, str] | None = None, aws_faults: float = 0.0, fault_seed: int = 0) -> dict[str, Any]:
     planned, behaviours = plan(batches, seed, SDK_STALL_SECONDS if providers else STALL_SECONDS)
     provider: dict[str, Any] = {"*": {"type": "http", "name": "http", "url": "",
                                       "timeout_seconds": SENDER_TIMEOUT_SECONDS}}
     options = LocalOptions(receipt_delay=0.05, deadline_seconds=2, receipt_timeout_seconds=heartbeat * 2,
                            receipt_heartbeat_seconds=heartbeat, behaviours=behaviours, log_level="CRITICAL",
-                           providers=dict(providers or {}))
+                           providers=dict(providers or {}), aws_faults=aws_faults, fault_seed=fault_seed)
     started = time.perf_counter()
     with LocalEnvironment(options) as local:
         provider["*"]["url"] = f"{local.provider.url}/messages"
@@ -231,6 +275,7 @@ def soak(batches: int, seed: int, parallel: int, heartbeat: int = 15,
         figures["cold_starts"] = {name: f["cold_starts"] for name, f in environments.items()}
         figures["lambda_timeouts"] = sum(f["timeouts"] for f in environments.values())
         figures["execution_environments"] = environments
+        figures["seconds_per_batch"] = seconds_per_batch(planned)
     return {"endpoints": batches * ENDPOINTS_PER_BATCH, **figures, "seconds": round(time.perf_counter() - started, 1)}
 
 
@@ -241,13 +286,19 @@ def main() -> None:
     parser.add_argument("--parallel", type=int, default=2, help="batches in flight at once")
     parser.add_argument("--provider", action="append", default=[], metavar="CHANNEL=KIND",
                         help="send CHANNEL through the stand-in of KIND (ses, sms-voice, ...); repeatable")
+    parser.add_argument("--aws-faults", type=float, default=0.0,
+                        help="share of the functions' AWS calls that fail with the service's throttling error")
+    parser.add_argument("--fault-seed", type=int, default=0)
     args = parser.parse_args()
+    if not 0.0 <= args.aws_faults <= 1.0:
+        parser.error("--aws-faults takes a share between 0 and 1")
     try:
         providers = parse_provider_options(args.provider)
     except ValueError as error:
         parser.error(str(error))
     with contextlib.redirect_stdout(sys.stderr):
-        figures = soak(args.batches, args.seed, args.parallel, providers=providers)
+        figures = soak(args.batches, args.seed, args.parallel, providers=providers, aws_faults=args.aws_faults,
+                       fault_seed=args.fault_seed)
     ordered = {key: figures[key] for key in ("endpoints", "lost", "duplicate_sends", "wrong_status",
                                              "unhandled_errors", "seconds")}
     ordered.update({k: v for k, v in figures.items() if k not in ordered})

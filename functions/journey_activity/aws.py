@@ -31,6 +31,20 @@ def client(service: str) -> Any:
         return _clients[service]
 
 
+# The error codes AWS services answer throttling with (botocore's retries/standard.py and the
+# services' models): DynamoDB's ProvisionedThroughputExceededException, Pinpoint's and Lambda's
+# TooManyRequestsException, ThrottlingException elsewhere.
+THROTTLING_CODES = frozenset({"Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException",
+                              "TooManyRequestsException", "ProvisionedThroughputExceededException",
+                              "RequestLimitExceeded", "RequestThrottled", "SlowDown"})
+
+
+def is_throttling(error: BaseException) -> bool:
+    """A botocore ClientError whose code is a throttling code."""
+    response = getattr(error, "response", None)
+    return isinstance(response, dict) and response.get("Error", {}).get("Code") in THROTTLING_CODES
+
+
 def reset_clients() -> None:
     """Forget clients (the local runtime points them at other endpoints between runs)."""
     with _lock:

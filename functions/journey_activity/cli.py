@@ -114,6 +114,10 @@ def run(
     = "CRITICAL",
     env: Annotated[list[str] | None, typer.Option(help="NAME=VALUE set for the functions (e.g. EVENT_ATTRIBUTES). "
                                                        "Repeatable.")] = None,
+    aws_faults: Annotated[float, typer.Option(
+        "--aws-faults", help="Share (0 to 1) of the functions' AWS calls that fail with the service's own throttling "
+                             "error, as when throttling outlasts the SDK's retries.")] = 0.0,
+    fault_seed: Annotated[int, typer.Option(help="Seed of --aws-faults.")] = 0,
     provider: Annotated[list[str] | None, typer.Option(
         "--provider", help="CHANNEL=KIND: send CHANNEL through a local stand-in of KIND (http, ses, sms-voice, push, "
                            "twilio), speaking that provider's real API. Repeatable; unnamed channels use http.")]
@@ -126,6 +130,8 @@ def run(
     providers = _parse_providers(provider)
     if heartbeat >= receipt_timeout:
         raise _fail("--heartbeat must be smaller than --receipt-timeout")
+    if not 0.0 <= aws_faults <= 1.0:
+        raise _fail(f"--aws-faults takes a share between 0 and 1; got {aws_faults}")
 
     from journey_activity.errors import PayloadError
     from journey_activity.local.progress import live_progress
@@ -143,7 +149,8 @@ def run(
     options = LocalOptions(template=template, receipt_delay=receipt_delay, latency=latency, behaviours=behaviours,
                            deadline_seconds=deadline, receipt_timeout_seconds=receipt_timeout,
                            receipt_heartbeat_seconds=heartbeat, environment=environment,
-                           log_level=log_level.upper(), providers=providers)
+                           log_level=log_level.upper(), providers=providers,
+                           aws_faults=aws_faults, fault_seed=fault_seed)
     stderr = Console(stderr=True)
     if not stderr.is_terminal:
         stderr = Console(stderr=True, width=160)
@@ -176,6 +183,12 @@ def run(
                          f"{sent} sent, {_engagement_events(local)} engagement events reported",
                          highlight=False)
             stderr.print(_environments_line(local.registry.summary()), highlight=False)
+            guards = local.guard_totals().snapshot()
+            if guards["denied"] or guards["throttled"]:
+                stderr.print(f"AWS calls refused by IAM: {guards['denied']}; throttled on purpose: "
+                             f"{guards['throttled']}", highlight=False)
+                for denial in guards["denials"][:5]:
+                    stderr.print(f"  denied {denial}", highlight=False)
     stdout.write(json.dumps(response, indent=None if json_only else 2) + "\n")
     stdout.flush()
 
@@ -237,6 +250,10 @@ def serve(
     log_level: Annotated[str, typer.Option(help="The functions' log level (their JSON logs go to stderr).")]
     = "WARNING",
     env: Annotated[list[str] | None, typer.Option(help="NAME=VALUE set for the functions. Repeatable.")] = None,
+    aws_faults: Annotated[float, typer.Option(
+        "--aws-faults", help="Share (0 to 1) of the functions' AWS calls that fail with the service's own throttling "
+                             "error, as when throttling outlasts the SDK's retries.")] = 0.0,
+    fault_seed: Annotated[int, typer.Option(help="Seed of --aws-faults.")] = 0,
     provider: Annotated[list[str] | None, typer.Option(
         "--provider", help="CHANNEL=KIND: send CHANNEL through a local stand-in of KIND (http, ses, sms-voice, push, "
                            "twilio), speaking that provider's real API. Repeatable; unnamed channels use http.")]
@@ -252,13 +269,16 @@ def serve(
     providers = _parse_providers(provider)
     if heartbeat >= receipt_timeout:
         raise _fail("--heartbeat must be smaller than --receipt-timeout")
+    if not 0.0 <= aws_faults <= 1.0:
+        raise _fail(f"--aws-faults takes a share between 0 and 1; got {aws_faults}")
 
     from journey_activity.local.stack import LocalEnvironment, LocalOptions
 
     options = LocalOptions(template=template, receipt_delay=receipt_delay, latency=latency, behaviours=behaviours,
                            deadline_seconds=deadline, receipt_timeout_seconds=receipt_timeout,
                            receipt_heartbeat_seconds=heartbeat, environment=environment,
-                           log_level=log_level.upper(), providers=providers)
+                           log_level=log_level.upper(), providers=providers,
+                           aws_faults=aws_faults, fault_seed=fault_seed)
     stop = threading.Event()
     for signal_number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signal_number, lambda *_: stop.set())

@@ -66,6 +66,12 @@ class ProviderOptedOut(ProviderError):  # noqa: N818
     reason = "opted_out"
 
 
+class AwsThrottled(JourneyActivityError):  # noqa: N818 - the name is the ASL contract
+    """An AWS call was throttled after the SDK's own retries. Retried by the state machine with
+    backoff: every state's work is idempotent (conditional ledger writes, one send per endpoint
+    recorded before the provider is called)."""
+
+
 class TemplateError(JourneyActivityError):
     """The activity's message template cannot be parsed or rendered for an endpoint."""
 

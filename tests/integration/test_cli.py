@@ -100,6 +100,40 @@ def test_connect_register_refuses_a_bad_arn_in_one_line():
     assert "not a Lambda function ARN" in lines[0]
 
 
+def test_a_template_whose_sender_lost_its_policies_sends_nothing(tmp_path):
+    """What AWS would refuse, the local run refuses: --template with a copy of the template."""
+    import shutil
+
+    import yaml
+    from samtranslator.yaml_helper import yaml_parse
+
+    document = yaml_parse((ROOT / "template.yaml").read_text())
+    for sender in ("SendFunction", "EmailSendFunction", "SmsVoiceSendFunction", "PushSendFunction"):
+        del document["Resources"][sender]["Properties"]["Policies"]
+    shutil.copytree(ROOT / "statemachines", tmp_path / "statemachines")
+    (tmp_path / "template.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
+    result = journey_activity("run", str(EXAMPLE), "--template", str(tmp_path / "template.yaml"))
+    assert result.returncode == 0, result.stderr
+    statuses = {e: a["EventAttributes"]["status"] for e, a in json.loads(result.stdout).items()}
+    assert "DELIVERED" not in statuses.values()
+    assert statuses["sms-badnumber"] == "SKIPPED"
+    assert "AWS calls refused by IAM" in result.stderr
+    assert "SendFunction: dynamodb:UpdateItem" in result.stderr
+
+
+def test_aws_faults_answer_or_fail_clearly():
+    result = journey_activity("run", str(EXAMPLE), "--aws-faults", "0.1", "--fault-seed", "4", "--json")
+    if result.returncode == 0:
+        response = json.loads(result.stdout)
+        assert list(response) == list(json.loads(EXAMPLE.read_text())["Endpoints"])
+    else:
+        assert result.returncode == 2, result.stderr
+        assert "AwsThrottled" in result.stderr
+    bad = journey_activity("run", str(EXAMPLE), "--aws-faults", "2")
+    assert bad.returncode == 2
+    assert "aws-faults" in bad.stderr
+
+
 def test_run_shows_progress_and_writes_a_view_and_view_rebuilds_it_from_the_history(tmp_path):
     history, page, rebuilt = tmp_path / "history.json", tmp_path / "run.html", tmp_path / "again.html"
     result = journey_activity("run", str(EXAMPLE), "--history", str(history), "--view", str(page),

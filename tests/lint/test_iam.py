@@ -148,3 +148,37 @@ def test_the_prefix_parameter_cannot_widen_the_grant():
     assert pattern.fullmatch("journey-activity/")
     for widening in ("", "*", "a*", "/journey-activity/", "x?"):
         assert not pattern.fullmatch(widening), widening
+
+
+# What each function's code does with the ledger (journey_activity.ledger and claims): Query for
+# batch reads, GetItem for single records and the progress item, UpdateItem for every state
+# change, PutItem for a large template, BatchWriteItem for recipients and skipped endpoints,
+# BatchGetItem for addresses and claims. No Scan, no DeleteItem, nothing more. The local run
+# enforces these grants on every call (journey_activity.local.aws_guards).
+LEDGER_ACTIONS = {
+    "InvokerFunctionRole": {"dynamodb:Query", "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem",
+                            "dynamodb:BatchWriteItem", "dynamodb:UpdateItem"},
+    "ValidateFunctionRole": {"dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:UpdateItem"},
+    "SendFunctionRole": {"dynamodb:UpdateItem", "dynamodb:GetItem"},
+    "RecordOutcomeFunctionRole": {"dynamodb:UpdateItem", "dynamodb:GetItem"},
+    "CompileFunctionRole": {"dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:GetItem"},
+    "ReportFunctionRole": set(),
+    "CallbackFunctionRole": {"dynamodb:UpdateItem", "dynamodb:GetItem"},
+    "FinalizeFunctionRole": {"dynamodb:UpdateItem", "dynamodb:GetItem"},
+}
+
+
+@pytest.mark.parametrize("role", sorted(LEDGER_ACTIONS))
+def test_each_function_gets_the_ledger_actions_its_code_uses_and_no_more(transformed, role):
+    actions = _actions_of(transformed, role)
+    assert {a for a in actions if a.startswith("dynamodb:")} == LEDGER_ACTIONS[role]
+    for action in LEDGER_ACTIONS[role]:
+        assert actions[action] == [{"Fn::GetAtt": ["LedgerTable", "Arn"]}], (role, action)
+
+
+@pytest.mark.parametrize("role", ["SendFunctionRole", "CallbackFunctionRole"])
+def test_task_tokens_are_resumed_with_resource_star(transformed, role):
+    """No resource type exists for these actions: a state machine ARN may match nothing."""
+    actions = _actions_of(transformed, role)
+    for action in ("states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"):
+        assert actions[action] == ["*"], action

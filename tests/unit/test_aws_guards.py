@@ -71,6 +71,8 @@ def test_each_call_names_its_resources():
         ("ssm:GetParameter", ["arn:aws:ssm:us-east-1:123456789012:parameter/journey-activity/x"])]
     assert requested(config, "mobiletargeting", "PutEvents", {"ApplicationId": "app1"}) == [
         ("mobiletargeting:PutEvents", ["arn:aws:mobiletargeting:us-east-1:123456789012:apps/app1/events"])]
+    assert requested(config, "mobiletargeting", "SendMessages", {"ApplicationId": "app1"}) == [
+        ("mobiletargeting:SendMessages", ["arn:aws:mobiletargeting:us-east-1:123456789012:apps/app1/messages"])]
     assert requested(config, "events", "PutEvents", {"Entries": [{"Detail": "{}"}]}) == [
         ("events:PutEvents", ["arn:aws:events:us-east-1:123456789012:event-bus/default"])]
     assert requested(config, "lambda", "Invoke", {"FunctionName": "F"}) == [

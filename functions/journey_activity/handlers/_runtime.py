@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
+from collections.abc import Callable
 from functools import lru_cache
+from typing import Any, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics
 
+from journey_activity import aws
 from journey_activity.config import get_settings
+from journey_activity.errors import AwsThrottled
 from journey_activity.ledger import Ledger
 from journey_activity.security import RedactingFormatter
 
@@ -19,6 +24,26 @@ metrics = Metrics()
 # An invocation that counts nothing (a refused receipt, an event the finalizer ignores) is
 # normal, not worth a warning on every such invocation.
 warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
+
+
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+
+def throttling_is_retried(handler: Handler) -> Handler:
+    """An AWS call throttled past the SDK's retries fails the invocation as ``AwsThrottled``,
+    the name the state machine's Retry matches (a botocore ClientError's class name says
+    ``ClientError`` for most services, which must not be retried)."""
+
+    @functools.wraps(handler)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return handler(*args, **kwargs)
+        except Exception as error:
+            if aws.is_throttling(error):
+                raise AwsThrottled(str(error)) from error
+            raise
+
+    return wrapped  # type: ignore[return-value]
 
 
 @lru_cache(maxsize=1)

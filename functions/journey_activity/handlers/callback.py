@@ -25,7 +25,7 @@ from pydantic import ValidationError
 
 from journey_activity import aws
 from journey_activity.config import HttpProviderConfig, Settings, default_signing_secrets, get_settings
-from journey_activity.handlers._runtime import ledger, logger, metrics
+from journey_activity.handlers._runtime import ledger, logger, metrics, throttling_is_retried
 from journey_activity.receipts import Receipt, apply_receipt
 from journey_activity.security import resolve_reference, split_secrets
 from journey_activity.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureRejected, verify
@@ -154,6 +154,7 @@ def _raw_body_size(event: dict[str, Any]) -> int:
     return len(body.encode(errors="surrogatepass"))
 
 
+@throttling_is_retried
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

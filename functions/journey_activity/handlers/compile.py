@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from journey_activity.compile import event_attributes
 from journey_activity.config import get_settings
-from journey_activity.handlers._runtime import ledger, logger, metrics
+from journey_activity.handlers._runtime import ledger, logger, metrics, throttling_is_retried
 from journey_activity.ledger import Ledger, is_final, result_from_record
 from journey_activity.models.batch import EndpointResult, LedgerStatus
 from journey_activity.telemetry import publish_outcomes
@@ -48,6 +48,7 @@ def reconcile(book: Ledger, batch_id: str, order: list[tuple[str, str]], from_ma
     return results
 
 
+@throttling_is_retried
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from journey_activity import aws
-from journey_activity.handlers._runtime import ledger, logger, metrics
+from journey_activity.handlers._runtime import ledger, logger, metrics, throttling_is_retried
 from journey_activity.ledger import result_from_record
 from journey_activity.models.batch import ExecutionInput, LedgerStatus
 from journey_activity.reporting import report
@@ -51,6 +51,7 @@ def finalize(execution_arn: str, status: str) -> dict[str, Any]:
     return {"batch_id": batch_id, "status": status, "finalized": changed, "report": outcome}
 
 
+@throttling_is_retried
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

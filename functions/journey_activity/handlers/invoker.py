@@ -23,7 +23,7 @@ from journey_activity import aws, claims, triggers
 from journey_activity.compile import compile_batch
 from journey_activity.config import Settings, get_settings
 from journey_activity.errors import ConfigurationError, PayloadError, StartUnavailable
-from journey_activity.handlers._runtime import ledger, logger
+from journey_activity.handlers._runtime import ledger, logger, throttling_is_retried
 from journey_activity.ledger import (
     MAX_TEMPLATE_BYTES,
     TEMPLATE_SK,
@@ -281,6 +281,7 @@ def error_response(kind: str, message: str) -> dict[str, Any]:
     return {"error": {"type": kind, "message": message}}
 
 
+@throttling_is_retried
 @logger.inject_lambda_context
 def handler(event: Any, context: LambdaContext) -> Any:
     started = time.monotonic()

@@ -16,7 +16,7 @@ from journey_activity.errors import (
     ProviderUnavailable,
     TemplateError,
 )
-from journey_activity.handlers._runtime import ledger, logger, metrics
+from journey_activity.handlers._runtime import ledger, logger, metrics, throttling_is_retried
 from journey_activity.ledger import result_from_record
 from journey_activity.models.batch import LedgerStatus
 from journey_activity.receipts import DELIVERY_FAILED_ERROR
@@ -51,6 +51,7 @@ def classify(error_name: str, cause: str | None) -> tuple[LedgerStatus, str, str
     return LedgerStatus.FAILED, "send_error", f"{error_name}: {_cause_message(cause) or ''}".strip()
 
 
+@throttling_is_retried
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

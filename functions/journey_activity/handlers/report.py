@@ -7,11 +7,12 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from journey_activity.handlers._runtime import logger, metrics
+from journey_activity.handlers._runtime import logger, metrics, throttling_is_retried
 from journey_activity.models.batch import BatchContext, EndpointResult
 from journey_activity.reporting import report
 
 
+@throttling_is_retried
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

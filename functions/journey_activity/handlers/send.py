@@ -26,7 +26,7 @@ from journey_activity.errors import (
     ProviderRejected,
     TemplateError,
 )
-from journey_activity.handlers._runtime import ledger, logger, metrics
+from journey_activity.handlers._runtime import ledger, logger, metrics, throttling_is_retried
 from journey_activity.ledger import Ledger, is_final, now_iso, result_from_record
 from journey_activity.models.batch import BatchContext, LedgerStatus, RecipientRef
 from journey_activity.providers import SendRequest, SyncOutcome, provider_for
@@ -210,6 +210,7 @@ def _finish_now(book: Ledger, task: SendTask, provider: str, outcome: SyncOutcom
     return result_from_record(record).summary()
 
 
+@throttling_is_retried
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from journey_activity.config import Settings, get_settings
 from journey_activity.errors import ConfigurationError
-from journey_activity.handlers._runtime import ledger, logger, metrics
+from journey_activity.handlers._runtime import ledger, logger, metrics, throttling_is_retried
 from journey_activity.ledger import Ledger
 from journey_activity.models.batch import EndpointResult, ExecutionInput, LedgerStatus
 from journey_activity.senders import family_for
@@ -50,6 +50,7 @@ def split(run: ExecutionInput, settings: Settings, book: Ledger) -> tuple[list[d
     return sendable, skipped
 
 
+@throttling_is_retried
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -25,6 +25,7 @@ condition held.
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
 import threading
@@ -77,6 +78,8 @@ _random = random.Random(0)
 _lock = threading.Lock()
 _counts: Counter[str] = Counter()
 _denials: list[Denial] = []
+# (principal, action) of every call allowed: what each function actually uses of its role.
+_allowed: Counter[tuple[str, str]] = Counter()
 
 
 # -- installation --------------------------------------------------------------------------------
@@ -90,9 +93,11 @@ def install(config: GuardConfig) -> None:
 
     with _lock:
         _config = config
-        _random = random.Random(config.seed)
+        # Each process its own sequence (worker processes all install the same configuration).
+        _random = random.Random(f"{config.seed}/{os.getpid()}")
         _counts.clear()
         _denials.clear()
+        _allowed.clear()
     if (_BEFORE_CALL, _before_call) not in BUILTIN_HANDLERS:
         BUILTIN_HANDLERS.append((_BEFORE_PARAMETERS, _keep_params))
         BUILTIN_HANDLERS.append((_BEFORE_CALL, _before_call))
@@ -131,6 +136,51 @@ def counts() -> dict[str, int]:
 def denials() -> list[Denial]:
     with _lock:
         return list(_denials)
+
+
+@dataclass(frozen=True)
+class GuardReport:
+    """What a process's guards saw since its last report (sent from worker processes to the engine)."""
+
+    counts: dict[str, int]
+    denials: tuple[Denial, ...]
+    allowed: dict[tuple[str, str], int]
+
+
+def take_report() -> GuardReport | None:
+    """Counts, denials and allowed calls since the last call (then forgotten); ``None`` when
+    nothing happened. Module-level, so a worker's setup can name it (it is pickled)."""
+    with _lock:
+        if not (_counts or _denials or _allowed):
+            return None
+        report = GuardReport(dict(_counts), tuple(_denials), dict(_allowed))
+        _counts.clear()
+        _denials.clear()
+        _allowed.clear()
+    return report
+
+
+class GuardTotals:
+    """The engine's sum of every process's reports (``LambdaRegistry(absorb=totals.absorb)``)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.counts: Counter[str] = Counter()
+        self.denials: list[Denial] = []
+        self.allowed: Counter[tuple[str, str]] = Counter()
+
+    def absorb(self, report: Any) -> None:
+        if not isinstance(report, GuardReport):
+            return
+        with self._lock:
+            self.counts.update(report.counts)
+            self.denials.extend(report.denials)
+            self.allowed.update(report.allowed)
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {"denied": self.counts.get("denied", 0), "throttled": self.counts.get("throttled", 0),
+                    "denials": [f"{d.principal}: {d.action} on {d.resource}" for d in self.denials[:50]]}
 
 
 def skipped_condition_keys(config: GuardConfig) -> set[str]:
@@ -202,6 +252,8 @@ def check(config: GuardConfig, principal_id: str, action: str, resources: list[s
                 _counts["denied"] += 1
                 _denials.append(Denial(principal_id, action, resource or "*"))
             return denial_message(config, principal_id, action, resource, verdict)
+    with _lock:
+        _allowed[(principal_id, action)] += 1
     return None
 
 
@@ -264,7 +316,10 @@ def requested(config: GuardConfig, prefix: str, operation: str,
         names = [params["Name"]] if "Name" in params else list(params["Names"])
         return [(action, [_arn(config, "ssm", f"parameter/{str(n).lstrip('/')}") for n in names])]
     elif prefix == "mobiletargeting" and "ApplicationId" in params:
-        suffix = "/events" if operation == "PutEvents" else ""
+        # Pinpoint's developer guide names these resources: apps/<id>/events for PutEvents,
+        # apps/<id>/messages for SendMessages (the push sender); the project itself otherwise.
+        suffix = {"PutEvents": "/events", "SendMessages": "/messages",
+                  "SendUsersMessages": "/users-messages"}.get(operation, "")
         return [(action, [_arn(config, "mobiletargeting", f"apps/{params['ApplicationId']}{suffix}")])]
     elif prefix == "events" and operation == "PutEvents":
         buses = {str(entry.get("EventBusName") or "default") for entry in params.get("Entries", [])} or {"default"}

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import threading
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -22,6 +23,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import unquote
 
+from journey_activity.local import aws_guards
 from journey_activity.local.lambda_runtime import (
     CURRENT_FUNCTION,
     DEFAULT_CAP,
@@ -118,9 +120,15 @@ class LambdaRegistry:
             return self._runtime
 
     def configure(self, *, specs: Mapping[str, FunctionSpec] | None = None,
-                  environment: Mapping[str, str] | None = None, overrides: Mapping[str, str] | None = None) -> None:
+                  environment: Mapping[str, str] | None = None, overrides: Mapping[str, str] | None = None,
+                  initializers: Sequence[Initializer] | None = None,
+                  report: Callable[[], Any] | None = None, absorb: Callable[[Any], None] | None = None) -> None:
         """Change the functions' configuration: later invocations get new environments."""
         with self._lock:
+            if initializers is not None:
+                self.initializers = tuple(initializers)
+            if report is not None:
+                self.report, self.absorb = report, absorb
             if specs is not None:
                 self.specs = dict(specs)
             if environment is not None:
@@ -168,6 +176,12 @@ class LambdaRegistry:
             runtime.close()
 
 
+def _access_key(authorization: str | None) -> str | None:
+    """The caller's access key id, from its SigV4 ``Authorization`` header."""
+    found = re.search(r"Credential=([^/,\s]+)/", authorization or "")
+    return found.group(1) if found else None
+
+
 class _InvokeHandler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
@@ -198,6 +212,11 @@ class _InvokeHandler(BaseHTTPRequestHandler):
         spec = registry.find(name)
         if spec is None:
             self._error(404, "ResourceNotFoundException", f"Function not found: {unquote(name)}")
+            return
+        # The caller's identity policies (the state machine's role, for the engine's calls).
+        refused = aws_guards.authorize_invoke(_access_key(self.headers.get("Authorization")), spec.arn)
+        if refused is not None:
+            self._error(403, "AccessDeniedException", refused)
             return
         if length > MAX_PAYLOAD_BYTES:
             self._error(413, "RequestTooLargeException",

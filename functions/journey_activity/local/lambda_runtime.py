@@ -27,7 +27,6 @@ handler is imported. During each invocation :data:`CURRENT_FUNCTION` (and the pr
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import faulthandler
 import gc
 import importlib
@@ -47,10 +46,10 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
+from journey_activity.local.current_function import CURRENT_FUNCTION
+
 log = logging.getLogger(__name__)
 
-# The function whose invocation is running in this process (set in workers, per invocation).
-CURRENT_FUNCTION: contextvars.ContextVar[str | None] = contextvars.ContextVar("current_function", default=None)
 
 # Imported once in the forkserver, so that workers forked from it start with them loaded: the
 # libraries a function's deployment package carries, and the package's modules whose import

@@ -30,6 +30,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from journey_activity.local import aws_guards
 from journey_activity.local.lambda_endpoint import LambdaRegistry, LocalLambdaEndpoint
 from journey_activity.local.lambda_runtime import DEFAULT_CAP, Initializer
 from journey_activity.local.limits import enforce_payload_limits
@@ -41,6 +42,11 @@ STATE_MACHINE_NAME = "journey-activity-local-batch"
 TABLE_NAME = "journey-activity-local-ledger"
 SECRET_NAME = "journey-activity-local-signing-secret"  # noqa: S105 - a name, not a secret
 PROVIDER_NAME = "http"
+# The engine's Lambda client signs with this access key: the local Lambda endpoint knows the
+# caller is the state machine and authorizes its invocations against the state machine's role.
+STATE_MACHINE_ACCESS_KEY = "ASIALOCALSTATEMACHINE"
+# Attempts of an asynchronous invocation (the first and Lambda's two retries).
+ASYNC_ATTEMPTS = 3
 
 
 def default_template() -> Path:
@@ -78,6 +84,12 @@ class LocalOptions:
     max_environments: int = DEFAULT_CAP
     # The functions' logs (their stdout and stderr), appended to this file; unset: stderr.
     function_log: Path | None = None
+    # Every AWS call a handler makes is authorized against its function's role as the SAM
+    # transform of the template makes it (aws_guards, iam_policies); off only to compare.
+    enforce_iam: bool = True
+    # Share of the handlers' AWS calls that fail with the service's throttling error, and its seed.
+    aws_faults: float = 0.0
+    fault_seed: int = 0
     # channel type -> provider stand-in kind (local.standins.KINDS), from --provider CHANNEL=KIND;
     # channels not named keep today's generic HTTP stand-in (PROVIDER_URL).
     providers: dict[str, str] = field(default_factory=dict)
@@ -225,8 +237,8 @@ def _reuse_lambda_clients() -> None:
                 # One connection per concurrent Map iteration (inline Map runs up to 40 at once per execution).
                 clients[key] = boto3.client(
                     service, region_name=region, endpoint_url=made.meta.endpoint_url,
-                    # moto's own fake credentials, as the engine's client uses.
-                    aws_access_key_id="ak", aws_secret_access_key="sk",  # noqa: S106
+                    # The state machine role's (local) credentials: see STATE_MACHINE_ACCESS_KEY.
+                    aws_access_key_id=STATE_MACHINE_ACCESS_KEY, aws_secret_access_key="sk",  # noqa: S106
                     config=made.meta.config.merge(Config(max_pool_connections=256)),
                 )
             return clients[key]
@@ -384,10 +396,16 @@ class ExecutionEvents:
         }
         for spec in self.registry.specs.values():
             if any(matches(pattern, event) for pattern in spec.event_patterns):
-                try:
-                    result = self.registry.call(spec, event)
-                except FunctionError as error:
-                    result = {"error": error.payload}
+                # EventBridge invokes asynchronously, and Lambda retries an asynchronous invocation
+                # that fails twice more (after about 1 and 2 minutes; here after a moment).
+                for attempt in range(ASYNC_ATTEMPTS):
+                    try:
+                        result = self.registry.call(spec, event)
+                        break
+                    except FunctionError as error:
+                        result = {"error": error.payload}
+                        if attempt + 1 < ASYNC_ATTEMPTS:
+                            time.sleep(0.2 * (attempt + 1))
                 self.delivered.append({"function": spec.logical_id, "event": event, "result": result})
 
 
@@ -414,6 +432,7 @@ class LocalEnvironment:
 
     def __exit__(self, *exc: object) -> None:
         self._stack.close()
+        aws_guards.uninstall()
         if self._saved_env is not None:
             os.environ.clear()
             os.environ.update(self._saved_env)
@@ -493,6 +512,14 @@ class LocalEnvironment:
                            "EngagementEventBus.Arn": self.event_bus.arn})
         self.secret_arn = secret_arn
         self.registry.specs = self.template.functions(refs)
+        self.guard_config = self._guard_config(refs)
+        # Here for the Lambda endpoint's check of the state machine's invocations; in every
+        # worker process for the handlers' own calls.
+        aws_guards.install(self.guard_config)
+        self.guards = aws_guards.GuardTotals()
+        self.registry.configure(
+            initializers=[*self.options.worker_initializers, (aws_guards.install, (self.guard_config,))],
+            report=aws_guards.take_report, absorb=self.guards.absorb)
         self._set_environment()
         self._create_ledger()
         boto3.client("stepfunctions").create_state_machine(
@@ -555,6 +582,20 @@ class LocalEnvironment:
             self.registry, function, self.receipt_path["queue_url"], self.receipt_path["queue_arn"], region=REGION,
             batch_size=int(mappings[0].get("BatchSize", 10))))
 
+    def _guard_config(self, refs: Mapping[str, Any]) -> aws_guards.GuardConfig:
+        from journey_activity.local.iam_policies import principals
+
+        machine, _, _ = self.template.state_machine()
+        return aws_guards.GuardConfig(
+            principals=principals(self.template.path, refs) if self.options.enforce_iam else {},
+            access_keys={STATE_MACHINE_ACCESS_KEY: machine},
+            enforce_iam=self.options.enforce_iam,
+            fault_rate=self.options.aws_faults,
+            seed=self.options.fault_seed,
+            region=REGION,
+            account=ACCOUNT,
+        )
+
     def _create_event_bus(self) -> Any:
         """The template's event bus (its logical id ``EngagementEventBus``), named as the template
         names it, on moto's EventBridge."""
@@ -585,7 +626,9 @@ class LocalEnvironment:
                 continue
 
     def _refs(self, extra: Mapping[str, Any]) -> dict[str, Any]:
-        refs: dict[str, Any] = {"LedgerTable": TABLE_NAME, "BatchStateMachine": self.state_machine_arn,
+        refs: dict[str, Any] = {"LedgerTable": TABLE_NAME,
+                                "LedgerTable.Arn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{TABLE_NAME}",
+                                "BatchStateMachine": self.state_machine_arn,
                                 "BatchStateMachine.Name": STATE_MACHINE_NAME, **extra}
         for logical_id, resource in self.template.resources.items():
             if resource.get("Type") == "AWS::Serverless::Function":
@@ -711,6 +754,12 @@ class LocalEnvironment:
             "receipt_queue": dict(self.receipt_path),
             "providers": self._describe_providers(),
         }
+
+    def guard_totals(self) -> aws_guards.GuardTotals:
+        """Every AWS call refused by IAM or throttled on purpose so far: the functions' (their
+        worker processes report after each invocation) and the state machine's (checked here)."""
+        self.guards.absorb(aws_guards.take_report())
+        return self.guards
 
     def _describe_providers(self) -> dict[str, Any]:
         """Each stand-in's URL and credentials, by provider kind, with the channels sent to it."""

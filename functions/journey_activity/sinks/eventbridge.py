@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
+from journey_activity.aws import is_throttling
 from journey_activity.sinks.events import EngagementEvent, ReportOutcome
 
 MAX_ENTRIES_PER_REQUEST = 10
@@ -118,6 +119,13 @@ class EventBridgeSink:
                 # botocore's standard mode has already retried a throttled or failed request.
                 response = self.client.put_events(Entries=[entry for _, entry in pending])
             except Exception as error:
+                if is_throttling(error) and attempt < self.attempts - 1:
+                    # Throttled past the SDK's retries: nothing of it was accepted, so this
+                    # request alone is sent again (a retry of the invocation would repeat the
+                    # requests already accepted).
+                    outcome.retried += len(pending)
+                    self.sleep(self._delay(attempt))
+                    continue
                 outcome.request_errors.append(f"{type(error).__name__}: {error}"[:500])
                 for event, _ in pending:
                     outcome.reject(event, None, "the request failed")

@@ -9,9 +9,12 @@ an ``ApplicationId`` (one a Pinpoint journey did not start) has nowhere to go he
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from journey_activity.aws import is_throttling
 from journey_activity.sinks.events import EngagementEvent, ReportOutcome
 
 MAX_EVENTS_PER_REQUEST = 100
@@ -55,6 +58,11 @@ def chunks(events: Iterable[EngagementEvent], size: int = MAX_EVENTS_PER_REQUEST
         yield chunk
 
 
+# A request throttled past the SDK's retries is tried this many times in all.
+THROTTLED_ATTEMPTS = 4
+THROTTLED_BACKOFF_SECONDS = 0.2
+
+
 def put_events(pinpoint: Any, application_id: str, events: list[EngagementEvent], prefix: str,
                outcome: ReportOutcome) -> None:
     """Send ≤ 100 events in one request and account for each event's answer."""
@@ -62,13 +70,21 @@ def put_events(pinpoint: Any, application_id: str, events: list[EngagementEvent]
     for event in events:
         item = batch.setdefault(event.endpoint_id, {"Endpoint": {}, "Events": {}})
         item["Events"][event.event_id] = body(event, prefix)
-    try:
-        response = pinpoint.put_events(ApplicationId=application_id, EventsRequest={"BatchItem": batch})
-    except Exception as error:
-        outcome.request_errors.append(f"{type(error).__name__}: {error}"[:500])
-        for event in events:
-            outcome.reject(event, None, "the request failed")
-        return
+    for attempt in range(THROTTLED_ATTEMPTS):
+        try:
+            response = pinpoint.put_events(ApplicationId=application_id, EventsRequest={"BatchItem": batch})
+            break
+        except Exception as error:
+            # Throttled past the SDK's retries: nothing of it was accepted, so this request alone
+            # is sent again (a retry of the invocation would repeat the requests already accepted).
+            if is_throttling(error) and attempt + 1 < THROTTLED_ATTEMPTS:
+                outcome.retried += len(events)
+                time.sleep(random.uniform(0, THROTTLED_BACKOFF_SECONDS * 2**attempt))  # full jitter
+                continue
+            outcome.request_errors.append(f"{type(error).__name__}: {error}"[:500])
+            for event in events:
+                outcome.reject(event, None, "the request failed")
+            return
     results = response.get("EventsResponse", {}).get("Results", {})
     for event in events:
         answer = results.get(event.endpoint_id, {}).get("EventsItemResponse", {}).get(event.event_id, {})
