@@ -294,12 +294,15 @@ def serve(
 
 
 def _parse_providers(values: list[str] | None) -> dict[str, str]:
-    from journey_activity.local.standins import parse_provider_options
+    from journey_activity.local.standins import factory_for, parse_provider_options
 
     try:
-        return parse_provider_options(values)
+        chosen = parse_provider_options(values)
+        for kind in set(chosen.values()):
+            factory_for(kind)  # a kind without a stand-in in this build: said now, in one line
     except ValueError as error:
         raise _fail(str(error)) from None
+    return chosen
 
 
 def _parse_env(values: list[str]) -> dict[str, str]:
