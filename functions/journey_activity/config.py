@@ -164,14 +164,33 @@ class TwilioProviderConfig(BaseModel):
     type: Literal["twilio"]
     name: str = Field(default="twilio", pattern=_NAME_PATTERN)
     account_sid: str = Field(min_length=1, max_length=64)
-    # A secret reference ("secretsmanager:<arn>" / "ssm:<name>") to the auth token (or API key secret).
+    # A secret reference ("secretsmanager:<arn>" / "ssm:<name>") to the account's auth token: it
+    # authenticates the sends and is the key of the status callbacks' signatures. Its value may
+    # hold two comma-separated tokens while one is rotated (the first one sends).
     auth_token: str = Field(min_length=1)
     from_number: str | None = None
     messaging_service_sid: str | None = None
+    # Send as WhatsApp ("whatsapp:" before To and From); an address already so prefixed is WhatsApp anyway.
+    whatsapp: bool = False
     api_base_url: str = "https://api.twilio.com"
-    # The public URL Twilio posts status callbacks to (and signs); unset: PROVIDER_CALLBACK_BASE_URL's.
+    # The public URL Twilio posts status callbacks to (and signs), exactly as Twilio requests it;
+    # unset: PROVIDER_CALLBACK_BASE_URL + "/receipts/<name>" (the callback function rebuilds the same).
     callback_url: str | None = None
-    timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    timeout_seconds: float = Field(default=5.0, gt=0, le=SDK_TIMEOUT_MAX_SECONDS)
+
+    @field_validator("auth_token")
+    @classmethod
+    def _token_reference(cls, value: str) -> str:
+        # A token written into CHANNEL_PROVIDERS would sit in the function's configuration in clear.
+        if not is_reference(value):
+            raise ValueError("must be a secret reference: 'secretsmanager:<arn or name>' or 'ssm:<parameter name>'")
+        return value
+
+    @model_validator(mode="after")
+    def _sender(self) -> TwilioProviderConfig:
+        if not self.from_number and not self.messaging_service_sid:
+            raise ValueError("from_number or messaging_service_sid is required")
+        return self
 
 
 PROVIDER_TYPES = ("http", "ses", "sms-voice", "push", "twilio")

@@ -117,6 +117,27 @@ def apply_receipt(ledger: Ledger, sfn: Any, record: Mapping[str, Any], receipt: 
     return resume(ledger, sfn, current, parsed.status)
 
 
+def park_or_apply(ledger: Ledger, sfn: Any, provider: str, receipt: Receipt) -> str:
+    """Park one normalized receipt under its message id (the sender may not have recorded it yet),
+    else apply it; a receipt carrying our idempotency key also finds a send whose answer was lost
+    (parked under the key when that send is not known yet). Returns what happened."""
+    stored = receipt.model_dump(mode="json", exclude_none=True, exclude=set(receipt.model_extra or {}))
+    pointer = ledger.park_receipt(provider, receipt.message_id, stored)
+    if not pointer.get("batch_id") and receipt.idempotency_key:
+        keyed = ledger.key_pointer(provider, receipt.idempotency_key)
+        if keyed and keyed.get("batch_id"):
+            pointer = keyed
+        else:
+            # Parked under the key too: a sender that loses the answer later applies it from there.
+            ledger.park_keyed_receipt(provider, receipt.idempotency_key, stored)
+    if not pointer.get("batch_id"):
+        return "parked"
+    record = ledger.get(pointer["batch_id"], pointer["endpoint_id"])
+    if record is None:
+        return "parked"
+    return apply_receipt(ledger, sfn, record, stored).value
+
+
 def needs_resume(record: Mapping[str, Any]) -> bool:
     """A record a receipt made final whose task was never resumed (nor found gone)."""
     return (record.get("status") in (LedgerStatus.DELIVERED, LedgerStatus.FAILED, LedgerStatus.SKIPPED)

@@ -10,13 +10,24 @@ Order matters: the size is checked first (nothing reads a huge body), then the s
 within ``SIGNATURE_TOLERANCE_SECONDS`` (5 minutes) of now, so a captured receipt cannot be
 replayed later; within the window a replay is a duplicate, which the ledger makes harmless.
 Each provider may have its own secret (``signing_secret_arn`` in its configuration).
+
+A route named after a Twilio provider (``/receipts/twilio``) takes Twilio's StatusCallbacks
+instead: form-encoded, verified with ``X-Twilio-Signature`` over the public URL Twilio requested,
+which is rebuilt from configuration, never from the request's Host header: the provider's
+``callback_url`` if set (a custom domain or base-path mapping must set it), else
+``PROVIDER_CALLBACK_BASE_URL`` + ``/receipts/<name>``, else ``https://`` + the API's own domain
+name (``requestContext.domainName``, the default endpoint the senders name) + ``/receipts/<name>``;
+then the request's raw query string (our idempotency key, signed with the URL). Twilio signs no
+timestamp: a replay is a duplicate receipt, which the ledger makes harmless.
 """
 
 from __future__ import annotations
 
 import binascii
 import json
+import os
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.metrics import MetricUnit
@@ -24,9 +35,16 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from journey_activity import aws
-from journey_activity.config import HttpProviderConfig, Settings, default_signing_secrets, get_settings
+from journey_activity.config import (
+    HttpProviderConfig,
+    Settings,
+    TwilioProviderConfig,
+    default_signing_secrets,
+    get_settings,
+)
 from journey_activity.handlers._runtime import ledger, logger, metrics, throttling_is_retried
-from journey_activity.receipts import Receipt, apply_receipt
+from journey_activity.providers import twilio
+from journey_activity.receipts import Receipt, apply_receipt, park_or_apply
 from journey_activity.security import resolve_reference, split_secrets
 from journey_activity.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureRejected, verify
 from journey_activity.triggers.pinpoint import describe_validation_error
@@ -123,6 +141,58 @@ def receive(provider: str, raw: str, headers: dict[str, str] | None) -> Response
     return _answer(200, result=outcome.value, message_id=receipt.message_id, endpoint_id=pointer["endpoint_id"])
 
 
+def twilio_config(settings: Settings, provider: str) -> TwilioProviderConfig | None:
+    """The Twilio provider whose receipts route this is, if any."""
+    return next((c for c in settings.channel_providers.values()
+                 if isinstance(c, TwilioProviderConfig) and c.name == provider), None)
+
+
+def twilio_public_url(config: TwilioProviderConfig, domain_name: str | None, raw_query: str) -> str:
+    """The URL Twilio requested (and signed), rebuilt from configuration (see the module's doc)."""
+    configured = config.callback_url
+    if not configured:
+        base = os.environ.get("PROVIDER_CALLBACK_BASE_URL", "").rstrip("/") or (
+            f"https://{domain_name}" if domain_name else "")
+        configured = f"{base}/receipts/{config.name}"
+    parts = urlsplit(configured)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, raw_query, ""))
+
+
+def receive_twilio(config: TwilioProviderConfig, raw: str, headers: dict[str, str] | None,
+                   domain_name: str | None, raw_query: str) -> Response:
+    """A Twilio StatusCallback: verify ``X-Twilio-Signature``, then park or apply its receipt."""
+    size = len(raw.encode())
+    if size > MAX_BODY_BYTES:
+        return _too_large(size)
+    try:
+        tokens = split_secrets(resolve_reference(config.auth_token))
+    except Exception as error:  # answered, not raised: a 5xx is Twilio's to retry (or not)
+        logger.error("The provider's auth token could not be read",
+                     extra={"provider": config.name, "error_type": type(error).__name__})
+        return _answer(500, error="secret_unavailable", message="the receipt endpoint could not read its secret")
+    params = parse_qsl(raw, keep_blank_values=True)
+    url = twilio_public_url(config, domain_name, raw_query)
+    if not twilio.signature_valid(tokens, url, params, _header(headers, twilio.SIGNATURE_HEADER)):
+        # Nothing is parsed or recorded for a request nobody signed.
+        logger.warning("Receipt refused", extra={"provider": config.name, "code": "bad_signature"})
+        metrics.add_metric(name="ReceiptsRefused", unit=MetricUnit.Count, value=1)
+        return _answer(401, error="bad_signature", message="X-Twilio-Signature does not match the request")
+    try:
+        receipts = twilio.receipts_from(dict(params), dict(parse_qsl(raw_query, keep_blank_values=True)))
+    except (ValueError, ValidationError) as error:
+        return _answer(400, error="bad_receipt", message=str(error)[:300])
+    book, sfn = ledger(), aws.client("stepfunctions")
+    results = []
+    for receipt in receipts:
+        result = park_or_apply(book, sfn, config.name, receipt)
+        logger.info("Receipt applied", extra={"provider": config.name, "message_id": receipt.message_id,
+                                              "receipt_status": receipt.status, "result": result})
+        metrics.add_metric(name=f"Receipts{result.title()}", unit=MetricUnit.Count, value=1)
+        results.append(result)
+    status = 202 if results == ["parked"] else 200
+    return _answer(status, result=results[0], message_id=receipts[0].message_id)
+
+
 def build_app() -> APIGatewayHttpResolver:
     """A resolver per invocation: its ``current_event`` is per request, so concurrent
     invocations in one process (the local runtime) never read each other's body."""
@@ -135,7 +205,12 @@ def build_app() -> APIGatewayHttpResolver:
             raw.encode()  # a lone surrogate (the JSON escape "\ud800") is no UTF-8 text either
         except (binascii.Error, ValueError):  # not base64, not UTF-8: UnicodeError is a ValueError
             return _answer(400, error="bad_body", message="the body is not valid base64-encoded UTF-8 text")
-        return receive(provider, raw, app.current_event.headers)
+        event = app.current_event
+        config = twilio_config(get_settings(), provider)
+        if config is not None:
+            return receive_twilio(config, raw, event.headers, event.request_context.domain_name,
+                                  event.raw_query_string or "")
+        return receive(provider, raw, event.headers)
 
     @app.not_found
     def _not_found(_: Exception) -> Response:

@@ -21,7 +21,7 @@ from journey_activity.config import Settings, get_settings
 from journey_activity.handlers._runtime import ledger, logger, metrics
 from journey_activity.ledger import Ledger
 from journey_activity.provider_events import NotAnEvent, parse
-from journey_activity.receipts import Receipt, apply_receipt
+from journey_activity.receipts import Receipt, park_or_apply
 
 
 def provider_name(settings: Settings, kind: str) -> str:
@@ -33,22 +33,7 @@ def provider_name(settings: Settings, kind: str) -> str:
 
 def apply(book: Ledger, provider: str, receipt: Receipt) -> str:
     """Park or apply one receipt; returns what happened (for the logs and metrics)."""
-    stored = receipt.model_dump(mode="json", exclude_none=True, exclude=set(receipt.model_extra or {}))
-    pointer = book.park_receipt(provider, receipt.message_id, stored)
-    if not pointer.get("batch_id") and receipt.idempotency_key:
-        # The send's answer may have been lost (no message id recorded): the key's pointer.
-        keyed = book.key_pointer(provider, receipt.idempotency_key)
-        if keyed and keyed.get("batch_id"):
-            pointer = keyed
-        else:
-            # Parked under the key too: a sender that loses the answer later applies it from there.
-            book.park_keyed_receipt(provider, receipt.idempotency_key, stored)
-    if not pointer.get("batch_id"):
-        return "parked"
-    record = book.get(pointer["batch_id"], pointer["endpoint_id"])
-    if record is None:
-        return "parked"
-    return apply_receipt(book, aws.client("stepfunctions"), record, stored).value
+    return park_or_apply(book, aws.client("stepfunctions"), provider, receipt)
 
 
 @logger.inject_lambda_context
