@@ -485,6 +485,7 @@ class LocalEnvironment:
             email_configuration_set=self._resource_name("EmailConfigurationSet", "Name"),
             sms_voice_configuration_set=self._resource_name("SmsVoiceConfigurationSet", "ConfigurationSetName"),
             signing_secret=self.signing_secret,
+            pinpoint_events=self.pinpoint,
             aws_endpoint=self.moto_server.url,
             region=REGION,
             receipt_delay=self.options.receipt_delay,
@@ -630,6 +631,11 @@ class LocalEnvironment:
                                 "LedgerTable.Arn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{TABLE_NAME}",
                                 "BatchStateMachine": self.state_machine_arn,
                                 "BatchStateMachine.Name": STATE_MACHINE_NAME, **extra}
+        # Template parameters a stand-in stands for (e.g. the push application the sender's role names).
+        for standin in getattr(self, "standins", {}).values():
+            parameters = getattr(standin, "template_parameters", None)
+            if parameters is not None:
+                refs.update(parameters())
         for logical_id, resource in self.template.resources.items():
             if resource.get("Type") == "AWS::Serverless::Function":
                 refs.setdefault(logical_id, logical_id)

@@ -50,6 +50,9 @@ class StandInSetup:
     # The template's configuration sets, by the names the stack gives them.
     email_configuration_set: str = ""
     sms_voice_configuration_set: str = ""
+    # The stack's local Pinpoint PutEvents endpoint (``LocalPinpointEvents``): a stand-in that takes
+    # over ``AWS_ENDPOINT_URL_PINPOINT`` (push) hands ``PutEvents`` to it.
+    pinpoint_events: Any = None
 
 
 @runtime_checkable
