@@ -15,7 +15,11 @@ Prints human-readable figures, then as its last line one JSON object:
   and ``wcu_per_endpoint`` in all, of which ``poll_rcu_per_endpoint`` is the invoker's polling
   and ``progress_wcu_per_endpoint`` the writers' updates of the batch progress item it reads.
 
-Run: python benchmarks/batch.py [--runs 3] [--imports 7]
+- drift (with ``--batches N``): N more batches one after another in the same environment; the
+  mean seconds of the first and the last ten, their ratio (flat is 1.0), and the resident memory
+  of the engine's process and of the functions' worker processes before and after.
+
+Run: python benchmarks/batch.py [--runs 3] [--imports 7] [--batches 200]
 """
 
 from __future__ import annotations
@@ -66,7 +70,7 @@ def batch(run: int) -> dict[str, Any]:
         "JourneyId": "benchmark-journey",
         "ActivityId": "benchmark-activity",
         "TreatmentId": "0",
-        "ScheduledTime": f"2026-11-23T09:{run:02d}:00.000Z",
+        "ScheduledTime": f"2026-11-23T{9 + run // 60:02d}:{run % 60:02d}:00.000Z",
         "Data": "Hello {{User.UserAttributes.FirstName|there}}",
         "Endpoints": endpoints,
     }
@@ -90,6 +94,66 @@ def import_seconds(module: str) -> float:
     return float(output.strip().splitlines()[-1])
 
 
+def rss_mb(pid: int) -> float:
+    """Resident memory of one process (Linux /proc), in MB."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (the functions' worker processes and their forkserver)."""
+    import os
+
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry))
+    found, queue = [], [pid]
+    while queue:
+        for child in children.get(queue.pop(), []):
+            found.append(child)
+            queue.append(child)
+    return found
+
+
+def memory() -> dict[str, float]:
+    import os
+
+    return {"engine_rss_mb": round(rss_mb(os.getpid()), 1),
+            "workers_rss_mb": round(sum(rss_mb(pid) for pid in descendants(os.getpid())), 1)}
+
+
+def drift(local: LocalEnvironment, count: int) -> dict[str, Any]:
+    """``count`` batches one after another: is the tenth-to-last as fast as the first ten?"""
+    seconds: list[float] = []
+    before = memory()
+    for number in range(count):
+        event = batch(100 + number)
+        started = time.perf_counter()
+        local.invoke(event)
+        local.wait_for_execution(local.execution_arn(batch_id_for(event)))
+        seconds.append(time.perf_counter() - started)
+        if number % 20 == 19:
+            print(f"drift: {number + 1}/{count} batches, last {seconds[-1]:.2f} s, {memory()}", file=sys.stderr)
+    first, last = seconds[:10], seconds[-10:]
+    after = memory()
+    return {"batches": count, "first_ten_seconds": round(statistics.mean(first), 3),
+            "last_ten_seconds": round(statistics.mean(last), 3),
+            "last_over_first": round(statistics.mean(last) / statistics.mean(first), 3),
+            "memory_before": before, "memory_after": after}
+
+
 def dynamodb_figures(runs: list[dict[str, float]]) -> dict[str, float]:
     """Capacity units per endpoint, the median batch of the runs."""
     def per_endpoint(*keys: str) -> float:
@@ -108,6 +172,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--imports", type=int, default=7)
+    parser.add_argument("--batches", type=int, default=0,
+                        help="then this many batches in a row: drift of seconds per batch and memory")
     args = parser.parse_args()
 
     options = LocalOptions(receipt_delay=0.0, latency=LATENCY, deadline_seconds=30, receipt_timeout_seconds=60,
@@ -136,6 +202,7 @@ def main() -> None:
             naive_seconds.append(naive_loop(f"{local.provider.url}/messages", event))
             print(f"naive {run}: {naive_seconds[-1]:.3f} s", file=sys.stderr)
         entered = sum(1 for e in local.history(arn) if e["type"].endswith("StateEntered"))
+        drifted = drift(local, args.batches) if args.batches else None
         environments = local.registry.summary()
 
     invoker = [import_seconds("journey_activity.handlers.invoker") for _ in range(args.imports)]
@@ -155,6 +222,8 @@ def main() -> None:
         "execution_environments": environments,
         "cold_starts": sum(f["cold_starts"] for f in environments.values()),
     }
+    if drifted is not None:
+        figures["drift"] = drifted
     print(f"state transitions per endpoint: {figures['transitions_per_endpoint']} "
           f"(${figures['cost_per_million_endpoints_usd']} per million endpoints at $0.025 per 1,000)")
     print(f"seconds per batch: {figures['seconds_per_batch']} vs naive loop {figures['naive_seconds_per_batch']} "
@@ -168,6 +237,10 @@ def main() -> None:
     colds = [f["cold_start_ms_median"] for f in environments.values() if f["cold_start_ms_median"] is not None]
     print(f"execution environments: {figures['cold_starts']} cold starts, median per function "
           f"{statistics.median(colds) if colds else 0:.0f} ms")
+    if drifted is not None:
+        print(f"{drifted['batches']} batches in a row: first ten {drifted['first_ten_seconds']} s, last ten "
+              f"{drifted['last_ten_seconds']} s ({drifted['last_over_first']}x); memory "
+              f"{drifted['memory_before']} -> {drifted['memory_after']}")
     print(json.dumps(figures))
 
 

@@ -73,6 +73,9 @@ FAULTS: dict[str, tuple[float, str, str]] = {
     "receipt_early": (0.05, "early", "DELIVERED"),
     "bounced": (0.05, "bounce", "FAILED"),
 }
+# Providers whose outcome is synchronous (push): no receipt ever follows, so an answer that never
+# comes or comes past the SDK's timeout is final at once, FAILED send_outcome_unknown (never resent).
+SYNCHRONOUS_OUTCOMES: dict[str, dict[str, str]] = {"push": {"receipt_dropped": "FAILED", "stall": "FAILED"}}
 INVOKED_TWICE_CONCURRENTLY = 0.10
 INVOKED_AGAIN_AFTER = 0.05
 # The sender's signals to the state machine (retried or caught by the ASL), not crashes.
@@ -110,7 +113,8 @@ def address(channel: str, batch: int, endpoint: int) -> str:
     return f"token-{batch}-{endpoint}"
 
 
-def plan(batches: int, seed: int, stall_seconds: float = STALL_SECONDS) -> tuple[list[Batch], dict[str, str]]:
+def plan(batches: int, seed: int, stall_seconds: float = STALL_SECONDS,
+         providers: dict[str, str] | None = None) -> tuple[list[Batch], dict[str, str]]:
     """The batches, the fault each endpoint gets, and the stand-in behaviour per address."""
     rng = random.Random(seed)
     behaviours: dict[str, str] = {}
@@ -124,7 +128,8 @@ def plan(batches: int, seed: int, stall_seconds: float = STALL_SECONDS) -> tuple
             draw, fault, outcome = rng.random(), "none", "DELIVERED"
             for name, (rate, behaviour, status) in FAULTS.items():
                 if draw < rate:
-                    fault, outcome = name, status
+                    kind = (providers or {}).get(channel, "http")
+                    fault, outcome = name, SYNCHRONOUS_OUTCOMES.get(kind, {}).get(name, status)
                     behaviours[to] = f"stall:{stall_seconds}" if name == "stall" else behaviour
                     break
                 draw -= rate
@@ -242,7 +247,7 @@ def seconds_per_batch(batches: list[Batch], count: int = 10) -> dict[str, float]
 
 def soak(batches: int, seed: int, parallel: int, heartbeat: int = 15,
          providers: dict[str, str] | None = None, aws_faults: float = 0.0, fault_seed: int = 0) -> dict[str, Any]:
-    planned, behaviours = plan(batches, seed, SDK_STALL_SECONDS if providers else STALL_SECONDS)
+    planned, behaviours = plan(batches, seed, SDK_STALL_SECONDS if providers else STALL_SECONDS, providers)
     provider: dict[str, Any] = {"*": {"type": "http", "name": "http", "url": "",
                                       "timeout_seconds": SENDER_TIMEOUT_SECONDS}}
     options = LocalOptions(receipt_delay=0.05, deadline_seconds=2, receipt_timeout_seconds=heartbeat * 2,

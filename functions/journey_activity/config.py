@@ -295,6 +295,10 @@ class Settings(BaseModel):
     report_sink: Literal["eventbridge", "pinpoint", "none"] = "eventbridge"
     event_bus_name: str | None = None
     report_events: bool = True
+    # A "sent" event per endpoint the provider accepted, before its outcome event. Off by default:
+    # the outcome event carries sent_at and the provider's message id, and a second event per
+    # endpoint doubles what reporting costs.
+    report_sent_events: bool = False
     event_type_prefix: str = Field(default="journey_activity", min_length=1, max_length=100)
     # Amazon Connect custom actions: ActionId (or "*") -> what to send.
     connect_actions: dict[str, ConnectAction] = Field(default_factory=dict)
@@ -396,6 +400,7 @@ _ENV: dict[str, tuple[str, bool]] = {
     "report_sink": ("REPORT_SINK", False),
     "event_bus_name": ("EVENT_BUS_NAME", False),
     "report_events": ("REPORT_EVENTS", False),
+    "report_sent_events": ("REPORT_SENT_EVENTS", False),
     "event_type_prefix": ("EVENT_TYPE_PREFIX", False),
     "connect_actions": ("CONNECT_ACTIONS", True),
     "sender_functions": ("SENDER_FUNCTIONS", True),

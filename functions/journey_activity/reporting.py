@@ -69,8 +69,10 @@ def deliver(events: list[EngagementEvent], settings: Settings | None = None) -> 
 
 
 def report(context: BatchContext, results: Iterable[EndpointResult]) -> ReportOutcome:
-    """Report each endpoint's outcome to the configured sink."""
-    return deliver(engagement_events(context, results))
+    """Report each endpoint's outcome to the configured sink (and, with ``REPORT_SENT_EVENTS``,
+    that the provider accepted it)."""
+    settings = get_settings()
+    return deliver(engagement_events(context, results, sent=settings.report_sent_events), settings)
 
 
 def report_late(record: Mapping[str, Any], receipt_status: str) -> ReportOutcome:

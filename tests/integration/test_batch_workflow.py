@@ -305,16 +305,19 @@ def test_a_receipt_that_is_not_json_gets_a_clear_400(make_local):
 
 def test_engagement_events_arrive_in_eventbridge(make_local, invoke):
     """The default sink: the template's event bus on the local EventBridge, read back through a
-    rule on that bus (not from the sender's side)."""
+    rule on that bus (not from the sender's side). One outcome event per endpoint by default."""
     local = make_local(behaviours={"b@example.com": "bounce"})
     run = invoke(local, event_with({"a": endpoint("SMS", "+14155550123"), "b": endpoint("EMAIL", "b@example.com"),
                                     "c": endpoint("SMS", "+14155550125", OptOut="ALL")}))
     output = run.finish()
     assert output["report"]["outcome"]["sink"] == "eventbridge"
-    assert output["report"]["outcome"]["accepted"] == 5
+    assert output["report"]["outcome"]["accepted"] == 3
     received = local.event_bus.events()
     assert sorted((e["detail"]["endpoint_id"], e["detail-type"]) for e in received) == [
-        ("a", "delivered"), ("a", "sent"), ("b", "failed"), ("b", "sent"), ("c", "skipped")]
+        ("a", "delivered"), ("b", "failed"), ("c", "skipped")]
+    delivered = next(e["detail"] for e in received if e["detail-type"] == "delivered")
+    assert delivered["sent_at"]
+    assert delivered["provider_message_id"]
     assert {e["source"] for e in received} == {"journey_activity"}
     assert {e["detail"]["trigger"]["application_id"] for e in received} == {"app-integration"}
     assert {e["detail"]["trigger"]["batch_id"] for e in received} == {run.arn.rsplit(":", 1)[-1]}
@@ -329,7 +332,8 @@ def test_engagement_events_arrive_in_eventbridge(make_local, invoke):
 
 
 def test_engagement_events_are_reported_to_pinpoint_when_configured(make_local, invoke):
-    local = make_local(behaviours={"b@example.com": "bounce"}, environment={"REPORT_SINK": "pinpoint"})
+    local = make_local(behaviours={"b@example.com": "bounce"},
+                       environment={"REPORT_SINK": "pinpoint", "REPORT_SENT_EVENTS": "true"})
     run = invoke(local, event_with({"a": endpoint("SMS", "+14155550123"), "b": endpoint("EMAIL", "b@example.com"),
                                     "c": endpoint("SMS", "+14155550125", OptOut="ALL")}))
     output = run.finish()

@@ -89,7 +89,7 @@ def send(client: Any, events: list[EngagementEvent], **options: Any) -> ReportOu
 
 
 def test_an_entry_names_the_bus_source_outcome_and_time():
-    events = engagement_events(context(), [delivered("e1")])
+    events = engagement_events(context(), [delivered("e1")], sent=True)
     sent, outcome = (entry_for(event, BUS, SOURCE) for event in events)
     assert (sent["EventBusName"], sent["Source"], sent["DetailType"]) == (BUS, SOURCE, "sent")
     assert outcome["DetailType"] == "delivered"
@@ -119,7 +119,8 @@ def test_no_personal_data_in_any_event():
     record = {"pk": "pinpoint-abc", "sk": "e1", "address": address, "message": message, "channel": "SMS",
               "status": "TIMED_OUT", "error": f"bad {address}", "profile": {"FirstName": "Alice"}}
     client = RecordingEvents()
-    send(client, [*engagement_events(context(template=message), [result]), late_receipt_event(record, "delivered")])
+    send(client, [*engagement_events(context(template=message), [result], sent=True),
+                  late_receipt_event(record, "delivered")])
     text = json.dumps(client.entries(), default=str)
     for secret in (address, "Alice", "1234", message):
         assert secret not in text
@@ -131,7 +132,7 @@ def test_no_personal_data_in_any_event():
 
 def test_at_most_10_entries_a_request():
     client = RecordingEvents()
-    events = engagement_events(context(), [delivered(f"e{i:02d}") for i in range(50)])
+    events = engagement_events(context(), [delivered(f"e{i:02d}") for i in range(50)], sent=True)
     outcome = send(client, events)
     assert [len(request) for request in client.requests] == [10] * 10
     assert outcome.accepted == 100
@@ -150,7 +151,7 @@ def test_entry_size_is_computed_as_eventbridge_documents_it():
 def test_a_request_is_cut_at_the_size_limit():
     # Entries of ~100 KB each (a provider's long message id): two fit in 256 KB, a third does not.
     results = [delivered(f"e{i}", provider_message_id="m" * 100_000, status=Status.SKIPPED) for i in range(5)]
-    events = [e for e in engagement_events(context(), results) if e.outcome == "sent"]
+    events = [e for e in engagement_events(context(), results, sent=True) if e.outcome == "sent"]
     client = RecordingEvents()
     outcome = send(client, events)
     assert [len(request) for request in client.requests] == [2, 2, 1]
@@ -161,7 +162,8 @@ def test_a_request_is_cut_at_the_size_limit():
 
 
 def test_an_entry_over_the_limit_alone_is_refused_not_sent():
-    event = engagement_events(context(), [delivered("big", provider_message_id="m" * (MAX_REQUEST_BYTES + 1))])[0]
+    big = delivered("big", provider_message_id="m" * (MAX_REQUEST_BYTES + 1))
+    event = engagement_events(context(), [big], sent=True)[0]
     client = RecordingEvents()
     outcome = send(client, [event])
     assert client.requests == []
@@ -174,7 +176,8 @@ def test_an_entry_over_the_limit_alone_is_refused_not_sent():
 def test_failed_entries_are_retried_with_backoff_until_accepted():
     client = RecordingEvents(failures={("e03", "delivered"): ["ThrottlingException", "InternalFailure"]})
     slept: list[float] = []
-    outcome = send(client, engagement_events(context(), [delivered(f"e{i:02d}") for i in range(5)]), slept=slept)
+    events = engagement_events(context(), [delivered(f"e{i:02d}") for i in range(5)], sent=True)
+    outcome = send(client, events, slept=slept)
     assert [len(request) for request in client.requests] == [10, 1, 1]  # only the failed entry again
     assert json.loads(client.requests[1][0]["Detail"])["endpoint_id"] == "e03"
     assert outcome.accepted == 10
@@ -190,6 +193,7 @@ def test_an_entry_failing_every_attempt_is_rejected_and_logged(monkeypatch, capl
     client = RecordingEvents(failures={("e01", "delivered"): ["ThrottlingException"] * 10})
     monkeypatch.setattr(reporting, "sink_for", lambda settings: sink(client, attempts=3))
     monkeypatch.setenv("EVENT_BUS_NAME", BUS)
+    monkeypatch.setenv("REPORT_SENT_EVENTS", "true")
     from journey_activity.config import reset_settings_cache
 
     reset_settings_cache()
@@ -206,7 +210,7 @@ def test_an_entry_failing_every_attempt_is_rejected_and_logged(monkeypatch, capl
 
 def test_a_permanent_error_is_not_retried():
     client = RecordingEvents(failures={("e00", "sent"): ["MalformedDetail"]})
-    outcome = send(client, engagement_events(context(), [delivered("e00")]))
+    outcome = send(client, engagement_events(context(), [delivered("e00")], sent=True))
     assert len(client.requests) == 1
     assert outcome.accepted == 1
     assert outcome.rejected[0]["status"] == "MalformedDetail"
@@ -221,7 +225,7 @@ def test_a_failing_request_is_recorded_not_raised():
             Broken.calls += 1
             raise ConnectionError("endpoint unreachable")
 
-    outcome = send(Broken(), engagement_events(context(), [delivered(f"e{i}") for i in range(6)]))
+    outcome = send(Broken(), engagement_events(context(), [delivered(f"e{i}") for i in range(6)], sent=True))
     assert Broken.calls == 2
     assert outcome.accepted == 0
     assert len(outcome.rejected) == 12
@@ -238,7 +242,8 @@ def test_entries_are_accepted_by_eventbridge_and_routed():
     from journey_activity.local.event_bus import LocalEventBus
 
     bus = LocalEventBus(BUS, "123456789012").create()
-    outcome = send(boto3.client("events"), engagement_events(context(), [delivered(f"e{i:02d}") for i in range(12)]))
+    events = engagement_events(context(), [delivered(f"e{i:02d}") for i in range(12)], sent=True)
+    outcome = send(boto3.client("events"), events)
     assert outcome.accepted == 24
     assert outcome.rejected == []
     received = bus.events()
@@ -260,3 +265,11 @@ def test_the_local_eventbridge_refuses_a_request_over_256_kb():
              "Detail": json.dumps({"x": "y" * 100_000})}
     with pytest.raises(ClientError, match="over the limit"):
         boto3.client("events").put_events(Entries=[entry, entry, entry])
+
+
+def test_one_outcome_event_per_endpoint_unless_sent_events_are_asked_for():
+    results = [delivered("e1"), delivered("e2", status=LedgerStatus.FAILED)]
+    assert [(e.endpoint_id, e.outcome) for e in engagement_events(context(), results)] == [
+        ("e1", "delivered"), ("e2", "failed")]
+    assert [(e.endpoint_id, e.outcome) for e in engagement_events(context(), results, sent=True)] == [
+        ("e1", "sent"), ("e1", "delivered"), ("e2", "sent"), ("e2", "failed")]

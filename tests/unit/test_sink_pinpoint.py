@@ -33,11 +33,12 @@ class PinpointEvent:
 
 def events_for(batch: BatchContext, result: EndpointResult, prefix: str) -> list[PinpointEvent]:
     """One endpoint's events as the Pinpoint sink writes them."""
-    return [PinpointEvent(e.endpoint_id, e.event_id, body(e, prefix)) for e in neutral.events_for(batch, result)]
+    return [PinpointEvent(e.endpoint_id, e.event_id, body(e, prefix))
+            for e in neutral.events_for(batch, result, sent=True)]
 
 
 def report(pinpoint: Any, batch: BatchContext, results: list[EndpointResult], prefix: str) -> ReportOutcome:
-    events = engagement_events(batch, results)
+    events = engagement_events(batch, results, sent=True)
     outcome = ReportOutcome(sink="pinpoint", requested=len(events))
     PinpointSink(pinpoint, prefix).send(events, outcome)
     return outcome

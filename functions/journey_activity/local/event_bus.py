@@ -3,7 +3,9 @@
 The bus is created under the name the functions get as ``EVENT_BUS_NAME``; a rule on it matching
 every event of the account targets an SQS queue (moto's), and :meth:`LocalEventBus.events` reads
 that queue. So an event counts as received only when EventBridge accepted it and routed it, as
-a rule on the real bus would.
+a rule on the real bus would. A background reader drains the queue as events arrive: moto's SQS
+scans every message in a queue on each SendMessage, so a queue left to fill makes each routed
+event slower than the last (the run grew quadratically with the events it reported).
 
 moto checks the 10-entry limit of ``PutEvents`` but not the size limit: :func:`enforce_entry_size`
 adds it (the entries of a request together at most 256 KB, sized as EventBridge documents).
@@ -53,6 +55,8 @@ class LocalEventBus:
         self._queue_url = ""
         self._received: list[dict[str, Any]] = []
         self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._reader: threading.Thread | None = None
 
     def create(self) -> LocalEventBus:
         import boto3
@@ -66,20 +70,41 @@ class LocalEventBus:
         events.put_rule(Name=RULE_NAME, EventBusName=self.name, State="ENABLED",
                         EventPattern=json.dumps({"account": [self.account]}))
         events.put_targets(Rule=RULE_NAME, EventBusName=self.name, Targets=[{"Id": "observe", "Arn": queue_arn}])
+        self._sqs = sqs
         return self
+
+    def start_reading(self, interval: float = 0.5) -> LocalEventBus:
+        """Drain the observing queue every ``interval`` seconds until :meth:`close`."""
+        if self._reader is None:
+            def read() -> None:
+                while not self._stopping.wait(interval):
+                    try:
+                        self._drain()
+                    except Exception:  # the environment is closing under us
+                        if self._stopping.is_set():
+                            return
+
+            self._reader = threading.Thread(target=read, name="event-bus-reader", daemon=True)
+            self._reader.start()
+        return self
+
+    def close(self) -> None:
+        self._stopping.set()
+        if self._reader is not None:
+            self._reader.join(timeout=5)
 
     def events(self) -> list[dict[str, Any]]:
         """Every event the bus routed so far (EventBridge's envelope: source, detail-type, detail)."""
-        import boto3
+        return self._drain()
 
-        sqs = boto3.client("sqs")
+    def _drain(self) -> list[dict[str, Any]]:
         with self._lock:
             while True:
-                messages = sqs.receive_message(QueueUrl=self._queue_url, MaxNumberOfMessages=10,
-                                               WaitTimeSeconds=0).get("Messages", [])
+                messages = self._sqs.receive_message(QueueUrl=self._queue_url, MaxNumberOfMessages=10,
+                                                     WaitTimeSeconds=0).get("Messages", [])
                 if not messages:
                     return list(self._received)
                 self._received.extend(json.loads(message["Body"]) for message in messages)
-                sqs.delete_message_batch(QueueUrl=self._queue_url, Entries=[
+                self._sqs.delete_message_batch(QueueUrl=self._queue_url, Entries=[
                     {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"]}
                     for index, message in enumerate(messages)])

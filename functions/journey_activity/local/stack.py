@@ -442,6 +442,7 @@ class LocalEnvironment:
     def _start(self) -> None:
         from moto import mock_aws
 
+        from journey_activity.local import engine_patches
         from journey_activity.local.http_api import LocalHttpApi
         from journey_activity.local.lambda_runtime import LambdaRuntime
         from journey_activity.local.moto_server import MotoServer
@@ -457,6 +458,7 @@ class LocalEnvironment:
                            "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION})
         os.environ.pop("AWS_PROFILE", None)
         self._stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
+        engine_patches.install()
         _query_one_partition()
         _untrack_dynamodb_items()
         _start_executions_atomically()
@@ -508,7 +510,8 @@ class LocalEnvironment:
         secret_arn = boto3.client("secretsmanager").create_secret(
             Name=SECRET_NAME, SecretString=self.signing_secret
         )["ARN"]
-        self.event_bus = self._create_event_bus()
+        self.event_bus = self._create_event_bus().start_reading()
+        self._stack.callback(self.event_bus.close)
         refs = self._refs({"CallbackSigningSecret": secret_arn, "EngagementEventBus": self.event_bus.name,
                            "EngagementEventBus.Arn": self.event_bus.arn})
         self.secret_arn = secret_arn

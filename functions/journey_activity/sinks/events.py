@@ -90,14 +90,15 @@ def _event_id(batch_id: str, endpoint_id: str, stage: str) -> str:
     return hashlib.sha256(f"{batch_id}/{endpoint_id}/{stage}".encode()).hexdigest()[:32]
 
 
-def events_for(context: BatchContext, result: EndpointResult) -> list[EngagementEvent]:
-    """The events that tell what happened to one endpoint."""
+def events_for(context: BatchContext, result: EndpointResult, *, sent: bool = False) -> list[EngagementEvent]:
+    """The events that tell what happened to one endpoint: its outcome, and with ``sent`` a
+    ``sent`` event first for an endpoint the provider accepted."""
     trigger = trigger_ids(context)
     common = {"channel": result.channel, "provider": result.provider,
               "provider_message_id": result.provider_message_id}
     outcome = result.journey_status
     events = []
-    if result.provider_message_id:
+    if sent and result.provider_message_id:
         events.append(EngagementEvent(_event_id(context.batch_id, result.endpoint_id, "sent"), result.endpoint_id,
                                       "sent", result.sent_at or now_iso(), trigger,
                                       {**common, "sent_at": result.sent_at}))
@@ -111,8 +112,9 @@ def events_for(context: BatchContext, result: EndpointResult) -> list[Engagement
     return events
 
 
-def engagement_events(context: BatchContext, results: Iterable[EndpointResult]) -> list[EngagementEvent]:
-    return [event for result in results for event in events_for(context, result)]
+def engagement_events(context: BatchContext, results: Iterable[EndpointResult], *,
+                      sent: bool = False) -> list[EngagementEvent]:
+    return [event for result in results for event in events_for(context, result, sent=sent)]
 
 
 def late_receipt_event(record: Mapping[str, Any], receipt_status: str) -> EngagementEvent:

@@ -1,0 +1,179 @@
+"""Speed patches of the embedded engine (moto 5.x), for the local run only.
+
+Each one removes work moto repeats on every request without changing any answer: the same
+responses, the same errors, the same wire formats. Each is idempotent, marked on what it
+replaces, and covered by a test in ``tests/unit/test_engine_patches.py`` that fails without it.
+Profile first (README, "Where the time goes"); these are where a local batch spent its CPU:
+
+- :func:`cache_jsonpath_parsing`: the state machine interpreter parses every JSONPath
+  (``$.recipient.sender``, ``$.context``...) with ``jsonpath_ng``, which builds a new PLY lexer
+  and parser for each call: about 9 % of a batch's CPU. A parsed path is immutable (``find``
+  and ``update`` read it), so one parse per distinct path string serves every evaluation.
+- :func:`cache_update_expression_parsing`: moto's DynamoDB tokenizes and parses an UpdateItem's
+  expression twice per call (in ``responses`` and in the backend). The tree is never modified
+  where it is parsed: the validator deep-copies it before its passes rewrite nodes. So one
+  parse per distinct expression string serves every call (the ledger uses a handful).
+- :func:`cache_traverser_node_types`: each of the validator's ten passes rebuilds its
+  ``_processing_map`` (a dict of bound methods) for every node it visits, twice. The map is
+  fixed per pass object: built once per pass.
+- :func:`retention_without_queue_scan`: moto's SQS checks each message it hands out against the
+  queue's retention period by computing every queue attribute, message counts included (a scan
+  of the whole queue), per message: reading one batch costs the square of the queue's length.
+  The retention period is read directly.
+- :func:`cache_action_names`: moto's request handler lists its class's methods
+  (``inspect.getmembers``) on every request to find the action's method; the list is fixed per
+  class: computed once per class.
+- :func:`cache_backend_lookup`: moto's server finds the backend of each request by listing
+  moto's package directory (``os.listdir`` and ``isdir`` on some 200 entries) and then trying
+  its URL patterns. Neither changes while the process runs: listed once, and one lookup per host.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+MARK = "_journey_activity_patch"
+
+
+def _module(name: str) -> Any:
+    """moto's modules, untyped as far as this module is concerned."""
+    import importlib
+
+    return importlib.import_module(name)
+
+
+def _marked(function: Callable[..., Any]) -> Callable[..., Any]:
+    setattr(function, MARK, True)
+    return function
+
+
+def _is_patched(function: Any) -> bool:
+    return bool(getattr(function, MARK, False))
+
+
+def cache_jsonpath_parsing(maxsize: int = 4096) -> None:
+    """One ``jsonpath_ng`` parse per distinct path string in moto's ASL interpreter."""
+    json_path = _module("moto.stepfunctions.parser.asl.utils.json_path")
+    result_path = _module("moto.stepfunctions.parser.asl.component.common.path.result_path")
+
+    # jsonpath_ng.ext: moto's EventBridge imports ``parse`` from it on each call.
+    for module in (json_path, result_path, _module("jsonpath_ng.ext")):
+        if not _is_patched(module.parse):
+            module.parse = _marked(functools.lru_cache(maxsize=maxsize)(module.parse))
+
+
+def cache_update_expression_parsing(maxsize: int = 1024) -> None:
+    """One parse per distinct UpdateExpression string (the tree is copied before it is changed)."""
+    parser = _module("moto.dynamodb.parsing.expressions").UpdateExpressionParser
+
+    make = parser.__dict__["make"].__func__
+    if _is_patched(make):
+        return
+    cached = functools.lru_cache(maxsize=maxsize)(make)
+
+    @functools.wraps(make)
+    def parse_once(cls: Any, expression_str: str) -> Any:
+        return cached(cls, expression_str)
+
+    parser.make = classmethod(_marked(parse_once))
+
+
+def cache_traverser_node_types() -> None:
+    """Each validator pass builds its node-type map once, not twice per node visited."""
+    traverser = _module("moto.dynamodb.parsing.ast_nodes").DepthFirstTraverser
+
+    if _is_patched(traverser.process):
+        return
+    original_types, original_process = traverser.nodes_to_be_processed, traverser.process
+
+    def processing_map(self: Any) -> dict[type, Callable[[Any], Any]]:
+        found = self.__dict__.get("_journey_activity_map")
+        if found is None:
+            found = self._processing_map()
+            self.__dict__["_journey_activity_map"] = found
+        return found
+
+    @functools.wraps(original_types)
+    def nodes_to_be_processed(self: Any) -> tuple[type, ...]:
+        found = self.__dict__.get("_journey_activity_types")
+        if found is None:
+            found = tuple(processing_map(self))
+            self.__dict__["_journey_activity_types"] = found
+        return found
+
+    @functools.wraps(original_process)
+    def process(self: Any, node: Any) -> Any:
+        for class_key, processor in processing_map(self).items():
+            if isinstance(node, class_key):
+                return processor(node)
+        return None
+
+    traverser.nodes_to_be_processed = nodes_to_be_processed
+    traverser.process = _marked(process)
+
+
+def cache_backend_lookup() -> None:
+    """moto's server: its package listing once per process, and each host's backend once."""
+    backends = _module("moto.backends")
+    dispatcher = _module("moto.moto_server.werkzeug_app").DomainDispatcherApplication
+
+    if not _is_patched(backends.list_of_moto_modules):
+        listing = backends.list_of_moto_modules
+
+        @functools.lru_cache(maxsize=1)
+        def listed() -> tuple[str, ...]:
+            return tuple(listing())
+
+        backends.list_of_moto_modules = _marked(functools.wraps(listing)(lambda: listed()))
+    lookup = dispatcher.get_backend_for_host
+    if _is_patched(lookup):
+        return
+
+    @functools.wraps(lookup)
+    def backend_for_host(self: Any, host: str | None) -> Any:
+        if host is None:
+            return None
+        cache = self.__dict__.setdefault("_journey_activity_backends", {})
+        if host not in cache:
+            cache[host] = lookup(self, host)
+        return cache[host]
+
+    dispatcher.get_backend_for_host = _marked(backend_for_host)
+
+
+def retention_without_queue_scan() -> None:
+    """moto's SQS: a message's retention checked against the queue's period, read directly."""
+    unix_time = _module("moto.core.utils").unix_time
+    backend = _module("moto.sqs.models").SQSBackend
+
+    check = backend.is_message_valid_based_on_retention_period
+    if _is_patched(check):
+        return
+
+    @functools.wraps(check)
+    def within_retention(self: Any, queue_name: str, message: Any) -> bool:
+        period = int(self.get_queue(queue_name).message_retention_period)
+        return bool(period + message.sent_timestamp / 1000 > unix_time())
+
+    backend.is_message_valid_based_on_retention_period = _marked(within_retention)
+
+
+def cache_action_names() -> None:
+    """moto's handlers find an action's method among their class's methods, listed once per class."""
+    responses = _module("moto.core.responses")
+
+    if _is_patched(responses.method_names_from_class):
+        return
+    responses.method_names_from_class = _marked(functools.lru_cache(maxsize=256)(responses.method_names_from_class))
+
+
+def install() -> None:
+    """Every patch above (idempotent)."""
+    cache_action_names()
+    retention_without_queue_scan()
+    cache_jsonpath_parsing()
+    cache_update_expression_parsing()
+    cache_traverser_node_types()
+    cache_backend_lookup()

@@ -1,0 +1,238 @@
+"""The embedded engine's speed patches (journey_activity.local.engine_patches): each makes moto do
+once what it did on every request, and answers exactly as before. Each test puts moto's own
+function back first, applies the one patch, and counts the repeated work: without the patch the
+count grows with the calls."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from journey_activity.local import engine_patches
+
+
+def _original(function: Any) -> Any:
+    """moto's own function, whether or not an earlier local run patched it."""
+    return getattr(function, "__wrapped__", function)
+
+
+def _unpatched(owner: type, name: str) -> Any:
+    found = owner.__dict__[name]
+    return _original(getattr(found, "__func__", found))
+
+
+def test_each_jsonpath_is_parsed_once(monkeypatch):
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    calls: list[str] = []
+    parse = _original(json_path.parse)
+
+    def counting(path: str) -> Any:
+        calls.append(path)
+        return parse(path)
+
+    monkeypatch.setattr(json_path, "parse", counting)
+    engine_patches.cache_jsonpath_parsing()
+    data = {"recipient": {"sender": "arn:aws:lambda:us-east-1:1:function:Send", "ids": [1, 2]}}
+    for _ in range(50):
+        assert json_path.extract_json("$.recipient.sender", data) == data["recipient"]["sender"]
+        assert json_path.extract_json("$.recipient.ids[1]", data) == 2
+    assert calls == ["$.recipient.sender", "$.recipient.ids[1]"]
+    with pytest.raises(json_path.NoSuchJsonPathError):
+        json_path.extract_json("$.missing", data)
+
+
+def test_the_result_path_parser_is_cached_too(monkeypatch):
+    from moto.stepfunctions.parser.asl.component.common.path import result_path
+
+    calls: list[str] = []
+    parse = _original(result_path.parse)
+
+    def counting(path: str) -> Any:
+        calls.append(path)
+        return parse(path)
+
+    monkeypatch.setattr(result_path, "parse", counting)
+    engine_patches.cache_jsonpath_parsing()
+    for _ in range(10):
+        result_path.parse("$.outcome")
+    assert calls == ["$.outcome"]
+
+
+@pytest.fixture
+def table() -> Any:
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        client.create_table(TableName="t", BillingMode="PAY_PER_REQUEST",
+                            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                                  {"AttributeName": "sk", "AttributeType": "S"}],
+                            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                                       {"AttributeName": "sk", "KeyType": "RANGE"}])
+        yield client
+
+
+def _update(client: Any, index: int) -> None:
+    client.update_item(
+        TableName="t", Key={"pk": {"S": "b"}, "sk": {"S": "e"}},
+        UpdateExpression="SET #s = :s, attempts = if_not_exists(attempts, :zero) + :one, note = :n REMOVE gone",
+        ConditionExpression="attribute_not_exists(#s) OR #s <> :final",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":s": {"S": f"SENDING{index}"}, ":zero": {"N": "0"}, ":one": {"N": "1"},
+                                   ":n": {"S": "x" * index}, ":final": {"S": "DELIVERED"}})
+
+
+def test_each_update_expression_is_parsed_once_and_the_answers_are_unchanged(monkeypatch, table):
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+
+    make = _unpatched(UpdateExpressionParser, "make")
+    calls: list[str] = []
+
+    def counting(cls: Any, expression: str) -> Any:
+        calls.append(expression)
+        return make(cls, expression)
+
+    monkeypatch.setattr(UpdateExpressionParser, "make", classmethod(counting))
+    engine_patches.cache_update_expression_parsing()
+    for index in range(20):
+        _update(table, index)
+    assert len(set(calls)) == len(calls) == 1
+    item = table.get_item(TableName="t", Key={"pk": {"S": "b"}, "sk": {"S": "e"}})["Item"]
+    assert item["status"] == {"S": "SENDING19"}
+    assert item["attempts"] == {"N": "20"}
+    assert item["note"] == {"S": "x" * 19}
+    # A bad expression still fails, each time, as moto fails it.
+    for _ in range(2):
+        with pytest.raises(table.exceptions.ClientError, match="ValidationException"):
+            table.update_item(TableName="t", Key={"pk": {"S": "b"}, "sk": {"S": "e"}},
+                              UpdateExpression="SET a = :v SET b = :v", ExpressionAttributeValues={":v": {"S": "1"}})
+
+
+def test_each_validator_pass_builds_its_node_map_once(monkeypatch, table):
+    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser
+    from moto.dynamodb.parsing.validators import ActionCountValidator
+
+    for name in ("process", "nodes_to_be_processed"):
+        monkeypatch.setattr(DepthFirstTraverser, name, _unpatched(DepthFirstTraverser, name))
+    built = 0
+    original = ActionCountValidator._processing_map
+
+    def counting(self: Any) -> Any:
+        nonlocal built
+        built += 1
+        return original(self)
+
+    monkeypatch.setattr(ActionCountValidator, "_processing_map", counting)
+    engine_patches.cache_traverser_node_types()
+    updates = 10
+    for index in range(updates):
+        _update(table, index)
+    # One validator per update (two for the update that creates the item).
+    assert built <= updates + 1
+    with pytest.raises(table.exceptions.ClientError, match="ValidationException"):
+        table.update_item(TableName="t", Key={"pk": {"S": "b"}, "sk": {"S": "e"}},
+                          UpdateExpression="SET a = :v ADD c :one ADD d :one",
+                          ExpressionAttributeValues={":v": {"S": "1"}, ":one": {"N": "1"}})
+
+
+def test_the_servers_backend_lookup_is_done_once_per_host(monkeypatch):
+    from moto import backends
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    listing = _original(backends.list_of_moto_modules)
+    listed = 0
+
+    def counting_listing() -> Any:
+        nonlocal listed
+        listed += 1
+        return listing()
+
+    lookup = _unpatched(DomainDispatcherApplication, "get_backend_for_host")
+    looked = 0
+
+    def counting_lookup(self: Any, host: str | None) -> Any:
+        nonlocal looked
+        looked += 1
+        return lookup(self, host)
+
+    monkeypatch.setattr(backends, "list_of_moto_modules", counting_listing)
+    monkeypatch.setattr(DomainDispatcherApplication, "get_backend_for_host", counting_lookup)
+    engine_patches.cache_backend_lookup()
+    app = DomainDispatcherApplication(create_backend_app)
+    hosts = ["dynamodb.us-east-1.amazonaws.com", "states.us-east-1.amazonaws.com", "sqs", "dynamodb"]
+    expected = [lookup(app, host) for host in hosts]
+    listed_before = listed
+    for _ in range(20):
+        assert [app.get_backend_for_host(host) for host in hosts] == expected
+    assert looked == len(hosts)
+    assert listed - listed_before <= 1
+    assert expected == ["dynamodb", "stepfunctions", "sqs", "dynamodb"]
+
+
+def test_a_handlers_action_names_are_listed_once_per_class(monkeypatch, table):
+    from moto.core import responses
+
+    listing = _original(responses.method_names_from_class)
+    listed: list[type] = []
+
+    def counting(clazz: type) -> list[str]:
+        listed.append(clazz)
+        return listing(clazz)
+
+    monkeypatch.setattr(responses, "method_names_from_class", counting)
+    engine_patches.cache_action_names()
+    for index in range(10):
+        _update(table, index)
+        table.get_item(TableName="t", Key={"pk": {"S": "b"}, "sk": {"S": "e"}})
+    assert len(listed) == len(set(listed)) == 1
+
+
+def test_eventbridge_input_paths_are_parsed_once(monkeypatch):
+    import jsonpath_ng.ext
+    from moto.events.utils import EventTemplateParser
+
+    parse = _original(jsonpath_ng.ext.parse)
+    calls: list[str] = []
+
+    def counting(path: str) -> Any:
+        calls.append(path)
+        return parse(path)
+
+    monkeypatch.setattr(jsonpath_ng.ext, "parse", counting)
+    engine_patches.cache_jsonpath_parsing()
+    event = {"version": "0", "id": "1", "detail-type": "delivered", "source": "journey-activity",
+             "account": "123456789012", "time": json.dumps("2026-11-24T00:00:00Z"), "region": "us-east-1",
+             "resources": [],
+             "detail": {"status": "DELIVERED"}, "ingestion-time": "2026-11-24T00:00:00Z"}
+    for _ in range(10):
+        assert EventTemplateParser.parse(None, {}, event)["detail"] == {"status": "DELIVERED"}
+    assert len(calls) == len(set(calls))
+
+
+def test_reading_a_queue_checks_retention_without_scanning_it(monkeypatch):
+    from moto.sqs.models import Queue, SQSBackend
+
+    monkeypatch.setattr(SQSBackend, "is_message_valid_based_on_retention_period",
+                        _original(SQSBackend.is_message_valid_based_on_retention_period))
+    engine_patches.retention_without_queue_scan()
+    scans = 0
+    messages = Queue.messages
+
+    def counting(self: Any) -> Any:
+        nonlocal scans
+        scans += 1
+        return messages.fget(self)
+
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        url = sqs.create_queue(QueueName="q", Attributes={"MessageRetentionPeriod": "60"})["QueueUrl"]
+        for index in range(30):
+            sqs.send_message(QueueUrl=url, MessageBody=str(index))
+        monkeypatch.setattr(Queue, "messages", property(counting))
+        received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    assert len(received) == 10
+    # One scan to pick the messages; none per message handed out.
+    assert scans <= 2
