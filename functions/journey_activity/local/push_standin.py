@@ -24,17 +24,14 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
 import uuid
-from collections import defaultdict
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from journey_activity.local.provider_standin import DEFAULT_BEHAVIOUR, Behaviour
 from journey_activity.local.server import LocalServer, TrackingHTTPServer
-from journey_activity.local.standins import StandInSetup, register
+from journey_activity.local.standins import SendLog, StandInSetup, register
 
 APPLICATION_ID = "journeyactivitylocalpush"
 _ROUTE = re.compile(r"^/v1/apps/(?P<application_id>[^/]+)/(?P<operation>messages|events)$")
@@ -129,7 +126,7 @@ class _Server(TrackingHTTPServer):
     standin: PushStandIn
 
 
-class PushStandIn(LocalServer):
+class PushStandIn(SendLog, LocalServer):
     """Kind ``push``: ``provider_config`` points the push channels at this endpoint's application."""
 
     thread_name = "push-standin"
@@ -137,36 +134,13 @@ class PushStandIn(LocalServer):
     def __init__(self, setup: StandInSetup, host: str = "127.0.0.1", port: int = 0) -> None:
         self.setup = setup
         self.application_id = APPLICATION_ID
-        self._behaviours = {address: Behaviour.parse(value) for address, value in setup.behaviours.items()}
-        self._lock = threading.Lock()
-        self._sends: list[dict[str, Any]] = []
-        self._attempts: defaultdict[str, int] = defaultdict(int)
+        SendLog.__init__(self, setup.behaviours)
         self._accepted: set[str] = set()
-        self._duplicates = 0
         server = _Server((host, port), _Handler)
         server.standin = self
-        super().__init__(server)
+        LocalServer.__init__(self, server)
 
     # -- the StandIn protocol ---------------------------------------------------------------
-
-    @property
-    def sends(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return list(self._sends)
-
-    @property
-    def duplicate_sends(self) -> int:
-        with self._lock:
-            return self._duplicates
-
-    def set_behaviour(self, address: str, behaviour: str) -> None:
-        parsed = Behaviour.parse(behaviour)
-        with self._lock:
-            self._behaviours[address] = parsed
-
-    def behaviour_for(self, address: str) -> Behaviour:
-        with self._lock:
-            return self._behaviours.get(address, Behaviour(DEFAULT_BEHAVIOUR))
 
     def provider_config(self, channel: str) -> dict[str, Any]:
         return {"type": "push", "name": "push", "application_id": self.application_id, "region": self.setup.region}

@@ -22,12 +22,11 @@ import json
 import logging
 import threading
 import time
-from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any, Self
 
-from journey_activity.local.provider_standin import DEFAULT_BEHAVIOUR, Behaviour
-from journey_activity.local.standins import StandInSetup, publish_event, register
+from journey_activity.local.provider_standin import Behaviour
+from journey_activity.local.standins import SendLog, StandInSetup, publish_event, register
 
 log = logging.getLogger(__name__)
 
@@ -61,18 +60,14 @@ def _wrapped_send_email(original: Any) -> Any:
     return send_email
 
 
-class SesStandIn:
+class SesStandIn(SendLog):
     """Kind ``ses``: ``provider_config`` points the channel at SES with the local configuration set."""
 
     def __init__(self, setup: StandInSetup) -> None:
         self.setup = setup
         self.configuration_set = setup.email_configuration_set or "journey-activity-local-email"
-        self._behaviours = {address: Behaviour.parse(value) for address, value in setup.behaviours.items()}
-        self._lock = threading.Lock()
-        self._sends: list[dict[str, Any]] = []
-        self._attempts: defaultdict[str, int] = defaultdict(int)
+        SendLog.__init__(self, setup.behaviours)
         self._accepted: dict[str, str] = {}
-        self._duplicates = 0
         self._events: list[dict[str, Any]] = []
         self._timers: set[threading.Timer] = set()
         self._stopping = threading.Event()
@@ -85,25 +80,10 @@ class SesStandIn:
         return self.setup.aws_endpoint
 
     @property
-    def sends(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return list(self._sends)
-
-    @property
-    def duplicate_sends(self) -> int:
-        with self._lock:
-            return self._duplicates
-
-    @property
     def events(self) -> list[dict[str, Any]]:
         """Every event record published, in order."""
         with self._lock:
             return list(self._events)
-
-    def set_behaviour(self, address: str, behaviour: str) -> None:
-        parsed = Behaviour.parse(behaviour)
-        with self._lock:
-            self._behaviours[address] = parsed
 
     def provider_config(self, channel: str) -> dict[str, Any]:
         return {"type": "ses", "name": "ses", "from_address": FROM_ADDRESS,
@@ -151,10 +131,6 @@ class SesStandIn:
                 SESV2Response.send_email = self._original  # type: ignore[method-assign]
 
     # -- moto's SendEmail, wrapped ----------------------------------------------------------
-
-    def behaviour_for(self, address: str) -> Behaviour:
-        with self._lock:
-            return self._behaviours.get(address, Behaviour(DEFAULT_BEHAVIOUR))
 
     def handle_send(self, response: Any, original: Any) -> str:
         params = json.loads(response.body or b"{}")

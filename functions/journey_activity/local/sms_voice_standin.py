@@ -24,13 +24,12 @@ import json
 import threading
 import time
 import uuid
-from collections import defaultdict
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from journey_activity.local.provider_standin import DEFAULT_BEHAVIOUR, Behaviour
+from journey_activity.local.provider_standin import Behaviour
 from journey_activity.local.server import LocalServer, TrackingHTTPServer
-from journey_activity.local.standins import StandInSetup, publish_event, register
+from journey_activity.local.standins import SendLog, StandInSetup, publish_event, register
 
 TARGET_PREFIX = "PinpointSMSVoiceV2."
 OPERATIONS = {"SendTextMessage": "send_text_message", "SendVoiceMessage": "send_voice_message"}
@@ -114,7 +113,7 @@ class _Server(TrackingHTTPServer):
     standin: SmsVoiceStandIn
 
 
-class SmsVoiceStandIn(LocalServer):
+class SmsVoiceStandIn(SendLog, LocalServer):
     """Kind ``sms-voice``: ``provider_config`` points SMS and VOICE at this endpoint's service."""
 
     thread_name = "sms-voice-standin"
@@ -122,44 +121,21 @@ class SmsVoiceStandIn(LocalServer):
     def __init__(self, setup: StandInSetup, host: str = "127.0.0.1", port: int = 0) -> None:
         self.setup = setup
         self.configuration_set = setup.sms_voice_configuration_set or "journey-activity-local-sms-voice"
-        self._behaviours = {address: Behaviour.parse(value) for address, value in setup.behaviours.items()}
-        self._lock = threading.Lock()
-        self._sends: list[dict[str, Any]] = []
-        self._attempts: defaultdict[str, int] = defaultdict(int)
+        SendLog.__init__(self, setup.behaviours)
         self._accepted: dict[str, str] = {}
-        self._duplicates = 0
         self._events: list[dict[str, Any]] = []
         self._timers: set[threading.Timer] = set()
         self._stopping = threading.Event()
         server = _Server((host, port), _Handler)
         server.standin = self
-        super().__init__(server)
+        LocalServer.__init__(self, server)
 
     # -- the StandIn protocol ---------------------------------------------------------------
-
-    @property
-    def sends(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return list(self._sends)
-
-    @property
-    def duplicate_sends(self) -> int:
-        with self._lock:
-            return self._duplicates
 
     @property
     def events(self) -> list[dict[str, Any]]:
         with self._lock:
             return list(self._events)
-
-    def set_behaviour(self, address: str, behaviour: str) -> None:
-        parsed = Behaviour.parse(behaviour)
-        with self._lock:
-            self._behaviours[address] = parsed
-
-    def behaviour_for(self, address: str) -> Behaviour:
-        with self._lock:
-            return self._behaviours.get(address, Behaviour(DEFAULT_BEHAVIOUR))
 
     def provider_config(self, channel: str) -> dict[str, Any]:
         return {"type": "sms-voice", "name": "sms-voice", "configuration_set": self.configuration_set,

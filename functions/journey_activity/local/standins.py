@@ -14,6 +14,8 @@ module holds each kind, so only the kinds in use are imported.
 from __future__ import annotations
 
 import importlib
+import threading
+from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Self, runtime_checkable
@@ -89,6 +91,45 @@ class StandIn(Protocol):
     def __enter__(self) -> Self: ...
 
     def __exit__(self, *exc: object) -> None: ...
+
+
+class SendLog:
+    """What every provider stand-in keeps: the ``--behave`` word per address, each accepted message
+    once (``sends``), attempts per idempotency key, and requests for a message already accepted
+    (``duplicate_sends``: the provider would send it twice, none of these APIs de-duplicates)."""
+
+    def __init__(self, behaviours: Mapping[str, str]) -> None:
+        from journey_activity.local.provider_standin import Behaviour
+
+        self._behaviours = {address: Behaviour.parse(value) for address, value in behaviours.items()}
+        self._lock = threading.Lock()
+        self._sends: list[dict[str, Any]] = []
+        self._attempts: defaultdict[str, int] = defaultdict(int)
+        self._duplicates = 0
+
+    @property
+    def sends(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._sends)
+
+    @property
+    def duplicate_sends(self) -> int:
+        with self._lock:
+            return self._duplicates
+
+    def set_behaviour(self, address: str, behaviour: str) -> None:
+        from journey_activity.local.provider_standin import Behaviour
+
+        parsed = Behaviour.parse(behaviour)
+        with self._lock:
+            self._behaviours[address] = parsed
+
+    def behaviour_for(self, address: str) -> Any:
+        """The address's :class:`~journey_activity.local.provider_standin.Behaviour` (default: deliver)."""
+        from journey_activity.local.provider_standin import DEFAULT_BEHAVIOUR, Behaviour
+
+        with self._lock:
+            return self._behaviours.get(address, Behaviour(DEFAULT_BEHAVIOUR))
 
 
 Factory = Callable[[StandInSetup], StandIn]

@@ -34,7 +34,6 @@ import re
 import secrets
 import threading
 import time
-from collections import defaultdict
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler
@@ -45,7 +44,7 @@ import urllib3
 
 from journey_activity.local.provider_standin import DEFAULT_BEHAVIOUR, Behaviour
 from journey_activity.local.server import LocalServer, TrackingHTTPServer
-from journey_activity.local.standins import StandInSetup, register
+from journey_activity.local.standins import SendLog, StandInSetup, register
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +121,7 @@ class _Server(TrackingHTTPServer):
     standin: TwilioStandIn
 
 
-class TwilioStandIn(LocalServer):
+class TwilioStandIn(SendLog, LocalServer):
     """Kind ``twilio``: ``provider_config`` points a channel (SMS) at this server."""
 
     thread_name = "twilio-standin"
@@ -133,20 +132,16 @@ class TwilioStandIn(LocalServer):
         self.account_sid = account_sid or f"AC{secrets.token_hex(16)}"
         self.auth_token = auth_token or secrets.token_hex(16)
         self.secret_arn = ""
-        self._behaviours = {address: Behaviour.parse(value) for address, value in setup.behaviours.items()}
-        self._lock = threading.Lock()
+        SendLog.__init__(self, setup.behaviours)
         self._callback_posted = threading.Condition(self._lock)
         self._stopping = threading.Event()
-        self._sends: list[dict[str, Any]] = []
-        self._attempts: defaultdict[str, int] = defaultdict(int)
         self._accepted: dict[str, str] = {}
-        self._duplicates = 0
         self._callbacks: list[dict[str, Any]] = []
         self._timers: set[threading.Timer] = set()
         self._pool = urllib3.PoolManager(num_pools=4, maxsize=64, retries=False, timeout=RECEIPT_TIMEOUT)
         server = _Server((host, port), _Handler)
         server.standin = self
-        super().__init__(server)
+        LocalServer.__init__(self, server)
 
     # -- the StandIn protocol ---------------------------------------------------------------
 
@@ -169,16 +164,6 @@ class TwilioStandIn(LocalServer):
             self.secret_arn = client.describe_secret(SecretId=SECRET_NAME)["ARN"]
 
     @property
-    def sends(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return list(self._sends)
-
-    @property
-    def duplicate_sends(self) -> int:
-        with self._lock:
-            return self._duplicates
-
-    @property
     def callbacks(self) -> list[dict[str, Any]]:
         """Every status callback posted (after its retries): ``message_sid``, ``status``, ``http_status``."""
         with self._lock:
@@ -187,11 +172,6 @@ class TwilioStandIn(LocalServer):
     def wait_for_callbacks(self, count: int, timeout: float) -> bool:
         with self._callback_posted:
             return self._callback_posted.wait_for(lambda: len(self._callbacks) >= count, timeout)
-
-    def set_behaviour(self, address: str, behaviour: str) -> None:
-        parsed = Behaviour.parse(behaviour)
-        with self._lock:
-            self._behaviours[address] = parsed
 
     def behaviour_for(self, address: str) -> Behaviour:
         with self._lock:
