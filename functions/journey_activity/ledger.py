@@ -410,9 +410,24 @@ class Ledger:
         except ClientError as error:
             if not _conditional_failed(error):
                 raise
+        return self.link_pointer(batch_id, endpoint_id, provider=provider, message_id=message_id)
+
+    def link_pointer(self, batch_id: str, endpoint_id: str, *, provider: str, message_id: str) -> dict[str, Any]:
+        """Point the provider's message id at the endpoint (idempotent: a retried sender links
+        again, since its first attempt may have stopped between the record and the pointer).
+        Returns the pointer; its ``receipts`` are receipts that arrived before the link."""
         return self._update(
             pointer_key(provider, message_id),
-            {"batch_id": batch_id, "endpoint_id": endpoint_id, "updated_at": now},
+            {"batch_id": batch_id, "endpoint_id": endpoint_id, "updated_at": now_iso()},
+            if_not_exists={"expires_at": self._expires_at()},
+        )
+
+    def link_key_pointer(self, batch_id: str, endpoint_id: str, *, provider: str,
+                         idempotency_key: str) -> dict[str, Any]:
+        """The same for the idempotency key's pointer (a lost answer: see :meth:`mark_outcome_unknown`)."""
+        return self._update(
+            key_pointer_key(provider, idempotency_key),
+            {"batch_id": batch_id, "endpoint_id": endpoint_id, "updated_at": now_iso()},
             if_not_exists={"expires_at": self._expires_at()},
         )
 
@@ -437,11 +452,7 @@ class Ledger:
         except ClientError as failure:
             if not _conditional_failed(failure):
                 raise
-        return self._update(
-            key_pointer_key(provider, idempotency_key),
-            {"batch_id": batch_id, "endpoint_id": endpoint_id, "updated_at": now},
-            if_not_exists={"expires_at": self._expires_at()},
-        )
+        return self.link_key_pointer(batch_id, endpoint_id, provider=provider, idempotency_key=idempotency_key)
 
     def key_pointer(self, provider: str, idempotency_key: str) -> dict[str, Any] | None:
         response = self.dynamodb.get_item(

@@ -236,3 +236,93 @@ def test_reading_a_queue_checks_retention_without_scanning_it(monkeypatch):
     assert len(received) == 10
     # One scan to pick the messages; none per message handed out.
     assert scans <= 2
+
+
+def test_dynamodb_item_answers_parse_the_same_from_json(monkeypatch):
+    """Every item operation the ledger uses, over every attribute type, answered both ways: the
+    client parses the same response (moto's serializer writes ConsumedCapacity's units as 1.0
+    where the result holds 1, the same number)."""
+    from moto.core.responses import ActionResult
+
+    execute = _original(ActionResult.execute_result)
+    monkeypatch.setattr(ActionResult, "execute_result", execute)
+    answers: dict[str, list[Any]] = {"serializer": [], "json": []}
+
+    def calls(client: Any) -> list[Any]:
+        item = {"pk": {"S": "b"}, "sk": {"S": "e"}, "bin": {"B": b"\x00\x01zlib"}, "bs": {"BS": [b"\x02", b"\x03"]},
+                "n": {"N": "12.5"}, "ns": {"NS": ["1", "2"]}, "ss": {"SS": ["a", "b"]}, "t": {"BOOL": True},
+                "z": {"NULL": True}, "m": {"M": {"l": {"L": [{"S": "x"}, {"N": "1"}, {"M": {}}]}}}}
+        key = {"pk": {"S": "b"}, "sk": {"S": "e"}}
+        out = [client.put_item(TableName="t", Item=item, ReturnValues="ALL_OLD"),
+               client.get_item(TableName="t", Key=key, ConsistentRead=True),
+               client.get_item(TableName="t", Key={"pk": {"S": "none"}, "sk": {"S": "e"}}),
+               client.update_item(TableName="t", Key=key, UpdateExpression="SET n = n + :one",
+                                  ExpressionAttributeValues={":one": {"N": "1"}}, ReturnValues="ALL_NEW"),
+               client.update_item(TableName="t", Key=key, UpdateExpression="SET q = :q",
+                                  ExpressionAttributeValues={":q": {"S": "x"}}, ReturnValues="UPDATED_OLD"),
+               client.query(TableName="t", KeyConditionExpression="pk = :p",
+                            ExpressionAttributeValues={":p": {"S": "b"}}, ConsistentRead=True),
+               client.batch_get_item(RequestItems={"t": {"Keys": [key], "ConsistentRead": True}}),
+               client.batch_write_item(RequestItems={"t": [{"PutRequest": {"Item": {**key, "sk": {"S": "f"}}}}]}),
+               client.delete_item(TableName="t", Key={**key, "sk": {"S": "f"}}, ReturnValues="ALL_OLD")]
+        try:
+            client.update_item(TableName="t", Key=key, UpdateExpression="SET q = :q", ConditionExpression="q = :no",
+                               ExpressionAttributeValues={":q": {"S": "y"}, ":no": {"S": "no"}},
+                               ReturnValuesOnConditionCheckFailure="ALL_OLD")
+        except client.exceptions.ConditionalCheckFailedException as error:
+            out.append(error.response.get("Item"))
+        for answer in out:
+            if isinstance(answer, dict):
+                answer.pop("ResponseMetadata", None)
+        return out
+
+    from moto.core.serialize import ResponseSerializer
+
+    serialize = ResponseSerializer.serialize
+    serialized: list[str] = []
+
+    def counting(self: Any, result: Any) -> Any:
+        serialized.append(self.operation_model.name)
+        return serialize(self, result)
+
+    monkeypatch.setattr(ResponseSerializer, "serialize", counting)
+    for way in ("serializer", "json"):
+        if way == "json":
+            engine_patches.dynamodb_items_as_json()
+        serialized.clear()
+        with mock_aws():
+            client = boto3.client("dynamodb", region_name="us-east-1")
+            client.create_table(TableName="t", BillingMode="PAY_PER_REQUEST",
+                                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                                      {"AttributeName": "sk", "AttributeType": "S"}],
+                                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                                           {"AttributeName": "sk", "KeyType": "RANGE"}])
+            answers[way] = calls(client)
+    assert answers["json"] == answers["serializer"]
+    assert answers["json"][1]["Item"]["bin"] == {"B": b"\x00\x01zlib"}
+    # With the patch, only the table's creation went through moto's serializer.
+    assert serialized == ["CreateTable"]
+
+
+def test_a_shared_expression_tree_is_copied_from_its_pickle(monkeypatch, table):
+    import copy
+
+    from moto.dynamodb.parsing import validators
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+
+    monkeypatch.setattr(UpdateExpressionParser, "make", classmethod(_unpatched(UpdateExpressionParser, "make")))
+    deep_copied = 0
+
+    def counting(value: Any, memo: Any = None) -> Any:
+        nonlocal deep_copied
+        deep_copied += type(value).__name__ == "UpdateExpression"
+        return copy.deepcopy(value, memo)
+
+    monkeypatch.setattr(validators, "deepcopy", counting)
+    engine_patches.cache_update_expression_parsing()
+    engine_patches.copy_shared_expressions_by_pickle()
+    for index in range(10):
+        _update(table, index)
+    assert deep_copied == 0
+    item = table.get_item(TableName="t", Key={"pk": {"S": "b"}, "sk": {"S": "e"}})["Item"]
+    assert (item["status"], item["attempts"], item["note"]) == ({"S": "SENDING9"}, {"N": "10"}, {"S": "x" * 9})

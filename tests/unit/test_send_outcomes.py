@@ -175,3 +175,75 @@ def test_apply_parked_is_unchanged_for_receipts_by_message_id(endpoint, monkeypa
         stub.add_client_error("send_task_failure", service_error_code="TaskDoesNotExist", http_status_code=400)
         assert apply_parked(endpoint, aws.client("stepfunctions"), "batch-1", "ep-1",
                             [{"message_id": "msg-2", "status": "bounced"}]).value == "late"
+
+
+@pytest.mark.parametrize("answer", [SendResult("msg-7"), ProviderOutcomeUnknown("read timeout after sending")])
+def test_a_retried_sender_links_the_pointer_its_first_attempt_did_not(endpoint, monkeypatch, answer):
+    """Found by the soak under AWS throttling: the first attempt recorded the send, then stopped
+    before linking its pointer (here: the invocation ran out of time). The retry must link it;
+    otherwise every receipt from then on is parked on a pointer nobody reads, and the endpoint
+    times out although it was delivered."""
+    from journey_activity.ledger import Ledger
+
+    stopped = TimeoutError("the invocation ran out of time")
+    links = {"message": Ledger.link_pointer, "key": Ledger.link_key_pointer}
+    first_links: list[str] = []
+
+    def fail_once(kind: str) -> Any:
+        def link(self: Ledger, *args: Any, **kwargs: Any) -> Any:
+            if kind not in first_links:
+                first_links.append(kind)
+                raise stopped
+            return links[kind](self, *args, **kwargs)
+        return link
+
+    monkeypatch.setattr(Ledger, "link_pointer", fail_once("message"))
+    monkeypatch.setattr(Ledger, "link_key_pointer", fail_once("key"))
+    with pytest.raises(TimeoutError):
+        _send(monkeypatch, answer)
+    assert endpoint.get("batch-1", "ep-1")["status"] == "SENT"
+
+    again, provider_again = _send(monkeypatch, SendResult("never"))  # the state machine's retry
+    assert again["resent"] is False
+    assert provider_again.requests == []
+    # A receipt arriving now finds the endpoint: the pointer is linked.
+    receipt = {"message_id": "msg-7", "status": "delivered"}
+    if isinstance(answer, SendResult):
+        pointer = endpoint.park_receipt("push", "msg-7", receipt)
+    else:
+        pointer = endpoint.park_keyed_receipt("push", sender.idempotency_key("batch-1", "ep-1"), receipt)
+    assert (pointer.get("batch_id"), pointer.get("endpoint_id")) == ("batch-1", "ep-1")
+
+
+@pytest.mark.parametrize("answer", [SendResult("msg-8"), ProviderOutcomeUnknown("reset after sending"),
+                                    SendResult("msg-9", outcome=SyncOutcome("DELIVERED", receipt_status="SUCCESSFUL"))])
+def test_a_throttled_write_after_the_provider_took_the_message_never_sends_it_again(endpoint, monkeypatch, answer):
+    """The provider has the message; its record's write is throttled past the SDK's retries. The
+    sender retries the write itself: failing the invocation would make the state machine's retry
+    find the endpoint still SENDING and send again."""
+    from botocore.exceptions import ClientError
+
+    from journey_activity.ledger import Ledger
+
+    update = Ledger._update
+    throttled = 0
+
+    def throttle_twice(self: Ledger, key: Any, sets: Any, **kwargs: Any) -> Any:
+        nonlocal throttled
+        after_send = "provider_message_id" in sets or "outcome_unknown" in sets or "finished_at" in sets
+        if after_send and throttled < 2:
+            throttled += 1
+            raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}},
+                              "UpdateItem")
+        return update(self, key, sets, **kwargs)
+
+    monkeypatch.setattr(Ledger, "_update", throttle_twice)
+    monkeypatch.setattr(sender.time, "sleep", lambda seconds: None)
+    with Stubber(aws.client("stepfunctions")) as stub:
+        if isinstance(answer, SendResult) and answer.outcome is not None:
+            stub.add_response("send_task_success", {})
+        result, provider = _send(monkeypatch, answer)
+    assert throttled == 2
+    assert len(provider.requests) == 1
+    assert endpoint.get("batch-1", "ep-1")["status"] in ("SENT", "DELIVERED")
+    assert result["status"] in ("SENT", "DELIVERED")

@@ -9,8 +9,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -87,6 +89,28 @@ def _template(book: Ledger, context: BatchContext) -> str | None:
     return _templates[context.batch_id]
 
 
+T = TypeVar("T")
+# Once the provider has the message, its record must not fail on a throttled write: a failed
+# invocation is retried by the state machine, and the retry would find the endpoint still
+# SENDING and send again (SES, SMS and voice, push and Twilio take no idempotency key). So the
+# writes after the provider's answer are retried here, with full jitter, well within
+# AFTER_SEND_SECONDS (at most about 1.6 s of pauses).
+RECORD_ATTEMPTS = 6
+RECORD_FIRST_PAUSE_SECONDS = 0.05
+
+
+def record_after_send(write: Callable[[], T]) -> T:
+    for attempt in range(RECORD_ATTEMPTS):
+        try:
+            return write()
+        except Exception as error:
+            if not aws.is_throttling(error) or attempt == RECORD_ATTEMPTS - 1:
+                raise
+            metrics.add_metric(name="RecordRetried", unit=MetricUnit.Count, value=1)
+            time.sleep(random.uniform(0, RECORD_FIRST_PAUSE_SECONDS * 2**attempt))
+    raise AssertionError("unreachable")
+
+
 # What the sender needs after the provider's answer (ledger writes, a parked receipt's resume),
 # kept out of the provider's time so the function never reaches its own Timeout.
 AFTER_SEND_SECONDS = 5.0
@@ -123,8 +147,17 @@ def send(task: SendTask, settings: Settings, deadline: float | None = None) -> d
             return {"status": record.get("status"), "resent": False}
         message_id = record.get("provider_message_id")
         logger.info("Provider already accepted this endpoint; not sending twice", extra={"message_id": message_id})
-        pointer = book.pointer(config.name, message_id) if message_id else None
-        if pointer and pointer.get("receipts"):
+        # The first attempt may have stopped (throttled, timed out) after recording the send but
+        # before linking its pointer: link it again, or a receipt arriving from now on would be
+        # parked on a pointer nobody reads. The link also returns what was parked meanwhile.
+        if message_id:
+            pointer = book.link_pointer(batch_id, recipient.endpoint_id, provider=config.name, message_id=message_id)
+        elif record.get("outcome_unknown"):
+            pointer = book.link_key_pointer(batch_id, recipient.endpoint_id, provider=config.name,
+                                            idempotency_key=idempotency_key(batch_id, recipient.endpoint_id))
+        else:
+            pointer = {}
+        if pointer.get("receipts"):
             apply_parked(book, aws.client("stepfunctions"), batch_id, recipient.endpoint_id, pointer["receipts"])
         return {"status": LedgerStatus.SENT.value, "provider_message_id": message_id, "resent": False}
 
@@ -162,9 +195,10 @@ def send(task: SendTask, settings: Settings, deadline: float | None = None) -> d
         # a wait that ends without one records FAILED send_outcome_unknown.
         metrics.add_metric(name=type(error).__name__, unit=MetricUnit.Count, value=1)
         logger.warning("The provider's answer was lost; waiting for a receipt", extra={"provider": config.name})
-        pointer = book.mark_outcome_unknown(batch_id, recipient.endpoint_id, provider=config.name,
-                                            idempotency_key=request.idempotency_key,
-                                            error=f"{type(error).__name__}: {error}")
+        lost = f"{type(error).__name__}: {error}"
+        pointer = record_after_send(lambda: book.mark_outcome_unknown(
+            batch_id, recipient.endpoint_id, provider=config.name, idempotency_key=request.idempotency_key,
+            error=lost))
         if pointer.get("receipts"):
             apply_parked(book, aws.client("stepfunctions"), batch_id, recipient.endpoint_id, pointer["receipts"])
         return {"status": LedgerStatus.SENT.value, "outcome_unknown": True}
@@ -180,7 +214,8 @@ def send(task: SendTask, settings: Settings, deadline: float | None = None) -> d
     metrics.add_metric(name="MessagesSent", unit=MetricUnit.Count, value=1)
     if accepted.outcome is not None:
         return _finish_now(book, task, config.name, accepted.outcome, accepted.message_id)
-    pointer = book.mark_sent(batch_id, recipient.endpoint_id, provider=config.name, message_id=accepted.message_id)
+    pointer = record_after_send(lambda: book.mark_sent(batch_id, recipient.endpoint_id, provider=config.name,
+                                                       message_id=accepted.message_id))
     if pointer.get("receipts"):
         logger.info("Receipt arrived before the message id was recorded; applying it")
         apply_parked(book, aws.client("stepfunctions"), batch_id, recipient.endpoint_id, pointer["receipts"])
@@ -194,14 +229,14 @@ def _finish_now(book: Ledger, task: SendTask, provider: str, outcome: SyncOutcom
     (the summary carries the status, FAILED or SKIPPED included; no receipt will come)."""
     batch_id, endpoint_id = task.context.batch_id, task.recipient.endpoint_id
     now = now_iso()
-    applied, record = book.finish(
+    applied, record = record_after_send(lambda: book.finish(
         batch_id,
         endpoint_id,
         LedgerStatus(outcome.status),
         reason=outcome.reason,
         receipt_status=outcome.receipt_status,
         extra={"provider_message_id": message_id, "sent_at": now if message_id else None},
-    )
+    ))
     if not applied:
         logger.info("Endpoint already final; resuming from the ledger", extra={"status": record.get("status")})
     metrics.add_metric(name=f"Endpoints{str(record.get('status', '')).title().replace('_', '')}",
