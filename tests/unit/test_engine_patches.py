@@ -326,3 +326,52 @@ def test_a_shared_expression_tree_is_copied_from_its_pickle(monkeypatch, table):
     assert deep_copied == 0
     item = table.get_item(TableName="t", Key={"pk": {"S": "b"}, "sk": {"S": "e"}})["Item"]
     assert (item["status"], item["attempts"], item["note"]) == ({"S": "SENDING9"}, {"N": "10"}, {"S": "x" * 9})
+
+
+def test_a_pass_finds_each_node_types_processor_once(monkeypatch, table):
+    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser
+
+    for name in ("process", "nodes_to_be_processed", "traverse_node_recursively"):
+        monkeypatch.setattr(DepthFirstTraverser, name, _unpatched(DepthFirstTraverser, name))
+    engine_patches.cache_traverser_node_types()
+    matched = 0
+    types = DepthFirstTraverser.nodes_to_be_processed
+
+    def counting(self: Any) -> Any:
+        nonlocal matched
+        matched += 1
+        return types(self)
+
+    monkeypatch.setattr(DepthFirstTraverser, "nodes_to_be_processed", counting)
+    for index in range(5):
+        _update(table, index)
+    assert matched == 0  # the processor came from the per-type table, not an instance check per node
+    item = table.get_item(TableName="t", Key={"pk": {"S": "b"}, "sk": {"S": "e"}})["Item"]
+    assert (item["status"], item["attempts"]) == ({"S": "SENDING4"}, {"N": "5"})
+
+
+def test_whole_expression_checks_look_once_and_reach_the_same_verdicts(monkeypatch, table):
+    from moto.dynamodb.parsing.validators import ActionCountValidator, OverlappingPathsValidator
+
+    for pass_class in (ActionCountValidator, OverlappingPathsValidator):
+        monkeypatch.setattr(pass_class, "traverse", _original(pass_class.traverse))
+    engine_patches.check_whole_expressions_once()
+    checked = 0
+    verify = ActionCountValidator.verify_action_counts
+
+    def counting(self: Any, node: Any) -> Any:
+        nonlocal checked
+        checked += 1
+        return verify(self, node)
+
+    monkeypatch.setattr(ActionCountValidator, "verify_action_counts", counting)
+    for index in range(5):
+        _update(table, index)
+    assert checked <= 6  # one per validation (the update that creates the item validates twice)
+    key = {"pk": {"S": "b"}, "sk": {"S": "e"}}
+    with pytest.raises(table.exceptions.ClientError, match="The \"ADD\" section can only be used once"):
+        table.update_item(TableName="t", Key=key, UpdateExpression="SET a = :v ADD c :one ADD d :one",
+                          ExpressionAttributeValues={":v": {"S": "1"}, ":one": {"N": "1"}})
+    with pytest.raises(table.exceptions.ClientError, match="overlap"):
+        table.update_item(TableName="t", Key=key, UpdateExpression="SET m = :v, m.x = :v",
+                          ExpressionAttributeValues={":v": {"S": "1"}})

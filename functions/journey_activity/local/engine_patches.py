@@ -17,8 +17,9 @@ Profile first (README, "Where the time goes"); these are where a local batch spe
   before every use, 0.7 ms for the ledger's larger expressions; unpickling a pickle of the tree,
   taken once per tree, builds the same copy in a tenth of that.
 - :func:`cache_traverser_node_types`: each of the validator's ten passes rebuilds its
-  ``_processing_map`` (a dict of bound methods) for every node it visits, twice. The map is
-  fixed per pass object: built once per pass.
+  ``_processing_map`` (a dict of bound methods) for every node it visits, twice, and matches the
+  node against it with ABC instance checks. The map is fixed per pass object: built once per
+  pass, and each node type's processor found once.
 - :func:`retention_without_queue_scan`: moto's SQS checks each message it hands out against the
   queue's retention period by computing every queue attribute, message counts included (a scan
   of the whole queue), per message: reading one batch costs the square of the queue's length.
@@ -32,6 +33,10 @@ Profile first (README, "Where the time goes"); these are where a local batch spe
 - :func:`cache_action_names`: moto's request handler lists its class's methods
   (``inspect.getmembers``) on every request to find the action's method; the list is fixed per
   class: computed once per class.
+- :func:`check_whole_expressions_once`: two of those passes (at most one SET, ADD, REMOVE clause;
+  no overlapping paths) search the whole subtree below every expression node, which makes them
+  quadratic; a violation anywhere below is a violation of the whole expression, so they look once,
+  at the root, and reach the same verdicts.
 - :func:`cache_backend_lookup`: moto's server finds the backend of each request by listing
   moto's package directory (``os.listdir`` and ``isdir`` on some 200 entries) and then trying
   its URL patterns. Neither changes while the process runs: listed once, and one lookup per host.
@@ -149,8 +154,57 @@ def cache_traverser_node_types() -> None:
                 return processor(node)
         return None
 
+    node_class = _module("moto.dynamodb.parsing.ast_nodes").Node
+    original_traverse = traverser.traverse_node_recursively
+
+    def processor_for(self: Any, kind: type) -> Any:
+        """The processor of a node of this type (the first matching class, as ``process``
+        picks it), or None: found once per type, not by ABC instance checks at every node."""
+        by_type = self.__dict__.setdefault("_journey_activity_by_type", {})
+        if kind not in by_type:
+            by_type[kind] = next((processor for class_key, processor in processing_map(self).items()
+                                  if issubclass(kind, class_key)), None)
+        return by_type[kind]
+
+    @functools.wraps(original_traverse)
+    def traverse_node_recursively(self: Any, node: Any, child_id: int = -1) -> Any:
+        if isinstance(node, node_class):
+            parent_node = node.parent
+            if node.children is not None:
+                for index, child_node in enumerate(node.children):
+                    self.pre_processing_of_child(node, index)
+                    self.traverse_node_recursively(child_node, index)
+            processor = processor_for(self, type(node))
+            if processor is not None:
+                node = processor(node)
+                node.parent = parent_node
+                if parent_node:
+                    parent_node.children[child_id] = node
+        return node
+
     traverser.nodes_to_be_processed = nodes_to_be_processed
+    traverser.traverse_node_recursively = traverse_node_recursively
     traverser.process = _marked(process)
+
+
+def check_whole_expressions_once() -> None:
+    """The action-count and overlapping-path checks at the expression's root only."""
+    validators = _module("moto.dynamodb.parsing.validators")
+    update_expression = _module("moto.dynamodb.parsing.ast_nodes").UpdateExpression
+    for name, check in (("ActionCountValidator", "verify_action_counts"),
+                        ("OverlappingPathsValidator", "check_for_overlapping_paths")):
+        pass_class = getattr(validators, name)
+        if _is_patched(pass_class.traverse):
+            continue
+        original = pass_class.traverse
+
+        def traverse(self: Any, node: Any, __check: str = check, __original: Any = original) -> Any:
+            if isinstance(node, update_expression):
+                getattr(self, __check)(node)
+                return node
+            return __original(self, node)
+
+        pass_class.traverse = _marked(functools.wraps(original)(traverse))
 
 
 def cache_backend_lookup() -> None:
@@ -253,4 +307,5 @@ def install() -> None:
     cache_update_expression_parsing()
     copy_shared_expressions_by_pickle()
     cache_traverser_node_types()
+    check_whole_expressions_once()
     cache_backend_lookup()
