@@ -25,23 +25,28 @@ def _unpatched(owner: type, name: str) -> Any:
     return _original(getattr(found, "__func__", found))
 
 
+def _counted(function: Any) -> tuple[Any, list[tuple[Any, ...]]]:
+    """``function`` wrapped to keep the positional arguments of every call."""
+    calls: list[tuple[Any, ...]] = []
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args)
+        return function(*args, **kwargs)
+
+    return counting, calls
+
+
 def test_each_jsonpath_is_parsed_once(monkeypatch):
     from moto.stepfunctions.parser.asl.utils import json_path
 
-    calls: list[str] = []
-    parse = _original(json_path.parse)
-
-    def counting(path: str) -> Any:
-        calls.append(path)
-        return parse(path)
-
+    counting, calls = _counted(_original(json_path.parse))
     monkeypatch.setattr(json_path, "parse", counting)
     engine_patches.cache_jsonpath_parsing()
     data = {"recipient": {"sender": "arn:aws:lambda:us-east-1:1:function:Send", "ids": [1, 2]}}
     for _ in range(50):
         assert json_path.extract_json("$.recipient.sender", data) == data["recipient"]["sender"]
         assert json_path.extract_json("$.recipient.ids[1]", data) == 2
-    assert calls == ["$.recipient.sender", "$.recipient.ids[1]"]
+    assert calls == [("$.recipient.sender",), ("$.recipient.ids[1]",)]
     with pytest.raises(json_path.NoSuchJsonPathError):
         json_path.extract_json("$.missing", data)
 
@@ -49,18 +54,12 @@ def test_each_jsonpath_is_parsed_once(monkeypatch):
 def test_the_result_path_parser_is_cached_too(monkeypatch):
     from moto.stepfunctions.parser.asl.component.common.path import result_path
 
-    calls: list[str] = []
-    parse = _original(result_path.parse)
-
-    def counting(path: str) -> Any:
-        calls.append(path)
-        return parse(path)
-
+    counting, calls = _counted(_original(result_path.parse))
     monkeypatch.setattr(result_path, "parse", counting)
     engine_patches.cache_jsonpath_parsing()
     for _ in range(10):
         result_path.parse("$.outcome")
-    assert calls == ["$.outcome"]
+    assert calls == [("$.outcome",)]
 
 
 @pytest.fixture
@@ -88,13 +87,7 @@ def _update(client: Any, index: int) -> None:
 def test_each_update_expression_is_parsed_once_and_the_answers_are_unchanged(monkeypatch, table):
     from moto.dynamodb.parsing.expressions import UpdateExpressionParser
 
-    make = _unpatched(UpdateExpressionParser, "make")
-    calls: list[str] = []
-
-    def counting(cls: Any, expression: str) -> Any:
-        calls.append(expression)
-        return make(cls, expression)
-
+    counting, calls = _counted(_unpatched(UpdateExpressionParser, "make"))
     monkeypatch.setattr(UpdateExpressionParser, "make", classmethod(counting))
     engine_patches.cache_update_expression_parsing()
     for index in range(20):
@@ -117,21 +110,14 @@ def test_each_validator_pass_builds_its_node_map_once(monkeypatch, table):
 
     for name in ("process", "nodes_to_be_processed"):
         monkeypatch.setattr(DepthFirstTraverser, name, _unpatched(DepthFirstTraverser, name))
-    built = 0
-    original = ActionCountValidator._processing_map
-
-    def counting(self: Any) -> Any:
-        nonlocal built
-        built += 1
-        return original(self)
-
+    counting, built = _counted(ActionCountValidator._processing_map)
     monkeypatch.setattr(ActionCountValidator, "_processing_map", counting)
     engine_patches.cache_traverser_node_types()
     updates = 10
     for index in range(updates):
         _update(table, index)
     # One validator per update (two for the update that creates the item).
-    assert built <= updates + 1
+    assert len(built) <= updates + 1
     with pytest.raises(table.exceptions.ClientError, match="ValidationException"):
         table.update_item(TableName="t", Key={"pk": {"S": "b"}, "sk": {"S": "e"}},
                           UpdateExpression="SET a = :v ADD c :one ADD d :one",
@@ -142,46 +128,27 @@ def test_the_servers_backend_lookup_is_done_once_per_host(monkeypatch):
     from moto import backends
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-    listing = _original(backends.list_of_moto_modules)
-    listed = 0
-
-    def counting_listing() -> Any:
-        nonlocal listed
-        listed += 1
-        return listing()
-
+    counting_listing, listed = _counted(_original(backends.list_of_moto_modules))
     lookup = _unpatched(DomainDispatcherApplication, "get_backend_for_host")
-    looked = 0
-
-    def counting_lookup(self: Any, host: str | None) -> Any:
-        nonlocal looked
-        looked += 1
-        return lookup(self, host)
-
+    counting_lookup, looked = _counted(lookup)
     monkeypatch.setattr(backends, "list_of_moto_modules", counting_listing)
     monkeypatch.setattr(DomainDispatcherApplication, "get_backend_for_host", counting_lookup)
     engine_patches.cache_backend_lookup()
     app = DomainDispatcherApplication(create_backend_app)
     hosts = ["dynamodb.us-east-1.amazonaws.com", "states.us-east-1.amazonaws.com", "sqs", "dynamodb"]
     expected = [lookup(app, host) for host in hosts]
-    listed_before = listed
+    listed_before = len(listed)
     for _ in range(20):
         assert [app.get_backend_for_host(host) for host in hosts] == expected
-    assert looked == len(hosts)
-    assert listed - listed_before <= 1
+    assert len(looked) == len(hosts)
+    assert len(listed) - listed_before <= 1
     assert expected == ["dynamodb", "stepfunctions", "sqs", "dynamodb"]
 
 
 def test_a_handlers_action_names_are_listed_once_per_class(monkeypatch, table):
     from moto.core import responses
 
-    listing = _original(responses.method_names_from_class)
-    listed: list[type] = []
-
-    def counting(clazz: type) -> list[str]:
-        listed.append(clazz)
-        return listing(clazz)
-
+    counting, listed = _counted(_original(responses.method_names_from_class))
     monkeypatch.setattr(responses, "method_names_from_class", counting)
     engine_patches.cache_action_names()
     for index in range(10):
@@ -194,13 +161,7 @@ def test_eventbridge_input_paths_are_parsed_once(monkeypatch):
     import jsonpath_ng.ext
     from moto.events.utils import EventTemplateParser
 
-    parse = _original(jsonpath_ng.ext.parse)
-    calls: list[str] = []
-
-    def counting(path: str) -> Any:
-        calls.append(path)
-        return parse(path)
-
+    counting, calls = _counted(_original(jsonpath_ng.ext.parse))
     monkeypatch.setattr(jsonpath_ng.ext, "parse", counting)
     engine_patches.cache_jsonpath_parsing()
     event = {"version": "0", "id": "1", "detail-type": "delivered", "source": "journey-activity",
@@ -334,18 +295,11 @@ def test_a_pass_finds_each_node_types_processor_once(monkeypatch, table):
     for name in ("process", "nodes_to_be_processed", "traverse_node_recursively"):
         monkeypatch.setattr(DepthFirstTraverser, name, _unpatched(DepthFirstTraverser, name))
     engine_patches.cache_traverser_node_types()
-    matched = 0
-    types = DepthFirstTraverser.nodes_to_be_processed
-
-    def counting(self: Any) -> Any:
-        nonlocal matched
-        matched += 1
-        return types(self)
-
+    counting, matched = _counted(DepthFirstTraverser.nodes_to_be_processed)
     monkeypatch.setattr(DepthFirstTraverser, "nodes_to_be_processed", counting)
     for index in range(5):
         _update(table, index)
-    assert matched == 0  # the processor came from the per-type table, not an instance check per node
+    assert matched == []  # the processor came from the per-type table, not an instance check per node
     item = table.get_item(TableName="t", Key={"pk": {"S": "b"}, "sk": {"S": "e"}})["Item"]
     assert (item["status"], item["attempts"]) == ({"S": "SENDING4"}, {"N": "5"})
 
@@ -356,18 +310,11 @@ def test_whole_expression_checks_look_once_and_reach_the_same_verdicts(monkeypat
     for pass_class in (ActionCountValidator, OverlappingPathsValidator):
         monkeypatch.setattr(pass_class, "traverse", _original(pass_class.traverse))
     engine_patches.check_whole_expressions_once()
-    checked = 0
-    verify = ActionCountValidator.verify_action_counts
-
-    def counting(self: Any, node: Any) -> Any:
-        nonlocal checked
-        checked += 1
-        return verify(self, node)
-
+    counting, checked = _counted(ActionCountValidator.verify_action_counts)
     monkeypatch.setattr(ActionCountValidator, "verify_action_counts", counting)
     for index in range(5):
         _update(table, index)
-    assert checked <= 6  # one per validation (the update that creates the item validates twice)
+    assert len(checked) <= 6  # one per validation (the update that creates the item validates twice)
     key = {"pk": {"S": "b"}, "sk": {"S": "e"}}
     with pytest.raises(table.exceptions.ClientError, match="The \"ADD\" section can only be used once"):
         table.update_item(TableName="t", Key=key, UpdateExpression="SET a = :v ADD c :one ADD d :one",
