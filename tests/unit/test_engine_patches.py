@@ -62,16 +62,21 @@ def test_the_result_path_parser_is_cached_too(monkeypatch):
     assert calls == [("$.outcome",)]
 
 
+def _table_client() -> Any:
+    """A client with table ``t`` (pk, sk) on the current mock."""
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    client.create_table(TableName="t", BillingMode="PAY_PER_REQUEST",
+                        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                              {"AttributeName": "sk", "AttributeType": "S"}],
+                        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                                   {"AttributeName": "sk", "KeyType": "RANGE"}])
+    return client
+
+
 @pytest.fixture
 def table() -> Any:
     with mock_aws():
-        client = boto3.client("dynamodb", region_name="us-east-1")
-        client.create_table(TableName="t", BillingMode="PAY_PER_REQUEST",
-                            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                                  {"AttributeName": "sk", "AttributeType": "S"}],
-                            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                                       {"AttributeName": "sk", "KeyType": "RANGE"}])
-        yield client
+        yield _table_client()
 
 
 def _update(client: Any, index: int) -> None:
@@ -252,13 +257,7 @@ def test_dynamodb_item_answers_parse_the_same_from_json(monkeypatch):
             engine_patches.dynamodb_items_as_json()
         serialized.clear()
         with mock_aws():
-            client = boto3.client("dynamodb", region_name="us-east-1")
-            client.create_table(TableName="t", BillingMode="PAY_PER_REQUEST",
-                                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                                      {"AttributeName": "sk", "AttributeType": "S"}],
-                                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                                           {"AttributeName": "sk", "KeyType": "RANGE"}])
-            answers[way] = calls(client)
+            answers[way] = calls(_table_client())
     assert answers["json"] == answers["serializer"]
     assert answers["json"][1]["Item"]["bin"] == {"B": b"\x00\x01zlib"}
     # With the patch, only the table's creation went through moto's serializer.
