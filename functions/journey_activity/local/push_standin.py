@@ -31,7 +31,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from journey_activity.local.server import LocalServer, TrackingHTTPServer
-from journey_activity.local.standins import SendLog, StandInSetup, register
+from journey_activity.local.standins import SendLog, StandInSetup, register, service_model
 
 APPLICATION_ID = "journeyactivitylocalpush"
 _ROUTE = re.compile(r"^/v1/apps/(?P<application_id>[^/]+)/(?P<operation>messages|events)$")
@@ -62,12 +62,11 @@ class ServiceError(Exception):
 
 def _validate(params: Any) -> None:
     """What the service checks first, from botocore's own model of ``MessageRequest``."""
-    import botocore.session
     from botocore.validate import ParamValidator
 
     if not isinstance(params, dict):
         raise ServiceError(400, "BadRequestException", "the request body is not a JSON object")
-    model = botocore.session.get_session().get_service_model("pinpoint")
+    model = service_model("pinpoint")
     report = ParamValidator().validate(params, model.shape_for("MessageRequest"))
     if report.has_errors():
         raise ServiceError(400, "BadRequestException", report.generate_report()[:1000])

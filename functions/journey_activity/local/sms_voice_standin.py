@@ -29,7 +29,7 @@ from typing import Any
 
 from journey_activity.local.provider_standin import Behaviour
 from journey_activity.local.server import LocalServer, TrackingHTTPServer
-from journey_activity.local.standins import SendLog, StandInSetup, publish_event, register
+from journey_activity.local.standins import SendLog, StandInSetup, publish_event, register, service_model
 
 TARGET_PREFIX = "PinpointSMSVoiceV2."
 OPERATIONS = {"SendTextMessage": "send_text_message", "SendVoiceMessage": "send_voice_message"}
@@ -62,12 +62,11 @@ def _validate(operation: str, params: Any) -> None:
     """What the service checks before anything else, from botocore's own model of it."""
     import re
 
-    import botocore.session
     from botocore.validate import ParamValidator
 
     if not isinstance(params, dict):
         raise ServiceError(400, "SerializationException", "the request body is not a JSON object")
-    model = botocore.session.get_session().get_service_model("pinpoint-sms-voice-v2")
+    model = service_model("pinpoint-sms-voice-v2")
     shape = model.operation_model(operation).input_shape
     report = ParamValidator().validate(params, shape)
     if report.has_errors():
