@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import random
 import threading
-from typing import Any
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 _lock = threading.Lock()
 _clients: dict[str, Any] = {}
@@ -49,3 +54,20 @@ def reset_clients() -> None:
     """Forget clients (the local runtime points them at other endpoints between runs)."""
     with _lock:
         _clients.clear()
+
+
+def retry_throttled(call: Callable[[], T], *, attempts: int, first_pause: float,
+                    on_retry: Callable[[], None] | None = None) -> T:
+    """``call()``, tried again while it fails with throttling (past the SDK's own retries), at
+    most ``attempts`` times in all, pausing with full jitter up to ``first_pause * 2**attempt``.
+    Any other error, or the last throttling error, is raised."""
+    for attempt in range(attempts):
+        try:
+            return call()
+        except Exception as error:
+            if not is_throttling(error) or attempt == attempts - 1:
+                raise
+            if on_retry is not None:
+                on_retry()
+            time.sleep(random.uniform(0, first_pause * 2**attempt))
+    raise ValueError("attempts must be at least 1")

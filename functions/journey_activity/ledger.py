@@ -416,20 +416,16 @@ class Ledger:
         """Point the provider's message id at the endpoint (idempotent: a retried sender links
         again, since its first attempt may have stopped between the record and the pointer).
         Returns the pointer; its ``receipts`` are receipts that arrived before the link."""
-        return self._update(
-            pointer_key(provider, message_id),
-            {"batch_id": batch_id, "endpoint_id": endpoint_id, "updated_at": now_iso()},
-            if_not_exists={"expires_at": self._expires_at()},
-        )
+        return self._link(pointer_key(provider, message_id), batch_id, endpoint_id)
 
     def link_key_pointer(self, batch_id: str, endpoint_id: str, *, provider: str,
                          idempotency_key: str) -> dict[str, Any]:
         """The same for the idempotency key's pointer (a lost answer: see :meth:`mark_outcome_unknown`)."""
-        return self._update(
-            key_pointer_key(provider, idempotency_key),
-            {"batch_id": batch_id, "endpoint_id": endpoint_id, "updated_at": now_iso()},
-            if_not_exists={"expires_at": self._expires_at()},
-        )
+        return self._link(key_pointer_key(provider, idempotency_key), batch_id, endpoint_id)
+
+    def _link(self, key: Mapping[str, Any], batch_id: str, endpoint_id: str) -> dict[str, Any]:
+        return self._update(key, {"batch_id": batch_id, "endpoint_id": endpoint_id, "updated_at": now_iso()},
+                            if_not_exists={"expires_at": self._expires_at()})
 
     def mark_outcome_unknown(self, batch_id: str, endpoint_id: str, *, provider: str, idempotency_key: str,
                              error: str) -> dict[str, Any]:

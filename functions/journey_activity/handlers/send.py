@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import random
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -100,15 +99,9 @@ RECORD_FIRST_PAUSE_SECONDS = 0.05
 
 
 def record_after_send(write: Callable[[], T]) -> T:
-    for attempt in range(RECORD_ATTEMPTS):
-        try:
-            return write()
-        except Exception as error:
-            if not aws.is_throttling(error) or attempt == RECORD_ATTEMPTS - 1:
-                raise
-            metrics.add_metric(name="RecordRetried", unit=MetricUnit.Count, value=1)
-            time.sleep(random.uniform(0, RECORD_FIRST_PAUSE_SECONDS * 2**attempt))
-    raise AssertionError("unreachable")
+    return aws.retry_throttled(write, attempts=RECORD_ATTEMPTS, first_pause=RECORD_FIRST_PAUSE_SECONDS,
+                               on_retry=lambda: metrics.add_metric(name="RecordRetried", unit=MetricUnit.Count,
+                                                                   value=1))
 
 
 # What the sender needs after the provider's answer (ledger writes, a parked receipt's resume),

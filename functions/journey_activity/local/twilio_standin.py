@@ -42,7 +42,7 @@ from urllib.parse import parse_qsl, urlencode
 
 import urllib3
 
-from journey_activity.local.provider_standin import DEFAULT_BEHAVIOUR, Behaviour
+from journey_activity.local.provider_standin import Behaviour
 from journey_activity.local.server import LocalServer, TrackingHTTPServer
 from journey_activity.local.standins import SendLog, StandInSetup, register
 
@@ -174,8 +174,8 @@ class TwilioStandIn(SendLog, LocalServer):
             return self._callback_posted.wait_for(lambda: len(self._callbacks) >= count, timeout)
 
     def behaviour_for(self, address: str) -> Behaviour:
-        with self._lock:
-            return self._behaviours.get(address.removeprefix("whatsapp:"), Behaviour(DEFAULT_BEHAVIOUR))
+        """A WhatsApp address behaves as its number does."""
+        return super().behaviour_for(address.removeprefix("whatsapp:"))
 
     def provider_config(self, channel: str) -> dict[str, Any]:
         return {"type": "twilio", "name": "twilio", "account_sid": self.account_sid,

@@ -9,12 +9,10 @@ an ``ApplicationId`` (one a Pinpoint journey did not start) has nowhere to go he
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from journey_activity.aws import is_throttling
+from journey_activity.aws import retry_throttled
 from journey_activity.sinks.events import EngagementEvent, ReportOutcome
 
 MAX_EVENTS_PER_REQUEST = 100
@@ -70,21 +68,20 @@ def put_events(pinpoint: Any, application_id: str, events: list[EngagementEvent]
     for event in events:
         item = batch.setdefault(event.endpoint_id, {"Endpoint": {}, "Events": {}})
         item["Events"][event.event_id] = body(event, prefix)
-    for attempt in range(THROTTLED_ATTEMPTS):
-        try:
-            response = pinpoint.put_events(ApplicationId=application_id, EventsRequest={"BatchItem": batch})
-            break
-        except Exception as error:
-            # Throttled past the SDK's retries: nothing of it was accepted, so this request alone
-            # is sent again (a retry of the invocation would repeat the requests already accepted).
-            if is_throttling(error) and attempt + 1 < THROTTLED_ATTEMPTS:
-                outcome.retried += len(events)
-                time.sleep(random.uniform(0, THROTTLED_BACKOFF_SECONDS * 2**attempt))  # full jitter
-                continue
-            outcome.request_errors.append(f"{type(error).__name__}: {error}"[:500])
-            for event in events:
-                outcome.reject(event, None, "the request failed")
-            return
+    def retried() -> None:
+        outcome.retried += len(events)
+
+    try:
+        # Throttled past the SDK's retries: nothing of it was accepted, so this request alone is
+        # sent again (a retry of the invocation would repeat the requests already accepted).
+        response = retry_throttled(
+            lambda: pinpoint.put_events(ApplicationId=application_id, EventsRequest={"BatchItem": batch}),
+            attempts=THROTTLED_ATTEMPTS, first_pause=THROTTLED_BACKOFF_SECONDS, on_retry=retried)
+    except Exception as error:
+        outcome.request_errors.append(f"{type(error).__name__}: {error}"[:500])
+        for event in events:
+            outcome.reject(event, None, "the request failed")
+        return
     results = response.get("EventsResponse", {}).get("Results", {})
     for event in events:
         answer = results.get(event.endpoint_id, {}).get("EventsItemResponse", {}).get(event.event_id, {})
