@@ -113,8 +113,8 @@ def test_each_validator_pass_builds_its_node_map_once(monkeypatch, table):
     from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser
     from moto.dynamodb.parsing.validators import ActionCountValidator
 
-    for name in ("process", "nodes_to_be_processed"):
-        monkeypatch.setattr(DepthFirstTraverser, name, _unpatched(DepthFirstTraverser, name))
+    monkeypatch.setattr(DepthFirstTraverser, "traverse_node_recursively",
+                        _unpatched(DepthFirstTraverser, "traverse_node_recursively"))
     counting, built = _counted(ActionCountValidator._processing_map)
     monkeypatch.setattr(ActionCountValidator, "_processing_map", counting)
     engine_patches.cache_traverser_node_types()

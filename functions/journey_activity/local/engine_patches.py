@@ -18,8 +18,8 @@ Profile first (README, "Where the time goes"); these are where a local batch spe
   taken once per tree, builds the same copy in a tenth of that.
 - :func:`cache_traverser_node_types`: each of the validator's ten passes rebuilds its
   ``_processing_map`` (a dict of bound methods) for every node it visits, twice, and matches the
-  node against it with ABC instance checks. The map is fixed per pass object: built once per
-  pass, and each node type's processor found once.
+  node against it with ABC instance checks. The map is fixed per pass object: each node type's
+  processor is found once per pass.
 - :func:`retention_without_queue_scan`: moto's SQS checks each message it hands out against the
   queue's retention period by computing every queue attribute, message counts included (a scan
   of the whole queue), per message: reading one batch costs the square of the queue's length.
@@ -125,44 +125,23 @@ def copy_shared_expressions_by_pickle(limit: int = 1024) -> None:
 
 
 def cache_traverser_node_types() -> None:
-    """Each validator pass builds its node-type map once, not twice per node visited."""
-    traverser = _module("moto.dynamodb.parsing.ast_nodes").DepthFirstTraverser
-
-    if _is_patched(traverser.process):
-        return
-    original_types, original_process = traverser.nodes_to_be_processed, traverser.process
-
-    def processing_map(self: Any) -> dict[type, Callable[[Any], Any]]:
-        found = self.__dict__.get("_journey_activity_map")
-        if found is None:
-            found = self._processing_map()
-            self.__dict__["_journey_activity_map"] = found
-        return found
-
-    @functools.wraps(original_types)
-    def nodes_to_be_processed(self: Any) -> tuple[type, ...]:
-        found = self.__dict__.get("_journey_activity_types")
-        if found is None:
-            found = tuple(processing_map(self))
-            self.__dict__["_journey_activity_types"] = found
-        return found
-
-    @functools.wraps(original_process)
-    def process(self: Any, node: Any) -> Any:
-        for class_key, processor in processing_map(self).items():
-            if isinstance(node, class_key):
-                return processor(node)
-        return None
-
-    node_class = _module("moto.dynamodb.parsing.ast_nodes").Node
+    """Each validator pass builds its node-type map once, and finds each node type's processor
+    once, instead of rebuilding the map and matching it by ABC instance checks at every node."""
+    ast_nodes = _module("moto.dynamodb.parsing.ast_nodes")
+    traverser, node_class = ast_nodes.DepthFirstTraverser, ast_nodes.Node
     original_traverse = traverser.traverse_node_recursively
+    if _is_patched(original_traverse):
+        return
 
     def processor_for(self: Any, kind: type) -> Any:
-        """The processor of a node of this type (the first matching class, as ``process``
-        picks it), or None: found once per type, not by ABC instance checks at every node."""
-        by_type = self.__dict__.setdefault("_journey_activity_by_type", {})
+        """The processor of a node of this type (the first matching class, as moto's ``process``
+        picks it), or None."""
+        state = self.__dict__
+        if "_journey_activity_map" not in state:
+            state["_journey_activity_map"], state["_journey_activity_by_type"] = self._processing_map(), {}
+        by_type = state["_journey_activity_by_type"]
         if kind not in by_type:
-            by_type[kind] = next((processor for class_key, processor in processing_map(self).items()
+            by_type[kind] = next((processor for class_key, processor in state["_journey_activity_map"].items()
                                   if issubclass(kind, class_key)), None)
         return by_type[kind]
 
@@ -182,9 +161,7 @@ def cache_traverser_node_types() -> None:
                     parent_node.children[child_id] = node
         return node
 
-    traverser.nodes_to_be_processed = nodes_to_be_processed
-    traverser.traverse_node_recursively = traverse_node_recursively
-    traverser.process = _marked(process)
+    traverser.traverse_node_recursively = _marked(traverse_node_recursively)
 
 
 def check_whole_expressions_once() -> None:
