@@ -2,9 +2,12 @@
 
 Items:
 - endpoint record: ``pk = batch_id``, ``sk = endpoint_id``; status, channel, provider,
-  provider message id, task token, attempts, timestamps, error, receipts.
+  provider message id, attempts, timestamps, error, receipts. No task token: it would make
+  each of the record's writes cost up to twice the units on AWS (tokens are up to 1,024
+  characters), and only a receipt needs it.
 - message pointer: ``pk = "msg#<provider>#<message id>"``, ``sk = "#pointer"``; which record a
-  provider message belongs to, and receipts that arrived before the record knew the id. A key
+  provider message belongs to, the waiting task's token, and receipts that arrived before the
+  record knew the id. A receipt reads it (one read) and, once it is linked, never writes it. A key
   that would be over 1 KiB (a provider's very long message id) is
   ``"msgh#<sha256 of provider and id>"`` instead: DynamoDB refuses a partition key over
   2,048 bytes, and the provider has already accepted the message when the pointer is written.
@@ -27,7 +30,13 @@ Items:
 The pointer is a plain item read and written atomically rather than a global secondary
 index, because a GSI is eventually consistent: a receipt arriving just after the send
 could miss it. Two atomic updates of one item settle the receipt-before-token race:
-whichever of the sender and the callback writes second sees the other's write.
+whichever of the sender (linking) and the callback (parking, when its read found the pointer
+not linked yet) writes second sees the other's write.
+
+Writes per endpoint on the usual path: the recipient (invoker), SENDING, SENT, the pointer's
+link (sender), the final status and the batch progress (callback). Conditional updates answer
+a failed condition with the item as it is (``ReturnValuesOnConditionCheckFailure``), so no
+writer reads the record again to learn why.
 """
 
 from __future__ import annotations
@@ -88,6 +97,11 @@ def _from_item(item: Mapping[str, Any] | None) -> dict[str, Any] | None:
 
 def _conditional_failed(error: ClientError) -> bool:
     return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+def _item_as_it_is(error: ClientError) -> dict[str, Any]:
+    """The item a failed conditional update found (``ReturnValuesOnConditionCheckFailure``)."""
+    return _from_item(error.response.get("Item")) or {}
 
 
 def pointer_key(provider: str, message_id: str) -> dict[str, Any]:
@@ -225,6 +239,8 @@ class Ledger:
         }
         if condition:
             request["ConditionExpression"] = condition
+            # A failed condition answers with the item as it is (no second read, no extra units).
+            request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
             aliases = (("#status", "status"), ("#pk", "pk"), ("#execution", "execution"), ("#version", "version"))
             names.update({alias: field for alias, field in aliases if alias in condition})
         response = self.dynamodb.update_item(**request)
@@ -351,17 +367,19 @@ class Ledger:
         *,
         channel: str,
         provider: str,
-        task_token: str,
         about: Mapping[str, Any] | None = None,
     ) -> tuple[bool, dict[str, Any]]:
-        """Record the task token before the provider is called.
+        """Mark the endpoint SENDING before the provider is called (one write).
 
         Returns ``(send, record)``: ``send`` is false when this endpoint was already sent
-        (a retried task after the provider accepted) or already has a final status.
+        (a retried task after the provider accepted: the record is SENT) or already has a final
+        status. The task token is not kept here but on the message pointer (:meth:`mark_sent`),
+        the one item that needs it: the record's later writes stay small however long AWS's
+        tokens are (up to 1,024 characters), and the pointer is read by the receipt anyway.
         """
         now = now_iso()
         key = _to_item({"pk": batch_id, "sk": endpoint_id})
-        sets = {"task_token": task_token, "updated_at": now, "channel": channel, "provider": provider}
+        sets = {"updated_at": now, "channel": channel, "provider": provider}
         # What a late receipt needs to be reported on its own (application, journey, activity).
         sets.update({key: value for key, value in (about or {}).items() if value})
         try:
@@ -382,25 +400,20 @@ class Ledger:
         except ClientError as error:
             if not _conditional_failed(error):
                 raise
-        # Already SENT (keep the message id, take the new token) or final (leave it be).
-        try:
-            record = self._update(
-                key, sets, condition="#status = :sent", condition_values={":sent": LedgerStatus.SENT.value}
-            )
-        except ClientError as error:
-            if not _conditional_failed(error):
-                raise
-            record = self.get(batch_id, endpoint_id) or {}
-        return False, record
+            # Already SENT (the provider has the message) or final: as it is.
+            return False, _item_as_it_is(error)
 
-    def mark_sent(self, batch_id: str, endpoint_id: str, *, provider: str, message_id: str) -> dict[str, Any]:
-        """The provider accepted: store its message id, then link the message pointer.
+    def mark_sent(self, batch_id: str, endpoint_id: str, *, provider: str, message_id: str,
+                  task_token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The provider accepted: store its message id, then link the message pointer (with the
+        waiting task's token).
 
-        Returns the pointer item; its ``receipts`` are receipts that arrived early.
+        Returns ``(record, pointer)``: the record after the write (or as it is, when a receipt or
+        the finalizer made it final first), and the pointer, whose ``receipts`` arrived early.
         """
         now = now_iso()
         try:
-            self._update(
+            record = self._update(
                 _to_item({"pk": batch_id, "sk": endpoint_id}),
                 {"status": LedgerStatus.SENT.value, "provider_message_id": message_id, "sent_at": now,
                  "updated_at": now},
@@ -410,25 +423,31 @@ class Ledger:
         except ClientError as error:
             if not _conditional_failed(error):
                 raise
-        return self.link_pointer(batch_id, endpoint_id, provider=provider, message_id=message_id)
+            record = _item_as_it_is(error)
+        pointer = self.link_pointer(batch_id, endpoint_id, provider=provider, message_id=message_id,
+                                    task_token=task_token)
+        return record, pointer
 
-    def link_pointer(self, batch_id: str, endpoint_id: str, *, provider: str, message_id: str) -> dict[str, Any]:
-        """Point the provider's message id at the endpoint (idempotent: a retried sender links
-        again, since its first attempt may have stopped between the record and the pointer).
-        Returns the pointer; its ``receipts`` are receipts that arrived before the link."""
-        return self._link(pointer_key(provider, message_id), batch_id, endpoint_id)
+    def link_pointer(self, batch_id: str, endpoint_id: str, *, provider: str, message_id: str,
+                     task_token: str) -> dict[str, Any]:
+        """Point the provider's message id at the endpoint and its waiting task (idempotent: a
+        retried sender links again with its new token, since its first attempt may have stopped
+        between the record and the pointer). Returns the pointer; its ``receipts`` are receipts
+        that arrived before the link."""
+        return self._link(pointer_key(provider, message_id), batch_id, endpoint_id, task_token)
 
     def link_key_pointer(self, batch_id: str, endpoint_id: str, *, provider: str,
-                         idempotency_key: str) -> dict[str, Any]:
+                         idempotency_key: str, task_token: str) -> dict[str, Any]:
         """The same for the idempotency key's pointer (a lost answer: see :meth:`mark_outcome_unknown`)."""
-        return self._link(key_pointer_key(provider, idempotency_key), batch_id, endpoint_id)
+        return self._link(key_pointer_key(provider, idempotency_key), batch_id, endpoint_id, task_token)
 
-    def _link(self, key: Mapping[str, Any], batch_id: str, endpoint_id: str) -> dict[str, Any]:
-        return self._update(key, {"batch_id": batch_id, "endpoint_id": endpoint_id, "updated_at": now_iso()},
+    def _link(self, key: Mapping[str, Any], batch_id: str, endpoint_id: str, task_token: str) -> dict[str, Any]:
+        return self._update(key, {"batch_id": batch_id, "endpoint_id": endpoint_id, "task_token": task_token,
+                                  "updated_at": now_iso()},
                             if_not_exists={"expires_at": self._expires_at()})
 
     def mark_outcome_unknown(self, batch_id: str, endpoint_id: str, *, provider: str, idempotency_key: str,
-                             error: str) -> dict[str, Any]:
+                             error: str, task_token: str) -> dict[str, Any]:
         """The provider may have the message, but its answer was lost: SENT without a message id
         (so a retried task never sends again), flagged so that a receipt wait that ends without
         a receipt is ``send_outcome_unknown``; the idempotency key's pointer is linked so that
@@ -448,7 +467,8 @@ class Ledger:
         except ClientError as failure:
             if not _conditional_failed(failure):
                 raise
-        return self.link_key_pointer(batch_id, endpoint_id, provider=provider, idempotency_key=idempotency_key)
+        return self.link_key_pointer(batch_id, endpoint_id, provider=provider, idempotency_key=idempotency_key,
+                                     task_token=task_token)
 
     def key_pointer(self, provider: str, idempotency_key: str) -> dict[str, Any] | None:
         response = self.dynamodb.get_item(
@@ -578,7 +598,7 @@ class Ledger:
         except ClientError as failure:
             if not _conditional_failed(failure):
                 raise
-            return False, self.get(batch_id, endpoint_id) or {}
+            return False, _item_as_it_is(failure)
         self._advance(batch_id)
         return True, record
 
@@ -631,11 +651,12 @@ class Ledger:
             return False
         return True
 
-    def note(self, batch_id: str, endpoint_id: str, **fields: Any) -> None:
-        """Record facts that change no status (a progress or late receipt, a report error)."""
+    def note(self, batch_id: str, endpoint_id: str, **fields: Any) -> dict[str, Any]:
+        """Record facts that change no status (a progress or late receipt, a report error);
+        returns the record after the write."""
         sets = {k: v for k, v in fields.items() if v is not None}
         sets["updated_at"] = now_iso()
-        self._update(_to_item({"pk": batch_id, "sk": endpoint_id}), sets)
+        return self._update(_to_item({"pk": batch_id, "sk": endpoint_id}), sets)
 
 
 def is_final(record: Mapping[str, Any] | None) -> bool:

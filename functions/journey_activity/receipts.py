@@ -1,14 +1,20 @@
 """Delivery receipts: what they mean, and resuming the waiting task.
 
-Used by the callback function (a receipt arrives) and by the sender (a receipt arrived
-before the sender had recorded the provider's message id, and was parked).
+Used by the callback and receipt-queue functions (a receipt arrives) and by the sender (a
+receipt arrived before the sender had linked the provider's message id, and was parked).
+
+A receipt reads its message pointer (one read), which holds the endpoint and the waiting
+task's token, then writes the record's final status (and the batch's progress) and resumes the
+task. No write notes the resume: a provider's retry of a receipt whose resume failed finds the
+record final and resumes again, and a task already resumed refuses (a duplicate).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from enum import StrEnum
 from typing import Any
 
@@ -74,17 +80,45 @@ def _error_code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
 
 
-def apply_receipt(ledger: Ledger, sfn: Any, record: Mapping[str, Any], receipt: Mapping[str, Any]) -> Outcome:
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """Where a receipt goes: the endpoint's record, and the token of its waiting task (kept on the
+    pointer the receipt found it by; ``None`` when no task waits any more)."""
+
+    batch_id: str
+    endpoint_id: str
+    task_token: str | None
+    # Reads the pointer again: a retried sender may have linked it with a newer token meanwhile.
+    reread: Callable[[], Mapping[str, Any] | None] | None = dataclasses.field(default=None, compare=False)
+
+
+def target_of(pointer: Mapping[str, Any] | None,
+              reread: Callable[[], Mapping[str, Any] | None] | None = None) -> Target | None:
+    """The pointer's endpoint, once a sender has linked it."""
+    if not pointer or not pointer.get("batch_id"):
+        return None
+    return Target(str(pointer["batch_id"]), str(pointer["endpoint_id"]), pointer.get("task_token") or None, reread)
+
+
+def stored_receipt(receipt: Receipt) -> dict[str, Any]:
+    """A receipt as the ledger keeps it. A provider's extra fields are kept as one JSON string:
+    DynamoDB refuses floats, NaN, huge numbers, empty map keys and nesting over 32 levels."""
+    stored = receipt.model_dump(mode="json", exclude_none=True, exclude=set(receipt.model_extra or {}))
+    if receipt.model_extra:
+        stored["extra"] = json.dumps(receipt.model_extra, sort_keys=True, default=str)[:2000]
+    return stored
+
+
+def apply_receipt(ledger: Ledger, sfn: Any, target: Target, receipt: Mapping[str, Any]) -> Outcome:
     """Record the receipt and resume (or heartbeat) the waiting task; never raises for a gone task."""
     parsed = Receipt.model_validate(receipt)
-    batch_id, endpoint_id = record["pk"], record["sk"]
+    batch_id, endpoint_id = target.batch_id, target.endpoint_id
     kind = classify(parsed.status)
     if kind is Outcome.PROGRESS:
-        token = record.get("task_token")
-        ledger.note(batch_id, endpoint_id, last_receipt_status=parsed.status, last_receipt_at=now_iso())
-        if token and record.get("status") in (LedgerStatus.SENDING, LedgerStatus.SENT):
+        record = ledger.note(batch_id, endpoint_id, last_receipt_status=parsed.status, last_receipt_at=now_iso())
+        if target.task_token and record.get("status") in (LedgerStatus.SENDING, LedgerStatus.SENT):
             try:
-                sfn.send_task_heartbeat(taskToken=token)
+                sfn.send_task_heartbeat(taskToken=target.task_token)
             except ClientError as error:
                 if _error_code(error) not in GONE_TASK_ERRORS:
                     raise
@@ -109,71 +143,79 @@ def apply_receipt(ledger: Ledger, sfn: Any, record: Mapping[str, Any], receipt: 
             ledger.note(batch_id, endpoint_id, late_receipt_status=parsed.status, late_receipt_at=now_iso())
             report_late(current, parsed.status)
             return Outcome.LATE
-        if needs_resume(current):
-            # An earlier receipt made the record final but its resume failed (throttled, a 5xx):
-            # this retry by the provider resumes the task, with the outcome already recorded.
-            return resume(ledger, sfn, current, parsed.status)
+        if current.get("receipt_status") == parsed.status and target.task_token:
+            # The same receipt made the record final, and its resume may have failed (throttled,
+            # a 5xx) after that write: this retry by the provider resumes the task again. A task
+            # that was resumed refuses (gone), and that is the duplicate it looks like. Other
+            # receipts after the outcome (an open, a click) are duplicates without a call.
+            resumed = resume(ledger, sfn, target, current, parsed.status, again=True)
+            return Outcome.DUPLICATE if resumed is Outcome.LATE else resumed
         return Outcome.DUPLICATE
-    return resume(ledger, sfn, current, parsed.status)
+    return resume(ledger, sfn, target, current, parsed.status)
 
 
-def park_or_apply(ledger: Ledger, sfn: Any, provider: str, receipt: Receipt) -> str:
-    """Park one normalized receipt under its message id (the sender may not have recorded it yet),
-    else apply it; a receipt carrying our idempotency key also finds a send whose answer was lost
-    (parked under the key when that send is not known yet). Returns what happened."""
-    stored = receipt.model_dump(mode="json", exclude_none=True, exclude=set(receipt.model_extra or {}))
-    pointer = ledger.park_receipt(provider, receipt.message_id, stored)
-    if not pointer.get("batch_id") and receipt.idempotency_key:
-        keyed = ledger.key_pointer(provider, receipt.idempotency_key)
-        if keyed and keyed.get("batch_id"):
-            pointer = keyed
-        else:
+def park_or_apply(ledger: Ledger, sfn: Any, provider: str, receipt: Receipt) -> tuple[str, Target | None]:
+    """Apply one normalized receipt to its endpoint, found by the message id's pointer (one read);
+    park it there when the sender has not linked the pointer yet (its link returns what was
+    parked). A receipt carrying our idempotency key also finds a send whose answer was lost
+    (parked under the key when that send is not known yet). Returns what happened, and the
+    endpoint when it is known."""
+    stored = stored_receipt(receipt)
+    target = target_of(ledger.pointer(provider, receipt.message_id),
+                       lambda: ledger.pointer(provider, receipt.message_id))
+    if target is None:
+        target = target_of(ledger.park_receipt(provider, receipt.message_id, stored),
+                           lambda: ledger.pointer(provider, receipt.message_id))
+    if target is None and receipt.idempotency_key:
+        key = receipt.idempotency_key
+        target = target_of(ledger.key_pointer(provider, key), lambda: ledger.key_pointer(provider, key))
+        if target is None:
             # Parked under the key too: a sender that loses the answer later applies it from there.
-            ledger.park_keyed_receipt(provider, receipt.idempotency_key, stored)
-    if not pointer.get("batch_id"):
-        return "parked"
-    record = ledger.get(pointer["batch_id"], pointer["endpoint_id"])
-    if record is None:
-        return "parked"
-    return apply_receipt(ledger, sfn, record, stored).value
+            target = target_of(ledger.park_keyed_receipt(provider, key, stored),
+                               lambda: ledger.key_pointer(provider, key))
+    if target is None:
+        return "parked", None
+    return apply_receipt(ledger, sfn, target, stored).value, target
 
 
-def needs_resume(record: Mapping[str, Any]) -> bool:
-    """A record a receipt made final whose task was never resumed (nor found gone)."""
-    return (record.get("status") in (LedgerStatus.DELIVERED, LedgerStatus.FAILED, LedgerStatus.SKIPPED)
-            and bool(record.get("task_token"))
-            and bool(record.get("receipt_status")) and not record.get("resumed_at"))
-
-
-def resume(ledger: Ledger, sfn: Any, record: Mapping[str, Any], receipt_status: str) -> Outcome:
-    """Resume the waiting task with the record's final outcome, then note that it was resumed.
+def resume(ledger: Ledger, sfn: Any, target: Target, record: Mapping[str, Any], receipt_status: str,
+           *, again: bool = False) -> Outcome:
+    """Resume the waiting task with the record's final outcome.
 
     Raises on a throttled or failed call (the provider retries the receipt, and the retry
-    resumes: see :func:`needs_resume`); a gone task (timed out, already resumed, not ours) is
-    no error: the ledger keeps the real outcome."""
-    batch_id, endpoint_id = record["pk"], record["sk"]
-    token = record.get("task_token")
+    resumes again: see :func:`apply_receipt`); a gone task (timed out, already resumed, not
+    ours) is no error: the ledger keeps the real outcome. When the pointer's token is gone and
+    a retried sender has linked a newer one meanwhile, that one is resumed."""
+    token = target.task_token
     if not token:
         return Outcome.LATE
     result = result_from_record(record)
     # The task's output (or failure cause) lands in the execution history: a summary, never the
     # receipt's detail, which a provider may fill with the address.
     output = json.dumps(result.summary())
-    try:
-        # SKIPPED (an opt-out learnt from a receipt) is an outcome, not an error: the summary says it.
-        if result.status in (LedgerStatus.DELIVERED, LedgerStatus.SKIPPED):
-            sfn.send_task_success(taskToken=token, output=output)
-        else:
-            sfn.send_task_failure(taskToken=token, error=DELIVERY_FAILED_ERROR, cause=output[:32_000])
-    except ClientError as error:
-        if _error_code(error) not in GONE_TASK_ERRORS:
-            raise
+    tried: set[str] = set()
+    gone = ""
+    while token and token not in tried:
+        tried.add(token)
+        try:
+            # SKIPPED (an opt-out learnt from a receipt) is an outcome, not an error: the summary says it.
+            if result.status in (LedgerStatus.DELIVERED, LedgerStatus.SKIPPED):
+                sfn.send_task_success(taskToken=token, output=output)
+            else:
+                sfn.send_task_failure(taskToken=token, error=DELIVERY_FAILED_ERROR, cause=output[:32_000])
+        except ClientError as error:
+            if _error_code(error) not in GONE_TASK_ERRORS:
+                raise
+            fresh = target.reread() if target.reread else None
+            token = (fresh or {}).get("task_token")
+            gone = _error_code(error)
+            continue
+        return {"DELIVERED": Outcome.DELIVERED, "SKIPPED": Outcome.SKIPPED}.get(str(result.status), Outcome.FAILED)
+    if not again:
         # The task timed out before the receipt: the ledger keeps the real outcome.
-        ledger.note(batch_id, endpoint_id, late_receipt_status=receipt_status, late_receipt_at=now_iso(),
-                    resumed_at=now_iso(), resume_error=_error_code(error))
-        return Outcome.LATE
-    ledger.note(batch_id, endpoint_id, resumed_at=now_iso())
-    return {"DELIVERED": Outcome.DELIVERED, "SKIPPED": Outcome.SKIPPED}.get(str(result.status), Outcome.FAILED)
+        ledger.note(target.batch_id, target.endpoint_id, late_receipt_status=receipt_status,
+                    late_receipt_at=now_iso(), resume_error=gone)
+    return Outcome.LATE
 
 
 def resume_with_result(ledger: Ledger, sfn: Any, record: Mapping[str, Any], token: str) -> bool:
@@ -188,9 +230,8 @@ def resume_with_result(ledger: Ledger, sfn: Any, record: Mapping[str, Any], toke
     except ClientError as error:
         if _error_code(error) not in GONE_TASK_ERRORS:
             raise
-        ledger.note(batch_id, endpoint_id, resumed_at=now_iso(), resume_error=_error_code(error))
+        ledger.note(batch_id, endpoint_id, resume_error=_error_code(error))
         return False
-    ledger.note(batch_id, endpoint_id, resumed_at=now_iso())
     return True
 
 
@@ -202,15 +243,13 @@ def report_late(record: Mapping[str, Any], receipt_status: str) -> None:
     report_late_event(record, receipt_status)
 
 
-def apply_parked(ledger: Ledger, sfn: Any, batch_id: str, endpoint_id: str, receipts: list[Any]) -> Outcome | None:
-    """Apply receipts that arrived before the message id was recorded, in arrival order."""
+def apply_parked(ledger: Ledger, sfn: Any, target: Target, receipts: list[Any]) -> Outcome | None:
+    """Apply receipts that arrived before the pointer was linked, in arrival order (the sender,
+    with its own task's token)."""
     outcome = None
     for receipt in receipts:
-        record = ledger.get(batch_id, endpoint_id)
-        if record is None:
-            return outcome
         try:
-            outcome = apply_receipt(ledger, sfn, record, receipt)
+            outcome = apply_receipt(ledger, sfn, target, receipt)
         except ValueError:
             continue
     return outcome

@@ -1,10 +1,12 @@
 """A receipt whose resume failed (SendTaskSuccess throttled, or a 5xx) is resumed by the
 provider's retry of that receipt, through the real callback handler; a later duplicate is not
-resumed again, and a task already gone is acknowledged, not an error."""
+resumed again (the same receipt once more tries, and the resumed task refuses), and a task
+already gone is acknowledged, not an error."""
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from botocore.stub import ANY, Stubber
@@ -22,8 +24,8 @@ RECEIPT = json.dumps({"message_id": "msg-resume", "status": "delivered"})
 def sent(environment):  # noqa: F811 - the fixture above
     environment()
     book = ledger()
-    assert book.begin_send("batch-1", "ep-1", channel="SMS", provider="http", task_token=TOKEN)[0]
-    book.mark_sent("batch-1", "ep-1", provider="http", message_id="msg-resume")
+    assert book.begin_send("batch-1", "ep-1", channel="SMS", provider="http")[0]
+    book.mark_sent("batch-1", "ep-1", provider="http", message_id="msg-resume", task_token=TOKEN)
     return book
 
 
@@ -41,18 +43,23 @@ def test_a_throttled_resume_is_resumed_by_the_providers_retry(sent):
                               expected_params={"taskToken": TOKEN, "output": ANY})
         with pytest.raises(Exception, match="ThrottlingException"):
             deliver()  # the handler fails: the HTTP API answers 500 and the provider retries
-        record = sent.get("batch-1", "ep-1")
-        assert record["status"] == "DELIVERED"
-        assert "resumed_at" not in record
+        assert sent.get("batch-1", "ep-1")["status"] == "DELIVERED"
 
         # The provider's retry: the record is final already, but its task was never resumed.
         stub.add_response("send_task_success", {}, expected_params={"taskToken": TOKEN, "output": ANY})
         assert deliver() == (200, {"result": "delivered", "message_id": "msg-resume", "endpoint_id": "ep-1"})
         stub.assert_no_pending_responses()
-        assert "resumed_at" in sent.get("batch-1", "ep-1")
 
-        # A third copy is a plain duplicate: no call to Step Functions (the stubber would refuse one).
+        # A third copy tries once more; the task, resumed already, refuses (as AWS does for a
+        # closed task): a duplicate.
+        stub.add_client_error("send_task_success", service_error_code="TaskTimedOut", http_status_code=400,
+                              expected_params={"taskToken": TOKEN, "output": ANY})
         assert deliver()[1]["result"] == "duplicate"
+        stub.assert_no_pending_responses()
+        # Another receipt after the outcome (an open) is a duplicate with no call at all (the
+        # stubber would refuse one).
+        opened = json.dumps({"message_id": "msg-resume", "status": "opened"})
+        assert post("http", opened, signed_headers(DEFAULT_SECRET, opened))[1]["result"] == "duplicate"
 
 
 def test_a_resume_that_fails_with_a_5xx_is_resumed_by_the_retry_too(sent):
@@ -73,9 +80,46 @@ def test_a_retry_whose_task_is_gone_is_acknowledged_and_not_tried_again(sent, go
         with pytest.raises(Exception, match="ThrottlingException"):
             deliver()
         stub.add_client_error("send_task_success", service_error_code=gone, http_status_code=400)
-        assert deliver()[1]["result"] == "late"
-        record = sent.get("batch-1", "ep-1")
-        assert record["status"] == "DELIVERED"
-        assert record["resume_error"] == gone
-        assert deliver()[1]["result"] == "duplicate"  # no more calls
+        assert deliver()[1]["result"] == "duplicate"
+        assert sent.get("batch-1", "ep-1")["status"] == "DELIVERED"  # the outcome stands
         stub.assert_no_pending_responses()
+
+
+def test_a_receipt_holding_a_stale_token_resumes_the_retried_senders_task(sent, monkeypatch):
+    """The token lives on the message pointer. A retried sender links it again with its new
+    token; a receipt that read the pointer just before holds the old one, whose task is gone.
+    It reads the pointer again and resumes the task that waits now."""
+    from journey_activity.ledger import Ledger
+
+    newer = "token-" + "n" * 600
+    reads = {"count": 0}
+    read = Ledger.pointer
+
+    def stale_first(self: Ledger, provider: str, message_id: str) -> Any:
+        reads["count"] += 1
+        pointer = read(self, provider, message_id)
+        if reads["count"] == 1:
+            # The retried sender links with its token right after this read.
+            sent.link_pointer("batch-1", "ep-1", provider="http", message_id="msg-resume", task_token=newer)
+        return pointer
+
+    monkeypatch.setattr(Ledger, "pointer", stale_first)
+    with Stubber(aws.client("stepfunctions")) as stub:
+        stub.add_client_error("send_task_success", service_error_code="TaskTimedOut", http_status_code=400,
+                              expected_params={"taskToken": TOKEN, "output": ANY})
+        stub.add_response("send_task_success", {}, expected_params={"taskToken": newer, "output": ANY})
+        assert deliver()[1]["result"] == "delivered"
+        stub.assert_no_pending_responses()
+    assert sent.get("batch-1", "ep-1")["status"] == "DELIVERED"
+
+
+def test_a_receipt_reads_the_pointer_and_writes_only_the_outcome(sent):
+    """The receipt of a linked pointer: one read (the pointer, which holds the token), the final
+    status and the batch's progress; no park, no second read of the record, no note of the resume."""
+    from journey_activity.local.dynamodb_units import metered
+
+    with Stubber(aws.client("stepfunctions")) as stub, metered() as units:
+        stub.add_response("send_task_success", {}, expected_params={"taskToken": TOKEN, "output": ANY})
+        assert deliver()[1]["result"] == "delivered"
+    assert units["other_calls"] + units["progress_calls"] == 3
+    assert (units["other_rcu"], units["other_wcu"], units["progress_wcu"]) == (1.0, 1.0, 1.0)

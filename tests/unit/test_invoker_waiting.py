@@ -72,7 +72,7 @@ def book(aws_env):
 
 
 def open_endpoint(book: Ledger, endpoint_id: str) -> None:
-    send, _ = book.begin_send(BATCH, endpoint_id, channel="SMS", provider="http", task_token="t" * 600)
+    send, _ = book.begin_send(BATCH, endpoint_id, channel="SMS", provider="http", about={"journey_id": "j" * 600})
     assert send
 
 

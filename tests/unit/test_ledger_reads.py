@@ -15,7 +15,7 @@ BATCH = "pinpoint-0123"
 
 
 def open_endpoint(book: Ledger, endpoint_id: str, batch_id: str = BATCH) -> None:
-    send, _ = book.begin_send(batch_id, endpoint_id, channel="SMS", provider="http", task_token="t" * 600)
+    send, _ = book.begin_send(batch_id, endpoint_id, channel="SMS", provider="http", about={"journey_id": "j" * 600})
     assert send
 
 
@@ -34,8 +34,8 @@ def test_final_results_returns_only_final_records_not_yet_known(book):
     assert found["failed"]["reason"] == "provider_rejected"
     assert found["failed"]["channel"] == "SMS"
     assert found["failed"]["attempts"] == 1
-    # Only what an answer is made of: no task token travels back on every poll.
-    assert "task_token" not in found["delivered"]
+    # Only what an answer is made of: no trigger ids travel back on every poll.
+    assert "journey_id" not in found["delivered"]
     assert set(book.final_results(BATCH)) == {"delivered", "failed", "known"}
     assert book.final_results(BATCH, known={"delivered", "failed", "known"}) == {}
 

@@ -19,9 +19,9 @@ from journey_activity.handlers import record_outcome
 from journey_activity.handlers import send as sender
 from journey_activity.handlers._runtime import ledger
 from journey_activity.ledger import pack_recipient
-from journey_activity.models.batch import BatchContext, Recipient, RecipientRef
+from journey_activity.models.batch import BatchContext, LedgerStatus, Recipient, RecipientRef
 from journey_activity.providers.base import SendRequest, SendResult, SyncOutcome
-from journey_activity.receipts import apply_parked
+from journey_activity.receipts import Target, apply_parked
 from tests.unit.test_security_callbacks import Context, environment  # noqa: F401 - fixture
 
 TOKEN = "token-" + "s" * 300
@@ -93,7 +93,6 @@ def test_a_synchronous_outcome_is_recorded_and_resumes_the_senders_own_task(endp
     record = endpoint.get("batch-1", "ep-1")
     assert (record["status"], record.get("reason"), record["provider_message_id"]) == (outcome.status, reason,
                                                                                       "msg-sync-1")
-    assert "resumed_at" in record
     assert answer["status"] == outcome.status
     # Nothing waits for a receipt: no message pointer was linked.
     assert endpoint.pointer("push", "msg-sync-1") is None
@@ -173,7 +172,7 @@ def test_apply_parked_is_unchanged_for_receipts_by_message_id(endpoint, monkeypa
     _send(monkeypatch, SendResult("msg-2"))
     with Stubber(aws.client("stepfunctions")) as stub:
         stub.add_client_error("send_task_failure", service_error_code="TaskDoesNotExist", http_status_code=400)
-        assert apply_parked(endpoint, aws.client("stepfunctions"), "batch-1", "ep-1",
+        assert apply_parked(endpoint, aws.client("stepfunctions"), Target("batch-1", "ep-1", TOKEN),
                             [{"message_id": "msg-2", "status": "bounced"}]).value == "late"
 
 
@@ -213,6 +212,7 @@ def test_a_retried_sender_links_the_pointer_its_first_attempt_did_not(endpoint, 
     else:
         pointer = endpoint.park_keyed_receipt("push", sender.idempotency_key("batch-1", "ep-1"), receipt)
     assert (pointer.get("batch_id"), pointer.get("endpoint_id")) == ("batch-1", "ep-1")
+    assert pointer["task_token"] == TOKEN  # the retry's own task is the one a receipt resumes
 
 
 @pytest.mark.parametrize("answer", [SendResult("msg-8"), ProviderOutcomeUnknown("reset after sending"),
@@ -247,3 +247,38 @@ def test_a_throttled_write_after_the_provider_took_the_message_never_sends_it_ag
     assert len(provider.requests) == 1
     assert endpoint.get("batch-1", "ep-1")["status"] in ("SENT", "DELIVERED")
     assert result["status"] in ("SENT", "DELIVERED")
+
+
+def test_a_retried_sender_whose_endpoint_a_receipt_made_final_resumes_its_own_task(endpoint, monkeypatch):
+    """A receipt may make the record final between a retried attempt's start and its link (it
+    resumed the last attempt's token, whose task is gone): the retry resumes its own task."""
+    _send(monkeypatch, SendResult("msg-8"))  # the first attempt: SENT, pointer linked with TOKEN
+    from journey_activity.ledger import Ledger
+
+    link = Ledger.link_pointer
+
+    def receipt_meanwhile(self: Ledger, *args: Any, **kwargs: Any) -> Any:
+        endpoint.finish("batch-1", "ep-1", LedgerStatus.DELIVERED, receipt_status="delivered")
+        return link(self, *args, **kwargs)
+
+    monkeypatch.setattr(Ledger, "link_pointer", receipt_meanwhile)
+    with Stubber(aws.client("stepfunctions")) as stub:
+        stub.add_response("send_task_success", {}, expected_params={"taskToken": TOKEN, "output": JsonOf(
+            {"endpoint_id": "ep-1", "channel": "GCM", "status": "DELIVERED", "provider": "push", "attempts": 1,
+             "receipt_status": "delivered"})})
+        again, provider_again = _send(monkeypatch, SendResult("never"))
+        stub.assert_no_pending_responses()
+    assert again["resent"] is False
+    assert provider_again.requests == []
+
+
+def test_a_send_writes_the_record_twice_and_links_the_pointer_once(endpoint, monkeypatch):
+    """SENDING, SENT, the pointer's link (with the token), and one read of the recipient."""
+    from journey_activity.local.dynamodb_units import metered
+
+    with metered() as units:
+        _send(monkeypatch, SendResult("msg-count"))
+    assert units["other_wcu"] == 3
+    assert units["other_rcu"] == 0.5  # the recipient, read eventually consistent
+    assert endpoint.pointer("push", "msg-count")["task_token"] == TOKEN
+    assert "task_token" not in endpoint.get("batch-1", "ep-1")

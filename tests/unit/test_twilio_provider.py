@@ -269,8 +269,8 @@ def twilio_route(environment, monkeypatch):  # noqa: F811 - the fixture above
     environment(providers={"SMS": {"type": "twilio", "account_sid": "AC" + "0" * 32,
                                    "auth_token": f"secretsmanager:{secret}", "from_number": "+15005550006"}})
     book = ledger()
-    assert book.begin_send("batch-1", "ep-1", channel="SMS", provider="twilio", task_token=TASK)[0]
-    book.mark_sent("batch-1", "ep-1", provider="twilio", message_id=SID)
+    assert book.begin_send("batch-1", "ep-1", channel="SMS", provider="twilio")[0]
+    book.mark_sent("batch-1", "ep-1", provider="twilio", message_id=SID, task_token=TASK)
     return book
 
 
@@ -369,10 +369,11 @@ def test_a_callback_before_the_sid_was_recorded_is_parked_and_a_lost_answer_is_f
 
     monkeypatch.setattr(aws.client("stepfunctions"), "send_task_success", lambda **kwargs: None)
     book = twilio_route
-    assert book.begin_send("batch-1", "ep-2", channel="SMS", provider="twilio", task_token=TASK)[0]
+    assert book.begin_send("batch-1", "ep-2", channel="SMS", provider="twilio")[0]
     other_key = "f" * 40
     # The send's answer was lost: nothing but our key is known.
-    book.mark_outcome_unknown("batch-1", "ep-2", provider="twilio", idempotency_key=other_key, error="timeout")
+    book.mark_outcome_unknown("batch-1", "ep-2", provider="twilio", idempotency_key=other_key, error="timeout",
+                             task_token=TASK)
     params = {**_status("delivered"), "MessageSid": "SM" + "9" * 32, "SmsSid": "SM" + "9" * 32}
     status, answer = post_form(params, url=f"{PUBLIC}?ja_key={other_key}", query=f"ja_key={other_key}")
     assert (status, answer["result"]) == (200, "delivered")

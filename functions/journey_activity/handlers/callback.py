@@ -44,7 +44,7 @@ from journey_activity.config import (
 )
 from journey_activity.handlers._runtime import ledger, logger, metrics, throttling_is_retried
 from journey_activity.providers import twilio
-from journey_activity.receipts import Receipt, apply_receipt, park_or_apply
+from journey_activity.receipts import Receipt, park_or_apply
 from journey_activity.security import resolve_reference, split_secrets
 from journey_activity.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureRejected, verify
 from journey_activity.triggers.pinpoint import describe_validation_error
@@ -120,25 +120,15 @@ def receive(provider: str, raw: str, headers: dict[str, str] | None) -> Response
     except ValidationError as error:
         return _answer(400, error="bad_receipt", message=describe_validation_error(error))
 
-    book = ledger()
-    # A provider's extra fields are kept as one JSON string: DynamoDB refuses floats, NaN, huge
-    # numbers, empty map keys and nesting over 32 levels.
-    stored = receipt.model_dump(mode="json", exclude_none=True, exclude=set(receipt.model_extra or {}))
-    if receipt.model_extra:
-        stored["extra"] = json.dumps(receipt.model_extra, sort_keys=True, default=str)[:2000]
-    pointer = book.park_receipt(provider, receipt.message_id, stored)
-    if not pointer.get("batch_id"):
+    result, target = park_or_apply(ledger(), aws.client("stepfunctions"), provider, receipt)
+    if target is None:
         logger.info("Receipt before the message id was recorded; parked", extra={"message_id": receipt.message_id})
         metrics.add_metric(name="ReceiptsParked", unit=MetricUnit.Count, value=1)
         return _answer(202, result="parked", message_id=receipt.message_id)
-    record = book.get(pointer["batch_id"], pointer["endpoint_id"])
-    if record is None:
-        return _answer(202, result="parked", message_id=receipt.message_id)
-    outcome = apply_receipt(book, aws.client("stepfunctions"), record, stored)
-    logger.info("Receipt applied", extra={"message_id": receipt.message_id, "outcome": outcome.value,
-                                          "receipt_status": receipt.status, "endpoint_id": pointer["endpoint_id"]})
-    metrics.add_metric(name=f"Receipts{outcome.value.title()}", unit=MetricUnit.Count, value=1)
-    return _answer(200, result=outcome.value, message_id=receipt.message_id, endpoint_id=pointer["endpoint_id"])
+    logger.info("Receipt applied", extra={"message_id": receipt.message_id, "outcome": result,
+                                          "receipt_status": receipt.status, "endpoint_id": target.endpoint_id})
+    metrics.add_metric(name=f"Receipts{result.title()}", unit=MetricUnit.Count, value=1)
+    return _answer(200, result=result, message_id=receipt.message_id, endpoint_id=target.endpoint_id)
 
 
 def twilio_config(settings: Settings, provider: str) -> TwilioProviderConfig | None:
@@ -184,7 +174,7 @@ def receive_twilio(config: TwilioProviderConfig, raw: str, headers: dict[str, st
     book, sfn = ledger(), aws.client("stepfunctions")
     results = []
     for receipt in receipts:
-        result = park_or_apply(book, sfn, config.name, receipt)
+        result, _ = park_or_apply(book, sfn, config.name, receipt)
         logger.info("Receipt applied", extra={"provider": config.name, "message_id": receipt.message_id,
                                               "receipt_status": receipt.status, "result": result})
         metrics.add_metric(name=f"Receipts{result.title()}", unit=MetricUnit.Count, value=1)

@@ -33,7 +33,8 @@ def provider_name(settings: Settings, kind: str) -> str:
 
 def apply(book: Ledger, provider: str, receipt: Receipt) -> str:
     """Park or apply one receipt; returns what happened (for the logs and metrics)."""
-    return park_or_apply(book, aws.client("stepfunctions"), provider, receipt)
+    result, _ = park_or_apply(book, aws.client("stepfunctions"), provider, receipt)
+    return result
 
 
 @logger.inject_lambda_context

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
 
 from journey_activity import aws
@@ -31,7 +32,13 @@ from journey_activity.handlers._runtime import ledger, logger, metrics, throttli
 from journey_activity.ledger import Ledger, is_final, now_iso, result_from_record
 from journey_activity.models.batch import BatchContext, LedgerStatus, RecipientRef
 from journey_activity.providers import SendRequest, SyncOutcome, provider_for
-from journey_activity.receipts import DELIVERY_FAILED_ERROR, apply_parked, resume_with_result
+from journey_activity.receipts import (
+    DELIVERY_FAILED_ERROR,
+    GONE_TASK_ERRORS,
+    Target,
+    apply_parked,
+    resume_with_result,
+)
 from journey_activity.sinks.events import trigger_ids
 from journey_activity.templating import render
 
@@ -63,12 +70,18 @@ def _with_callback(config: ProviderConfig) -> ProviderConfig:
 
 
 def _resume_from_record(record: dict[str, Any], token: str) -> None:
-    """The endpoint already has a final status (a retried task): hand it straight back."""
+    """The endpoint already has a final status (a retried task): hand it straight back. A task
+    that is gone already (a receipt resumed it first) is no error."""
     result = json.dumps(result_from_record(record).summary())
-    if record.get("status") == LedgerStatus.DELIVERED:
-        aws.client("stepfunctions").send_task_success(taskToken=token, output=result)
-    else:
-        aws.client("stepfunctions").send_task_failure(taskToken=token, error=DELIVERY_FAILED_ERROR, cause=result)
+    try:
+        if record.get("status") == LedgerStatus.DELIVERED:
+            aws.client("stepfunctions").send_task_success(taskToken=token, output=result)
+        else:
+            aws.client("stepfunctions").send_task_failure(taskToken=token, error=DELIVERY_FAILED_ERROR,
+                                                          cause=result)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") not in GONE_TASK_ERRORS:
+            raise
 
 
 _templates: dict[str, str | None] = {}
@@ -129,7 +142,6 @@ def send(task: SendTask, settings: Settings, deadline: float | None = None) -> d
         recipient.endpoint_id,
         channel=recipient.channel,
         provider=config.name,
-        task_token=task.task_token,
         # The trigger's ids, so a late receipt's event carries them too.
         about={key: value for key, value in trigger_ids(task.context).items() if key != "batch_id"},
     )
@@ -140,18 +152,27 @@ def send(task: SendTask, settings: Settings, deadline: float | None = None) -> d
             return {"status": record.get("status"), "resent": False}
         message_id = record.get("provider_message_id")
         logger.info("Provider already accepted this endpoint; not sending twice", extra={"message_id": message_id})
-        # The first attempt may have stopped (throttled, timed out) after recording the send but
-        # before linking its pointer: link it again, or a receipt arriving from now on would be
-        # parked on a pointer nobody reads. The link also returns what was parked meanwhile.
+        # Link again, with this attempt's token: the first attempt may have stopped (throttled,
+        # timed out) after recording the send but before linking its pointer, or a receipt
+        # arriving from now on would be parked on a pointer nobody reads; and a receipt must
+        # resume this attempt's task, not the last one's. The link returns what was parked.
         if message_id:
-            pointer = book.link_pointer(batch_id, recipient.endpoint_id, provider=config.name, message_id=message_id)
+            pointer = book.link_pointer(batch_id, recipient.endpoint_id, provider=config.name, message_id=message_id,
+                                        task_token=task.task_token)
         elif record.get("outcome_unknown"):
             pointer = book.link_key_pointer(batch_id, recipient.endpoint_id, provider=config.name,
-                                            idempotency_key=idempotency_key(batch_id, recipient.endpoint_id))
+                                            idempotency_key=idempotency_key(batch_id, recipient.endpoint_id),
+                                            task_token=task.task_token)
         else:
             pointer = {}
+        target = Target(batch_id, recipient.endpoint_id, task.task_token)
         if pointer.get("receipts"):
-            apply_parked(book, aws.client("stepfunctions"), batch_id, recipient.endpoint_id, pointer["receipts"])
+            apply_parked(book, aws.client("stepfunctions"), target, pointer["receipts"])
+        # A receipt may have made the record final between this attempt's start and its link,
+        # resuming the last attempt's token: this one then resumes itself from the ledger.
+        current = book.get(batch_id, recipient.endpoint_id) or {}
+        if is_final(current):
+            _resume_from_record(current, task.task_token)
         return {"status": LedgerStatus.SENT.value, "provider_message_id": message_id, "resent": False}
 
     stored = book.recipient(batch_id, recipient.endpoint_id)
@@ -191,9 +212,10 @@ def send(task: SendTask, settings: Settings, deadline: float | None = None) -> d
         lost = f"{type(error).__name__}: {error}"
         pointer = record_after_send(lambda: book.mark_outcome_unknown(
             batch_id, recipient.endpoint_id, provider=config.name, idempotency_key=request.idempotency_key,
-            error=lost))
+            error=lost, task_token=task.task_token))
         if pointer.get("receipts"):
-            apply_parked(book, aws.client("stepfunctions"), batch_id, recipient.endpoint_id, pointer["receipts"])
+            apply_parked(book, aws.client("stepfunctions"), Target(batch_id, recipient.endpoint_id, task.task_token),
+                         pointer["receipts"])
         return {"status": LedgerStatus.SENT.value, "outcome_unknown": True}
     except ProviderError as error:
         book.note(batch_id, recipient.endpoint_id, last_error=f"{type(error).__name__}: {error}"[:1000])
@@ -207,11 +229,13 @@ def send(task: SendTask, settings: Settings, deadline: float | None = None) -> d
     metrics.add_metric(name="MessagesSent", unit=MetricUnit.Count, value=1)
     if accepted.outcome is not None:
         return _finish_now(book, task, config.name, accepted.outcome, accepted.message_id)
-    pointer = record_after_send(lambda: book.mark_sent(batch_id, recipient.endpoint_id, provider=config.name,
-                                                       message_id=accepted.message_id))
+    _, pointer = record_after_send(lambda: book.mark_sent(batch_id, recipient.endpoint_id, provider=config.name,
+                                                          message_id=accepted.message_id,
+                                                          task_token=task.task_token))
     if pointer.get("receipts"):
         logger.info("Receipt arrived before the message id was recorded; applying it")
-        apply_parked(book, aws.client("stepfunctions"), batch_id, recipient.endpoint_id, pointer["receipts"])
+        apply_parked(book, aws.client("stepfunctions"), Target(batch_id, recipient.endpoint_id, task.task_token),
+                     pointer["receipts"])
     return {"status": LedgerStatus.SENT.value, "provider_message_id": accepted.message_id}
 
 
