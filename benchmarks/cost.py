@@ -6,7 +6,8 @@ the list prices below. Counted, per batch, from invocation to the end of the exe
 
 - Step Functions (Standard): state transitions, from the execution's history: every state
   entered, plus one for each retry of a task (AWS bills a retry as a transition).
-- Lambda: requests per function, and GB-seconds at the function's MemorySize from the template.
+- Lambda: requests per function, and GB-seconds at the function's MemorySize from the template,
+  priced at its Architectures' rate (the template's functions run on arm64: a fifth less).
   The duration is modeled, not taken from the local clock: the local engine runs every service
   and function on two cores, so a send that takes 150 ms on AWS takes seconds here (the measured
   figure is printed too, as an upper bound). Modeled, per invocation: AWS_CALL_SECONDS for each
@@ -59,7 +60,7 @@ AWS_CALL_SECONDS = 0.010
 # The handler's own work and the runtime's overhead per invocation.
 HANDLER_SECONDS = 0.005
 
-# List prices, us-east-1, as published on 2026-11-24 (x86 Lambda, Standard workflows, on-demand
+# List prices, us-east-1, as published on 2026-11-24 (Lambda on x86 and on Arm, Standard workflows, on-demand
 # DynamoDB after the November 2024 price cut, HTTP APIs' first 300 million requests).
 PRICES_DATE = "2026-11-24"
 PRICES_REGION = "us-east-1"
@@ -67,7 +68,8 @@ PRICES: dict[str, tuple[float, str, str]] = {
     # key: (USD per unit, unit, source)
     "state_transitions": (0.025 / 1000, "state transition", "https://aws.amazon.com/step-functions/pricing/"),
     "lambda_requests": (0.20 / 1_000_000, "request", "https://aws.amazon.com/lambda/pricing/"),
-    "lambda_gb_seconds": (0.0000166667, "GB-second", "https://aws.amazon.com/lambda/pricing/"),
+    "lambda_gb_seconds": (0.0000166667, "GB-second (x86)", "https://aws.amazon.com/lambda/pricing/"),
+    "lambda_gb_seconds_arm": (0.0000133334, "GB-second (Arm)", "https://aws.amazon.com/lambda/pricing/"),
     "dynamodb_read_units": (0.125 / 1_000_000, "read request unit",
                             "https://aws.amazon.com/dynamodb/pricing/on-demand/"),
     "dynamodb_write_units": (0.625 / 1_000_000, "write request unit",
@@ -79,6 +81,7 @@ PRICES: dict[str, tuple[float, str, str]] = {
     "sns_requests": (0.50 / 1_000_000, "publish", "https://aws.amazon.com/sns/pricing/"),
 }
 SERVICE_OF = {"state_transitions": "step_functions", "lambda_requests": "lambda", "lambda_gb_seconds": "lambda",
+              "lambda_gb_seconds_arm": "lambda",
               "dynamodb_read_units": "dynamodb", "dynamodb_write_units": "dynamodb",
               "http_api_requests": "api_gateway", "eventbridge_events": "eventbridge", "sqs_requests": "sqs",
               "sns_requests": "sns"}
@@ -185,6 +188,7 @@ def measure(batches: int) -> dict[str, Any]:
         invocations = registry.invocations - invocations_before
         measured_ms = registry.billed_ms - billed_before
         memory = {name: spec.memory for name, spec in registry.specs.items()}
+        arm = {name: spec.architecture == "arm64" for name, spec in registry.specs.items()}
         allowed = local.guard_totals().allowed - allowed_before
         calls: Counter[str] = Counter()
         for (function, _), count in allowed.items():
@@ -202,8 +206,12 @@ def measure(batches: int) -> dict[str, Any]:
                 seconds += provider_requests * LATENCY * count / sender_invocations
             billed[name] = math.ceil(seconds * 1000)
         units["lambda_requests"] = sum(invocations.values())
-        units["lambda_gb_seconds"] = sum(billed[name] / 1000 * memory[name] / 1024 for name in billed)
-        measured_gb_seconds = sum(measured_ms[name] / 1000 * memory[name] / 1024 for name in measured_ms)
+        for name in billed:  # priced at the function's architecture (the template's Architectures)
+            key = "lambda_gb_seconds_arm" if arm[name] else "lambda_gb_seconds"
+            units[key] += billed[name] / 1000 * memory[name] / 1024
+        measured_usd = sum(measured_ms[name] / 1000 * memory[name] / 1024
+                           * PRICES["lambda_gb_seconds_arm" if arm[name] else "lambda_gb_seconds"][0]
+                           for name in measured_ms)
         units["http_api_requests"] = sum(r["attempts"] for r in local.provider.receipts[receipts_before:])
         units["eventbridge_events"] = len(local.event_bus.events()) - events_before
         units["sqs_requests"] = sum(n for (_, action), n in allowed.items() if action.startswith("sqs:"))
@@ -212,7 +220,7 @@ def measure(batches: int) -> dict[str, Any]:
         plain_seconds = [plain_loop(f"{local.provider.url}/messages", event) for event in events]
     endpoints = ENDPOINTS * len(events)
     plain_units = {"lambda_requests": float(len(events)),
-                   "lambda_gb_seconds": sum(plain_seconds) * PLAIN_MEMORY_MB / 1024}
+                   "lambda_gb_seconds_arm": sum(plain_seconds) * PLAIN_MEMORY_MB / 1024}
     per_endpoint = {key: round(value / endpoints, 4) for key, value in sorted(units.items())}
     return {
         "endpoints": endpoints,
@@ -226,8 +234,7 @@ def measure(batches: int) -> dict[str, Any]:
                                        "memory_mb": memory[name]}
                                 for name in sorted(invocations)},
         "lambda_usd_per_million_endpoints_measured_durations": round(
-            (units["lambda_requests"] * PRICES["lambda_requests"][0]
-             + measured_gb_seconds * PRICES["lambda_gb_seconds"][0]) * 1_000_000 / endpoints, 2),
+            (units["lambda_requests"] * PRICES["lambda_requests"][0] + measured_usd) * 1_000_000 / endpoints, 2),
         "ours": price(dict(units), endpoints),
         "plain_one_lambda_per_batch": {**price(plain_units, endpoints),
                                        "seconds_per_batch": round(statistics.median(plain_seconds), 3),

@@ -37,6 +37,21 @@ def test_prices_are_per_million_endpoints_by_service(cost):
     assert priced["total_usd_per_million_endpoints"] == 31.59
 
 
+def test_arm_gb_seconds_are_priced_a_fifth_below_x86(cost):
+    x86 = cost.price({"lambda_gb_seconds": 1_000_000.0}, endpoints=1_000_000)["total_usd_per_million_endpoints"]
+    arm = cost.price({"lambda_gb_seconds_arm": 1_000_000.0}, endpoints=1_000_000)["total_usd_per_million_endpoints"]
+    assert (x86, arm) == (16.67, 13.33)
+
+
+def test_each_function_is_priced_at_its_templates_architecture():
+    from journey_activity.local.stack import default_template
+    from journey_activity.local.template import Template
+
+    specs = Template(default_template()).functions({})
+    assert specs
+    assert {spec.architecture for spec in specs.values()} == {"arm64"}
+
+
 def test_every_price_is_dated_and_sourced(cost):
     assert cost.PRICES_DATE
     for key, (usd, unit, source) in cost.PRICES.items():
