@@ -16,10 +16,16 @@ Items:
 - claim: ``pk = "claim#<sha-256 of the trigger's idempotency key>"``, ``sk = "#claim"``; which
   execution sends that endpoint (Connect's ``IdempotencyToken``: a retry that regroups profiles
   into other batches finds each profile's owner here, see :mod:`journey_activity.claims`).
-- recipient: ``pk = "rcpt#<batch id>"``, ``sk = endpoint_id``; the endpoint's address and
-  profile (zlib-compressed JSON), written by the invoker before the execution starts and never
-  changed, so the execution carries ids only and no personal data reaches its history. Apart
-  from the endpoint record, so the record's many small updates are not billed for the profile.
+- recipient part: ``pk = "parts#<batch id>"``, ``sk = "<part number>"``; the addresses and
+  profiles of some of the batch's endpoints (one zlib-compressed JSON map), written by the
+  invoker before the execution starts and never changed, so the execution carries ids (and each
+  endpoint's part number) only and no personal data reaches its history. Apart from the endpoint
+  record, so the record's many small updates are not billed for the profile. Endpoints are packed
+  together up to about 4 KB a part: DynamoDB bills a write per KB of each item, so fifty small
+  profiles cost a few units instead of fifty, and a sender's read of its part is still one
+  eventually consistent read unit (4 KB). A large profile gets a part of its own.
+- recipient (executions started before parts): ``pk = "rcpt#<batch id>"``, ``sk = endpoint_id``;
+  one endpoint's address and profile, still read for an endpoint whose reference has no part.
 - batch progress: ``pk = "progress#<batch id>"``, ``sk = "#progress"``; a version the writers of
   a final status advance (``ADD version n``) right after the record became final. A waiting
   invoker reads this one small item (1 read unit) each poll and queries the batch's partition
@@ -141,6 +147,11 @@ def recipient_key(batch_id: str, endpoint_id: str) -> dict[str, str]:
     return {"pk": f"rcpt#{batch_id}", "sk": endpoint_id}
 
 
+def part_key(batch_id: str, part: int) -> dict[str, str]:
+    """``parts#`` never meets ``rcpt#`` or a batch id; the number sorts as text."""
+    return {"pk": f"parts#{batch_id}", "sk": f"{part:05d}"}
+
+
 @dataclasses.dataclass(frozen=True)
 class StoredRecipient:
     """What the steps read of an endpoint: where to send, and the profile templates render from."""
@@ -149,17 +160,49 @@ class StoredRecipient:
     profile: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
-def pack_recipient(recipient: Recipient) -> bytes:
-    """The recipient item's payload: compressed, so each write and read costs fewer units (a
-    Pinpoint endpoint's repeated attribute names compress several times over)."""
-    document = json.dumps({"address": recipient.address, "profile": recipient.profile},
-                          separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+def _document(recipient: Recipient) -> dict[str, Any]:
+    return {"address": recipient.address, "profile": recipient.profile}
+
+
+def _compress(value: Any) -> bytes:
+    document = json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
     return zlib.compress(document.encode(), 6)
 
 
-def unpack_recipient(data: bytes) -> StoredRecipient:
-    document = json.loads(zlib.decompress(data))
+def pack_recipient(recipient: Recipient) -> bytes:
+    """One endpoint's address and profile, compressed (a Pinpoint endpoint's repeated attribute
+    names compress several times over): what its share of a part costs at most."""
+    return _compress(_document(recipient))
+
+
+# A part's data, with its key and attribute names, stays within one read unit (4 KB).
+PART_BYTES = 3900
+
+
+def plan_parts(packed: Mapping[str, bytes]) -> dict[str, int]:
+    """Each endpoint's part, in the batch's order: a part takes endpoints while their compressed
+    sizes add up to at most PART_BYTES (compressed together they take less); an endpoint larger
+    than that has a part of its own. The same batch always gets the same plan."""
+    parts: dict[str, int] = {}
+    part, used = 0, 0
+    for endpoint_id, data in packed.items():
+        if used and used + len(data) > PART_BYTES:
+            part, used = part + 1, 0
+        parts[endpoint_id] = part
+        used += len(data)
+    return parts
+
+
+def _stored(document: Mapping[str, Any]) -> StoredRecipient:
     return StoredRecipient(address=str(document.get("address") or ""), profile=dict(document.get("profile") or {}))
+
+
+def unpack_recipient(data: bytes) -> StoredRecipient:
+    return _stored(json.loads(zlib.decompress(data)))
+
+
+def _part_documents(item: Mapping[str, Any]) -> dict[str, Any]:
+    return dict(json.loads(zlib.decompress(bytes(item["data"]))))
 
 
 def recipient_problem(packed: bytes) -> str | None:
@@ -508,32 +551,49 @@ class Ledger:
                 return item
         return None
 
-    def put_recipients(self, batch_id: str, packed: Mapping[str, bytes]) -> None:
-        """Keep each endpoint's address and profile (:func:`pack_recipient`) for the steps; one
-        write each, in batches of 25. A retried invocation writes the same items again."""
+    def put_recipients(self, batch_id: str, recipients: Mapping[str, Recipient]) -> dict[str, int]:
+        """Keep the endpoints' addresses and profiles for the steps, packed in parts (see the
+        module's notes); one write per part, in batches of 25. Returns each endpoint's part. A
+        retried invocation writes the same parts again."""
+        parts = plan_parts({endpoint_id: pack_recipient(r) for endpoint_id, r in recipients.items()})
+        members: dict[int, dict[str, Any]] = {}
+        for endpoint_id, part in parts.items():
+            members.setdefault(part, {})[endpoint_id] = _document(recipients[endpoint_id])
         expires_at = self._expires_at()
         requests = [
-            {"PutRequest": {"Item": _to_item({**recipient_key(batch_id, endpoint_id), "data": data,
+            {"PutRequest": {"Item": _to_item({**part_key(batch_id, part), "data": _compress(documents),
                                               "expires_at": expires_at})}}
-            for endpoint_id, data in packed.items()
+            for part, documents in members.items()
         ]
-        self._batch_write(requests, "recipients")
+        self._batch_write(requests, "recipient parts")
+        return parts
 
-    def recipient(self, batch_id: str, endpoint_id: str) -> StoredRecipient | None:
-        item = self._get_written_once(_to_item(recipient_key(batch_id, endpoint_id)))
-        return None if item is None else unpack_recipient(bytes(item["data"]))
+    def recipient(self, batch_id: str, endpoint_id: str, part: int | None = None) -> StoredRecipient | None:
+        if part is None:  # an execution started before parts
+            item = self._get_written_once(_to_item(recipient_key(batch_id, endpoint_id)))
+            return None if item is None else unpack_recipient(bytes(item["data"]))
+        item = self._get_written_once(_to_item(part_key(batch_id, part)))
+        document = None if item is None else _part_documents(item).get(endpoint_id)
+        return None if document is None else _stored(document)
 
-    def recipient_addresses(self, batch_id: str, endpoint_ids: Iterable[str]) -> dict[str, str]:
-        """The addresses of the endpoints found, by endpoint id (BatchGetItem, eventually
-        consistent first; the misses are read again strongly)."""
+    def recipient_addresses(self, batch_id: str, wanted: Mapping[str, int | None]) -> dict[str, str]:
+        """The addresses of the endpoints found, by endpoint id; ``wanted`` gives each endpoint's
+        part (None: its own item, from before parts). BatchGetItem, eventually consistent first;
+        the misses are read again strongly."""
+        holders: dict[tuple[str, str], list[str]] = {}
+        for endpoint_id, part in wanted.items():
+            key = recipient_key(batch_id, endpoint_id) if part is None else part_key(batch_id, part)
+            holders.setdefault((key["pk"], key["sk"]), []).append(endpoint_id)
         found: dict[str, str] = {}
-        wanted = list(dict.fromkeys(endpoint_ids))
         for consistent in (False, True):
-            missing = [endpoint_id for endpoint_id in wanted if endpoint_id not in found]
+            missing = [{"pk": pk, "sk": sk} for (pk, sk), held in holders.items() if any(e not in found for e in held)]
             for start in range(0, len(missing), _BATCH_GET_KEYS):
-                keys = [_to_item(recipient_key(batch_id, e)) for e in missing[start:start + _BATCH_GET_KEYS]]
-                for item in self._batch_get(keys, consistent):
-                    found[str(item["sk"])] = unpack_recipient(bytes(item["data"])).address
+                for item in self._batch_get([_to_item(key) for key in missing[start:start + _BATCH_GET_KEYS]],
+                                            consistent):
+                    pk, sk = str(item["pk"]), str(item["sk"])
+                    documents = (_part_documents(item) if pk.startswith("parts#")
+                                 else {sk: json.loads(zlib.decompress(bytes(item["data"])))})
+                    found.update({e: _stored(documents[e]).address for e in holders[(pk, sk)] if e in documents})
             if len(found) == len(wanted):
                 break
         return found

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import zlib
 from typing import Any
 
 import pytest
@@ -190,10 +191,12 @@ def test_a_retried_invocation_writes_the_same_recipients_and_sends_once(make_loc
     assert len(local.provider.sends) == 5
     items = local.client("dynamodb").query(
         TableName=TABLE_NAME, KeyConditionExpression="pk = :pk",
-        ExpressionAttributeValues={":pk": {"S": f"rcpt#{first.batch_id}"}})["Items"]
-    assert sorted(item["sk"]["S"] for item in items) == sorted(endpoints)
+        ExpressionAttributeValues={":pk": {"S": f"parts#{first.batch_id}"}})["Items"]
+    held = {endpoint_id: int(item["sk"]["S"]) for item in items
+            for endpoint_id in json.loads(zlib.decompress(item["data"]["B"]))}
+    assert sorted(held) == sorted(endpoints)
     book = Ledger(TABLE_NAME)
-    stored = book.recipient(first.batch_id, "ep-03")
+    stored = book.recipient(first.batch_id, "ep-03", held["ep-03"])
     assert stored is not None
     assert stored.address == endpoints["ep-03"]["Address"]
     assert stored.profile["Attributes"] == endpoints["ep-03"]["Attributes"]

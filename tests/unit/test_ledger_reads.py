@@ -7,7 +7,7 @@ import json
 
 import boto3
 
-from journey_activity.ledger import Ledger, key_problem, pack_recipient, recipient_problem, unpack_recipient
+from journey_activity.ledger import Ledger, key_problem, pack_recipient, recipient_problem
 from journey_activity.models.batch import LedgerStatus, Recipient
 from tests.conftest import LEDGER_KEYS
 
@@ -91,20 +91,54 @@ def recipient(endpoint_id: str, address: str = "+14155550100", **attributes) -> 
     return Recipient(endpoint_id=endpoint_id, channel="SMS", address=address, profile=profile)
 
 
-def test_recipients_are_kept_compressed_and_read_back(book):
+def test_recipients_are_kept_compressed_in_parts_and_read_back(book):
     people = [recipient(f"e{n}", f"+1415555{n:04d}", City="Seattle", Interest="Music " * 200) for n in range(30)]
-    book.put_recipients(BATCH, {r.endpoint_id: pack_recipient(r) for r in people})
-    stored = book.recipient(BATCH, "e7")
+    parts = book.put_recipients(BATCH, {r.endpoint_id: r for r in people})
+    stored = book.recipient(BATCH, "e7", parts["e7"])
     assert stored is not None
     assert stored.address == "+14155550007"
     assert stored.profile == people[7].profile
-    assert book.recipient(BATCH, "nobody") is None
-    assert book.recipient_addresses(BATCH, ["e1", "e29", "nobody"]) == {"e1": "+14155550001",
-                                                                       "e29": "+14155550029"}
+    assert book.recipient(BATCH, "nobody", parts["e7"]) is None
+    assert book.recipient(BATCH, "e7", 99) is None
+    wanted = {"e1": parts["e1"], "e29": parts["e29"], "nobody": 0}
+    assert book.recipient_addresses(BATCH, wanted) == {"e1": "+14155550001", "e29": "+14155550029"}
     # Compressed: fewer write and read units than the profile's JSON would cost.
     assert len(pack_recipient(people[0])) < len(json.dumps(people[0].profile)) / 5
     # In a partition of its own: a batch's endpoint records never include them.
     assert book.batch_records(BATCH) == {}
+
+
+def test_small_profiles_share_parts_of_one_read_unit_and_a_large_one_has_its_own(book):
+    from journey_activity.ledger import PART_BYTES, plan_parts
+    from journey_activity.local.dynamodb_units import metered
+
+    people = {f"e{n:02d}": recipient(f"e{n:02d}", f"+1415555{n:04d}", FirstName=f"Name{n}") for n in range(50)}
+    people["big"] = recipient("big", Notes=json.dumps([str(n) * 7 for n in range(4000)]))
+    with metered() as units:
+        parts = book.put_recipients(BATCH, people)
+    assert parts == plan_parts({e: pack_recipient(r) for e, r in people.items()})  # the same plan every time
+    assert parts["big"] not in {parts[e] for e in people if e != "big"}
+    # Fifty small profiles in a few write units, not fifty (DynamoDB bills a write per KB).
+    small_parts = {parts[e] for e in people if e != "big"}
+    assert len(small_parts) <= 3
+    assert units["other_wcu"] < 25
+    with metered() as units:
+        assert book.recipient(BATCH, "e42", parts["e42"]).address == "+14155550042"
+    assert units["other_rcu"] == 0.5  # a part is one eventually consistent read unit
+    assert all(len(pack_recipient(people[e])) <= PART_BYTES for e in people if e != "big")
+
+
+def test_an_endpoint_whose_reference_has_no_part_is_read_from_its_own_item(book):
+    """An execution started before parts: its endpoints' references carry no part."""
+    import zlib
+
+    data = zlib.compress(json.dumps({"address": "+14155550111", "profile": {"a": 1}}).encode())
+    boto3.client("dynamodb").put_item(TableName="ledger", Item={"pk": {"S": f"rcpt#{BATCH}"}, "sk": {"S": "old"},
+                                                                "data": {"B": data}})
+    assert book.recipient(BATCH, "old").address == "+14155550111"
+    parts = book.put_recipients(BATCH, {"new": recipient("new", "+14155550222")})
+    assert book.recipient_addresses(BATCH, {"old": None, "new": parts["new"]}) == {
+        "old": "+14155550111", "new": "+14155550222"}
 
 
 def test_recipients_and_templates_are_read_eventually_consistent_first(fake_aws):
@@ -112,12 +146,12 @@ def test_recipients_and_templates_are_read_eventually_consistent_first(fake_aws)
     client.create_table(TableName="ledger", BillingMode="PAY_PER_REQUEST", **LEDGER_KEYS)
     counting = CountingClient(client)
     book = Ledger("ledger", dynamodb=counting)
-    book.put_recipients(BATCH, {"a": pack_recipient(recipient("a")), "b": pack_recipient(recipient("b"))})
+    parts = book.put_recipients(BATCH, {"a": recipient("a"), "b": recipient("b")})
     reference = book.put_template(BATCH, "x" * 10_000)
     counting.calls.clear()
-    assert book.recipient(BATCH, "a") is not None
+    assert book.recipient(BATCH, "a", parts["a"]) is not None
     assert book.get_template(BATCH, reference) == "x" * 10_000
-    assert book.recipient_addresses(BATCH, ["a", "b"]) == {"a": "+14155550100", "b": "+14155550100"}
+    assert book.recipient_addresses(BATCH, parts) == {"a": "+14155550100", "b": "+14155550100"}
     assert counting.calls == [("get_item", False), ("get_item", False), ("batch_get_item", False)]
 
 
@@ -126,23 +160,22 @@ def test_a_stale_eventually_consistent_miss_is_read_again_strongly(fake_aws):
     client.create_table(TableName="ledger", BillingMode="PAY_PER_REQUEST", **LEDGER_KEYS)
     counting = CountingClient(client)
     book = Ledger("ledger", dynamodb=counting)
-    book.put_recipients(BATCH, {"a": pack_recipient(recipient("a"))})
+    parts = book.put_recipients(BATCH, {"a": recipient("a")})
     counting.calls.clear()
     counting.miss_eventually = 2
-    assert book.recipient(BATCH, "a") is not None
-    assert book.recipient_addresses(BATCH, ["a"]) == {"a": "+14155550100"}
+    assert book.recipient(BATCH, "a", parts["a"]) is not None
+    assert book.recipient_addresses(BATCH, parts) == {"a": "+14155550100"}
     assert counting.calls == [("get_item", False), ("get_item", True), ("batch_get_item", False),
                               ("batch_get_item", True)]
 
 
 def test_writing_the_same_recipients_again_changes_nothing(book):
-    packed = {"a": pack_recipient(recipient("a", City="Oslo"))}
-    book.put_recipients(BATCH, packed)
-    book.put_recipients(BATCH, packed)  # a retried invocation
+    kept = {"a": recipient("a", City="Oslo")}
+    assert book.put_recipients(BATCH, kept) == book.put_recipients(BATCH, kept) == {"a": 0}  # a retried invocation
     items = boto3.client("dynamodb").query(TableName="ledger", KeyConditionExpression="pk = :pk",
-                                           ExpressionAttributeValues={":pk": {"S": f"rcpt#{BATCH}"}})["Items"]
-    assert [item["sk"]["S"] for item in items] == ["a"]
-    assert unpack_recipient(bytes(items[0]["data"]["B"])).profile["Attributes"] == {"City": ["Oslo"]}
+                                           ExpressionAttributeValues={":pk": {"S": f"parts#{BATCH}"}})["Items"]
+    assert [item["sk"]["S"] for item in items] == ["00000"]
+    assert book.recipient(BATCH, "a", 0).profile["Attributes"] == {"City": ["Oslo"]}
 
 
 def test_what_the_ledger_cannot_keep_is_named():

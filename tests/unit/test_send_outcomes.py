@@ -18,7 +18,6 @@ from journey_activity.errors import ProviderOptedOut, ProviderOutcomeUnknown
 from journey_activity.handlers import record_outcome
 from journey_activity.handlers import send as sender
 from journey_activity.handlers._runtime import ledger
-from journey_activity.ledger import pack_recipient
 from journey_activity.models.batch import BatchContext, LedgerStatus, Recipient, RecipientRef
 from journey_activity.providers.base import SendRequest, SendResult, SyncOutcome
 from journey_activity.receipts import Target, apply_parked
@@ -61,8 +60,7 @@ class _Answering:
 def endpoint(environment, monkeypatch: pytest.MonkeyPatch) -> Any:  # noqa: F811 - the fixture above
     environment({"GCM": {"url": "https://push.example.com/send", "name": "push"}})
     book = ledger()
-    book.put_recipients("batch-1", {"ep-1": pack_recipient(Recipient(endpoint_id="ep-1", channel="GCM",
-                                                                     address=ADDRESS))})
+    book.put_recipients("batch-1", {"ep-1": Recipient(endpoint_id="ep-1", channel="GCM", address=ADDRESS)})
     return book
 
 
@@ -70,7 +68,7 @@ def _send(monkeypatch: pytest.MonkeyPatch, answer: SendResult | Exception) -> tu
     provider = _Answering(answer)
     monkeypatch.setattr(sender, "provider_for", lambda config: provider)
     task = sender.SendTask(task_token=TOKEN, context=BatchContext(batch_id="batch-1", source="test"),
-                           recipient=RecipientRef(endpoint_id="ep-1", channel="GCM"))
+                           recipient=RecipientRef(endpoint_id="ep-1", channel="GCM", part=0))
     return sender.send(task, settings_from({"CHANNEL_PROVIDERS": json.dumps(
         {"GCM": {"url": "https://push.example.com/send", "name": "push"}})})), provider
 

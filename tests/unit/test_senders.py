@@ -10,7 +10,6 @@ import pytest
 from journey_activity.config import settings_from
 from journey_activity.errors import ConfigurationError
 from journey_activity.handlers.validate import split
-from journey_activity.ledger import pack_recipient
 from journey_activity.models.batch import BatchContext, ExecutionInput, Recipient, RecipientRef
 from journey_activity.models.pinpoint import ChannelType
 from journey_activity.senders import FAMILIES, family_for
@@ -31,10 +30,11 @@ def test_every_channel_type_has_a_family():
 
 def test_validate_names_each_endpoints_sender(book):
     settings = settings_from({"SENDER_FUNCTIONS": json.dumps(ARNS), "PROVIDER_URL": "https://p.example.com/m"})
-    book.put_recipients("b-1", {f"ep-{c}": pack_recipient(Recipient(endpoint_id=f"ep-{c}", channel=c, address=a))
-                                for c, a in ADDRESSES.items()})
+    parts = book.put_recipients("b-1", {f"ep-{c}": Recipient(endpoint_id=f"ep-{c}", channel=c, address=a)
+                                        for c, a in ADDRESSES.items()})
     run = ExecutionInput(context=BatchContext(batch_id="b-1", source="test"),
-                         recipients=[RecipientRef(endpoint_id=f"ep-{c}", channel=c) for c in ADDRESSES])
+                         recipients=[RecipientRef(endpoint_id=f"ep-{c}", channel=c, part=parts[f"ep-{c}"])
+                                     for c in ADDRESSES])
     sendable, skipped = split(run, settings, book)
     assert skipped == []
     assert {item["channel"]: item["sender"] for item in sendable} == {

@@ -33,7 +33,7 @@ from journey_activity.ledger import (
     recipient_problem,
     result_from_record,
 )
-from journey_activity.models.batch import Batch, EndpointResult, ExecutionInput, LedgerStatus
+from journey_activity.models.batch import Batch, EndpointResult, ExecutionInput, LedgerStatus, Recipient
 from journey_activity.transient import error_code, is_transient
 
 MAX_EXECUTION_INPUT_BYTES = 256 * 1024
@@ -69,10 +69,10 @@ def peak_state_bytes(run: ExecutionInput) -> int:
     )
 
 
-def keep_recipients(batch: Batch) -> tuple[Batch, dict[str, bytes]]:
-    """Pack what the steps read of each endpoint that may be sent (address and profile) for the
-    ledger; an endpoint the ledger cannot keep is skipped as invalid, with the reason."""
-    packed: dict[str, bytes] = {}
+def keep_recipients(batch: Batch) -> tuple[Batch, dict[str, Recipient]]:
+    """The endpoints that may be sent, whose address and profile the ledger keeps for the steps;
+    an endpoint the ledger cannot keep is skipped as invalid, with the reason."""
+    kept: dict[str, Recipient] = {}
     recipients = []
     for recipient in batch.recipients:
         if not recipient.endpoint_id:
@@ -81,14 +81,13 @@ def keep_recipients(batch: Batch) -> tuple[Batch, dict[str, bytes]]:
         if recipient.invalid or recipient.opted_out or not recipient.active:
             recipients.append(recipient)
             continue
-        data = pack_recipient(recipient)
-        problem = recipient_problem(data)
+        problem = recipient_problem(pack_recipient(recipient))
         if problem:
             recipient = recipient.model_copy(update={"invalid": problem})
         else:
-            packed[recipient.endpoint_id] = data
+            kept[recipient.endpoint_id] = recipient
         recipients.append(recipient)
-    return batch.model_copy(update={"recipients": recipients}), packed
+    return batch.model_copy(update={"recipients": recipients}), kept
 
 
 def start(batch: Batch, settings: Settings) -> str:
@@ -112,7 +111,7 @@ def start(batch: Batch, settings: Settings) -> str:
         batch = batch.model_copy(
             update={"context": batch.context.model_copy(update={"template": None, "template_ref": TEMPLATE_SK})}
         )
-    batch, packed = keep_recipients(batch)
+    batch, kept = keep_recipients(batch)
     run = batch.execution_input()
     peak = peak_state_bytes(run)
     if peak > MAX_EXECUTION_INPUT_BYTES:
@@ -123,8 +122,10 @@ def start(batch: Batch, settings: Settings) -> str:
     book = ledger()
     if large_template:
         book.put_template(batch.context.batch_id, template)
-    if packed:
-        book.put_recipients(batch.context.batch_id, packed)
+    if kept:
+        parts = book.put_recipients(batch.context.batch_id, kept)
+        run = run.model_copy(update={"recipients": [
+            r.model_copy(update={"part": parts.get(r.endpoint_id)}) for r in run.recipients]})
     name = batch.context.batch_id
     try:
         response = aws.client("stepfunctions").start_execution(

@@ -175,7 +175,7 @@ def send(task: SendTask, settings: Settings, deadline: float | None = None) -> d
             _resume_from_record(current, task.task_token)
         return {"status": LedgerStatus.SENT.value, "provider_message_id": message_id, "resent": False}
 
-    stored = book.recipient(batch_id, recipient.endpoint_id)
+    stored = book.recipient(batch_id, recipient.endpoint_id, recipient.part)
     if stored is None:
         raise ProfileMissing(f"endpoint {recipient.endpoint_id}'s address and profile are not in the ledger")
     message = render(_template(book, task.context), stored.profile)

@@ -30,7 +30,7 @@ def split(run: ExecutionInput, settings: Settings, book: Ledger) -> tuple[list[d
     verdicts: dict[str, tuple[SkipReason, str] | None] = {}
     for recipient in run.recipients:
         verdicts[recipient.endpoint_id] = flag_reason(recipient, settings)
-    to_read = [r.endpoint_id for r in run.recipients if verdicts[r.endpoint_id] is None]
+    to_read = {r.endpoint_id: r.part for r in run.recipients if verdicts[r.endpoint_id] is None}
     addresses = book.recipient_addresses(run.context.batch_id, to_read) if to_read else {}
     sendable: list[dict[str, Any]] = []
     skipped: list[EndpointResult] = []
@@ -42,7 +42,8 @@ def split(run: ExecutionInput, settings: Settings, book: Ledger) -> tuple[list[d
                        else address_reason(recipient.channel, address, settings))
         if verdict is None:
             sendable.append({"endpoint_id": recipient.endpoint_id, "channel": recipient.channel,
-                             "sender": settings.sender_functions[family_for(recipient.channel)]})
+                             "sender": settings.sender_functions[family_for(recipient.channel)],
+                             **({"part": recipient.part} if recipient.part is not None else {})})
             continue
         reason, detail = verdict
         skipped.append(EndpointResult(endpoint_id=recipient.endpoint_id, channel=recipient.channel,

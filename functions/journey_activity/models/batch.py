@@ -82,6 +82,9 @@ class RecipientRef(BaseModel):
     active: bool = True
     invalid: str | None = None
     invalid_reason: str | None = None
+    # The ledger part that holds this endpoint's address and profile (set by the invoker for
+    # the endpoints it kept; None in an execution started before parts: then its own item).
+    part: int | None = None
 
 
 class BatchContext(BaseModel):
