@@ -21,6 +21,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
+from journey_activity import aws
 from journey_activity.ledger import Ledger, now_iso, result_from_record
 from journey_activity.models.batch import LedgerStatus
 
@@ -176,6 +177,22 @@ def park_or_apply(ledger: Ledger, sfn: Any, provider: str, receipt: Receipt) -> 
     if target is None:
         return "parked", None
     return apply_receipt(ledger, sfn, target, stored).value, target
+
+
+# A receipt whose AWS calls are throttled past the SDK's retries is applied again here, with full
+# jitter (at most about 1.5 s of pauses): Twilio does not retry a failed status callback, so a
+# receipt the callback could not apply would leave a delivered endpoint to time out; for the
+# others it saves the provider's (or the queue's) redelivery. Applying it again is safe: each
+# step is idempotent (a parked copy is a duplicate, a final status is written once, the same
+# receipt resumes again and a resumed task refuses).
+APPLY_ATTEMPTS = 5
+APPLY_FIRST_PAUSE_SECONDS = 0.1
+
+
+def park_or_apply_retrying(ledger: Ledger, sfn: Any, provider: str, receipt: Receipt) -> tuple[str, Target | None]:
+    """:func:`park_or_apply`, tried again while AWS throttles it."""
+    return aws.retry_throttled(lambda: park_or_apply(ledger, sfn, provider, receipt),
+                               attempts=APPLY_ATTEMPTS, first_pause=APPLY_FIRST_PAUSE_SECONDS)
 
 
 def resume(ledger: Ledger, sfn: Any, target: Target, record: Mapping[str, Any], receipt_status: str,

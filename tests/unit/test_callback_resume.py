@@ -13,6 +13,7 @@ from botocore.stub import ANY, Stubber
 
 from journey_activity import aws
 from journey_activity.handlers._runtime import ledger
+from journey_activity.receipts import APPLY_ATTEMPTS
 from journey_activity.signing import signed_headers
 from tests.unit.test_security_callbacks import DEFAULT_SECRET, environment, post  # noqa: F401 - fixture
 
@@ -37,10 +38,12 @@ def deliver() -> tuple[int, dict]:
 def test_a_throttled_resume_is_resumed_by_the_providers_retry(sent):
 
     with Stubber(aws.client("stepfunctions")) as stub:
-        # SendTaskSuccess throttled (what reaches the code once botocore's retries ran out).
-        stub.add_client_error("send_task_success", service_error_code="ThrottlingException",
-                              service_message="Rate exceeded", http_status_code=400,
-                              expected_params={"taskToken": TOKEN, "output": ANY})
+        # SendTaskSuccess throttled (what reaches the code once botocore's retries ran out), on
+        # every attempt the callback makes itself.
+        for _ in range(APPLY_ATTEMPTS):
+            stub.add_client_error("send_task_success", service_error_code="ThrottlingException",
+                                  service_message="Rate exceeded", http_status_code=400,
+                                  expected_params={"taskToken": TOKEN, "output": ANY})
         with pytest.raises(Exception, match="ThrottlingException"):
             deliver()  # the handler fails: the HTTP API answers 500 and the provider retries
         assert sent.get("batch-1", "ep-1")["status"] == "DELIVERED"
@@ -67,7 +70,7 @@ def test_a_resume_that_fails_with_a_5xx_is_resumed_by_the_retry_too(sent):
     with Stubber(aws.client("stepfunctions")) as stub:
         stub.add_client_error("send_task_success", service_error_code="ServiceUnavailable", http_status_code=503)
         with pytest.raises(Exception, match="ServiceUnavailable"):
-            deliver()
+            deliver()  # not throttling: not applied again in the callback
         stub.add_response("send_task_success", {}, expected_params={"taskToken": TOKEN, "output": ANY})
         assert deliver()[1]["result"] == "delivered"
         stub.assert_no_pending_responses()
@@ -76,7 +79,9 @@ def test_a_resume_that_fails_with_a_5xx_is_resumed_by_the_retry_too(sent):
 @pytest.mark.parametrize("gone", ["TaskTimedOut", "InvalidToken", "TaskDoesNotExist"])
 def test_a_retry_whose_task_is_gone_is_acknowledged_and_not_tried_again(sent, gone):
     with Stubber(aws.client("stepfunctions")) as stub:
-        stub.add_client_error("send_task_success", service_error_code="ThrottlingException", http_status_code=400)
+        for _ in range(APPLY_ATTEMPTS):
+            stub.add_client_error("send_task_success", service_error_code="ThrottlingException",
+                                  http_status_code=400)
         with pytest.raises(Exception, match="ThrottlingException"):
             deliver()
         stub.add_client_error("send_task_success", service_error_code=gone, http_status_code=400)
@@ -123,3 +128,19 @@ def test_a_receipt_reads_the_pointer_and_writes_only_the_outcome(sent):
         assert deliver()[1]["result"] == "delivered"
     assert units["other_calls"] + units["progress_calls"] == 3
     assert (units["other_rcu"], units["other_wcu"], units["progress_wcu"]) == (1.0, 1.0, 1.0)
+
+
+def test_a_receipt_throttled_a_few_times_is_applied_by_the_callback_itself(sent, monkeypatch):
+    """Twilio does not retry a failed status callback: a throttled receipt must not be lost to a
+    500. The callback applies it again, with jitter, and answers 200 on its own."""
+    from journey_activity import receipts
+
+    monkeypatch.setattr(receipts, "APPLY_FIRST_PAUSE_SECONDS", 0.001)
+    with Stubber(aws.client("stepfunctions")) as stub:
+        for _ in range(APPLY_ATTEMPTS - 1):
+            stub.add_client_error("send_task_success", service_error_code="ThrottlingException",
+                                  http_status_code=400, expected_params={"taskToken": TOKEN, "output": ANY})
+        stub.add_response("send_task_success", {}, expected_params={"taskToken": TOKEN, "output": ANY})
+        assert deliver() == (200, {"result": "delivered", "message_id": "msg-resume", "endpoint_id": "ep-1"})
+        stub.assert_no_pending_responses()
+    assert sent.get("batch-1", "ep-1")["status"] == "DELIVERED"

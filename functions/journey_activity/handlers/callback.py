@@ -44,7 +44,7 @@ from journey_activity.config import (
 )
 from journey_activity.handlers._runtime import ledger, logger, metrics, throttling_is_retried
 from journey_activity.providers import twilio
-from journey_activity.receipts import Receipt, park_or_apply
+from journey_activity.receipts import Receipt, park_or_apply_retrying
 from journey_activity.security import resolve_reference, split_secrets
 from journey_activity.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureRejected, verify
 from journey_activity.triggers.pinpoint import describe_validation_error
@@ -120,7 +120,7 @@ def receive(provider: str, raw: str, headers: dict[str, str] | None) -> Response
     except ValidationError as error:
         return _answer(400, error="bad_receipt", message=describe_validation_error(error))
 
-    result, target = park_or_apply(ledger(), aws.client("stepfunctions"), provider, receipt)
+    result, target = park_or_apply_retrying(ledger(), aws.client("stepfunctions"), provider, receipt)
     if target is None:
         logger.info("Receipt before the message id was recorded; parked", extra={"message_id": receipt.message_id})
         metrics.add_metric(name="ReceiptsParked", unit=MetricUnit.Count, value=1)
@@ -174,7 +174,7 @@ def receive_twilio(config: TwilioProviderConfig, raw: str, headers: dict[str, st
     book, sfn = ledger(), aws.client("stepfunctions")
     results = []
     for receipt in receipts:
-        result, _ = park_or_apply(book, sfn, config.name, receipt)
+        result, _ = park_or_apply_retrying(book, sfn, config.name, receipt)
         logger.info("Receipt applied", extra={"provider": config.name, "message_id": receipt.message_id,
                                               "receipt_status": receipt.status, "result": result})
         metrics.add_metric(name=f"Receipts{result.title()}", unit=MetricUnit.Count, value=1)

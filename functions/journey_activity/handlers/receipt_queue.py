@@ -21,7 +21,7 @@ from journey_activity.config import Settings, get_settings
 from journey_activity.handlers._runtime import ledger, logger, metrics
 from journey_activity.ledger import Ledger
 from journey_activity.provider_events import NotAnEvent, parse
-from journey_activity.receipts import Receipt, park_or_apply
+from journey_activity.receipts import Receipt, park_or_apply_retrying
 
 
 def provider_name(settings: Settings, kind: str) -> str:
@@ -33,7 +33,7 @@ def provider_name(settings: Settings, kind: str) -> str:
 
 def apply(book: Ledger, provider: str, receipt: Receipt) -> str:
     """Park or apply one receipt; returns what happened (for the logs and metrics)."""
-    result, _ = park_or_apply(book, aws.client("stepfunctions"), provider, receipt)
+    result, _ = park_or_apply_retrying(book, aws.client("stepfunctions"), provider, receipt)
     return result
 
 
