@@ -321,3 +321,281 @@ def test_whole_expression_checks_look_once_and_reach_the_same_verdicts(monkeypat
     with pytest.raises(table.exceptions.ClientError, match="overlap"):
         table.update_item(TableName="t", Key=key, UpdateExpression="SET m = :v, m.x = :v",
                           ExpressionAttributeValues={":v": {"S": "1"}})
+
+
+# -- memory: what a long run keeps ----------------------------------------------------------
+
+ROLE = "arn:aws:iam::123456789012:role/r"
+
+
+def _waiting_machine(queue_url: str) -> str:
+    """A Map whose iterations each wait for a task token, sent on the queue (as the batch's
+    receipt waits), with a heartbeat."""
+    wait = {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+            "Parameters": {"QueueUrl": queue_url, "MessageBody": {"token.$": "$$.Task.Token", "item.$": "$"}},
+            "HeartbeatSeconds": 30, "TimeoutSeconds": 60, "End": True}
+    return json.dumps({"StartAt": "Each", "States": {"Each": {
+        "Type": "Map", "ItemsPath": "$.items", "ItemProcessor": {
+            "ProcessorConfig": {"Mode": "INLINE"}, "StartAt": "Wait", "States": {"Wait": wait}},
+        "End": True}}})
+
+
+@pytest.fixture
+def machine() -> Any:
+    """moto's interpreter with a state machine waiting for tokens: ``(sfn, sqs, queue_url, arn)``."""
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        queue_url = sqs.create_queue(QueueName="tokens")["QueueUrl"]
+        sfn = boto3.client("stepfunctions", region_name="us-east-1")
+        arn = sfn.create_state_machine(name="m", definition=_waiting_machine(queue_url), roleArn=ROLE)[
+            "stateMachineArn"]
+        yield sfn, sqs, queue_url, arn
+
+
+def _tokens(sqs: Any, queue_url: str, count: int) -> list[tuple[str, Any]]:
+    """The (token, item) of ``count`` waiting iterations."""
+    import time
+
+    found: list[tuple[str, Any]] = []
+    limit = time.monotonic() + 30
+    while len(found) < count and time.monotonic() < limit:
+        for message in sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10,
+                                           WaitTimeSeconds=1).get("Messages", []):
+            body = json.loads(message["Body"])
+            found.append((body["token"], body["item"]))
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    assert len(found) == count
+    return found
+
+
+def _finished(sfn: Any, execution_arn: str) -> dict[str, Any]:
+    import time
+
+    limit = time.monotonic() + 30
+    while (described := sfn.describe_execution(executionArn=execution_arn))["status"] == "RUNNING":
+        assert time.monotonic() < limit
+        time.sleep(0.05)
+    return dict(described)
+
+
+def _run(machine: Any, name: str, items: int = 3) -> tuple[str, list[str]]:
+    """One execution to its end (each token answered); its ARN and its tokens."""
+    sfn, sqs, queue_url, arn = machine
+    execution_arn = sfn.start_execution(stateMachineArn=arn, name=name,
+                                        input=json.dumps({"items": list(range(items))}))["executionArn"]
+    tokens = _tokens(sqs, queue_url, items)
+    for token, item in tokens:
+        sfn.send_task_success(taskToken=token, output=json.dumps({"sent": item}))
+    assert _finished(sfn, execution_arn)["status"] == "SUCCEEDED"
+    return execution_arn, [token for token, _ in tokens]
+
+
+def _interpreter_thread_lists() -> list[Any]:
+    import sys
+
+    return [sys.modules[name] for name in engine_patches.INTERPRETER_THREAD_MODULES if name in sys.modules]
+
+
+def test_the_interpreter_keeps_only_its_threads_still_running(monkeypatch, machine):
+    import threading
+
+    for name in engine_patches.INTERPRETER_THREAD_MODULES:
+        __import__(name)
+    moto_list: list[Any] = []
+    for module in _interpreter_thread_lists():
+        monkeypatch.setattr(module, "TMP_THREADS", moto_list)
+    engine_patches.keep_live_interpreter_threads()
+    from moto.stepfunctions.parser.utils import TMP_THREADS
+
+    assert all(module.TMP_THREADS is TMP_THREADS for module in _interpreter_thread_lists())
+    waiting, release = threading.Thread(target=lambda: release.wait()), threading.Event()
+    not_started = threading.Thread(target=lambda: None)
+    waiting.start()
+    TMP_THREADS.append(waiting)
+    TMP_THREADS.append(not_started)
+    for index in range(12):
+        _run(machine, f"run-{index}")
+    # Each run started some 15 threads; moto's list kept them all.
+    assert len(TMP_THREADS) < 100
+    assert waiting in TMP_THREADS
+    assert not_started in TMP_THREADS
+    release.set()
+    waiting.join()
+
+
+def test_moto_keeps_no_list_of_every_message_and_state_machine_copy(monkeypatch, machine):
+    from moto.core.model_instances import model_data
+    from moto.sqs.models import Message
+    from moto.stepfunctions.models import StateMachine
+
+    for models in model_data.values():
+        for model in models.values():
+            monkeypatch.setattr(model, "instances_tracked", [])
+    engine_patches.untrack_model_instances()
+    _run(machine, "once", items=5)
+    assert Message.instances_tracked == []
+    assert StateMachine.instances_tracked == []
+    _, sqs, queue_url, _ = machine
+    sqs.send_message(QueueUrl=queue_url, MessageBody="still answered")
+    assert sqs.receive_message(QueueUrl=queue_url)["Messages"][0]["Body"] == "still answered"
+
+
+def _reachable(root: Any, *boundaries: Any) -> int:
+    """How many objects (tracked by the garbage collector) ``root`` holds, not counting what it
+    reaches through ``boundaries``, classes, modules and functions."""
+    import gc
+    import types
+
+    stop = {id(boundary) for boundary in boundaries}
+    seen, todo = {id(root)}, [root]
+    while todo:
+        for referent in gc.get_referents(todo.pop()):
+            if (id(referent) in seen or id(referent) in stop or not gc.is_tracked(referent)
+                    or isinstance(referent, type | types.ModuleType | types.FunctionType)):
+                continue
+            seen.add(id(referent))
+            todo.append(referent)
+    return len(seen)
+
+
+def _execution(arn: str) -> Any:
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    backend = stepfunctions_parser_backends["123456789012"]["us-east-1"]
+    return backend, backend.describe_execution(arn)
+
+
+def _pack_closed_executions(monkeypatch: Any, histories_kept: int | None) -> list[dict[str, Any]]:
+    """moto's own functions back, then the patch; what each execution answered just before it
+    was packed (the backend's answers, as the API serializes them)."""
+    from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    monkeypatch.setattr(ExecutionWorker, "_execution_logic", _unpatched(ExecutionWorker, "_execution_logic"))
+    monkeypatch.setattr(EventManager, "get_event_history", _unpatched(EventManager, "get_event_history"))
+    monkeypatch.setitem(engine_patches._retention, "histories_kept", engine_patches._retention["histories_kept"])
+    before: list[dict[str, Any]] = []
+    close = engine_patches._close
+
+    def recording_close(execution: Any) -> None:
+        before.append(_answers(execution))
+        close(execution)
+
+    monkeypatch.setattr(engine_patches, "_close", recording_close)
+    engine_patches.pack_closed_executions(histories_kept)
+    return before
+
+
+def _answers(execution: Any) -> dict[str, Any]:
+    return {"history": execution.to_history_output()["events"], "input": execution.execution_input,
+            "input_data": execution.input_data, "output": execution.output, "status": execution.status,
+            "stop_date": execution.stop_date, "name": execution.name}
+
+
+def test_a_closed_execution_keeps_its_answers_packed_and_lets_go_of_its_interpreter(monkeypatch, machine):
+    before = _pack_closed_executions(monkeypatch, histories_kept=None)
+    sfn, _, _, arn = machine
+    execution_arn, _ = _run(machine, "packed", items=8)
+    backend, execution = _execution(execution_arn)
+    assert len(before) == 1
+    assert _answers(execution) == before[0]
+    assert len(before[0]["history"]) > 30
+    # The API's answers, from the packed execution.
+    assert [event["id"] for event in sfn.get_execution_history(executionArn=execution_arn)["events"]] == [
+        event["id"] for event in before[0]["history"]]
+    described = sfn.describe_execution(executionArn=execution_arn)
+    assert json.loads(described["input"]) == {"items": list(range(8))}
+    assert json.loads(described["output"]) == before[0]["output"]
+    assert [e["name"] for e in sfn.list_executions(stateMachineArn=arn)["executions"]] == ["packed"]
+    # What it holds: a few dozen objects (its interpreter environment: thousands).
+    assert _reachable(execution, backend, execution.state_machine) < 100
+
+
+def test_a_closed_executions_name_stays_taken_and_its_tokens_answer_as_before(monkeypatch, machine):
+    _pack_closed_executions(monkeypatch, histories_kept=None)
+    sfn, sqs, queue_url, arn = machine
+    execution_arn, tokens = _run(machine, "taken")
+    for item_input in ({"items": [0, 1, 2]}, {"items": [9]}):
+        with pytest.raises(sfn.exceptions.ExecutionAlreadyExists):
+            sfn.start_execution(stateMachineArn=arn, name="taken", input=json.dumps(item_input))
+    # moto answers SendTaskFailure for a closed execution's token (it looks in every execution).
+    sfn.send_task_failure(taskToken=tokens[0], error="Late", cause="a late receipt")
+    with pytest.raises(sfn.exceptions.InvalidToken):
+        sfn.send_task_success(taskToken=tokens[0], output="{}")
+    # A running execution started again with its name and input is the same execution.
+    running = sfn.start_execution(stateMachineArn=arn, name="running", input=json.dumps({"items": [1]}))
+    again = sfn.start_execution(stateMachineArn=arn, name="running", input=json.dumps({"items": [1]}))
+    assert again["executionArn"] == running["executionArn"]
+    (token, _), = _tokens(sqs, queue_url, 1)
+    sfn.send_task_success(taskToken=token, output="{}")
+    assert _finished(sfn, running["executionArn"])["status"] == "SUCCEEDED"
+    assert _finished(sfn, execution_arn)["status"] == "SUCCEEDED"
+
+
+def test_past_the_histories_kept_an_execution_keeps_its_first_and_last_events(monkeypatch, machine):
+    before = _pack_closed_executions(monkeypatch, histories_kept=1)
+    sfn, _, _, arn = machine
+    first, tokens = _run(machine, "first")
+    second, _ = _run(machine, "second")
+    history = sfn.get_execution_history(executionArn=first)["events"]
+    assert [(event["id"], event["type"]) for event in history] == [
+        (event["id"], event["type"]) for event in (before[0]["history"][0], before[0]["history"][-1])]
+    assert [event["type"] for event in history] == ["ExecutionStarted", "ExecutionSucceeded"]
+    assert len(sfn.get_execution_history(executionArn=second)["events"]) == len(before[1]["history"])
+    described = sfn.describe_execution(executionArn=first)
+    assert (described["status"], json.loads(described["output"])) == ("SUCCEEDED", before[0]["output"])
+    assert sorted(e["name"] for e in sfn.list_executions(stateMachineArn=arn)["executions"]) == ["first", "second"]
+    with pytest.raises(sfn.exceptions.ExecutionAlreadyExists):
+        sfn.start_execution(stateMachineArn=arn, name="first", input="{}")
+    # Its task tokens are forgotten with its history.
+    with pytest.raises(sfn.exceptions.InvalidToken):
+        sfn.send_task_failure(taskToken=tokens[0], error="Late")
+
+
+def test_events_added_after_the_close_follow_the_packed_ones(monkeypatch, machine):
+    from moto.stepfunctions.parser.asl.eval.event.event_manager import EventHistoryContext
+
+    _pack_closed_executions(monkeypatch, histories_kept=None)
+    sfn, _, _, _ = machine
+    execution_arn, _ = _run(machine, "late")
+    _, execution = _execution(execution_arn)
+    packed = len(sfn.get_execution_history(executionArn=execution_arn)["events"])
+    # A thread still finishing (a stopped execution's task) adds an event to the same manager.
+    execution.exec_worker.env.event_manager.add_event(context=EventHistoryContext(previous_event_id=packed),
+                                                      event_type="TaskStateAborted")
+    events = sfn.get_execution_history(executionArn=execution_arn)["events"]
+    assert len(events) == packed + 1
+    assert (events[-1]["id"], events[-1]["type"]) == (packed + 1, "TaskStateAborted")
+
+
+def test_every_item_shares_one_string_per_attribute_name(monkeypatch, table):
+    from moto.dynamodb.models import dynamodb_backends
+    from moto.dynamodb.models.dynamo_type import LimitedSizeDict
+
+    monkeypatch.setattr(LimitedSizeDict, "__setitem__", _unpatched(LimitedSizeDict, "__setitem__"))
+    engine_patches.intern_item_attribute_names()
+    for index in range(3):
+        table.put_item(TableName="t", Item={"pk": {"S": "b"}, "sk": {"S": f"e{index}"},
+                                            "updated_at": {"S": str(index)}})
+        _update(table, index)
+    items = [item for partition in dynamodb_backends["123456789012"]["us-east-1"].tables["t"].items.values()
+             for item in partition.values()]
+    names = [name for item in items for name in item.attrs if name == "updated_at"]
+    assert len(names) == 3
+    assert len({id(name) for name in names}) == 1
+    assert table.get_item(TableName="t", Key={"pk": {"S": "b"}, "sk": {"S": "e1"}})["Item"]["updated_at"] == {"S": "1"}
+
+
+@pytest.mark.usefixtures("fake_aws")
+def test_the_observed_event_bus_keeps_each_event_as_its_text():
+    from journey_activity.local.event_bus import LocalEventBus
+
+    bus = LocalEventBus("bus", "123456789012").create()
+    entry = {"EventBusName": "bus", "Source": "journey-activity", "DetailType": "delivered",
+             "Detail": json.dumps({"endpoint_id": "e1", "nested": {"a": [1, 2]}})}
+    boto3.client("events").put_events(Entries=[entry, entry])
+    received = bus.events()
+    assert [event["detail"] for event in received] == [{"endpoint_id": "e1", "nested": {"a": [1, 2]}}] * 2
+    assert all(isinstance(kept, str) for kept in bus._received)
+    received[0]["detail"]["endpoint_id"] = "changed"  # each read is the caller's own copy
+    assert bus.events()[0]["detail"]["endpoint_id"] == "e1"

@@ -1,4 +1,4 @@
-"""Speed patches of the embedded engine (moto 5.x), for the local run only.
+"""Speed and memory patches of the embedded engine (moto 5.x), for the local run only.
 
 Each one removes work moto repeats on every request without changing any answer: the same
 responses, the same errors, the same wire formats. Each is idempotent, marked on what it
@@ -40,12 +40,43 @@ Profile first (README, "Where the time goes"); these are where a local batch spe
 - :func:`cache_backend_lookup`: moto's server finds the backend of each request by listing
   moto's package directory (``os.listdir`` and ``isdir`` on some 200 entries) and then trying
   its URL patterns. Neither changes while the process runs: listed once, and one lookup per host.
+
+Memory patches: what a long local run kept that AWS does not, or kept in a form many times the
+size of the data (README, "Benchmark": the engine grew 2.4 MB a batch). Each keeps every answer,
+is idempotent and marked, and has a test that fails without it, as the speed patches:
+
+- :func:`keep_live_interpreter_threads`: moto's interpreter appends every thread it starts (the
+  execution's, each state's, each Map iteration's, each task-token wait: about 146 a batch) to
+  ``TMP_THREADS``, a list nothing in moto reads, and never removes them. The list keeps the
+  threads that have not finished.
+- :func:`untrack_model_instances`: moto keeps every model object it ever creates, per class, for
+  its server's dashboard (``/moto-api/``): every SQS message (two a routed event), every copy of
+  the state machine an execution takes. They are not kept (the dashboard lists none).
+- :func:`pack_closed_executions`: a closed execution keeps its whole interpreter environment: the
+  history as live objects (about 540 KB for a batch's 421 events), a callback endpoint with its
+  locks and events per task token, the states' data, the parsed input and output. At close, the
+  history is packed (pickled, compressed: about 20 KB) and unpacked by GetExecutionHistory; the
+  input and output are packed the same way and unpacked when read; each finished task token keeps
+  only what SendTaskFailure's answer needs; the rest of the environment is let go. Events a
+  finishing thread adds after the close are kept and answered after the packed ones. Every answer
+  (DescribeExecution, ListExecutions, GetExecutionHistory, StartExecution's name check,
+  SendTaskFailure) is the same. Past ``execution_histories_kept`` closed executions (500 by
+  default, ``LocalOptions``), the oldest keeps only its history's first and last events and no
+  task tokens (see README, Limits).
+- :func:`intern_item_attribute_names`: every DynamoDB item kept its own copy of each attribute
+  name (a ledger record has twenty); they share one.
 """
 
 from __future__ import annotations
 
+import collections
+import copy
 import functools
-from collections.abc import Callable
+import pickle
+import sys
+import threading
+import zlib
+from collections.abc import Callable, Iterable
 from typing import Any
 
 MARK = "_journey_activity_patch"
@@ -275,8 +306,315 @@ def cache_action_names() -> None:
     responses.method_names_from_class = _marked(functools.lru_cache(maxsize=256)(responses.method_names_from_class))
 
 
-def install() -> None:
-    """Every patch above (idempotent)."""
+class _LiveThreads(list[Any]):
+    """moto's ``TMP_THREADS`` that keeps only threads not finished yet: when the list has doubled
+    since it was last pruned, the finished threads go (amortized constant time per thread)."""
+
+    def __init__(self, threads: Iterable[Any] = ()) -> None:
+        super().__init__(threads)
+        self._lock = threading.Lock()
+        self._pruned_at = len(self)
+
+    def append(self, thread: Any) -> None:
+        with self._lock:
+            if len(self) >= 2 * self._pruned_at + 64:
+                # A thread moto appended but has not started yet has no ident: it stays.
+                self[:] = [kept for kept in self if kept.ident is None or kept.is_alive()]
+                self._pruned_at = len(self)
+            super().append(thread)
+
+
+# The modules of moto's interpreter that bind TMP_THREADS by name (``from ... import TMP_THREADS``).
+INTERPRETER_THREAD_MODULES = (
+    "moto.stepfunctions.parser.utils",
+    "moto.stepfunctions.parser.backend.execution_worker",
+    "moto.stepfunctions.parser.asl.component.program.program",
+    "moto.stepfunctions.parser.asl.component.state.exec.execute_state",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.inline_iteration_component",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_parallel.branch_worker",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback",
+    "moto.stepfunctions.parser.asl.component.test_state.program.test_state_program",
+)
+
+
+def keep_live_interpreter_threads() -> None:
+    """moto's ``TMP_THREADS`` keeps the threads that have not finished, not every thread started."""
+    utils = _module("moto.stepfunctions.parser.utils")
+    if isinstance(utils.TMP_THREADS, _LiveThreads):
+        return
+    for name in INTERPRETER_THREAD_MODULES:
+        _module(name)
+    original = utils.TMP_THREADS
+    live = _LiveThreads(thread for thread in original if thread.ident is None or thread.is_alive())
+    for module in list(sys.modules.values()):
+        namespace = getattr(module, "__dict__", {})
+        if namespace.get("TMP_THREADS") is original:
+            namespace["TMP_THREADS"] = live
+
+
+class _KeepsNothing(list[Any]):
+    """A model class's ``instances_tracked`` that keeps nothing: see :func:`untrack_model_instances`."""
+
+    def append(self, instance: Any) -> None:
+        pass
+
+
+# The services whose models the local run uses (imported first, so their classes are known).
+TRACKED_SERVICES = ("dynamodb", "sqs", "sns", "events", "secretsmanager", "stepfunctions")
+
+
+def untrack_model_instances() -> None:
+    """moto's model classes keep no list of every instance they made. (moto resets the lists
+    when a mock starts or ends: installed again for each environment.)"""
+    model_data = _module("moto.core.model_instances").model_data
+    for service in TRACKED_SERVICES:
+        _module(f"moto.{service}.models")
+    for service, models in list(model_data.items()):
+        if service == "s3":  # its reset closes the files of the keys it tracks
+            continue
+        for model in list(models.values()):
+            if not isinstance(model.__dict__.get("instances_tracked"), _KeepsNothing):
+                model.instances_tracked = _KeepsNothing()
+
+
+# Set on a moto EventManager: the events packed so far (pickled, compressed); and on an execution
+# whose environment was let go.
+PACKED = "_journey_activity_packed"
+CLOSED = "_journey_activity_closed"
+# Full histories kept for this many of the most recent closed executions (None: all).
+DEFAULT_EXECUTION_HISTORIES_KEPT = 500
+_retention: dict[str, int | None] = {"histories_kept": DEFAULT_EXECUTION_HISTORIES_KEPT}
+_retention_lock = threading.Lock()
+
+
+def _pack(value: Any) -> bytes:
+    return zlib.compress(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL), 1)
+
+
+def _unpack(packed: bytes) -> Any:
+    return pickle.loads(zlib.decompress(packed))  # noqa: S301 - our own pickle, in this process
+
+
+def _packed_events(manager: Any) -> list[Any]:
+    """The events of a moto EventManager packed so far (call with its mutex held)."""
+    packed = manager.__dict__.get(PACKED)
+    return [] if packed is None else list(_unpack(packed))
+
+
+def _pack_history(manager: Any, keep: Callable[[list[Any]], list[Any]] = list) -> None:
+    """Pack the manager's events (``keep`` chooses which); events added later are appended live."""
+    with manager._mutex:
+        events = manager._history_event_list
+        manager.__dict__[PACKED] = _pack(keep(_packed_events(manager) + events))
+        events.clear()
+
+
+class _FinishedCallback:
+    """A closed execution's finished task-token endpoint, as its pool's ``notify`` and ``heartbeat``
+    see it: no consumer error (moto 5.x never reports one), nobody left to wake, and a heartbeat
+    endpoint or not. The pool answers SendTaskFailure for it as before."""
+
+    __slots__ = ("has_heartbeat",)
+    consumer_error = None
+
+    def __init__(self, has_heartbeat: bool) -> None:
+        self.has_heartbeat = has_heartbeat
+
+    def notify(self, outcome: Any) -> None:
+        pass
+
+    def notify_heartbeat(self) -> bool:
+        return self.has_heartbeat
+
+
+_FINISHED = {True: _FinishedCallback(True), False: _FinishedCallback(False)}
+
+
+def _nobody_waits(event: Any) -> bool:
+    return bool(event.is_set()) and not event._cond._waiters
+
+
+def _finished(endpoint: Any) -> bool:
+    """Nothing waits on this endpoint, nor will: its task's wait ended (or it was notified) and no
+    thread is blocked on it."""
+    if type(endpoint).__name__ != "CallbackEndpoint" or endpoint.consumer_error is not None:
+        return False
+    heartbeat = endpoint._heartbeat_endpoint
+    return _nobody_waits(endpoint._notify_event) and (
+        heartbeat is None or not heartbeat._next_heartbeat_event._cond._waiters)
+
+
+def _compact_callbacks(pool: Any) -> None:
+    """Finished endpoints replaced by their answer (a shared record); the others kept as they are.
+    In place: a thread still finishing may add a token meanwhile."""
+    for token, endpoint in list(pool._pool.items()):
+        if _finished(endpoint):
+            pool._pool[token] = _FINISHED[endpoint._heartbeat_endpoint is not None]
+
+
+class _ClosedEnvironment:
+    """What a closed execution's interpreter environment is still asked for: its history, its task
+    tokens (SendTaskFailure looks in every execution), its map runs, and its (final) program state."""
+
+    __slots__ = ("_program_state", "callback_pool_manager", "event_manager", "map_run_record_pool_manager")
+
+    def __init__(self, env: Any) -> None:
+        self.event_manager = env.event_manager
+        self.callback_pool_manager = env.callback_pool_manager
+        self.map_run_record_pool_manager = env.map_run_record_pool_manager
+        self._program_state = env.program_state()
+
+    def program_state(self) -> Any:
+        return copy.deepcopy(self._program_state)
+
+    def is_running(self) -> bool:
+        return False
+
+    def set_stop(self, stop_date: Any, cause: Any, error: Any) -> None:
+        """moto's set_stop changes only a running program: a closed one stays as it ended."""
+
+
+class _ClosedWorker:
+    __slots__ = ("env",)
+
+    def __init__(self, env: _ClosedEnvironment) -> None:
+        self.env = env
+
+    def stop(self, stop_date: Any, error: Any, cause: Any) -> None:
+        self.env.set_stop(stop_date=stop_date, cause=cause, error=error)
+
+
+def _packed_property(name: str) -> property:
+    slot = f"_journey_activity_{name}"
+
+    def get(self: Any) -> Any:
+        return _unpack(self.__dict__[slot])
+
+    def put(self: Any, value: Any) -> None:
+        self.__dict__[slot] = _pack(value)
+
+    return property(get, put)
+
+
+@functools.cache
+def _packed_execution_class() -> type:
+    """moto's Execution whose input and output are kept packed and unpacked when read (each read
+    gets its own copy, equal to what was stored)."""
+    execution = _module("moto.stepfunctions.parser.backend.execution").Execution
+
+    class PackedExecution(execution):  # type: ignore[misc, valid-type]
+        execution_input = _packed_property("execution_input")
+        output = _packed_property("output")
+
+        @property
+        def input_data(self) -> Any:
+            # moto parses the input text once, at the start (Execution.__init__): the same value.
+            import json
+
+            if "_journey_activity_input_data" in self.__dict__:
+                return _unpack(self.__dict__["_journey_activity_input_data"])
+            return json.loads(self.execution_input)
+
+        @input_data.setter
+        def input_data(self, value: Any) -> None:
+            self.__dict__["_journey_activity_input_data"] = _pack(value)
+
+    PackedExecution.__name__ = PackedExecution.__qualname__ = execution.__name__
+    return PackedExecution
+
+
+def _close(execution: Any) -> None:
+    """Let go of a closed execution's environment, keeping what its answers need, packed."""
+    worker = execution.exec_worker
+    env = getattr(worker, "env", None)
+    if env is None or isinstance(env, _ClosedEnvironment) or env.is_running():
+        return
+    _pack_history(env.event_manager)
+    _compact_callbacks(env.callback_pool_manager)
+    closed = _packed_execution_class()
+    values = {name: execution.__dict__[name] for name in ("execution_input", "output")}
+    for name, value in values.items():
+        execution.__dict__[f"_journey_activity_{name}"] = _pack(value)
+    execution.__class__ = closed  # the properties answer from here on
+    for name in (*values, "input_data"):
+        execution.__dict__.pop(name, None)
+    execution.exec_worker = _ClosedWorker(_ClosedEnvironment(env))
+    execution.__dict__[CLOSED] = True
+    _retain(execution)
+
+
+def _first_and_last(events: list[Any]) -> list[Any]:
+    return events if len(events) <= 2 else [events[0], events[-1]]
+
+
+def _retain(execution: Any) -> None:
+    """Keep the full histories of the most recent ``histories_kept`` closed executions; older ones
+    keep their first and last events, and no task tokens."""
+    backend = execution.state_machine.backend
+    with _retention_lock:
+        closed = backend.__dict__.setdefault("_journey_activity_closed_executions", collections.deque())
+        closed.append(execution)
+        kept = _retention["histories_kept"]
+        forgotten = [closed.popleft() for _ in range(len(closed) - kept)] if kept is not None else []
+    for old in forgotten:
+        env = old.exec_worker.env
+        _pack_history(env.event_manager, keep=_first_and_last)
+        env.callback_pool_manager._pool = {}
+
+
+def pack_closed_executions(histories_kept: int | None = DEFAULT_EXECUTION_HISTORIES_KEPT) -> None:
+    """A closed execution keeps what its answers need, packed, and lets go of its environment.
+    ``histories_kept`` (None: all): full histories of that many most recent closed executions."""
+    if histories_kept is not None and histories_kept < 0:
+        raise ValueError("histories_kept must be 0 or more (or None: every history)")
+    _retention["histories_kept"] = histories_kept
+    event_manager = _module("moto.stepfunctions.parser.asl.eval.event.event_manager").EventManager
+    worker = _module("moto.stepfunctions.parser.backend.execution_worker").ExecutionWorker
+    execution_class = _module("moto.stepfunctions.parser.backend.execution").Execution
+
+    history = event_manager.get_event_history
+    if not _is_patched(history):
+        @functools.wraps(history)
+        def get_event_history(self: Any) -> Any:
+            with self._mutex:
+                packed = self.__dict__.get(PACKED)
+                later = copy.deepcopy(self._history_event_list)
+            return later if packed is None else list(_unpack(packed)) + later
+
+        event_manager.get_event_history = _marked(get_event_history)
+
+    logic = worker._execution_logic
+    if _is_patched(logic):
+        return
+
+    @functools.wraps(logic)
+    def execution_logic(self: Any) -> None:
+        logic(self)
+        execution: Any = getattr(self._execution_communication, "execution", None)
+        # Standard executions only (a synchronous one answers StartSyncExecution after this).
+        if type(execution) is execution_class and execution.exec_worker is self:
+            _close(execution)
+
+    worker._execution_logic = _marked(execution_logic)
+
+
+def intern_item_attribute_names() -> None:
+    """moto's DynamoDB items keep their attribute names as the request's JSON decoder made them:
+    a new string per name per write. Interned, every item shares one string per name."""
+    limited = _module("moto.dynamodb.models.dynamo_type").LimitedSizeDict
+    setitem = limited.__setitem__
+    if _is_patched(setitem):
+        return
+
+    @functools.wraps(setitem)
+    def set_interned(self: Any, key: Any, value: Any) -> None:
+        setitem(self, sys.intern(key) if type(key) is str else key, value)
+
+    limited.__setitem__ = _marked(set_interned)
+
+
+def install(execution_histories_kept: int | None = DEFAULT_EXECUTION_HISTORIES_KEPT) -> None:
+    """Every patch above (idempotent); ``execution_histories_kept``: see :func:`pack_closed_executions`."""
     cache_action_names()
     dynamodb_items_as_json()
     retention_without_queue_scan()
@@ -286,3 +624,7 @@ def install() -> None:
     cache_traverser_node_types()
     check_whole_expressions_once()
     cache_backend_lookup()
+    keep_live_interpreter_threads()
+    untrack_model_instances()
+    intern_item_attribute_names()
+    pack_closed_executions(execution_histories_kept)

@@ -31,6 +31,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from journey_activity.local import aws_guards
+from journey_activity.local.engine_patches import DEFAULT_EXECUTION_HISTORIES_KEPT
 from journey_activity.local.lambda_endpoint import LambdaRegistry, LocalLambdaEndpoint
 from journey_activity.local.lambda_runtime import DEFAULT_CAP, Initializer
 from journey_activity.local.limits import enforce_payload_limits
@@ -93,6 +94,9 @@ class LocalOptions:
     # channel type -> provider stand-in kind (local.standins.KINDS), from --provider CHANNEL=KIND;
     # channels not named keep today's generic HTTP stand-in (PROVIDER_URL).
     providers: dict[str, str] = field(default_factory=dict)
+    # Closed executions whose whole history the engine keeps (the most recent ones; None: all).
+    # Older ones keep their first and last events (README, Limits; engine_patches.pack_closed_executions).
+    execution_histories_kept: int | None = DEFAULT_EXECUTION_HISTORIES_KEPT
 
 
 class LocalInvokeError(RuntimeError):
@@ -458,7 +462,7 @@ class LocalEnvironment:
                            "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION})
         os.environ.pop("AWS_PROFILE", None)
         self._stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
-        engine_patches.install()
+        engine_patches.install(execution_histories_kept=self.options.execution_histories_kept)
         _query_one_partition()
         _untrack_dynamodb_items()
         _start_executions_atomically()
