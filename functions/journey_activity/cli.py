@@ -263,7 +263,8 @@ def serve(
 
     The first line on stdout is one JSON object: the Lambda Invoke endpoint (`aws lambda invoke
     --endpoint-url`, boto3's `endpoint_url`), the invoker's name, the receipts URL, the local AWS
-    endpoint and credentials, and each provider stand-in's URL and credentials."""
+    endpoint (and the ledger's DynamoDB endpoint) and credentials, and each provider stand-in's URL
+    and credentials."""
     behaviours = _parse_behaviours(behave or [])
     environment = _parse_env(env or [])
     providers = _parse_providers(provider)

@@ -115,6 +115,12 @@ def test_serve_answers_the_lambda_invoke_api_until_sigterm(tmp_path):
         # The same stack's AWS, reached as the functions reach it.
         sfn = boto3.client("stepfunctions", endpoint_url=served["aws_endpoint"], **credentials)
         assert sfn.list_executions(stateMachineArn=served["state_machine_arn"])["executions"]
+        # The ledger, in its own process, as the functions reach it (AWS_ENDPOINT_URL_DYNAMODB).
+        dynamodb = boto3.client("dynamodb", endpoint_url=served["dynamodb_endpoint"], **credentials)
+        records = dynamodb.query(TableName=served["ledger_table"], KeyConditionExpression="pk = :pk",
+                                 ExpressionAttributeValues={":pk": {"S": sfn.list_executions(
+                                     stateMachineArn=served["state_machine_arn"])["executions"][0]["name"]}})
+        assert {item["sk"]["S"] for item in records["Items"]} == set(event["Endpoints"])
 
         aws_cli = shutil.which("aws")
         if aws_cli:  # the AWS CLI, as a person would call it

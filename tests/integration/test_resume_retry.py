@@ -1,6 +1,7 @@
-"""A throttled resume on the real state machine: the callback's SendTaskSuccess fails once with
-ThrottlingException, the callback answers 500, the provider stand-in retries the receipt, and
-that retry resumes the waiting task (it does not wait out its heartbeat)."""
+"""A throttled resume on the real state machine: the callback's SendTaskSuccess fails with
+ThrottlingException on every attempt the callback makes itself, the callback answers 500, the
+provider stand-in retries the receipt, and that retry resumes the waiting task (it does not wait
+out its heartbeat)."""
 
 from __future__ import annotations
 
@@ -18,12 +19,19 @@ pytestmark = pytest.mark.integration
 
 
 def _throttle_once(marker: str, **_: Any) -> Any:
-    """The first SendTaskSuccess of the run, in whichever execution environment makes it, fails
-    as botocore reports a throttled call once its own retries ran out; the marker file records it
-    (environments are separate processes)."""
-    try:
-        os.close(os.open(marker, os.O_CREAT | os.O_EXCL))
-    except FileExistsError:
+    """The first APPLY_ATTEMPTS SendTaskSuccess calls of the run (one receipt's, as the callback
+    applies it again), in whichever execution environment makes them, fail as botocore reports a
+    throttled call once its own retries ran out; marker files count them (environments are
+    separate processes)."""
+    from journey_activity.receipts import APPLY_ATTEMPTS
+
+    for attempt in range(APPLY_ATTEMPTS):
+        try:
+            os.close(os.open(f"{marker}.{attempt}", os.O_CREAT | os.O_EXCL))
+            break
+        except FileExistsError:
+            continue
+    else:
         return None
     return (AWSResponse("https://states.invalid", 400, {}, None),
             {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"},
@@ -54,7 +62,7 @@ def test_the_providers_retry_of_a_receipt_resumes_a_task_whose_resume_was_thrott
     run = invoke(local, event_with({"ep": endpoint("SMS", "+14155550123")}))
     run.finish(timeout=120)  # SUCCEEDED, long before the heartbeat
 
-    assert Path(marker).exists(), "the first resume was not throttled"
+    assert Path(f"{marker}.0").exists(), "the first resume was not throttled"
     types = [event["type"] for event in run.history()]
     assert "TaskSucceeded" in types
     assert "TaskTimedOut" not in types

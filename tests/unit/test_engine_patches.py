@@ -13,6 +13,7 @@ import pytest
 from moto import mock_aws
 
 from journey_activity.local import engine_patches
+from journey_activity.local.stack import _refuse_resumed_tasks
 
 
 def _original(function: Any) -> Any:
@@ -518,8 +519,11 @@ def test_a_closed_executions_name_stays_taken_and_its_tokens_answer_as_before(mo
     for item_input in ({"items": [0, 1, 2]}, {"items": [9]}):
         with pytest.raises(sfn.exceptions.ExecutionAlreadyExists):
             sfn.start_execution(stateMachineArn=arn, name="taken", input=json.dumps(item_input))
-    # moto answers SendTaskFailure for a closed execution's token (it looks in every execution).
-    sfn.send_task_failure(taskToken=tokens[0], error="Late", cause="a late receipt")
+    # A closed execution's token is refused as AWS refuses it (the local run's _refuse_resumed_tasks:
+    # moto itself looks in every execution for SendTaskFailure and accepts it).
+    _refuse_resumed_tasks()
+    with pytest.raises(sfn.exceptions.TaskTimedOut):
+        sfn.send_task_failure(taskToken=tokens[0], error="Late", cause="a late receipt")
     with pytest.raises(sfn.exceptions.InvalidToken):
         sfn.send_task_success(taskToken=tokens[0], output="{}")
     # A running execution started again with its name and input is the same execution.

@@ -40,6 +40,16 @@ _PROGRESS_PREFIX = progress_key("")["pk"]
 _lock = threading.Lock()
 _tally: dict[str, float] = defaultdict(float)
 _installed = False
+# Where the counting happens when the ledger's DynamoDB runs in a process of its own (the local
+# stack's: journey_activity.local.dynamodb_process); None: moto in this process.
+_remote: Any = None
+
+
+def use_remote(remote: Any) -> None:
+    """Read and reset the counts of ``remote`` (a :class:`DynamoDBProcess`) from now on; None: this
+    process's own."""
+    global _remote
+    _remote = remote
 
 
 # -- sizes -------------------------------------------------------------------------------------
@@ -230,7 +240,7 @@ def install() -> None:
     from moto.dynamodb.responses import DynamoHandler
 
     with _lock:
-        if _installed:
+        if _installed or _remote is not None:  # the remote process counts
             return
         for name, pricer in _PRICERS.items():
             method = getattr(DynamoHandler, name)
@@ -243,12 +253,17 @@ def install() -> None:
 
 
 def reset() -> None:
+    if _remote is not None:
+        _remote.reset_units()
+        return
     with _lock:
         _tally.clear()
 
 
 def snapshot() -> dict[str, float]:
     """Units and calls since the last reset, by kind: ``poll_rcu``, ``other_wcu``, ``poll_calls``…"""
+    if _remote is not None:
+        return dict(_remote.units())
     with _lock:
         return {key: round(value, 3) for key, value in sorted(_tally.items())}
 

@@ -613,18 +613,24 @@ def intern_item_attribute_names() -> None:
     limited.__setitem__ = _marked(set_interned)
 
 
-def install(execution_histories_kept: int | None = DEFAULT_EXECUTION_HISTORIES_KEPT) -> None:
-    """Every patch above (idempotent); ``execution_histories_kept``: see :func:`pack_closed_executions`."""
+def install_dynamodb() -> None:
+    """The patches of moto's DynamoDB and its server (idempotent): what the ledger's own process
+    (:mod:`journey_activity.local.dynamodb_process`) needs."""
     cache_action_names()
     dynamodb_items_as_json()
-    retention_without_queue_scan()
-    cache_jsonpath_parsing()
     cache_update_expression_parsing()
     copy_shared_expressions_by_pickle()
     cache_traverser_node_types()
     check_whole_expressions_once()
     cache_backend_lookup()
-    keep_live_interpreter_threads()
     untrack_model_instances()
     intern_item_attribute_names()
+
+
+def install(execution_histories_kept: int | None = DEFAULT_EXECUTION_HISTORIES_KEPT) -> None:
+    """Every patch above (idempotent); ``execution_histories_kept``: see :func:`pack_closed_executions`."""
+    install_dynamodb()
+    retention_without_queue_scan()
+    cache_jsonpath_parsing()
+    keep_live_interpreter_threads()
     pack_closed_executions(execution_histories_kept)

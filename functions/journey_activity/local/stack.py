@@ -30,7 +30,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from journey_activity.local import aws_guards
+from journey_activity.local import aws_guards, dynamodb_units
+from journey_activity.local.dynamodb_process import DynamoDBProcess
 from journey_activity.local.engine_patches import DEFAULT_EXECUTION_HISTORIES_KEPT
 from journey_activity.local.lambda_endpoint import LambdaRegistry, LocalLambdaEndpoint
 from journey_activity.local.lambda_runtime import DEFAULT_CAP, Initializer
@@ -164,6 +165,15 @@ class _Untracked(list[Any]):
         pass
 
 
+def install_dynamodb_patches(backend: Any) -> None:
+    """The ledger's DynamoDB as the local run serves it (in its own process: see
+    :mod:`journey_activity.local.dynamodb_process`): one request at a time, a Query reading its one
+    partition, no tracking of replaced items."""
+    _query_one_partition()
+    _untrack_dynamodb_items()
+    _serialize_dynamodb(backend)
+
+
 def _untrack_dynamodb_items() -> None:
     """moto keeps every DynamoDB item object it ever creates (every version an update
     replaces, every projected copy) in ``Item.instances_tracked``, for its server's dashboard,
@@ -215,6 +225,49 @@ def _deliver_early_callbacks() -> None:
 
     setup_heartbeat_endpoint._journey_activity_patch = True  # type: ignore[attr-defined]
     CallbackEndpoint.setup_heartbeat_endpoint = setup_heartbeat_endpoint  # type: ignore[method-assign]
+
+
+CLOSED_TASK_MESSAGE = "Task Timed Out: 'Provided task does not exist anymore'"
+
+
+def _refuse_resumed_tasks() -> None:
+    """moto (5.2.x) accepts SendTaskSuccess, SendTaskFailure and SendTaskHeartbeat for a task it
+    has already resumed, and overwrites the first outcome if the task has not read it yet. AWS
+    refuses them ("TaskTimedOut: ... the task associated with the token has already been closed"),
+    and the product relies on that (a provider's retry of a receipt resumes again; the refusal
+    makes it a duplicate). So does this: a token whose task has an outcome is refused with
+    TaskTimedOut, in running executions and closed ones alike."""
+    from moto.stepfunctions.parser.api import TaskTimedOut
+    from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackPoolManager
+
+    if getattr(CallbackPoolManager.notify, "_journey_activity_patch", False):
+        return
+    notify, heartbeat = CallbackPoolManager.notify, CallbackPoolManager.heartbeat
+
+    def resumed(self: Any, callback_id: str) -> bool:
+        endpoint = self._pool.get(callback_id)
+        if endpoint is None:
+            return False
+        if type(endpoint).__name__ == "_FinishedCallback":  # a closed execution's (engine_patches)
+            return True
+        get_outcome = getattr(endpoint, "get_outcome", None)
+        return get_outcome is not None and get_outcome() is not None
+
+    # Raised here, as the service's error: moto's own mapping of a consumer error cannot build it
+    # (5.2.x calls the exception without its message).
+    def refuse_resumed(self: Any, callback_id: str, outcome: Any) -> bool:
+        if resumed(self, callback_id):
+            raise TaskTimedOut(CLOSED_TASK_MESSAGE, "TaskTimedOut")
+        return bool(notify(self, callback_id, outcome))
+
+    def refuse_resumed_heartbeat(self: Any, callback_id: str) -> bool:
+        if resumed(self, callback_id):
+            raise TaskTimedOut(CLOSED_TASK_MESSAGE, "TaskTimedOut")
+        return bool(heartbeat(self, callback_id))
+
+    refuse_resumed._journey_activity_patch = True  # type: ignore[attr-defined]
+    CallbackPoolManager.notify = refuse_resumed  # type: ignore[method-assign]
+    CallbackPoolManager.heartbeat = refuse_resumed_heartbeat  # type: ignore[method-assign]
 
 
 def _reuse_lambda_clients() -> None:
@@ -461,18 +514,24 @@ class LocalEnvironment:
         os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                            "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION})
         os.environ.pop("AWS_PROFILE", None)
+        # The ledger's DynamoDB starts first, in its own process (it imports while this one sets up).
+        self.dynamodb = DynamoDBProcess(REGION, ACCOUNT).start()
+        self._stack.callback(self.dynamodb.stop)
         self._stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
         engine_patches.install(execution_histories_kept=self.options.execution_histories_kept)
-        _query_one_partition()
-        _untrack_dynamodb_items()
         _start_executions_atomically()
         _deliver_early_callbacks()
+        _refuse_resumed_tasks()
         _reuse_lambda_clients()
         _stop_at_once()
         enforce_payload_limits()
         self._reset_caches()
-        # The handlers' AWS, over HTTP from their worker processes: the same moto backends.
+        # The handlers' AWS, over HTTP from their worker processes: the same moto backends; the
+        # ledger's DynamoDB apart, for this process's clients too.
         self.moto_server = self._stack.enter_context(MotoServer())
+        os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = self.dynamodb.wait_ready()
+        dynamodb_units.use_remote(self.dynamodb)
+        self._stack.callback(dynamodb_units.use_remote, None)
         LambdaRuntime.start_platform()
 
         self.registry = LambdaRegistry(self.template.functions(self._refs({})), environment={},
@@ -708,13 +767,13 @@ class LocalEnvironment:
             "AWS_CONFIG_FILE": os.devnull,
             "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
             "AWS_ENDPOINT_URL": self.moto_server.url,
+            "AWS_ENDPOINT_URL_DYNAMODB": self.dynamodb.url,
             "AWS_ENDPOINT_URL_LAMBDA": self.lambda_endpoint.url,
             "AWS_ENDPOINT_URL_PINPOINT": self.pinpoint.url,
         }
 
     def _create_ledger(self) -> None:
         import boto3
-        from moto.dynamodb.models import dynamodb_backends
 
         props = self.template.table_properties("LedgerTable")
         dynamodb = boto3.client("dynamodb")
@@ -727,7 +786,6 @@ class LocalEnvironment:
         ttl = props.get("TimeToLiveSpecification")
         if ttl:
             dynamodb.update_time_to_live(TableName=TABLE_NAME, TimeToLiveSpecification=ttl)
-        _serialize_dynamodb(dynamodb_backends[ACCOUNT][REGION])
 
     @staticmethod
     def _reset_caches() -> None:
@@ -759,6 +817,8 @@ class LocalEnvironment:
             "receipts_url": self.receipts_url,
             "http_api": self.http_api.url,
             "aws_endpoint": self.moto_server.url,
+            # The ledger's DynamoDB runs apart (AWS_ENDPOINT_URL_DYNAMODB): aws_endpoint has no ledger.
+            "dynamodb_endpoint": self.dynamodb.url,
             "pinpoint_endpoint": self.pinpoint.url,
             "region": REGION,
             "aws_credentials": {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"},
