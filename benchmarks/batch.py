@@ -17,7 +17,8 @@ Prints human-readable figures, then as its last line one JSON object:
 
 - drift (with ``--batches N``): N more batches one after another in the same environment; the
   mean seconds of the first and the last ten, their ratio (flat is 1.0), and the resident memory
-  of the engine's process and of the functions' worker processes before and after.
+  of the engine's process, of the ledger's DynamoDB process and of the functions' worker
+  processes before and after.
 
 Run: python benchmarks/batch.py [--runs 3] [--imports 7] [--batches 200]
 """
@@ -127,17 +128,22 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def memory() -> dict[str, float]:
+def memory(local: LocalEnvironment) -> dict[str, float]:
+    """Resident memory of the engine's process, of the ledger's DynamoDB process, and of the
+    functions' worker processes (every other process below the engine's)."""
     import os
 
+    process = getattr(getattr(local, "dynamodb", None), "_process", None)
+    dynamodb = process.pid if process is not None else None
     return {"engine_rss_mb": round(rss_mb(os.getpid()), 1),
-            "workers_rss_mb": round(sum(rss_mb(pid) for pid in descendants(os.getpid())), 1)}
+            "dynamodb_rss_mb": round(rss_mb(dynamodb), 1) if dynamodb is not None else 0.0,
+            "workers_rss_mb": round(sum(rss_mb(pid) for pid in descendants(os.getpid()) if pid != dynamodb), 1)}
 
 
 def drift(local: LocalEnvironment, count: int) -> dict[str, Any]:
     """``count`` batches one after another: is the tenth-to-last as fast as the first ten?"""
     seconds: list[float] = []
-    before = memory()
+    before = memory(local)
     for number in range(count):
         event = batch(100 + number)
         started = time.perf_counter()
@@ -145,9 +151,9 @@ def drift(local: LocalEnvironment, count: int) -> dict[str, Any]:
         local.wait_for_execution(local.execution_arn(batch_id_for(event)))
         seconds.append(time.perf_counter() - started)
         if number % 20 == 19:
-            print(f"drift: {number + 1}/{count} batches, last {seconds[-1]:.2f} s, {memory()}", file=sys.stderr)
+            print(f"drift: {number + 1}/{count} batches, last {seconds[-1]:.2f} s, {memory(local)}", file=sys.stderr)
     first, last = seconds[:10], seconds[-10:]
-    after = memory()
+    after = memory(local)
     return {"batches": count, "first_ten_seconds": round(statistics.mean(first), 3),
             "last_ten_seconds": round(statistics.mean(last), 3),
             "last_over_first": round(statistics.mean(last) / statistics.mean(first), 3),

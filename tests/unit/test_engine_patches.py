@@ -603,3 +603,20 @@ def test_the_observed_event_bus_keeps_each_event_as_its_text():
     assert all(isinstance(kept, str) for kept in bus._received)
     received[0]["detail"]["endpoint_id"] = "changed"  # each read is the caller's own copy
     assert bus.events()[0]["detail"]["endpoint_id"] == "e1"
+
+
+def test_the_provider_standin_keeps_each_accepted_body_as_its_text():
+    from journey_activity.local.provider_standin import ProviderStandIn
+
+    standin = ProviderStandIn(signing_secret="s" * 24, behaviours={"+1555": "never"})  # no receipt to post
+    try:
+        body = {"idempotency_key": "k1", "address": "+1555", "message": "Hi \u00e9", "callback_url": None,
+                "metadata": {"journey_id": "j", "treatment_id": "0"}}
+        assert standin.handle_send(json.dumps(body).encode()).status == 202
+        assert standin.handle_send(json.dumps(body).encode()).status == 202  # a duplicate: not logged again
+        assert standin.sends == [body]
+        assert all(isinstance(kept, str) for kept in standin._sends)
+        standin.sends[0]["message"] = "changed"  # each read is the caller's own copy
+        assert standin.sends[0]["message"] == "Hi \u00e9"
+    finally:
+        standin.stop()

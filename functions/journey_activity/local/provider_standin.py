@@ -228,7 +228,9 @@ class ProviderStandIn(LocalServer):
         self._lock = threading.Lock()
         self._receipt_posted = threading.Condition(self._lock)
         self._stopping = threading.Event()
-        self._sends: list[dict[str, Any]] = []
+        # Each accepted body as compact JSON text (a quarter of the parsed body's memory, which a long
+        # run would keep for every send); parsed when read.
+        self._sends: list[str] = []
         self._attempts: defaultdict[str, int] = defaultdict(int)
         self._accepted: dict[str, str] = {}
         self._duplicate_sends = 0
@@ -287,7 +289,8 @@ class ProviderStandIn(LocalServer):
     def sends(self) -> list[dict[str, Any]]:
         """Every accepted request body, once per idempotency key, in acceptance order."""
         with self._lock:
-            return list(self._sends)
+            kept = list(self._sends)
+        return [json.loads(text) for text in kept]
 
     @property
     def attempts(self) -> dict[str, int]:
@@ -347,7 +350,7 @@ class ProviderStandIn(LocalServer):
                 return refusal
             message = _Message(f"msg-{uuid.uuid4().hex}", key, body.get("callback_url"), body["address"])
             self._accepted[key] = message.message_id
-            self._sends.append(body)
+            self._sends.append(json.dumps(body, separators=(",", ":")))
         log.info("send accepted", extra={"idempotency_key": key, "message_id": message.message_id,
                                          "behaviour": behaviour.kind})
         if behaviour.kind == "early":
