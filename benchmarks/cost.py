@@ -2,7 +2,8 @@
 
 Runs 50-endpoint batches (every channel, with a mix of provider retries, bounces and skipped
 endpoints: --mix stress, the soak's fault rates, or typical; see MIXES) through the whole local
-stack, counts every billed unit, and prices it with the list prices below. Counted, per batch, from invocation to the end of the execution:
+stack, counts every billed unit, and prices it with the list prices below. Counted, per batch,
+from invocation to the end of the execution:
 
 - Step Functions (Standard): state transitions, from the execution's history: every state
   entered, plus one for each retry of a task (AWS bills a retry as a transition).
