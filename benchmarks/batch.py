@@ -8,7 +8,8 @@ Prints human-readable figures, then as its last line one JSON object:
 - naive_seconds_per_batch: a plain sequential loop sending the same 50 messages through the
   same stand-in with the same HTTP provider adapter, measured in the same run;
 - invoker_import_ratio: time to import the invoker handler module over time to import
-  boto3, fresh interpreters, median of --imports each;
+  boto3, fresh interpreters, median of --imports each; dependency_floor_import_ratio the same
+  for boto3, Powertools' Logger and one pydantic model alone (what no change of ours can cut);
 - dynamodb: DynamoDB read and write capacity units per endpoint of one batch (invocation to the
   execution's end, every handler's calls), priced from the calls actually made by DynamoDB's
   rules (journey_activity.local.dynamodb_units), median of --runs batches: ``rcu_per_endpoint``
@@ -88,8 +89,14 @@ def naive_loop(provider_url: str, event: dict[str, Any]) -> float:
     return time.perf_counter() - started
 
 
-def import_seconds(module: str) -> float:
-    code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+# The invoker's dependencies alone, without any of its own modules: boto3, Powertools' Logger and
+# one pydantic model (pydantic builds the rest of itself when the first model is defined).
+DEPENDENCY_FLOOR = ("import boto3; from aws_lambda_powertools import Logger; from pydantic import BaseModel; "
+                    "type('M', (BaseModel,), {'__annotations__': {'x': int}})")
+
+
+def import_seconds(statement: str) -> float:
+    code = f"import time; t = time.perf_counter(); {statement}; print(time.perf_counter() - t)"
     output = subprocess.run([sys.executable, "-X", "frozen_modules=on", "-c", code], check=True,
                             capture_output=True, text=True).stdout
     return float(output.strip().splitlines()[-1])
@@ -211,8 +218,11 @@ def main() -> None:
         drifted = drift(local, args.batches) if args.batches else None
         environments = local.registry.summary()
 
-    invoker = [import_seconds("journey_activity.handlers.invoker") for _ in range(args.imports)]
-    boto3 = [import_seconds("boto3") for _ in range(args.imports)]
+    invoker, boto3, floor = [], [], []
+    for _ in range(args.imports):  # interleaved, so a busy moment weighs on all three alike
+        invoker.append(import_seconds("import journey_activity.handlers.invoker"))
+        boto3.append(import_seconds("import boto3"))
+        floor.append(import_seconds(DEPENDENCY_FLOOR))
     figures = {
         "endpoints": ENDPOINTS,
         "transitions_per_endpoint": round(entered / ENDPOINTS, 3),
@@ -222,6 +232,7 @@ def main() -> None:
         "invoker_import_seconds": round(statistics.median(invoker), 4),
         "boto3_import_seconds": round(statistics.median(boto3), 4),
         "invoker_import_ratio": round(statistics.median(invoker) / statistics.median(boto3), 2),
+        "dependency_floor_import_ratio": round(statistics.median(floor) / statistics.median(boto3), 2),
         "cost_per_million_endpoints_usd": round(entered / ENDPOINTS * 1_000_000 * 0.025 / 1000, 2),
         "dynamodb": dynamodb_figures(units),
         # Per function: invocations, cold starts (count, median and max ms), timeouts, peak concurrency.
@@ -235,7 +246,8 @@ def main() -> None:
     print(f"seconds per batch: {figures['seconds_per_batch']} vs naive loop {figures['naive_seconds_per_batch']} "
           f"({figures['speedup_vs_naive']}x)")
     print(f"invoker import: {figures['invoker_import_seconds']} s vs boto3 {figures['boto3_import_seconds']} s "
-          f"(ratio {figures['invoker_import_ratio']})")
+          f"(ratio {figures['invoker_import_ratio']}; its dependencies alone "
+          f"{figures['dependency_floor_import_ratio']})")
     dynamodb = figures["dynamodb"]
     print(f"DynamoDB per endpoint: {dynamodb['rcu_per_endpoint']} RCU (invoker polling "
           f"{dynamodb['poll_rcu_per_endpoint']}), {dynamodb['wcu_per_endpoint']} WCU (progress item "
