@@ -57,15 +57,18 @@ def reset_clients() -> None:
 
 
 def retry_throttled(call: Callable[[], T], *, attempts: int, first_pause: float,
-                    on_retry: Callable[[], None] | None = None) -> T:
-    """``call()``, tried again while it fails with throttling (past the SDK's own retries), at
-    most ``attempts`` times in all, pausing with full jitter up to ``first_pause * 2**attempt``.
-    Any other error, or the last throttling error, is raised."""
+                    on_retry: Callable[[], None] | None = None,
+                    retryable: Callable[[BaseException], bool] | None = None) -> T:
+    """``call()``, tried again while it fails with throttling (past the SDK's own retries; or
+    while ``retryable(error)`` holds, when given), at most ``attempts`` times in all, pausing
+    with full jitter up to ``first_pause * 2**attempt``. Any other error, or the last
+    throttling error, is raised."""
+    worth_retrying = retryable or is_throttling
     for attempt in range(attempts):
         try:
             return call()
         except Exception as error:
-            if not is_throttling(error) or attempt == attempts - 1:
+            if not worth_retrying(error) or attempt == attempts - 1:
                 raise
             if on_retry is not None:
                 on_retry()

@@ -198,6 +198,23 @@ def resolve_reference(reference: str) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def secret_read_is_transient(error: BaseException) -> bool:
+    """Whether a failed read of a secret is worth trying again: AWS throttled it, answered with a
+    5xx, or did not answer. Powertools wraps the SDK's error in its ``GetParameterError`` (raised
+    while handling it), so the chain of causes is followed; a missing secret or a refused
+    permission is not transient."""
+    from journey_activity.transient import is_transient
+
+    current: BaseException | None = error
+    for _ in range(5):
+        if current is None:
+            return False
+        if is_transient(current):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
 def resolve_headers(headers: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
     """Headers with every reference replaced by its value, and the values that came from secrets
     (so error messages can be scrubbed of them)."""

@@ -9,13 +9,7 @@ from __future__ import annotations
 
 from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
-# The codes AWS services answer when they throttle a caller (DynamoDB, Step Functions, Lambda,
-# and the generic query-protocol names).
-THROTTLING_CODES = frozenset({
-    "ThrottlingException", "Throttling", "ThrottledException", "ProvisionedThroughputExceededException",
-    "RequestLimitExceeded", "TooManyRequestsException", "RequestThrottled", "RequestThrottledException",
-    "SlowDown",
-})
+from journey_activity.aws import THROTTLING_CODES
 
 
 def error_code(error: BaseException) -> str:

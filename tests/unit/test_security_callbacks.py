@@ -162,6 +162,18 @@ def test_an_unknown_provider_uses_the_default_secret(environment):
     assert post("other", RECEIPT, signed_headers(DEFAULT_SECRET, RECEIPT))[0] == 202
 
 
+def test_a_throttled_read_of_the_providers_secret_is_read_again_not_refused(environment, monkeypatch):
+    from tests.unit.test_security_secrets import throttled_secret_reads
+
+    arn = boto3.client("secretsmanager").create_secret(
+        Name="journey-activity/sms-co-signing", SecretString="sms-co-secret")["ARN"]
+    environment(sms_provider("sms-co", signing_secret_arn=arn))
+    monkeypatch.setattr(aws.random, "uniform", lambda low, high: 0.0)  # no pauses in the test
+    with throttled_secret_reads(1) as asked:
+        assert post("sms-co", RECEIPT, signed_headers("sms-co-secret", RECEIPT))[0] == 202
+    assert len(asked) == 2
+
+
 def test_a_provider_secret_that_cannot_be_read_is_a_500_without_details(environment):
     environment(sms_provider("sms-co", signing_secret_arn="ssm:/journey-activity/missing"))
     stream = io.StringIO()

@@ -13,7 +13,7 @@ import boto3
 import pytest
 
 from journey_activity.config import HttpProviderConfig
-from journey_activity.errors import ProviderRejected
+from journey_activity.errors import ProviderRejected, ProviderUnavailable
 from journey_activity.handlers import _runtime
 from journey_activity.providers.http import HttpProvider
 from journey_activity.security import resolve_headers
@@ -159,3 +159,70 @@ def test_the_secret_never_reaches_the_ledger_the_execution_or_the_logs(tmp_path)
     assert TOKEN not in logged
     # Personal data is redacted in those logs by default too.
     assert "+14155550123" not in logged
+
+
+@contextmanager
+def throttled_secret_reads(times: int) -> Iterator[list[str]]:
+    """GetSecretValue throttled ``times`` times (as when throttling outlasts the SDK's retries,
+    the local run's ``--aws-faults``), then answered; yields the secret ids asked for."""
+    from botocore.exceptions import ClientError
+
+    from journey_activity import aws
+
+    asked: list[str] = []
+
+    def throttle(params: dict[str, Any], **_: Any) -> None:
+        asked.append(params.get("SecretId", ""))
+        if len(asked) <= times:
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"},
+                               "ResponseMetadata": {"HTTPStatusCode": 400}}, "GetSecretValue")
+
+    _clear_parameter_caches()
+    events = aws.client("secretsmanager").meta.events
+    events.register("before-call.secrets-manager.GetSecretValue", throttle)
+    try:
+        yield asked
+    finally:
+        events.unregister("before-call.secrets-manager.GetSecretValue", throttle)
+        _clear_parameter_caches()
+
+
+def test_a_throttled_secret_read_is_retried_by_the_state_machine_not_a_rejection(secrets, serve):  # noqa: F811
+    """Nothing was sent, so the send is ProviderUnavailable (the ASL retries it, as after a
+    refused connection), not a rejection that would fail the endpoint for good."""
+    server = serve()
+    url = f"http://127.0.0.1:{server.server_address[1]}/send"
+    provider = HttpProvider(HttpProviderConfig(url=url, headers={"Authorization": secrets["Authorization"]}))
+    with throttled_secret_reads(1), pytest.raises(ProviderUnavailable, match=r"could not be read now "
+                                                                            r"\(GetParameterError\); nothing was sent"):
+        provider.send(REQUEST)
+    assert server.seen == []
+    with throttled_secret_reads(0):
+        provider.send(REQUEST)  # the state machine's retry
+    assert server.seen[0]["headers"]["Authorization"] == TOKEN
+
+
+def test_only_transient_causes_make_a_secret_read_transient():
+    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+    from botocore.exceptions import ClientError, EndpointConnectionError
+
+    from journey_activity.security import secret_read_is_transient
+
+    def wrapped(cause: BaseException) -> GetParameterError:
+        try:
+            try:
+                raise cause
+            except Exception as error:
+                raise GetParameterError(str(error))  # noqa: B904 - as Powertools does: chained by context
+        except GetParameterError as raised:
+            return raised
+
+    def client_error(code: str, status: int) -> ClientError:
+        return ClientError({"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": status}}, "GetSecretValue")
+
+    assert secret_read_is_transient(wrapped(client_error("ThrottlingException", 400)))
+    assert secret_read_is_transient(wrapped(client_error("InternalServiceError", 500)))
+    assert secret_read_is_transient(wrapped(EndpointConnectionError(endpoint_url="https://secretsmanager")))
+    assert not secret_read_is_transient(wrapped(client_error("ResourceNotFoundException", 400)))
+    assert not secret_read_is_transient(wrapped(client_error("AccessDeniedException", 400)))
+    assert not secret_read_is_transient(ValueError("not a secretsmanager: or ssm: reference"))

@@ -35,6 +35,7 @@ from journey_activity.providers import twilio
 from journey_activity.providers.base import SendRequest
 from journey_activity.receipts import Outcome, classify
 from tests.unit.test_security_callbacks import Context, environment  # noqa: F401 - fixture
+from tests.unit.test_security_secrets import throttled_secret_reads
 
 KEY = "c" * 40
 
@@ -381,3 +382,34 @@ def test_a_callback_before_the_sid_was_recorded_is_parked_and_a_lost_answer_is_f
     # Unknown sid, unknown key: parked (202), applied when the sender records the sid.
     params = {**_status("delivered"), "MessageSid": "SM" + "8" * 32, "SmsSid": "SM" + "8" * 32}
     assert post_form(params, url=PUBLIC, query="")[0] == 202
+
+
+# -- a throttled read of the auth token loses nothing ------------------------------------------
+
+
+def test_a_throttled_auth_token_read_sends_nothing_and_is_retried(standin, catcher):
+    """Throttled past the SDK's retries: nothing was sent, so the state machine tries again
+    (ProviderUnavailable), not a rejection that fails the endpoint for good."""
+    provider = twilio.TwilioProvider(_config(standin, catcher))
+    with throttled_secret_reads(1), pytest.raises(ProviderUnavailable, match="could not be read now"):
+        provider.send(_request())
+    assert standin.sends == []
+    with throttled_secret_reads(0):
+        assert provider.send(_request()).message_id.startswith("SM")
+    assert len(standin.sends) == 1
+
+
+def test_a_status_callback_whose_token_read_is_throttled_is_still_applied(twilio_route, monkeypatch):
+    """Twilio does not retry a callback answered with a 5xx: the callback reads the token again
+    itself while it is throttled, and answers 500 only when throttling outlasts its attempts."""
+    from journey_activity import aws
+
+    monkeypatch.setattr(aws.client("stepfunctions"), "send_task_success", lambda **kwargs: None)
+    monkeypatch.setattr(aws.random, "uniform", lambda low, high: 0.0)  # no pauses in the test
+    with throttled_secret_reads(2) as asked:
+        status, answer = post_form(_status("delivered"))
+    assert (status, answer["result"], len(asked)) == (200, "delivered", 3)
+    assert twilio_route.get("batch-1", "ep-1")["status"] == "DELIVERED"
+    with throttled_secret_reads(100) as asked:
+        status, answer = post_form(_status("delivered"))
+    assert (status, answer["error"], len(asked)) == (500, "secret_unavailable", 5)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import binascii
 import json
 import os
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
@@ -44,8 +45,8 @@ from journey_activity.config import (
 )
 from journey_activity.handlers._runtime import ledger, logger, metrics, throttling_is_retried
 from journey_activity.providers import twilio
-from journey_activity.receipts import Receipt, park_or_apply_retrying
-from journey_activity.security import resolve_reference, split_secrets
+from journey_activity.receipts import APPLY_ATTEMPTS, APPLY_FIRST_PAUSE_SECONDS, Receipt, park_or_apply_retrying
+from journey_activity.security import resolve_reference, secret_read_is_transient, split_secrets
 from journey_activity.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureRejected, verify
 from journey_activity.triggers.pinpoint import describe_validation_error
 
@@ -75,6 +76,13 @@ def _provider_secret_references(settings: Settings, provider: str) -> list[str]:
     return sorted({c.signing_secret_arn for c in configs if c.signing_secret_arn})
 
 
+def _read_retrying(read: Callable[[], list[str]]) -> list[str]:
+    """A secret read, tried again here while AWS throttles it past the SDK's retries: Twilio does
+    not retry a status callback answered with a 5xx, so a throttled read would lose the receipt."""
+    return aws.retry_throttled(read, attempts=APPLY_ATTEMPTS, first_pause=APPLY_FIRST_PAUSE_SECONDS,
+                               retryable=secret_read_is_transient)
+
+
 def signing_secrets_for(provider: str) -> list[str]:
     """The provider's own secret(s) when configured, else the default receipt secret(s).
 
@@ -98,7 +106,7 @@ def receive(provider: str, raw: str, headers: dict[str, str] | None) -> Response
         return _too_large(size)
     settings = get_settings()
     try:
-        secrets = signing_secrets_for(provider)
+        secrets = _read_retrying(lambda: signing_secrets_for(provider))
     except Exception as error:  # answered, not raised: the provider retries a 500
         # The type only: an error about a secret must not carry its value into the logs.
         logger.error("The provider's signing secret could not be read",
@@ -155,7 +163,7 @@ def receive_twilio(config: TwilioProviderConfig, raw: str, headers: dict[str, st
     if size > MAX_BODY_BYTES:
         return _too_large(size)
     try:
-        tokens = split_secrets(resolve_reference(config.auth_token))
+        tokens = _read_retrying(lambda: split_secrets(resolve_reference(config.auth_token)))
     except Exception as error:  # answered, not raised: a 5xx is Twilio's to retry (or not)
         logger.error("The provider's auth token could not be read",
                      extra={"provider": config.name, "error_type": type(error).__name__})

@@ -32,6 +32,7 @@ from journey_activity.security import (
     resolve_headers,
     resolve_provider_target,
     scrub,
+    secret_read_is_transient,
 )
 
 _MESSAGE_ID_FIELDS = ("message_id", "messageId", "id", "MessageId")
@@ -167,6 +168,12 @@ class HttpProvider:
             return resolve_headers(self.config.headers)
         except Exception as error:
             # The message names the error's type only: a secret's value must never reach the ledger.
+            if secret_read_is_transient(error):
+                # Throttled (past the SDK's retries) or unanswered: nothing was sent; retried.
+                raise ProviderUnavailable(
+                    f"{self.name}: a header's secret reference could not be read now ({type(error).__name__}); "
+                    "nothing was sent"
+                ) from None
             raise ProviderRejected(
                 f"{self.name}: a header's secret reference could not be read ({type(error).__name__})"
             ) from None

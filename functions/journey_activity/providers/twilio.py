@@ -46,7 +46,13 @@ from journey_activity.errors import (
 )
 from journey_activity.providers.base import SendRequest, SendResult
 from journey_activity.receipts import Outcome, Receipt, classify
-from journey_activity.security import local_providers_allowed, resolve_reference, scrub, split_secrets
+from journey_activity.security import (
+    local_providers_allowed,
+    resolve_reference,
+    scrub,
+    secret_read_is_transient,
+    split_secrets,
+)
 
 API_VERSION = "2010-04-01"
 SIGNATURE_HEADER = "X-Twilio-Signature"
@@ -205,6 +211,12 @@ class TwilioProvider:
             return split_secrets(resolve_reference(self.config.auth_token))[0]
         except Exception as error:
             # The type only: a secret's value must never reach the ledger or the logs.
+            if secret_read_is_transient(error):
+                # Throttled (past the SDK's retries) or unanswered: nothing was sent, so the state
+                # machine tries again, as after a refused connection.
+                raise ProviderUnavailable(
+                    f"{self.name}: the auth token could not be read now ({type(error).__name__}); nothing was sent"
+                ) from None
             raise ProviderRejected(f"{self.name}: the auth token could not be read ({type(error).__name__})") from None
 
     def _timeout(self, deadline: float | None) -> urllib3.Timeout:
