@@ -16,14 +16,15 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
-from journey_activity.errors import ProviderRejected
+from journey_activity.errors import ProviderRejected, ProviderUnavailable
+from journey_activity.transient import is_transient
 
 ALLOW_LOCAL_PROVIDERS_VARIABLE = "ALLOW_LOCAL_PROVIDERS"
 LOG_PERSONAL_DATA_VARIABLE = "LOG_PERSONAL_DATA"
@@ -203,8 +204,6 @@ def secret_read_is_transient(error: BaseException) -> bool:
     5xx, or did not answer. Powertools wraps the SDK's error in its ``GetParameterError`` (raised
     while handling it), so the chain of causes is followed; a missing secret or a refused
     permission is not transient."""
-    from journey_activity.transient import is_transient
-
     current: BaseException | None = error
     for _ in range(5):
         if current is None:
@@ -213,6 +212,24 @@ def secret_read_is_transient(error: BaseException) -> bool:
             return True
         current = current.__cause__ or current.__context__
     return False
+
+
+T = TypeVar("T")
+
+
+def read_before_send(read: Callable[[], T], what: str) -> T:
+    """``read()`` of the secrets a send needs, before anything is sent. A transient failure
+    (:func:`secret_read_is_transient`: throttled past the SDK's retries, or unanswered) is
+    ProviderUnavailable, which the state machine retries as after a refused connection; any other
+    (a missing secret, a refused permission) is ProviderRejected. The messages name the error's
+    type only: a secret's value must never reach the ledger or the logs."""
+    try:
+        return read()
+    except Exception as error:
+        if secret_read_is_transient(error):
+            raise ProviderUnavailable(
+                f"{what} could not be read now ({type(error).__name__}); nothing was sent") from None
+        raise ProviderRejected(f"{what} could not be read ({type(error).__name__})") from None
 
 
 def resolve_headers(headers: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
-from journey_activity.aws import THROTTLING_CODES
+from journey_activity.aws import is_throttling
 
 
 def error_code(error: BaseException) -> str:
@@ -18,15 +18,11 @@ def error_code(error: BaseException) -> str:
     return type(error).__name__
 
 
-def is_throttled(error: BaseException) -> bool:
-    return isinstance(error, ClientError) and error_code(error) in THROTTLING_CODES
-
-
 def is_transient(error: BaseException) -> bool:
     """Throttled, a 5xx, or no answer at all (a connection or read that failed)."""
     if isinstance(error, ClientError):
         status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-        return is_throttled(error) or status >= 500
+        return is_throttling(error) or status >= 500
     return isinstance(error, ConnectionError | HTTPClientError)
 
 

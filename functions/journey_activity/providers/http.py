@@ -29,10 +29,10 @@ from journey_activity.providers.base import SendRequest, SendResult
 from journey_activity.security import (
     ProviderTarget,
     local_providers_allowed,
+    read_before_send,
     resolve_headers,
     resolve_provider_target,
     scrub,
-    secret_read_is_transient,
 )
 
 _MESSAGE_ID_FIELDS = ("message_id", "messageId", "id", "MessageId")
@@ -164,19 +164,8 @@ class HttpProvider:
 
     def _headers(self) -> tuple[dict[str, str], list[str]]:
         """The configured headers with secret references resolved (values never logged)."""
-        try:
-            return resolve_headers(self.config.headers)
-        except Exception as error:
-            # The message names the error's type only: a secret's value must never reach the ledger.
-            if secret_read_is_transient(error):
-                # Throttled (past the SDK's retries) or unanswered: nothing was sent; retried.
-                raise ProviderUnavailable(
-                    f"{self.name}: a header's secret reference could not be read now ({type(error).__name__}); "
-                    "nothing was sent"
-                ) from None
-            raise ProviderRejected(
-                f"{self.name}: a header's secret reference could not be read ({type(error).__name__})"
-            ) from None
+        return read_before_send(lambda: resolve_headers(self.config.headers),
+                                f"{self.name}: a header's secret reference")
 
     def _timeout(self, deadline: float | None) -> urllib3.Timeout:
         """The provider's timeouts, cut to what is left before the deadline. urllib3's read

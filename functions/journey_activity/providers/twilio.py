@@ -48,9 +48,9 @@ from journey_activity.providers.base import SendRequest, SendResult
 from journey_activity.receipts import Outcome, Receipt, classify
 from journey_activity.security import (
     local_providers_allowed,
+    read_before_send,
     resolve_reference,
     scrub,
-    secret_read_is_transient,
     split_secrets,
 )
 
@@ -206,18 +206,9 @@ class TwilioProvider:
         raise ProviderRejected(f"{self.name} rejected the message ({detail})", status)
 
     def _auth_token(self) -> str:
-        try:
-            # Two comma-separated tokens while one is rotated: the first one sends.
-            return split_secrets(resolve_reference(self.config.auth_token))[0]
-        except Exception as error:
-            # The type only: a secret's value must never reach the ledger or the logs.
-            if secret_read_is_transient(error):
-                # Throttled (past the SDK's retries) or unanswered: nothing was sent, so the state
-                # machine tries again, as after a refused connection.
-                raise ProviderUnavailable(
-                    f"{self.name}: the auth token could not be read now ({type(error).__name__}); nothing was sent"
-                ) from None
-            raise ProviderRejected(f"{self.name}: the auth token could not be read ({type(error).__name__})") from None
+        # Two comma-separated tokens while one is rotated: the first one sends.
+        return read_before_send(lambda: split_secrets(resolve_reference(self.config.auth_token))[0],
+                                f"{self.name}: the auth token")
 
     def _timeout(self, deadline: float | None) -> urllib3.Timeout:
         connect, read = min(SDK_CONNECT_TIMEOUT_SECONDS, self.config.timeout_seconds), self.config.timeout_seconds
