@@ -230,6 +230,23 @@ def _deliver_early_callbacks() -> None:
 CLOSED_TASK_MESSAGE = "Task Timed Out: 'Provided task does not exist anymore'"
 
 
+def closed_task_error() -> Exception:
+    """The service's ``TaskTimedOut`` error for a closed task, built the way the installed moto
+    builds its own errors. moto up to 5.2.5 derives the parser's errors from ``AWSError``
+    (``message, exception_type``); 5.2.6 from ``ServiceException`` (``code, message`` when given
+    two arguments). Neither form is called positionally here: the message alone, and the code
+    set by its own name, so the wire carries ``TaskTimedOut`` and this message on both."""
+    from moto.core import exceptions as core_exceptions
+    from moto.stepfunctions.parser.api import TaskTimedOut
+
+    service_exception = getattr(core_exceptions, "ServiceException", None)
+    if isinstance(service_exception, type) and issubclass(TaskTimedOut, service_exception):
+        error = TaskTimedOut(CLOSED_TASK_MESSAGE)
+        error.code = "TaskTimedOut"
+        return error
+    return TaskTimedOut(CLOSED_TASK_MESSAGE, exception_type="TaskTimedOut")  # type: ignore[call-arg]
+
+
 def _refuse_resumed_tasks() -> None:
     """moto (5.2.x) accepts SendTaskSuccess, SendTaskFailure and SendTaskHeartbeat for a task it
     has already resumed, and overwrites the first outcome if the task has not read it yet. AWS
@@ -237,7 +254,6 @@ def _refuse_resumed_tasks() -> None:
     and the product relies on that (a provider's retry of a receipt resumes again; the refusal
     makes it a duplicate). So does this: a token whose task has an outcome is refused with
     TaskTimedOut, in running executions and closed ones alike."""
-    from moto.stepfunctions.parser.api import TaskTimedOut
     from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackPoolManager
 
     if getattr(CallbackPoolManager.notify, "_journey_activity_patch", False):
@@ -257,12 +273,12 @@ def _refuse_resumed_tasks() -> None:
     # (5.2.x calls the exception without its message).
     def refuse_resumed(self: Any, callback_id: str, outcome: Any) -> bool:
         if resumed(self, callback_id):
-            raise TaskTimedOut(CLOSED_TASK_MESSAGE, "TaskTimedOut")
+            raise closed_task_error()
         return bool(notify(self, callback_id, outcome))
 
     def refuse_resumed_heartbeat(self: Any, callback_id: str) -> bool:
         if resumed(self, callback_id):
-            raise TaskTimedOut(CLOSED_TASK_MESSAGE, "TaskTimedOut")
+            raise closed_task_error()
         return bool(heartbeat(self, callback_id))
 
     refuse_resumed._journey_activity_patch = True  # type: ignore[attr-defined]
