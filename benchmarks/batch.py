@@ -12,7 +12,7 @@ Prints human-readable figures, then as its last line one JSON object:
   for boto3, Powertools' Logger and one pydantic model alone (what no change of ours can cut);
 - dynamodb: DynamoDB read and write capacity units per endpoint of one batch (invocation to the
   execution's end, every handler's calls), priced from the calls actually made by DynamoDB's
-  rules (journey_activity.local.dynamodb_units), median of --runs batches: ``rcu_per_endpoint``
+  rules (journey_activity_local.engine.dynamodb_units), median of --runs batches: ``rcu_per_endpoint``
   and ``wcu_per_endpoint`` in all, of which ``poll_rcu_per_endpoint`` is the invoker's polling
   and ``progress_wcu_per_endpoint`` the writers' updates of the batch progress item it reads.
 
@@ -36,12 +36,12 @@ import time
 from typing import Any
 
 from journey_activity.config import HttpProviderConfig
-from journey_activity.local.dynamodb_units import metered
-from journey_activity.local.stack import LocalEnvironment, LocalOptions
 from journey_activity.models.pinpoint import ChannelType
 from journey_activity.providers.base import SendRequest
 from journey_activity.providers.http import HttpProvider
 from journey_activity.triggers.pinpoint import batch_id_for
+from journey_activity_local.engine.dynamodb_units import metered
+from journey_activity_local.stack import LocalEnvironment, LocalOptions
 
 ENDPOINTS = 50
 LATENCY = 0.1

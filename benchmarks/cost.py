@@ -17,7 +17,7 @@ from invocation to the end of the execution:
   Lambda bills. The invoker is the exception: it waits for outcomes in real time, so its
   measured duration is used.
 - DynamoDB (on-demand): read and write request units from the items each call touched, by
-  DynamoDB's own rounding rules (journey_activity.local.dynamodb_units: strongly consistent and
+  DynamoDB's own rounding rules (journey_activity_local.engine.dynamodb_units: strongly consistent and
   eventually consistent reads, conditional writes whose condition failed included).
 - API Gateway HTTP API: every receipt the provider POSTed (retries included).
 - EventBridge: every engagement event the functions put on the bus (each under 64 KB: one
@@ -47,9 +47,9 @@ import time
 from collections import Counter
 from typing import Any
 
-from journey_activity.local.dynamodb_units import metered
-from journey_activity.local.stack import LocalEnvironment, LocalOptions
 from journey_activity.triggers.pinpoint import batch_id_for
+from journey_activity_local.engine.dynamodb_units import metered
+from journey_activity_local.stack import LocalEnvironment, LocalOptions
 
 ENDPOINTS = 50
 LATENCY = 0.1

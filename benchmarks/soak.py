@@ -51,9 +51,9 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
-from journey_activity.local.stack import LocalEnvironment, LocalInvokeError, LocalOptions
-from journey_activity.local.standins import parse_provider_options
 from journey_activity.triggers.pinpoint import batch_id_for
+from journey_activity_local.stack import LocalEnvironment, LocalInvokeError, LocalOptions
+from journey_activity_local.standins.registry import parse_provider_options
 
 ENDPOINTS_PER_BATCH = 50
 SENDER_TIMEOUT_SECONDS = 0.5

@@ -22,11 +22,11 @@ from typing import Any
 
 from benchmarks.batch import batch
 
-from journey_activity.local.stack import LocalEnvironment, LocalOptions
 from journey_activity.triggers.pinpoint import batch_id_for
-from journey_activity.view.model import build_model
-from journey_activity.view.page import render_page
-from journey_activity.view.sources import load_execution
+from journey_activity_local.stack import LocalEnvironment, LocalOptions
+from journey_activity_local.view.model import build_model
+from journey_activity_local.view.page import render_page
+from journey_activity_local.view.sources import load_execution
 
 
 def worst_case_behaviours(event: dict[str, Any]) -> dict[str, str]:

@@ -25,7 +25,7 @@ def main() -> None:
         raise SystemExit("headless Chromium is not installed (apt-get install chromium)")
     with tempfile.TemporaryDirectory() as scratch:
         page = Path(scratch) / "run.html"
-        subprocess.run([sys.executable, "-m", "journey_activity.cli", *COMMAND, "--view", str(page)], check=True,
+        subprocess.run([sys.executable, "-m", "journey_activity_local.cli", *COMMAND, "--view", str(page)], check=True,
                        cwd=ROOT, stdout=subprocess.DEVNULL)
         with Chromium(chromium) as browser:
             browser.open(page.as_uri() + "#endpoint=sms-maria", width=1500, height=960)

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from journey_activity.view.model import build_model
-from journey_activity.view.page import render_page
+from journey_activity_local.view.model import build_model
+from journey_activity_local.view.page import render_page
 from tests.browser.chromium import Chromium
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,7 +90,7 @@ def test_a_script_error_is_caught(browser, tmp_path):
 @pytest.mark.integration
 def test_a_page_from_a_real_run(browser, tmp_path):
     page = tmp_path / "run.html"
-    command = [sys.executable, "-m", "journey_activity.cli", "run", str(EXAMPLE), "--json", "--view", str(page),
+    command = [sys.executable, "-m", "journey_activity_local.cli", "run", str(EXAMPLE), "--json", "--view", str(page),
                "--behave", "kenji@example.com=bounce", "--behave", "+14155550123=flaky:1",
                "--behave", "+442071838750=never", "--receipt-timeout", "6", "--heartbeat", "4", "--deadline", "2"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=180, cwd=ROOT, env=dict(os.environ))

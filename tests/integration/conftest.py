@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from journey_activity.local.stack import LocalEnvironment, LocalOptions
 from journey_activity.models.pinpoint import ChannelType
 from journey_activity.triggers.pinpoint import batch_id_for
+from journey_activity_local.stack import LocalEnvironment, LocalOptions
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from journey_activity.local.stack import LocalInvokeError
 from journey_activity.models.pinpoint import ChannelType
+from journey_activity_local.stack import LocalInvokeError
 
 from .conftest import address_for, event_with
 

@@ -18,7 +18,7 @@ CONNECT_EXAMPLE = ROOT / "examples" / "connect-journey.json"
 
 
 def journey_activity(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "journey_activity.cli", *args]
+    command = [sys.executable, "-m", "journey_activity_local.cli", *args]
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=dict(os.environ))
 
 

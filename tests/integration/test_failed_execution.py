@@ -165,7 +165,7 @@ def test_a_run_left_over_from_a_closed_environment_does_not_reach_the_next_one()
     """Closing an environment stops its runs; the thread of one that was waiting for a receipt
     ends only when its heartbeat expires, in the next environment's lifetime. That ending is not
     announced there (its engine never heard of the run), so no finalizer fails on it."""
-    from journey_activity.local.stack import LocalEnvironment, LocalOptions
+    from journey_activity_local.stack import LocalEnvironment, LocalOptions
 
     options = {"behaviours": {"+14155550123": "never"}, "receipt_delay": 0.05, "receipt_timeout_seconds": 60,
                "receipt_heartbeat_seconds": 2, "deadline_seconds": 0.5}

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from journey_activity.local.stack import LocalInvokeError
+from journey_activity_local.stack import LocalInvokeError
 
 from .conftest import endpoint, event_with
 

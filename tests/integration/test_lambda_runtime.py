@@ -76,7 +76,7 @@ def test_a_sender_past_its_timeout_fails_the_task_with_lambdas_error_name(make_l
 
 
 def _serve(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "journey_activity.cli", "serve", *args], cwd=ROOT,
+    return subprocess.Popen([sys.executable, "-m", "journey_activity_local.cli", "serve", *args], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
 
 

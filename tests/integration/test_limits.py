@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from journey_activity.ledger import Ledger
-from journey_activity.local.stack import TABLE_NAME
 from journey_activity.models.pinpoint import ChannelType
+from journey_activity_local.stack import TABLE_NAME
 
 from .conftest import address_for, endpoint, event_with
 

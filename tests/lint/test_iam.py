@@ -154,7 +154,7 @@ def test_the_prefix_parameter_cannot_widen_the_grant():
 # batch reads, GetItem for single records and the progress item, UpdateItem for every state
 # change, PutItem for a large template, BatchWriteItem for recipients and skipped endpoints,
 # BatchGetItem for addresses and claims. No Scan, no DeleteItem, nothing more. The local run
-# enforces these grants on every call (journey_activity.local.aws_guards).
+# enforces these grants on every call (journey_activity_local.engine.aws_guards).
 LEDGER_ACTIONS = {
     "InvokerFunctionRole": {"dynamodb:Query", "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem",
                             "dynamodb:BatchWriteItem", "dynamodb:UpdateItem"},

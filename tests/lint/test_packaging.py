@@ -1,33 +1,113 @@
-"""What ``sam build`` packages (functions/requirements.txt) allows exactly what the package
-declares (pyproject.toml): an older library than the code needs would build and then fail."""
+"""What ``sam build`` packages into every Lambda: the product alone, at the locked versions.
+
+- functions/requirements.txt is exported from uv.lock (scripts/lock): every package the product
+  needs on Lambda, at the locked version, with hashes; nothing of the developer's tool.
+- The function code (the template's ``CodeUri``) holds the product package and nothing else: no
+  module of the local engine, no moto, no command line.
+- Nothing in the product imports the developer's tool or its libraries (an import graph read from
+  the source, so a lazy import inside a function counts too).
+"""
 
 from __future__ import annotations
 
+import ast
 import tomllib
 from pathlib import Path
 
 import pytest
+import yaml
 from packaging.requirements import Requirement
+from packaging.version import Version
 
 pytestmark = pytest.mark.lint
 
 ROOT = Path(__file__).resolve().parents[2]
-# Lambda's Python runtime ships boto3; the function package does not carry its own.
-FROM_THE_RUNTIME = frozenset({"boto3"})
+PRODUCT = ROOT / "functions" / "journey_activity"
+# Lambda's Python runtime ships boto3 and what it needs; the function package does not carry its own.
+FROM_THE_RUNTIME = frozenset({"boto3", "botocore", "s3transfer", "urllib3", "python-dateutil", "six"})
+# The developer's tool and the libraries only it uses: never imported by what runs on Lambda.
+NOT_ON_LAMBDA = frozenset({"journey_activity_local", "moto", "typer", "rich", "yaml", "pytest", "hypothesis",
+                           "twilio", "cfnlint", "samtranslator"})
 
 
-def _requirements(lines: list[str]) -> dict[str, str]:
-    found = {}
-    for line in lines:
-        text = line.split("#", 1)[0].strip()
-        if text:
-            requirement = Requirement(text)
-            found[requirement.name.lower()] = str(requirement.specifier)
+def _locked() -> dict[str, dict]:
+    return {package["name"]: package for package in tomllib.loads((ROOT / "uv.lock").read_text())["package"]}
+
+
+def _packaged() -> dict[str, str]:
+    """name -> pinned version, from functions/requirements.txt (each pin carries its hashes)."""
+    found: dict[str, str] = {}
+    text = (ROOT / "functions" / "requirements.txt").read_text().replace("\\\n", " ")
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        requirement, *hashes = line.split(" --hash=")
+        parsed = Requirement(requirement.strip())
+        assert hashes, f"{parsed.name} is not pinned with its hashes"
+        (pin,) = parsed.specifier
+        assert pin.operator == "==", f"{parsed.name} is not pinned exactly: {parsed.specifier}"
+        found[parsed.name.lower()] = pin.version
     return found
 
 
-def test_the_function_package_requires_what_the_project_declares():
-    declared = _requirements(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"])
-    packaged = _requirements((ROOT / "functions" / "requirements.txt").read_text().splitlines())
-    expected = {name: spec for name, spec in declared.items() if name not in FROM_THE_RUNTIME}
-    assert packaged == expected
+def _closure(locked: dict[str, dict], root: str) -> set[str]:
+    seen: set[str] = set()
+    todo = [root]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        todo.extend(dependency["name"] for dependency in locked[name].get("dependencies", []))
+    return seen - {root}
+
+
+def test_the_function_package_installs_the_locked_versions_of_what_the_product_needs():
+    locked = _locked()
+    packaged = _packaged()
+    needed = _closure(locked, "journey-activity") - FROM_THE_RUNTIME
+    assert set(packaged) == needed, "run scripts/lock: functions/requirements.txt is not the lock's export"
+    for name, version in packaged.items():
+        assert locked[name]["version"] == version, f"{name}: {version} packaged, {locked[name]['version']} locked"
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    for requirement in map(Requirement, declared):
+        name = requirement.name.lower()
+        if name in packaged:
+            assert Version(packaged[name]) in requirement.specifier, f"{name} {packaged[name]} outside {requirement}"
+
+
+def test_the_function_package_carries_no_part_of_the_developers_tool():
+    template = yaml.load((ROOT / "template.yaml").read_text(), Loader=yaml.BaseLoader)  # noqa: S506 - tags as text
+    code_uris = {template["Globals"]["Function"]["CodeUri"]} | {
+        resource["Properties"]["CodeUri"] for resource in template["Resources"].values()
+        if resource["Type"] == "AWS::Serverless::Function" and "CodeUri" in resource.get("Properties", {})}
+    assert code_uris == {"functions/"}
+    shipped = sorted(path.relative_to(ROOT / "functions").as_posix() for path in (ROOT / "functions").rglob("*")
+                     if path.is_file() and "__pycache__" not in path.parts and ".egg-info" not in path.as_posix())
+    assert shipped, "nothing under functions/"
+    assert all(path == "requirements.txt" or path.startswith("journey_activity/") for path in shipped), shipped
+    assert not [path for path in shipped if "local" in Path(path).parts or path.endswith(("cli.py", "/view"))]
+    assert "moto" not in (ROOT / "functions" / "requirements.txt").read_text()
+
+
+def _imports(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def test_nothing_in_the_product_imports_the_developers_tool():
+    offenders = {path.relative_to(ROOT).as_posix(): sorted(_imports(path) & NOT_ON_LAMBDA)
+                 for path in PRODUCT.rglob("*.py")}
+    assert {path: names for path, names in offenders.items() if names} == {}
+
+
+def test_the_import_check_sees_a_lazy_import(tmp_path):
+    module = tmp_path / "m.py"
+    module.write_text("def f():\n    from journey_activity_local.engine import limits\n    import moto.core\n")
+    assert _imports(module) & NOT_ON_LAMBDA == {"journey_activity_local", "moto"}

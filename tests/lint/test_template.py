@@ -232,7 +232,7 @@ def test_stateful_resources_outlive_the_stack(logical_id):
 def test_the_asl_hard_codes_no_partition():
     """Its ARNs take the partition from the template (aws-cn, aws-us-gov), and the local loader
     substitutes it like CloudFormation does."""
-    from journey_activity.local.template import Template
+    from journey_activity_local.template import Template
 
     text = (ROOT / "statemachines" / "batch.asl.json").read_text()
     assert "arn:aws:" not in text

@@ -11,9 +11,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from journey_activity import aws
-from journey_activity.local import aws_guards
-from journey_activity.local.aws_guards import GuardConfig, Principal, decide, requested
-from journey_activity.local.current_function import running
+from journey_activity_local.engine import aws_guards
+from journey_activity_local.engine.aws_guards import GuardConfig, Principal, decide, requested
+from journey_activity_local.runtime.current_function import running
 
 TABLE = "arn:aws:dynamodb:us-east-1:123456789012:table/ledger"
 READ_ONLY = Principal(role="ReaderRole", statements=(

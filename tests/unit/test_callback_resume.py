@@ -121,7 +121,7 @@ def test_a_receipt_holding_a_stale_token_resumes_the_retried_senders_task(sent, 
 def test_a_receipt_reads_the_pointer_and_writes_only_the_outcome(sent):
     """The receipt of a linked pointer: one read (the pointer, which holds the token), the final
     status and the batch's progress; no park, no second read of the record, no note of the resume."""
-    from journey_activity.local.dynamodb_units import metered
+    from journey_activity_local.engine.dynamodb_units import metered
 
     with Stubber(aws.client("stepfunctions")) as stub, metered() as units:
         stub.add_response("send_task_success", {}, expected_params={"taskToken": TOKEN, "output": ANY})

@@ -44,8 +44,8 @@ def test_arm_gb_seconds_are_priced_a_fifth_below_x86(cost):
 
 
 def test_each_function_is_priced_at_its_templates_architecture():
-    from journey_activity.local.stack import default_template
-    from journey_activity.local.template import Template
+    from journey_activity_local.stack import default_template
+    from journey_activity_local.template import Template
 
     specs = Template(default_template()).functions({})
     assert specs

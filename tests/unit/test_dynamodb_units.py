@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-from journey_activity.local import dynamodb_units
-from journey_activity.local.dynamodb_units import item_size, metered
 from journey_activity.models.batch import LedgerStatus
+from journey_activity_local.engine import dynamodb_units
+from journey_activity_local.engine.dynamodb_units import item_size, metered
 
 
 def test_item_sizes_follow_dynamodbs_rules():

@@ -1,4 +1,4 @@
-"""The embedded engine's speed patches (journey_activity.local.engine_patches): each makes moto do
+"""The embedded engine's speed patches (journey_activity_local.engine.engine_patches): each makes moto do
 once what it did on every request, and answers exactly as before. Each test puts moto's own
 function back first, applies the one patch, and counts the repeated work: without the patch the
 count grows with the calls."""
@@ -12,8 +12,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from journey_activity.local import engine_patches
-from journey_activity.local.stack import _refuse_resumed_tasks
+from journey_activity_local.engine import engine_patches
+from journey_activity_local.stack import _refuse_resumed_tasks
 
 
 def _original(function: Any) -> Any:
@@ -592,7 +592,7 @@ def test_every_item_shares_one_string_per_attribute_name(monkeypatch, table):
 
 @pytest.mark.usefixtures("fake_aws")
 def test_the_observed_event_bus_keeps_each_event_as_its_text():
-    from journey_activity.local.event_bus import LocalEventBus
+    from journey_activity_local.engine.event_bus import LocalEventBus
 
     bus = LocalEventBus("bus", "123456789012").create()
     entry = {"EventBusName": "bus", "Source": "journey-activity", "DetailType": "delivered",
@@ -606,7 +606,7 @@ def test_the_observed_event_bus_keeps_each_event_as_its_text():
 
 
 def test_the_provider_standin_keeps_each_accepted_body_as_its_text():
-    from journey_activity.local.provider_standin import ProviderStandIn
+    from journey_activity_local.standins.http import ProviderStandIn
 
     standin = ProviderStandIn(signing_secret="s" * 24, behaviours={"+1555": "never"})  # no receipt to post
     try:

@@ -110,7 +110,7 @@ def test_recipients_are_kept_compressed_in_parts_and_read_back(book):
 
 def test_small_profiles_share_parts_of_one_read_unit_and_a_large_one_has_its_own(book):
     from journey_activity.ledger import PART_BYTES, plan_parts
-    from journey_activity.local.dynamodb_units import metered
+    from journey_activity_local.engine.dynamodb_units import metered
 
     people = {f"e{n:02d}": recipient(f"e{n:02d}", f"+1415555{n:04d}", FirstName=f"Name{n}") for n in range(50)}
     people["big"] = recipient("big", Notes=json.dumps([str(n) * 7 for n in range(4000)]))

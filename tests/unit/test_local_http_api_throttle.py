@@ -5,9 +5,9 @@ from __future__ import annotations
 import urllib.error
 import urllib.request
 
-from journey_activity.local.http_api import LocalHttpApi, StageThrottle
-from journey_activity.local.lambda_endpoint import LambdaRegistry
-from journey_activity.local.template import Template
+from journey_activity_local.engine.http_api import LocalHttpApi, StageThrottle
+from journey_activity_local.runtime.lambda_endpoint import LambdaRegistry
+from journey_activity_local.template import Template
 from tests.lint.test_template import ROOT
 
 

@@ -8,8 +8,8 @@ import pytest
 from aws_lambda_powertools.metrics import MetricUnit
 
 from journey_activity.handlers._runtime import metrics
-from journey_activity.local.lambda_endpoint import FunctionError, LambdaRegistry
-from journey_activity.local.template import FunctionSpec
+from journey_activity_local.runtime.lambda_endpoint import FunctionError, LambdaRegistry
+from journey_activity_local.template import FunctionSpec
 
 
 @metrics.log_metrics

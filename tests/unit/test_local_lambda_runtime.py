@@ -14,14 +14,14 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from journey_activity.local.lambda_endpoint import (
+from journey_activity_local.runtime.lambda_endpoint import (
     CURRENT_FUNCTION,
     FunctionError,
     LambdaRegistry,
     LocalLambdaEndpoint,
     ThrottledError,
 )
-from journey_activity.local.template import FunctionSpec
+from journey_activity_local.template import FunctionSpec
 
 # Module state, as a handler module has: a logger's keys, a cache, a client.
 _state: dict[str, Any] = {"owner": None, "count": 0, "initialized": None}

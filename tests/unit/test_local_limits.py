@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from journey_activity.local.limits import MAX_PAYLOAD_BYTES, enforce_payload_limits
+from journey_activity_local.engine.limits import MAX_PAYLOAD_BYTES, enforce_payload_limits
 
 ROLE = "arn:aws:iam::123456789012:role/limits"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import boto3
 
-from journey_activity.local.moto_server import MotoServer
+from journey_activity_local.engine.moto_server import MotoServer
 from tests.conftest import LEDGER_KEYS
 
 

@@ -8,7 +8,7 @@ import pytest
 from moto.stepfunctions.parser.api import TaskTimedOut
 from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackOutcomeSuccess, CallbackPoolManager
 
-from journey_activity.local.stack import _refuse_resumed_tasks
+from journey_activity_local.stack import _refuse_resumed_tasks
 
 
 def _outcome(output: str) -> CallbackOutcomeSuccess:

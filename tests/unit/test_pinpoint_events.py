@@ -11,7 +11,7 @@ import pytest
 import urllib3
 from botocore.config import Config
 
-from journey_activity.local.pinpoint_events import LocalPinpointEvents
+from journey_activity_local.engine.pinpoint_events import LocalPinpointEvents
 
 APP = "app-1"
 TIMESTAMP = "2026-11-23T09:00:00Z"

@@ -8,7 +8,7 @@ import threading
 
 from rich.console import Console
 
-from journey_activity.local.progress import counts, expected_endpoints, live_progress
+from journey_activity_local.progress import counts, expected_endpoints, live_progress
 
 
 def test_counts_final_and_pending_and_those_not_yet_recorded():

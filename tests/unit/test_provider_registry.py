@@ -15,8 +15,8 @@ from journey_activity.config import (
     settings_from,
 )
 from journey_activity.errors import ConfigurationError, ProviderError, ProviderOptedOut, ProviderOutcomeUnknown
-from journey_activity.local.standins import KINDS, StandIn, StandInSetup, factory_for, parse_provider_options
 from journey_activity.providers import ADAPTERS, provider_for
+from journey_activity_local.standins.registry import KINDS, StandIn, StandInSetup, factory_for, parse_provider_options
 
 
 def _settings(providers: dict) -> object:

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import urllib3
 
-from journey_activity.local.provider_standin import ProviderStandIn
 from journey_activity.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+from journey_activity_local.standins.http import ProviderStandIn
 
 SECRET = "standin-secret"
 HTTP = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=2.0, read=5.0))

@@ -14,11 +14,11 @@ from botocore.stub import Stubber
 
 from journey_activity.config import PushProviderConfig
 from journey_activity.errors import ProviderRejected, ProviderThrottled, ProviderUnavailable
-from journey_activity.local.pinpoint_events import LocalPinpointEvents
-from journey_activity.local.push_standin import PushStandIn
-from journey_activity.local.standins import StandInSetup
 from journey_activity.providers import aws_sdk, push
 from journey_activity.providers.base import SendRequest
+from journey_activity_local.engine.pinpoint_events import LocalPinpointEvents
+from journey_activity_local.standins.push import PushStandIn
+from journey_activity_local.standins.registry import StandInSetup
 
 KEY = "p" * 40
 TOKEN = "a1b2c3d4e5f60718293a4b5c6d7e8f90"
@@ -217,8 +217,8 @@ def test_the_local_endpoint_answers_as_the_service_does(endpoint):
 def test_the_local_endpoint_loads_the_service_model_once():
     """Checking each request against botocore's model must not load the model each time (15 ms of
     the engine's CPU per request, enough to push answers past the SDK's timeout under load)."""
-    from journey_activity.local import push_standin
-    from journey_activity.local.standins import service_model
+    from journey_activity_local.standins import push as push_standin
+    from journey_activity_local.standins.registry import service_model
 
     service_model.cache_clear()
     request = {"Addresses": {TOKEN: {"ChannelType": "GCM"}},

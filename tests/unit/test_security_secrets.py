@@ -125,8 +125,8 @@ def test_the_secret_never_reaches_the_ledger_the_execution_or_the_logs(tmp_path)
     """The whole workflow on the embedded engine, with the provider's Authorization header a
     Secrets Manager reference. The functions run in their own processes: their logs are read
     from the file they write to, through their real logger and formatter."""
-    from journey_activity.local.stack import LocalEnvironment, LocalOptions
     from journey_activity.triggers.pinpoint import batch_id_for
+    from journey_activity_local.stack import LocalEnvironment, LocalOptions
 
     event = {
         "Message": {}, "Data": "Hi {{User.UserAttributes.FirstName|there}}", "ApplicationId": "app-security",

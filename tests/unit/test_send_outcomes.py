@@ -272,7 +272,7 @@ def test_a_retried_sender_whose_endpoint_a_receipt_made_final_resumes_its_own_ta
 
 def test_a_send_writes_the_record_twice_and_links_the_pointer_once(endpoint, monkeypatch):
     """SENDING, SENT, the pointer's link (with the token), and one read of the recipient."""
-    from journey_activity.local.dynamodb_units import metered
+    from journey_activity_local.engine.dynamodb_units import metered
 
     with metered() as units:
         _send(monkeypatch, SendResult("msg-count"))

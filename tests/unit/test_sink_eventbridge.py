@@ -239,7 +239,7 @@ def test_a_failing_request_is_recorded_not_raised():
 def test_entries_are_accepted_by_eventbridge_and_routed():
     import boto3
 
-    from journey_activity.local.event_bus import LocalEventBus
+    from journey_activity_local.engine.event_bus import LocalEventBus
 
     bus = LocalEventBus(BUS, "123456789012").create()
     events = engagement_events(context(), [delivered(f"e{i:02d}") for i in range(12)], sent=True)
@@ -258,7 +258,7 @@ def test_the_local_eventbridge_refuses_a_request_over_256_kb():
     import boto3
     from botocore.exceptions import ClientError
 
-    from journey_activity.local.event_bus import LocalEventBus
+    from journey_activity_local.engine.event_bus import LocalEventBus
 
     LocalEventBus(BUS, "123456789012").create()
     entry = {"EventBusName": BUS, "Source": SOURCE, "DetailType": "sent",

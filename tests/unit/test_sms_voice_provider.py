@@ -22,11 +22,11 @@ from journey_activity.errors import (
     ProviderThrottled,
     ProviderUnavailable,
 )
-from journey_activity.local.sms_voice_standin import SmsVoiceStandIn
-from journey_activity.local.standins import StandInSetup
 from journey_activity.providers import aws_sdk, sms_voice
 from journey_activity.providers.base import SendRequest
 from journey_activity.receipts import Outcome, classify
+from journey_activity_local.standins.registry import StandInSetup
+from journey_activity_local.standins.sms_voice import SmsVoiceStandIn
 
 EXAMPLE = json.loads((Path(__file__).parents[1] / "events" / "sms_voice" / "examples.json").read_text())["records"]
 KEY = "d" * 40

@@ -28,12 +28,12 @@ from journey_activity.errors import (
     ProviderUnavailable,
 )
 from journey_activity.handlers._runtime import ledger
-from journey_activity.local import twilio_standin
-from journey_activity.local.standins import StandInSetup
-from journey_activity.local.twilio_standin import TwilioStandIn
 from journey_activity.providers import twilio
 from journey_activity.providers.base import SendRequest
 from journey_activity.receipts import Outcome, classify
+from journey_activity_local.standins import twilio as twilio_standin
+from journey_activity_local.standins.registry import StandInSetup
+from journey_activity_local.standins.twilio import TwilioStandIn
 from tests.unit.test_security_callbacks import Context, environment  # noqa: F401 - fixture
 from tests.unit.test_security_secrets import throttled_secret_reads
 

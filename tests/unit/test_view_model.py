@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from journey_activity.view.model import build_model, parse_time
-from journey_activity.view.page import render_page
-from journey_activity.view.sources import ViewSourceError, load_history_file
+from journey_activity_local.view.model import build_model, parse_time
+from journey_activity_local.view.page import render_page
+from journey_activity_local.view.sources import ViewSourceError, load_history_file
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFINITION = json.loads((ROOT / "statemachines" / "batch.asl.json").read_text())
@@ -164,7 +164,7 @@ def test_an_execution_arn_is_read_with_every_history_page_and_the_definition_it_
     import boto3
     from botocore.stub import Stubber
 
-    from journey_activity.view.sources import load_execution
+    from journey_activity_local.view.sources import load_execution
 
     arn = "arn:aws:states:eu-west-1:111122223333:execution:journey-activity-batch:connect-4f1c2a"
     machine = "arn:aws:states:eu-west-1:111122223333:stateMachine:journey-activity-batch"

@@ -3,7 +3,7 @@
 The embedded Step Functions engine (and boto3's ``lambda`` client, through
 ``AWS_ENDPOINT_URL_LAMBDA``, or ``aws lambda invoke --endpoint-url``) call it exactly as they
 call AWS Lambda. Each function runs in its own execution environments (worker processes, see
-:mod:`journey_activity.local.lambda_runtime`). A handler's exception becomes a function error
+:mod:`journey_activity_local.runtime.lambda_runtime`). A handler's exception becomes a function error
 the way Lambda reports it: HTTP 200, ``X-Amz-Function-Error: Unhandled`` and ``errorType`` =
 the exception's class name (``Sandbox.Timedout`` past the function's ``Timeout``), so the
 ASL's ``Retry`` and ``Catch`` match on it. A function whose reserved concurrency is all in use
@@ -25,8 +25,8 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import unquote
 
-from journey_activity.local import aws_guards
-from journey_activity.local.lambda_runtime import (
+from journey_activity_local.engine import aws_guards
+from journey_activity_local.runtime.lambda_runtime import (
     CURRENT_FUNCTION,
     DEFAULT_CAP,
     Initializer,
@@ -37,8 +37,8 @@ from journey_activity.local.lambda_runtime import (
     inherited_sys_path,
     lambda_environment,
 )
-from journey_activity.local.server import LocalServer, TrackingHTTPServer
-from journey_activity.local.template import FunctionSpec
+from journey_activity_local.server import LocalServer, TrackingHTTPServer
+from journey_activity_local.template import FunctionSpec
 
 log = logging.getLogger(__name__)
 _INVOKE_PATH = "/2015-03-31/functions/"
@@ -60,7 +60,7 @@ class ThrottledError(FunctionError):
 
 class LambdaRegistry:
     """The template's functions, callable by name or ARN, each run in its own execution
-    environments (:mod:`journey_activity.local.lambda_runtime`).
+    environments (:mod:`journey_activity_local.runtime.lambda_runtime`).
 
     ``environment`` is what Lambda's runtime gives every function (credentials, region, the
     local endpoints); each function's own variables come on top, then ``overrides`` (the local

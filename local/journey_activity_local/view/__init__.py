@@ -8,7 +8,7 @@ into plain data; ``page`` renders that data as one HTML file with inline CSS, Ja
 
 from __future__ import annotations
 
-from journey_activity.view.model import ExecutionView, build_model
-from journey_activity.view.page import render_page
+from journey_activity_local.view.model import ExecutionView, build_model
+from journey_activity_local.view.page import render_page
 
 __all__ = ["ExecutionView", "build_model", "render_page"]

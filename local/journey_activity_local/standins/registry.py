@@ -4,7 +4,7 @@ Each kind (``http``, ``ses``, ``sms-voice``, ``push``, ``twilio``) registers a f
 stack starts one stand-in per kind in use (channels of one kind share it) and gives the functions
 each stand-in's ``provider_config(channel)`` as that channel's ``CHANNEL_PROVIDERS`` entry and its
 ``environment()`` (e.g. ``AWS_ENDPOINT_URL_PINPOINT_SMS_VOICE_V2``). Every stand-in obeys the same
-behaviour words as the generic one (:data:`journey_activity.local.provider_standin.BEHAVIOURS`),
+behaviour words as the generic one (:data:`journey_activity_local.standins.http.BEHAVIOURS`),
 keyed by recipient address, so ``--behave`` means the same whatever the provider.
 
 A module registers its kind at import (``register(KIND, factory)``); :data:`MODULES` says which
@@ -24,11 +24,11 @@ from typing import Any, Protocol, Self, runtime_checkable
 KINDS = ("http", "ses", "sms-voice", "push", "twilio")
 # kind -> the module whose import registers it.
 MODULES: dict[str, str] = {
-    "http": "journey_activity.local.provider_standin",
-    "ses": "journey_activity.local.ses_standin",
-    "sms-voice": "journey_activity.local.sms_voice_standin",
-    "push": "journey_activity.local.push_standin",
-    "twilio": "journey_activity.local.twilio_standin",
+    "http": "journey_activity_local.standins.http",
+    "ses": "journey_activity_local.standins.ses",
+    "sms-voice": "journey_activity_local.standins.sms_voice",
+    "push": "journey_activity_local.standins.push",
+    "twilio": "journey_activity_local.standins.twilio",
 }
 
 
@@ -100,7 +100,7 @@ class SendLog:
     (``duplicate_sends``: the provider would send it twice, none of these APIs de-duplicates)."""
 
     def __init__(self, behaviours: Mapping[str, str]) -> None:
-        from journey_activity.local.provider_standin import Behaviour
+        from journey_activity_local.standins.http import Behaviour
 
         self._behaviours = {address: Behaviour.parse(value) for address, value in behaviours.items()}
         self._lock = threading.Lock()
@@ -119,15 +119,15 @@ class SendLog:
             return self._duplicates
 
     def set_behaviour(self, address: str, behaviour: str) -> None:
-        from journey_activity.local.provider_standin import Behaviour
+        from journey_activity_local.standins.http import Behaviour
 
         parsed = Behaviour.parse(behaviour)
         with self._lock:
             self._behaviours[address] = parsed
 
     def behaviour_for(self, address: str) -> Any:
-        """The address's :class:`~journey_activity.local.provider_standin.Behaviour` (default: deliver)."""
-        from journey_activity.local.provider_standin import DEFAULT_BEHAVIOUR, Behaviour
+        """The address's :class:`~journey_activity_local.standins.http.Behaviour` (default: deliver)."""
+        from journey_activity_local.standins.http import DEFAULT_BEHAVIOUR, Behaviour
 
         with self._lock:
             return self._behaviours.get(address, Behaviour(DEFAULT_BEHAVIOUR))
@@ -209,7 +209,7 @@ def parse_provider_options(values: list[str] | None) -> dict[str, str]:
 
 
 def _http_factory(setup: StandInSetup) -> StandIn:
-    from journey_activity.local.provider_standin import ProviderStandIn
+    from journey_activity_local.standins.http import ProviderStandIn
 
     return ProviderStandIn(
         callback_url=f"{setup.receipts_base_url}/receipts/http",

@@ -8,9 +8,9 @@ DynamoDB answers from a child process of its own, on 127.0.0.1: the functions (w
 and the engine's own clients reach it at ``AWS_ENDPOINT_URL_DYNAMODB``, over the same HTTP wire
 protocol as before (the functions already reached moto over HTTP), so every answer and error is
 the same moto code's, with the same patches: the engine's DynamoDB speed patches
-(:func:`journey_activity.local.engine_patches.install_dynamodb`), one request at a time as DynamoDB
+(:func:`journey_activity_local.engine.engine_patches.install_dynamodb`), one request at a time as DynamoDB
 applies each item write atomically, a Query reading its one partition, no tracking of replaced
-items, and the capacity meter (:mod:`journey_activity.local.dynamodb_units`), whose counts the parent
+items, and the capacity meter (:mod:`journey_activity_local.engine.dynamodb_units`), whose counts the parent
 reads and resets through the control pipe (:meth:`DynamoDBProcess.units`).
 
 Control protocol: the child writes its URL as the first line of its control stream, then answers
@@ -46,7 +46,7 @@ class DynamoDBProcess:
                        "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": self.region,
                        "AWS_REGION": self.region, "JOURNEY_ACTIVITY_LOCAL_ACCOUNT": self.account}
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "journey_activity.local.dynamodb_process"],
+            [sys.executable, "-m", "journey_activity_local.engine.dynamodb_process"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=environment, bufsize=1)
         return self
 
@@ -112,7 +112,8 @@ def _serve(control: IO[str]) -> None:
     from moto.dynamodb.models import dynamodb_backends
     from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
-    from journey_activity.local import dynamodb_units, engine_patches, stack
+    from journey_activity_local import stack
+    from journey_activity_local.engine import dynamodb_units, engine_patches
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     engine_patches.install_dynamodb()

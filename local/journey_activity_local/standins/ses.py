@@ -25,8 +25,8 @@ import time
 from datetime import UTC, datetime
 from typing import Any, Self
 
-from journey_activity.local.provider_standin import Behaviour
-from journey_activity.local.standins import SendLog, StandInSetup, publish_event, register
+from journey_activity_local.standins.http import Behaviour
+from journey_activity_local.standins.registry import SendLog, StandInSetup, publish_event, register
 
 log = logging.getLogger(__name__)
 

@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
-from journey_activity.local.current_function import CURRENT_FUNCTION
+from journey_activity_local.runtime.current_function import CURRENT_FUNCTION
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ log = logging.getLogger(__name__)
 # it makes at import from its environment) is imported in each environment's init.
 # (The forkserver skips a name that does not import.)
 PRELOADED_MODULES = (
-    "journey_activity.local.lambda_runtime", "journey_activity.local.botocore_warmup",
+    "journey_activity_local.runtime.lambda_runtime", "journey_activity_local.runtime.botocore_warmup",
     "boto3", "boto3.session", "botocore.session", "botocore.client", "botocore.config", "urllib3",
     "pydantic", "pydantic.main", "pydantic.fields", "pydantic.functional_validators", "pydantic.types",
     "pydantic.json_schema", "pydantic._internal._generate_schema", "annotated_types", "zoneinfo", "jmespath",

@@ -20,7 +20,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from journey_activity.local.server import LocalServer, TrackingHTTPServer
+from journey_activity_local.server import LocalServer, TrackingHTTPServer
 
 log = logging.getLogger(__name__)
 

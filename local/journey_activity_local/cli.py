@@ -32,7 +32,7 @@ def _fail(message: str) -> typer.Exit:
 
 def _parse_behaviours(values: list[str]) -> dict[str, str]:
     """Checked with the stand-ins' own parser: every stand-in kind obeys the same words."""
-    from journey_activity.local.provider_standin import BEHAVIOURS, Behaviour
+    from journey_activity_local.standins.http import BEHAVIOURS, Behaviour
 
     behaviours = {}
     for value in values:
@@ -134,10 +134,10 @@ def run(
         raise _fail(f"--aws-faults takes a share between 0 and 1; got {aws_faults}")
 
     from journey_activity.errors import PayloadError
-    from journey_activity.local.progress import live_progress
-    from journey_activity.local.stack import LocalEnvironment, LocalInvokeError, LocalOptions
     from journey_activity.triggers import adapter_for, connect
-    from journey_activity.view.sources import load_execution, write_view
+    from journey_activity_local.progress import live_progress
+    from journey_activity_local.stack import LocalEnvironment, LocalInvokeError, LocalOptions
+    from journey_activity_local.view.sources import load_execution, write_view
 
     try:
         adapter = adapter_for(event)
@@ -273,7 +273,7 @@ def serve(
     if not 0.0 <= aws_faults <= 1.0:
         raise _fail(f"--aws-faults takes a share between 0 and 1; got {aws_faults}")
 
-    from journey_activity.local.stack import LocalEnvironment, LocalOptions
+    from journey_activity_local.stack import LocalEnvironment, LocalOptions
 
     options = LocalOptions(template=template, receipt_delay=receipt_delay, latency=latency, behaviours=behaviours,
                            deadline_seconds=deadline, receipt_timeout_seconds=receipt_timeout,
@@ -295,7 +295,7 @@ def serve(
 
 
 def _parse_providers(values: list[str] | None) -> dict[str, str]:
-    from journey_activity.local.standins import factory_for, parse_provider_options
+    from journey_activity_local.standins.registry import factory_for, parse_provider_options
 
     try:
         chosen = parse_provider_options(values)
@@ -328,7 +328,7 @@ def view_command(
     region: Annotated[str | None, typer.Option(help="AWS Region of the execution (default: from its ARN).")] = None,
 ) -> None:
     """Write one self-contained HTML page of an execution: its graph, every endpoint's path and timeline."""
-    from journey_activity.view.sources import ViewSourceError, load_execution, load_history_file, write_view
+    from journey_activity_local.view.sources import ViewSourceError, load_execution, load_history_file, write_view
 
     try:
         if source.startswith("arn:"):
@@ -353,7 +353,7 @@ def view_command(
 
 def _checkout_definition() -> Path | None:
     """The checkout's ASL, used only when a history file carries no definition of its own."""
-    from journey_activity.local.stack import default_template
+    from journey_activity_local.stack import default_template
 
     try:
         candidate = default_template().parent / "statemachines" / "batch.asl.json"

@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 from html import escape
 
-from journey_activity.view.model import ExecutionView, StateNode
+from journey_activity_local.view.model import ExecutionView, StateNode
 
 BOX_W, BOX_H = 300, 58
 GAP_X, GAP_Y = 60, 46

@@ -7,7 +7,7 @@ StatusCallbacks signed as Twilio signs them.
 Twilio's Message resource (``sid`` ``SM`` + 32 hex, ``status`` ``queued``); errors are Twilio's
 ``{"code", "message", "more_info", "status"}``.
 
-The recipient's behaviour (``--behave``, the words of :mod:`journey_activity.local.provider_standin`)
+The recipient's behaviour (``--behave``, the words of :mod:`journey_activity_local.standins.http`)
 decides the rest: ``reject`` 400 code 21211 (invalid To), ``optout`` 400 code 21610 (the recipient
 replied STOP), ``throttle``/``throttled:N`` 429 code 20429, ``outage``/``flaky:N`` 503 code 20503,
 ``stall:S`` accepts and answers after S seconds (the sender has given up: its outcome is unknown),
@@ -42,9 +42,9 @@ from urllib.parse import parse_qsl, urlencode
 
 import urllib3
 
-from journey_activity.local.provider_standin import Behaviour
-from journey_activity.local.server import LocalServer, TrackingHTTPServer
-from journey_activity.local.standins import SendLog, StandInSetup, register
+from journey_activity_local.server import LocalServer, TrackingHTTPServer
+from journey_activity_local.standins.http import Behaviour
+from journey_activity_local.standins.registry import SendLog, StandInSetup, register
 
 log = logging.getLogger(__name__)
 

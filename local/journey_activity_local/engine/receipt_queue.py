@@ -103,7 +103,7 @@ class QueuePoller:
             self._deliver(sqs, messages)
 
     def _deliver(self, sqs: Any, messages: list[dict[str, Any]]) -> None:
-        from journey_activity.local.lambda_endpoint import FunctionError
+        from journey_activity_local.runtime.lambda_endpoint import FunctionError
 
         spec = self.registry.specs[self.function]
         try:

@@ -27,9 +27,9 @@ import uuid
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from journey_activity.local.provider_standin import Behaviour
-from journey_activity.local.server import LocalServer, TrackingHTTPServer
-from journey_activity.local.standins import SendLog, StandInSetup, publish_event, register, service_model
+from journey_activity_local.server import LocalServer, TrackingHTTPServer
+from journey_activity_local.standins.http import Behaviour
+from journey_activity_local.standins.registry import SendLog, StandInSetup, publish_event, register, service_model
 
 TARGET_PREFIX = "PinpointSMSVoiceV2."
 OPERATIONS = {"SendTextMessage": "send_text_message", "SendVoiceMessage": "send_voice_message"}

@@ -1,13 +1,13 @@
 """moto in server mode, inside the local engine's process, for the handlers' worker processes.
 
 The engine itself talks to moto in-process (``mock_aws``); handlers run in worker processes
-(:mod:`journey_activity.local.lambda_runtime`) and reach the same AWS over HTTP, through
+(:mod:`journey_activity_local.runtime.lambda_runtime`) and reach the same AWS over HTTP, through
 ``AWS_ENDPOINT_URL``. Both paths land on the same backends: moto's server
 (``moto.moto_server.threaded_moto_server.ThreadedMotoServer``) dispatches each request to
 ``moto.backends.get_backend(service)`` (``werkzeug_app.create_backend_app``), the process-wide
 ``BackendDict`` that ``mock_aws`` uses too. So the ledger a worker writes is the table the engine
 reads, a worker's ``SendTaskSuccess`` resumes the engine's waiting task, and the engine's moto
-patches (:mod:`journey_activity.local.stack`) hold for requests from either side.
+patches (:mod:`journey_activity_local.stack`) hold for requests from either side.
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ _lock = threading.Lock()
 _tally: dict[str, float] = defaultdict(float)
 _installed = False
 # Where the counting happens when the ledger's DynamoDB runs in a process of its own (the local
-# stack's: journey_activity.local.dynamodb_process); None: moto in this process.
+# stack's: journey_activity_local.engine.dynamodb_process); None: moto in this process.
 _remote: Any = None
 
 

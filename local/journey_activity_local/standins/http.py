@@ -26,8 +26,8 @@ from urllib.parse import urlsplit
 
 import urllib3
 
-from journey_activity.local.server import LocalServer, TrackingHTTPServer
 from journey_activity.signing import signed_headers
+from journey_activity_local.server import LocalServer, TrackingHTTPServer
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from journey_activity.view.model import ExecutionView, build_model
-from journey_activity.view.page import render_page
+from journey_activity_local.view.model import ExecutionView, build_model
+from journey_activity_local.view.page import render_page
 
 EXECUTION_FIELDS = ("executionArn", "stateMachineArn", "name", "status", "startDate", "stopDate", "error")
 

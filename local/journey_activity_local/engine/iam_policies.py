@@ -17,8 +17,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from journey_activity.local.aws_guards import Principal
-from journey_activity.local.template import Template
+from journey_activity_local.engine.aws_guards import Principal
+from journey_activity_local.template import Template
 
 
 def transformed(template_path: Path) -> dict[str, Any]:

@@ -4,7 +4,7 @@
   (the ledger), Secrets Manager (the receipt signing secret); in-process for the engine, and
   over HTTP (moto's server, same backends) for the handlers;
 - the local Lambda Invoke endpoint serving the template's handlers, each function in its own
-  execution environments (worker processes: :mod:`journey_activity.local.lambda_runtime`);
+  execution environments (worker processes: :mod:`journey_activity_local.runtime.lambda_runtime`);
 - the local HTTP API in front of the callback function;
 - a provider stand-in (real HTTP) that posts signed receipts to that HTTP API;
 - moto's EventBridge: the template's engagement event bus, observed through a rule and a queue
@@ -30,13 +30,13 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from journey_activity.local import aws_guards, dynamodb_units
-from journey_activity.local.dynamodb_process import DynamoDBProcess
-from journey_activity.local.engine_patches import DEFAULT_EXECUTION_HISTORIES_KEPT
-from journey_activity.local.lambda_endpoint import LambdaRegistry, LocalLambdaEndpoint
-from journey_activity.local.lambda_runtime import DEFAULT_CAP, Initializer
-from journey_activity.local.limits import enforce_payload_limits
-from journey_activity.local.template import ACCOUNT, REGION, Template, function_arn
+from journey_activity_local.engine import aws_guards, dynamodb_units
+from journey_activity_local.engine.dynamodb_process import DynamoDBProcess
+from journey_activity_local.engine.engine_patches import DEFAULT_EXECUTION_HISTORIES_KEPT
+from journey_activity_local.engine.limits import enforce_payload_limits
+from journey_activity_local.runtime.lambda_endpoint import LambdaRegistry, LocalLambdaEndpoint
+from journey_activity_local.runtime.lambda_runtime import DEFAULT_CAP, Initializer
+from journey_activity_local.template import ACCOUNT, REGION, Template, function_arn
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +167,7 @@ class _Untracked(list[Any]):
 
 def install_dynamodb_patches(backend: Any) -> None:
     """The ledger's DynamoDB as the local run serves it (in its own process: see
-    :mod:`journey_activity.local.dynamodb_process`): one request at a time, a Query reading its one
+    :mod:`journey_activity_local.engine.dynamodb_process`): one request at a time, a Query reading its one
     partition, no tracking of replaced items."""
     _query_one_partition()
     _untrack_dynamodb_items()
@@ -244,7 +244,8 @@ def closed_task_error() -> Exception:
         error = TaskTimedOut(CLOSED_TASK_MESSAGE)
         error.code = "TaskTimedOut"
         return error
-    return TaskTimedOut(CLOSED_TASK_MESSAGE, exception_type="TaskTimedOut")  # type: ignore[call-arg]
+    legacy: Any = TaskTimedOut  # AWSError(message, exception_type, status)
+    return legacy(CLOSED_TASK_MESSAGE, exception_type="TaskTimedOut")
 
 
 def _refuse_resumed_tasks() -> None:
@@ -448,8 +449,8 @@ class ExecutionEvents:
                 self._deliver(execution)
 
     def _deliver(self, execution: Mapping[str, Any]) -> None:
-        from journey_activity.local.lambda_endpoint import FunctionError
-        from journey_activity.local.template import matches
+        from journey_activity_local.runtime.lambda_endpoint import FunctionError
+        from journey_activity_local.template import matches
 
         event = {
             "version": "0",
@@ -515,13 +516,13 @@ class LocalEnvironment:
     def _start(self) -> None:
         from moto import mock_aws
 
-        from journey_activity.local import engine_patches
-        from journey_activity.local.http_api import LocalHttpApi
-        from journey_activity.local.lambda_runtime import LambdaRuntime
-        from journey_activity.local.moto_server import MotoServer
-        from journey_activity.local.pinpoint_events import LocalPinpointEvents
-        from journey_activity.local.provider_standin import ProviderStandIn
-        from journey_activity.local.standins import StandIn, StandInSetup, factory_for
+        from journey_activity_local.engine import engine_patches
+        from journey_activity_local.engine.http_api import LocalHttpApi
+        from journey_activity_local.engine.moto_server import MotoServer
+        from journey_activity_local.engine.pinpoint_events import LocalPinpointEvents
+        from journey_activity_local.runtime.lambda_runtime import LambdaRuntime
+        from journey_activity_local.standins.http import ProviderStandIn
+        from journey_activity_local.standins.registry import StandIn, StandInSetup, factory_for
 
         self._saved_env = dict(os.environ)
         for variable in [v for v in os.environ if v.startswith("AWS_ENDPOINT_URL")]:
@@ -652,7 +653,7 @@ class LocalEnvironment:
 
     def _start_queue_poller(self) -> Any:
         """Lambda's event source mapping of the receipt queue (the template's EventSourceMapping)."""
-        from journey_activity.local.receipt_queue import QueuePoller
+        from journey_activity_local.engine.receipt_queue import QueuePoller
 
         mappings = [r.get("Properties", {}) for r in self.template.resources.values()
                     if r.get("Type") == "AWS::Lambda::EventSourceMapping"]
@@ -666,7 +667,7 @@ class LocalEnvironment:
             batch_size=int(mappings[0].get("BatchSize", 10))))
 
     def _guard_config(self, refs: Mapping[str, Any]) -> aws_guards.GuardConfig:
-        from journey_activity.local.iam_policies import principals
+        from journey_activity_local.engine.iam_policies import principals
 
         machine, _, _ = self.template.state_machine()
         return aws_guards.GuardConfig(
@@ -682,7 +683,7 @@ class LocalEnvironment:
     def _create_event_bus(self) -> Any:
         """The template's event bus (its logical id ``EngagementEventBus``), named as the template
         names it, on moto's EventBridge."""
-        from journey_activity.local.event_bus import LocalEventBus
+        from journey_activity_local.engine.event_bus import LocalEventBus
 
         properties = self.template.resources.get("EngagementEventBus", {}).get("Properties", {})
         name = str(self.template.resolve(properties.get("Name"), self._refs({})) or "journey-activity-local-engagement")
@@ -690,7 +691,7 @@ class LocalEnvironment:
 
     def _receipts_throttle(self) -> Any:
         """The receipt API's stage throttling, as the template sets it (API Gateway enforces it)."""
-        from journey_activity.local.http_api import StageThrottle
+        from journey_activity_local.engine.http_api import StageThrottle
 
         api = self.template.resources.get("ReceiptsApi", {}).get("Properties", {})
         settings = self.template.resolve(api.get("DefaultRouteSettings") or {}, self._refs({}))

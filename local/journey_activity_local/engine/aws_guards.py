@@ -1,7 +1,7 @@
 """What AWS checks before a call reaches a service, enforced on every boto3 client of a process.
 
 - **IAM**: every AWS call a handler makes is authorized against its function's role, as the SAM
-  transform of ``template.yaml`` produces it (:mod:`journey_activity.local.iam_policies`):
+  transform of ``template.yaml`` produces it (:mod:`journey_activity_local.engine.iam_policies`):
   explicit Deny wins, then an Allow whose actions and resources match (``*`` and ``?``
   wildcards), else the implicit deny. A refused call fails as the service answers it:
   ``AccessDeniedException``, with a message naming the role, the action and the resource.
@@ -13,7 +13,7 @@
 Both answer in botocore's ``before-call`` event, so nothing reaches moto or the network. The
 hook is registered in botocore's builtin handlers, so every client made after :func:`install`
 carries it, including those Powertools' parameters utilities make. Which function is calling
-comes from :data:`journey_activity.local.current_function.CURRENT_FUNCTION`; a call outside an
+comes from :data:`journey_activity_local.runtime.current_function.CURRENT_FUNCTION`; a call outside an
 invocation (the harness, the engine) is not guarded. One :func:`install` call with a plain,
 picklable :class:`GuardConfig` sets up any process (worker processes included).
 
@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from journey_activity.local.current_function import CURRENT_FUNCTION
+from journey_activity_local.runtime.current_function import CURRENT_FUNCTION
 
 _PARAMS_KEY = "journey_activity_api_params"
 

@@ -615,7 +615,7 @@ def intern_item_attribute_names() -> None:
 
 def install_dynamodb() -> None:
     """The patches of moto's DynamoDB and its server (idempotent): what the ledger's own process
-    (:mod:`journey_activity.local.dynamodb_process`) needs."""
+    (:mod:`journey_activity_local.engine.dynamodb_process`) needs."""
     cache_action_names()
     dynamodb_items_as_json()
     cache_update_expression_parsing()

@@ -15,9 +15,9 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from journey_activity.local.lambda_endpoint import FunctionError, LambdaRegistry
-from journey_activity.local.server import LocalServer, TrackingHTTPServer
-from journey_activity.local.template import FunctionSpec
+from journey_activity_local.runtime.lambda_endpoint import FunctionError, LambdaRegistry
+from journey_activity_local.server import LocalServer, TrackingHTTPServer
+from journey_activity_local.template import FunctionSpec
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Which template function is running now, in this thread of this process.
 
 The local Lambda registry sets it around every invocation (whichever process runs the handler);
-the AWS call guards (:mod:`journey_activity.local.aws_guards`) read it to authorize each call
+the AWS call guards (:mod:`journey_activity_local.engine.aws_guards`) read it to authorize each call
 against that function's role. Outside an invocation (the test harness, the engine itself) it is
 ``None`` and calls are not guarded.
 """

@@ -6,7 +6,7 @@ moto answers ``SendMessages`` with 404.
 
 The same variable points every function's ``pinpoint`` client here, so the stand-in also answers
 ``PutEvents`` (``/v1/apps/{id}/events``), by handing the request to the stack's local Pinpoint
-events endpoint (:class:`journey_activity.local.pinpoint_events.LocalPinpointEvents`).
+events endpoint (:class:`journey_activity_local.engine.pinpoint_events.LocalPinpointEvents`).
 
 The request is checked against botocore's model of ``MessageRequest``, an unknown application is
 ``NotFoundException``, an unsigned request ``ForbiddenException``. The device token's behaviour
@@ -30,8 +30,8 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from journey_activity.local.server import LocalServer, TrackingHTTPServer
-from journey_activity.local.standins import SendLog, StandInSetup, register, service_model
+from journey_activity_local.server import LocalServer, TrackingHTTPServer
+from journey_activity_local.standins.registry import SendLog, StandInSetup, register, service_model
 
 APPLICATION_ID = "journeyactivitylocalpush"
 _ROUTE = re.compile(r"^/v1/apps/(?P<application_id>[^/]+)/(?P<operation>messages|events)$")

@@ -1,1 +1,0 @@
-"""Local runtime: the embedded engine's stand-ins for AWS and providers."""

@@ -1,0 +1,32 @@
+"""The README's two commands are the ones that work: CI runs the test command exactly, and both
+install from the lock."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.lint
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _readme_commands() -> list[str]:
+    quick_start = (ROOT / "README.md").read_text().split("## Quick start", 1)[1]
+    return re.findall(r"```sh\n(.+?)\n```", quick_start, flags=re.S)[:2]
+
+
+def test_ci_runs_the_readmes_test_command_exactly():
+    _, test = _readme_commands()
+    last = [line for line in (ROOT / ".ci" / "run").read_text().splitlines() if line.strip()][-1]
+    assert last == test
+
+
+def test_both_commands_install_the_locked_versions_and_run_a_connect_journey():
+    setup_and_run, test = _readme_commands()
+    for command in (setup_and_run, test):
+        assert re.search(r"pip install uv==\d+\.\d+\.\d+ ", command)  # uv itself at one version
+        assert "uv sync --locked" in command and "pip install -e" not in command
+    assert "npm ci" in test and "pytest" in test
+    assert "examples/connect-journey.json" in setup_and_run  # the live trigger first
