@@ -12,6 +12,17 @@ import pytest
 EVENTS = Path(__file__).parent / "events"
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """The tests run the local engine: refuse, in one line, a moto its patches were not verified on
+    (JOURNEY_ACTIVITY_UNVERIFIED_MOTO=1 runs them anyway, as scripts/check-upgrades does)."""
+    from journey_activity_local.engine import verified
+
+    try:
+        verified.preflight()
+    except verified.UnverifiedEngineError as error:
+        pytest.exit(str(error), returncode=3)
+
+
 @pytest.fixture
 def load_event() -> Callable[[str], Any]:
     """``load_event(name)``: the JSON document ``tests/events/<name>.json``."""

@@ -30,6 +30,16 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(code=2)
 
 
+def _engine_verified() -> None:
+    """Refuse, in one line, to start an engine whose moto its patches were not verified on."""
+    from journey_activity_local.engine import verified
+
+    try:
+        verified.preflight()
+    except verified.UnverifiedEngineError as error:
+        raise _fail(str(error)) from None
+
+
 def _parse_behaviours(values: list[str]) -> dict[str, str]:
     """Checked with the stand-ins' own parser: every stand-in kind obeys the same words."""
     from journey_activity_local.standins.http import BEHAVIOURS, Behaviour
@@ -139,6 +149,7 @@ def run(
     from journey_activity_local.stack import LocalEnvironment, LocalInvokeError, LocalOptions
     from journey_activity_local.view.sources import load_execution, write_view
 
+    _engine_verified()
     try:
         adapter = adapter_for(event)
     except PayloadError as error:
@@ -275,6 +286,7 @@ def serve(
 
     from journey_activity_local.stack import LocalEnvironment, LocalOptions
 
+    _engine_verified()
     options = LocalOptions(template=template, receipt_delay=receipt_delay, latency=latency, behaviours=behaviours,
                            deadline_seconds=deadline, receipt_timeout_seconds=receipt_timeout,
                            receipt_heartbeat_seconds=heartbeat, environment=environment,

@@ -27,6 +27,8 @@ def test_both_commands_install_the_locked_versions_and_run_a_connect_journey():
     setup_and_run, test = _readme_commands()
     for command in (setup_and_run, test):
         assert re.search(r"pip install uv==\d+\.\d+\.\d+ ", command)  # uv itself at one version
-        assert "uv sync --locked" in command and "pip install -e" not in command
-    assert "npm ci" in test and "pytest" in test
+        assert "uv sync --locked" in command
+        assert "pip install -e" not in command
+    assert "npm ci" in test
+    assert "pytest" in test
     assert "examples/connect-journey.json" in setup_and_run  # the live trigger first

@@ -23,7 +23,7 @@ def world(fake_aws: None) -> dict[str, Any]:
     from moto.dynamodb.models import dynamodb_backends
 
     from journey_activity import aws
-    from journey_activity_local.stack import _serialize_dynamodb
+    from journey_activity_local.engine.dynamodb_patches import _serialize_dynamodb
 
     aws.reset_clients()
     boto3.client("dynamodb").create_table(TableName=TABLE, BillingMode="PAY_PER_REQUEST", **LEDGER_KEYS)

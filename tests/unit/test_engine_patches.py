@@ -412,16 +412,18 @@ def test_the_interpreter_keeps_only_its_threads_still_running(monkeypatch, machi
     waiting, release = threading.Thread(target=lambda: release.wait()), threading.Event()
     not_started = threading.Thread(target=lambda: None)
     waiting.start()
-    TMP_THREADS.append(waiting)
-    TMP_THREADS.append(not_started)
-    for index in range(12):
-        _run(machine, f"run-{index}")
-    # Each run started some 15 threads; moto's list kept them all.
-    assert len(TMP_THREADS) < 100
-    assert waiting in TMP_THREADS
-    assert not_started in TMP_THREADS
-    release.set()
-    waiting.join()
+    try:
+        TMP_THREADS.append(waiting)
+        TMP_THREADS.append(not_started)
+        for index in range(12):
+            _run(machine, f"run-{index}")
+        # Each run started some 15 threads; moto's list kept them all.
+        assert len(TMP_THREADS) < 100
+        assert waiting in TMP_THREADS
+        assert not_started in TMP_THREADS
+    finally:
+        release.set()  # a failed assertion must not leave pytest waiting for this thread at exit
+        waiting.join()
 
 
 def test_moto_keeps_no_list_of_every_message_and_state_machine_copy(monkeypatch, machine):

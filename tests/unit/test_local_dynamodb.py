@@ -6,7 +6,7 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from journey_activity_local.stack import _query_one_partition, _untrack_dynamodb_items
+from journey_activity_local.engine.dynamodb_patches import _query_one_partition, _untrack_dynamodb_items
 from tests.conftest import LEDGER_KEYS
 
 

@@ -112,12 +112,12 @@ def _serve(control: IO[str]) -> None:
     from moto.dynamodb.models import dynamodb_backends
     from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
-    from journey_activity_local import stack
-    from journey_activity_local.engine import dynamodb_units, engine_patches
+    from journey_activity_local.engine import dynamodb_patches, dynamodb_units, engine_patches, verified
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    verified.preflight()
     engine_patches.install_dynamodb()
-    stack.install_dynamodb_patches(dynamodb_backends[os.environ["JOURNEY_ACTIVITY_LOCAL_ACCOUNT"]]
+    dynamodb_patches.install_dynamodb_patches(dynamodb_backends[os.environ["JOURNEY_ACTIVITY_LOCAL_ACCOUNT"]]
                                    [os.environ["AWS_REGION"]])
     dynamodb_units.install()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)

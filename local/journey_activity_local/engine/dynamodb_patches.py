@@ -1,0 +1,89 @@
+"""The ledger's DynamoDB as the local run serves it, in a process of its own
+(:mod:`journey_activity_local.engine.dynamodb_process`): one request at a time, a Query reading its
+one partition, no tracking of replaced items. The shapes these patches replace are checked in
+:mod:`journey_activity_local.engine.verified`."""
+
+from __future__ import annotations
+
+import functools
+import threading
+from typing import Any
+
+
+def _serialize_dynamodb(backend: Any) -> None:
+    """Make moto's DynamoDB apply one request at a time, as DynamoDB applies each item write
+    atomically; the handlers run on many threads here."""
+    lock = threading.RLock()
+    for name in ("update_item", "put_item", "get_item", "delete_item", "query", "scan", "batch_write_item",
+                 "batch_get_item", "transact_write_items"):
+        method = getattr(backend, name, None)
+        if method is None:
+            continue
+
+        def locked(*args: Any, __method: Any = method, **kwargs: Any) -> Any:
+            with lock:
+                return __method(*args, **kwargs)
+
+        setattr(backend, name, functools.wraps(method)(locked))
+
+
+def _query_one_partition() -> None:
+    """moto (5.x) answers every Query by sorting all the table's items, then filtering on the
+    partition key: each of the invoker's polls of its batch costs time in proportion to the
+    whole ledger (94 ms at 10,000 records), under the lock above. DynamoDB reads the one
+    partition; so does this, for a Query on the table's own key (indexes are left as they are)."""
+    from moto.dynamodb.models.table import Table
+
+    if getattr(Table.query, "_journey_activity_patch", False):
+        return
+    query, all_items = Table.query, Table.all_items
+    scope = threading.local()
+
+    @functools.wraps(query)
+    def query_partition(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
+        if index_name or hash_key is None or not self.range_key_attr:
+            return query(self, hash_key, *args, **kwargs)
+        scope.partition = (self, hash_key)
+        try:
+            return query(self, hash_key, *args, **kwargs)
+        finally:
+            scope.partition = None
+
+    @functools.wraps(all_items)
+    def partition_items(self: Any) -> Any:
+        partition = getattr(scope, "partition", None)
+        if partition is None or partition[0] is not self:
+            return all_items(self)
+        return sorted((self.items.get(partition[1]) or {}).values(), key=lambda item: item.range_key)
+
+    setattr(query_partition, "_journey_activity_patch", True)  # noqa: B010 - marks the patch
+    Table.query = query_partition  # type: ignore[method-assign]
+    Table.all_items = partition_items  # type: ignore[method-assign]
+
+
+class _Untracked(list[Any]):
+    """A list that keeps nothing: see :func:`_untrack_dynamodb_items`."""
+
+    def append(self, item: Any) -> None:
+        pass
+
+
+def install_dynamodb_patches(backend: Any) -> None:
+    """The ledger's DynamoDB as the local run serves it (in its own process: see
+    :mod:`journey_activity_local.engine.dynamodb_process`): one request at a time, a Query reading its one
+    partition, no tracking of replaced items."""
+    _query_one_partition()
+    _untrack_dynamodb_items()
+    _serialize_dynamodb(backend)
+
+
+def _untrack_dynamodb_items() -> None:
+    """moto keeps every DynamoDB item object it ever creates (every version an update
+    replaces, every projected copy) in ``Item.instances_tracked``, for its server's dashboard,
+    until the mock ends: about 850 per batch, so a long local run grows in memory and in
+    garbage-collection time. DynamoDB keeps the current items only; so does this. (moto resets
+    the list when a mock ends: set again for each environment.)"""
+    from moto.dynamodb.models.dynamo_type import Item
+
+    Item.instances_tracked = _Untracked()  # type: ignore[attr-defined]
