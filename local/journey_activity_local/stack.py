@@ -1,20 +1,24 @@
-"""The embedded local engine: everything ``template.yaml`` describes, in one process.
+"""The embedded local engine assembled: everything ``template.yaml`` describes, from the three rooms
+of this package.
 
-- moto: Step Functions with ``execute_state_machine`` (the real ASL file runs), DynamoDB
-  (the ledger), Secrets Manager (the receipt signing secret); in-process for the engine, and
-  over HTTP (moto's server, same backends) for the handlers;
-- the local Lambda Invoke endpoint serving the template's handlers, each function in its own
-  execution environments (worker processes: :mod:`journey_activity_local.runtime.lambda_runtime`);
-- the local HTTP API in front of the callback function;
-- a provider stand-in (real HTTP) that posts signed receipts to that HTTP API;
-- moto's EventBridge: the template's engagement event bus, observed through a rule and a queue
-  (``local.event_bus.events()``);
-- a local Pinpoint ``PutEvents`` endpoint (moto does not implement it), for ``REPORT_SINK=pinpoint``.
+- :mod:`journey_activity_local.engine`, the AWS it fakes: moto's Step Functions with
+  ``execute_state_machine`` (the real ASL file runs) and its patches, DynamoDB (the ledger, in a
+  process of its own), Secrets Manager, SNS/SQS (the receipt queue), EventBridge (the engagement
+  event bus, observed through a rule and a queue), the HTTP API in front of the callback function,
+  a Pinpoint ``PutEvents`` endpoint; IAM from the transformed template, payload limits, throttling
+  and faults enforced as AWS enforces them;
+- :mod:`journey_activity_local.runtime`, the Lambda runtime: the local Invoke endpoint serving the
+  template's handlers, each function in its own execution environments (worker processes), with
+  its timeout;
+- :mod:`journey_activity_local.standins`: the provider stand-ins (real HTTP servers speaking each
+  provider's wire format) that post signed receipts.
+
+:class:`LocalEnvironment` starts and stops them together; :class:`ExecutionEvents` stands for
+EventBridge's execution status events, which moto does not emit.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import os
@@ -22,7 +26,7 @@ import queue
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +34,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from journey_activity_local.engine import aws_guards, dynamodb_units
+from journey_activity_local.engine import aws_guards, dynamodb_units, stepfunctions_patches
 from journey_activity_local.engine.dynamodb_process import DynamoDBProcess
 from journey_activity_local.engine.engine_patches import DEFAULT_EXECUTION_HISTORIES_KEPT
 from journey_activity_local.engine.limits import enforce_payload_limits
@@ -44,9 +48,6 @@ STATE_MACHINE_NAME = "journey-activity-local-batch"
 TABLE_NAME = "journey-activity-local-ledger"
 SECRET_NAME = "journey-activity-local-signing-secret"  # noqa: S105 - a name, not a secret
 PROVIDER_NAME = "http"
-# The engine's Lambda client signs with this access key: the local Lambda endpoint knows the
-# caller is the state machine and authorizes its invocations against the state machine's role.
-STATE_MACHINE_ACCESS_KEY = "ASIALOCALSTATEMACHINE"
 # Attempts of an asynchronous invocation (the first and Lambda's two retries).
 ASYNC_ATTEMPTS = 3
 
@@ -106,228 +107,10 @@ class LocalInvokeError(RuntimeError):
         self.payload = dict(payload)
 
 
-def _start_executions_atomically() -> None:
-    """In AWS, StartExecution checks the name and starts the run in one step, so two concurrent
-    starts of one batch (Pinpoint retrying a slow invocation) give one execution. moto (5.2.x)
-    checks, then appends, without a lock: both calls can pass the check and start two runs of
-    one name. Serialized here, as AWS behaves; the start itself only spawns the run's thread."""
-    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
-
-    if getattr(StepFunctionsParserBackend.start_execution, "_journey_activity_patch", False):
-        return
-    original = StepFunctionsParserBackend.start_execution
-    lock = threading.Lock()
-
-    @functools.wraps(original)
-    def start_execution(self: Any, *args: Any, **kwargs: Any) -> Any:
-        with lock:
-            return original(self, *args, **kwargs)
-
-    start_execution._journey_activity_patch = True  # type: ignore[attr-defined]
-    StepFunctionsParserBackend.start_execution = start_execution  # type: ignore[method-assign]
-
-
-def _deliver_early_callbacks() -> None:
-    """Work around a race in moto's interpreter (5.2.x): it sets up a task's heartbeat wait
-    only after the Lambda invocation returns, so a SendTaskSuccess that arrives while the
-    sender is still running (a fast receipt) is not seen by the heartbeat wait, which then
-    times out. AWS delivers such a callback; so does this, by waking the new wait at once."""
-    from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint
-
-    if getattr(CallbackEndpoint.setup_heartbeat_endpoint, "_journey_activity_patch", False):
-        return
-    original = CallbackEndpoint.setup_heartbeat_endpoint
-
-    def setup_heartbeat_endpoint(self: Any, heartbeat_seconds: int) -> Any:
-        endpoint = original(self, heartbeat_seconds)
-        if self.get_outcome() is not None:
-            endpoint.notify()
-        return endpoint
-
-    setup_heartbeat_endpoint._journey_activity_patch = True  # type: ignore[attr-defined]
-    CallbackEndpoint.setup_heartbeat_endpoint = setup_heartbeat_endpoint  # type: ignore[method-assign]
-
-
-CLOSED_TASK_MESSAGE = "Task Timed Out: 'Provided task does not exist anymore'"
-
-
-def closed_task_error() -> Exception:
-    """The service's ``TaskTimedOut`` error for a closed task, built the way the installed moto
-    builds its own errors. moto up to 5.2.5 derives the parser's errors from ``AWSError``
-    (``message, exception_type``); 5.2.6 from ``ServiceException`` (``code, message`` when given
-    two arguments). Neither form is called positionally here: the message alone, and the code
-    set by its own name, so the wire carries ``TaskTimedOut`` and this message on both."""
-    from moto.core import exceptions as core_exceptions
-    from moto.stepfunctions.parser.api import TaskTimedOut
-
-    service_exception = getattr(core_exceptions, "ServiceException", None)
-    if isinstance(service_exception, type) and issubclass(TaskTimedOut, service_exception):
-        error = TaskTimedOut(CLOSED_TASK_MESSAGE)
-        error.code = "TaskTimedOut"
-        return error
-    legacy: Any = TaskTimedOut  # AWSError(message, exception_type, status)
-    return legacy(CLOSED_TASK_MESSAGE, exception_type="TaskTimedOut")
-
-
-def _refuse_resumed_tasks() -> None:
-    """moto (5.2.x) accepts SendTaskSuccess, SendTaskFailure and SendTaskHeartbeat for a task it
-    has already resumed, and overwrites the first outcome if the task has not read it yet. AWS
-    refuses them ("TaskTimedOut: ... the task associated with the token has already been closed"),
-    and the product relies on that (a provider's retry of a receipt resumes again; the refusal
-    makes it a duplicate). So does this: a token whose task has an outcome is refused with
-    TaskTimedOut, in running executions and closed ones alike."""
-    from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackPoolManager
-
-    if getattr(CallbackPoolManager.notify, "_journey_activity_patch", False):
-        return
-    notify, heartbeat = CallbackPoolManager.notify, CallbackPoolManager.heartbeat
-
-    def resumed(self: Any, callback_id: str) -> bool:
-        endpoint = self._pool.get(callback_id)
-        if endpoint is None:
-            return False
-        if type(endpoint).__name__ == "_FinishedCallback":  # a closed execution's (engine_patches)
-            return True
-        get_outcome = getattr(endpoint, "get_outcome", None)
-        return get_outcome is not None and get_outcome() is not None
-
-    # Raised here, as the service's error: moto's own mapping of a consumer error cannot build it
-    # (5.2.x calls the exception without its message).
-    def refuse_resumed(self: Any, callback_id: str, outcome: Any) -> bool:
-        if resumed(self, callback_id):
-            raise closed_task_error()
-        return bool(notify(self, callback_id, outcome))
-
-    def refuse_resumed_heartbeat(self: Any, callback_id: str) -> bool:
-        if resumed(self, callback_id):
-            raise closed_task_error()
-        return bool(heartbeat(self, callback_id))
-
-    refuse_resumed._journey_activity_patch = True  # type: ignore[attr-defined]
-    CallbackPoolManager.notify = refuse_resumed  # type: ignore[method-assign]
-    CallbackPoolManager.heartbeat = refuse_resumed_heartbeat  # type: ignore[method-assign]
-
-
-def _reuse_lambda_clients() -> None:
-    """moto's interpreter builds a new boto3 client for every Lambda invocation (tens of
-    milliseconds of CPU each, under the GIL); AWS Step Functions has no such cost. Reuse one
-    client per region for the Lambda integration: clients are thread-safe once built."""
-    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
-
-    if getattr(lambda_eval_utils.boto_client_for, "_journey_activity_patch", False):
-        return
-    import boto3
-    from botocore.config import Config
-
-    original = lambda_eval_utils.boto_client_for
-    clients: dict[tuple[str, str, str], Any] = {}
-    lock = threading.Lock()
-
-    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
-        # Each local environment has its own Lambda endpoint: a client per endpoint.
-        key = (region, service, os.environ.get("AWS_ENDPOINT_URL_LAMBDA", ""))
-        with lock:
-            if key not in clients:
-                made = original(region=region, service=service, state_credentials=state_credentials)
-                # One connection per concurrent Map iteration (inline Map runs up to 40 at once per execution).
-                clients[key] = boto3.client(
-                    service, region_name=region, endpoint_url=made.meta.endpoint_url,
-                    # The state machine role's (local) credentials: see STATE_MACHINE_ACCESS_KEY.
-                    aws_access_key_id=STATE_MACHINE_ACCESS_KEY, aws_secret_access_key="sk",  # noqa: S106
-                    config=made.meta.config.merge(Config(max_pool_connections=256)),
-                )
-            return clients[key]
-
-    boto_client_for._journey_activity_patch = True  # type: ignore[attr-defined]
-    lambda_eval_utils.boto_client_for = boto_client_for
-
-
-def _stop_at_once() -> None:
-    """moto (5.2.x) marks a stopped execution ABORTED only when its running task returns, so
-    an execution waiting for a receipt would look RUNNING until the heartbeat expires. AWS
-    aborts at once; so does this: the status is ABORTED as soon as StopExecution returns
-    (the waiting thread ends later and finds its program stopped)."""
-    from moto.stepfunctions.parser.api import ExecutionStatus
-    from moto.stepfunctions.parser.backend.execution import Execution
-
-    if getattr(Execution.stop, "_journey_activity_patch", False):
-        return
-    original = Execution.stop
-
-    def stop(self: Any, stop_date: Any, error: str | None, cause: str | None) -> None:
-        self._journey_activity_aborted = True
-        original(self, stop_date=stop_date, error=error, cause=cause)
-        self.exec_status = ExecutionStatus.ABORTED
-        self.stop_date = stop_date
-
-    stop._journey_activity_patch = True  # type: ignore[attr-defined]
-    Execution.stop = stop  # type: ignore[method-assign]
-
-    # When the interrupted task does return, its error must not turn ABORTED into FAILED.
-    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
-
-    reflect = BaseExecutionWorkerCommunication._reflect_execution_status
-
-    def reflect_status(self: Any) -> None:
-        reflect(self)
-        if getattr(self.execution, "_journey_activity_aborted", False):
-            self.execution.exec_status = ExecutionStatus.ABORTED
-
-    BaseExecutionWorkerCommunication._reflect_execution_status = reflect_status  # type: ignore[method-assign]
-
-
-# Who hears of executions changing status (see _announce_status_changes): ExecutionEvents instances.
-_status_listeners: list[Callable[[Any], None]] = []
-_status_listeners_lock = threading.Lock()
-# Which local environment started an execution: a run left over from an earlier environment
-# (its thread still waiting out a heartbeat) must not be announced to the next one, whose
-# engine has never heard of it.
-_generation = 0
-
-
-def _announce(execution: Any) -> None:
-    with _status_listeners_lock:
-        listeners = list(_status_listeners)
-    for listener in listeners:
-        listener(execution)
-
-
-def _announce_status_changes() -> None:
-    """moto emits no EventBridge events. Tell the listeners when an execution starts, ends
-    (succeeded, failed, timed out) or is stopped, as AWS tells EventBridge: at the moment it
-    happens, with no polling (which grows with the number of executions and competes for
-    the GIL with the run it watches)."""
-    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication, Execution
-
-    if getattr(BaseExecutionWorkerCommunication.terminated, "_journey_activity_patch", False):
-        return
-    terminated, stop, start = BaseExecutionWorkerCommunication.terminated, Execution.stop, Execution.start
-
-    def on_terminated(self: Any) -> None:
-        terminated(self)
-        _announce(self.execution)
-
-    def on_stop(self: Any, *args: Any, **kwargs: Any) -> None:
-        stop(self, *args, **kwargs)
-        _announce(self)
-
-    def on_start(self: Any, *args: Any, **kwargs: Any) -> Any:
-        self._journey_activity_generation = _generation  # before its thread can end and announce
-        started = start(self, *args, **kwargs)
-        _announce(self)
-        return started
-
-    for function in (on_terminated, on_stop, on_start):
-        setattr(function, "_journey_activity_patch", True)  # noqa: B010 - marks the patch
-    BaseExecutionWorkerCommunication.terminated = on_terminated  # type: ignore[method-assign]
-    Execution.stop = on_stop  # type: ignore[method-assign]
-    Execution.start = on_start  # type: ignore[method-assign]
-
-
 class ExecutionEvents:
     """EventBridge's "Step Functions Execution Status Change" events, which moto does not emit:
     hears every status change of the state machine's executions (see
-    :func:`_announce_status_changes`) and invokes the functions whose ``EventBridgeRule``
+    :func:`.engine.stepfunctions_patches.announce_status_changes`) and invokes the functions whose ``EventBridgeRule``
     patterns in the template match, as EventBridge would, one event at a time."""
 
     def __init__(self, registry: LambdaRegistry, state_machine_arn: str) -> None:
@@ -335,22 +118,17 @@ class ExecutionEvents:
         self.state_machine_arn = state_machine_arn
         self.delivered: list[dict[str, Any]] = []
         self._seen: dict[str, str] = {}
+        self._generation = -1  # until listening: no execution of this environment has started yet
         self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="execution-events", daemon=True)
 
     def __enter__(self) -> ExecutionEvents:
-        global _generation
-        _announce_status_changes()
-        with _status_listeners_lock:
-            _generation += 1
-            self._generation = _generation
-            _status_listeners.append(self._hear)
+        self._generation = stepfunctions_patches.listen(self._hear)
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        with _status_listeners_lock:
-            _status_listeners.remove(self._hear)
+        stepfunctions_patches.stop_listening(self._hear)
         self._queue.put(None)
         self._thread.join(timeout=5)
 
@@ -460,11 +238,7 @@ class LocalEnvironment:
         self._stack.callback(self.dynamodb.stop)
         self._stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
         engine_patches.install(execution_histories_kept=self.options.execution_histories_kept)
-        _start_executions_atomically()
-        _deliver_early_callbacks()
-        _refuse_resumed_tasks()
-        _reuse_lambda_clients()
-        _stop_at_once()
+        stepfunctions_patches.install()
         enforce_payload_limits()
         self._reset_caches()
         # The handlers' AWS, over HTTP from their worker processes: the same moto backends; the
@@ -596,7 +370,7 @@ class LocalEnvironment:
         machine, _, _ = self.template.state_machine()
         return aws_guards.GuardConfig(
             principals=principals(self.template.path, refs) if self.options.enforce_iam else {},
-            access_keys={STATE_MACHINE_ACCESS_KEY: machine},
+            access_keys={stepfunctions_patches.STATE_MACHINE_ACCESS_KEY: machine},
             enforce_iam=self.options.enforce_iam,
             fault_rate=self.options.aws_faults,
             seed=self.options.fault_seed,

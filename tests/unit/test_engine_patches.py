@@ -13,7 +13,7 @@ import pytest
 from moto import mock_aws
 
 from journey_activity_local.engine import engine_patches
-from journey_activity_local.stack import _refuse_resumed_tasks
+from journey_activity_local.engine.stepfunctions_patches import deliver_early_callbacks, refuse_resumed_tasks
 
 
 def _original(function: Any) -> Any:
@@ -343,7 +343,10 @@ def _waiting_machine(queue_url: str) -> str:
 
 @pytest.fixture
 def machine() -> Any:
-    """moto's interpreter with a state machine waiting for tokens: ``(sfn, sqs, queue_url, arn)``."""
+    """moto's interpreter with a state machine waiting for tokens: ``(sfn, sqs, queue_url, arn)``.
+    With the engine's fix of moto's early-callback race (a token answered as soon as it is out
+    could otherwise be missed and the run wait out its heartbeat: tests/unit/test_local_task_tokens.py)."""
+    deliver_early_callbacks()
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         sqs = boto3.client("sqs", region_name="us-east-1")
         queue_url = sqs.create_queue(QueueName="tokens")["QueueUrl"]
@@ -521,9 +524,9 @@ def test_a_closed_executions_name_stays_taken_and_its_tokens_answer_as_before(mo
     for item_input in ({"items": [0, 1, 2]}, {"items": [9]}):
         with pytest.raises(sfn.exceptions.ExecutionAlreadyExists):
             sfn.start_execution(stateMachineArn=arn, name="taken", input=json.dumps(item_input))
-    # A closed execution's token is refused as AWS refuses it (the local run's _refuse_resumed_tasks:
+    # A closed execution's token is refused as AWS refuses it (the local run's refuse_resumed_tasks:
     # moto itself looks in every execution for SendTaskFailure and accepts it).
-    _refuse_resumed_tasks()
+    refuse_resumed_tasks()
     with pytest.raises(sfn.exceptions.TaskTimedOut):
         sfn.send_task_failure(taskToken=tokens[0], error="Late", cause="a late receipt")
     with pytest.raises(sfn.exceptions.InvalidToken):

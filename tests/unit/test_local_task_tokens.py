@@ -1,14 +1,31 @@
-"""The local engine refuses a task token whose task was already resumed, as AWS does
-("TaskTimedOut: the task associated with the token has already been closed"); moto 5.2.x accepts
-it, and would let a second answer overwrite the first."""
+"""Task tokens on the local engine as on AWS.
+
+- A task token whose task was already resumed is refused ("TaskTimedOut: the task associated with
+  the token has already been closed"); moto 5.2.x accepts it, and would let a second answer
+  overwrite the first.
+- A callback that arrives before the interpreter has set up the task's heartbeat wait (a fast
+  receipt) resumes the task; moto 5.2.x misses it and waits out the heartbeat.
+"""
 
 from __future__ import annotations
 
-import pytest
-from moto.stepfunctions.parser.api import TaskTimedOut
-from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackOutcomeSuccess, CallbackPoolManager
+import inspect
+import json
+import threading
+import time
+from typing import Any
 
-from journey_activity_local.stack import _refuse_resumed_tasks
+import boto3
+import pytest
+from moto import mock_aws
+from moto.stepfunctions.parser.api import TaskTimedOut
+from moto.stepfunctions.parser.asl.eval.callback.callback import (
+    CallbackEndpoint,
+    CallbackOutcomeSuccess,
+    CallbackPoolManager,
+)
+
+from journey_activity_local.engine.stepfunctions_patches import deliver_early_callbacks, refuse_resumed_tasks
 
 
 def _outcome(output: str) -> CallbackOutcomeSuccess:
@@ -16,7 +33,7 @@ def _outcome(output: str) -> CallbackOutcomeSuccess:
 
 
 def test_a_resumed_task_refuses_another_answer_and_a_heartbeat():
-    _refuse_resumed_tasks()
+    refuse_resumed_tasks()
     pool = CallbackPoolManager(activity_store={})
     endpoint = pool.add("token-1")
     assert pool.heartbeat("token-1") is False  # no heartbeat wait set up: moto's own answer
@@ -28,3 +45,61 @@ def test_a_resumed_task_refuses_another_answer_and_a_heartbeat():
         assert (getattr(refused.value, "error_type", None) or refused.value.code) == "TaskTimedOut"
     assert endpoint.get_outcome().output == '{"first": true}'  # the first answer stands
     assert pool.notify("unknown", _outcome("{}")) is False  # -> InvalidToken, as before
+
+
+HEARTBEAT_SECONDS = 3
+
+
+def _late_heartbeat_wait(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """moto's own heartbeat set-up, held until the returned event is set: the callback is then
+    certain to arrive first, as a fast receipt does while the sender is still running."""
+    moto_own = inspect.unwrap(CallbackEndpoint.setup_heartbeat_endpoint)
+    callback_sent = threading.Event()
+
+    def held(self: Any, heartbeat_seconds: int) -> Any:
+        callback_sent.wait(timeout=10)
+        return moto_own(self, heartbeat_seconds)
+
+    monkeypatch.setattr(CallbackEndpoint, "setup_heartbeat_endpoint", held)
+    return callback_sent
+
+
+def _resume_before_the_heartbeat_wait(callback_sent: threading.Event) -> tuple[str, float]:
+    """One waiting task, resumed as soon as its token is out: its execution's status and seconds."""
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        queue_url = sqs.create_queue(QueueName="tokens")["QueueUrl"]
+        sfn = boto3.client("stepfunctions", region_name="us-east-1")
+        wait = {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+                "Parameters": {"QueueUrl": queue_url, "MessageBody": {"token.$": "$$.Task.Token"}},
+                "HeartbeatSeconds": HEARTBEAT_SECONDS, "TimeoutSeconds": 60, "End": True}
+        arn = sfn.create_state_machine(name="m", roleArn="arn:aws:iam::123456789012:role/r",
+                                       definition=json.dumps({"StartAt": "Wait", "States": {"Wait": wait}}))[
+            "stateMachineArn"]
+        started = time.monotonic()
+        execution = sfn.start_execution(stateMachineArn=arn, name="fast", input="{}")["executionArn"]
+        messages: list[dict[str, Any]] = []
+        while not messages:
+            messages = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=1).get("Messages", [])
+        sfn.send_task_success(taskToken=json.loads(messages[0]["Body"])["token"], output='{"delivered": true}')
+        callback_sent.set()
+        while (status := sfn.describe_execution(executionArn=execution)["status"]) == "RUNNING":
+            assert time.monotonic() - started < 30, "the execution neither resumed nor timed out"
+            time.sleep(0.05)
+        return status, time.monotonic() - started
+
+
+def test_moto_alone_misses_a_callback_that_comes_before_the_heartbeat_wait(monkeypatch):
+    # The race, reproduced deterministically: without the engine's fix the resumed task waits out
+    # its heartbeat and fails, though its answer arrived (a delivered endpoint would end TIMED_OUT).
+    callback_sent = _late_heartbeat_wait(monkeypatch)
+    status, seconds = _resume_before_the_heartbeat_wait(callback_sent)
+    assert status == "FAILED"
+    assert seconds >= HEARTBEAT_SECONDS
+
+
+def test_a_callback_before_the_heartbeat_wait_resumes_the_task(monkeypatch):
+    callback_sent = _late_heartbeat_wait(monkeypatch)
+    deliver_early_callbacks()  # the engine's fix, around the held set-up
+    status, _ = _resume_before_the_heartbeat_wait(callback_sent)
+    assert status == "SUCCEEDED"

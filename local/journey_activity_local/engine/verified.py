@@ -124,7 +124,7 @@ SHAPES: tuple[Shape, ...] = (
     Shape("untrack_dynamodb_items", f"{_DDB}.models.dynamo_type", "Item", has=("instances_tracked",)),
     Shape("serialize_dynamodb", f"{_DDB}.models", "DynamoDBBackend",
           has=("update_item", "put_item", "get_item", "query", "batch_write_item")),
-    # stepfunctions_patches
+    # stepfunctions_patches: the interpreter as the service behaves
     Shape("start_executions_atomically", f"{_PARSER}.models", "StepFunctionsParserBackend.start_execution",
           ("state_machine_arn", "name")),
     Shape("deliver_early_callbacks", f"{_PARSER}.asl.eval.callback.callback",
