@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import re
 import shlex
 import socket
@@ -278,11 +277,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     warnings = _Warnings()
     logger = logging.getLogger("mkdocs")
     logger.addHandler(warnings)
-    previous = Path.cwd()
-    os.chdir(ROOT)  # mkdocs.yml's paths (the griffe extension) are the checkout's
     try:
         with _offline(), pytest.MonkeyPatch.context() as patch:
-            patch.setenv("NO_MKDOCS_2_WARNING", "1")
+            patch.setenv("NO_MKDOCS_2_WARNING", "1")  # mkdocs-material's notice of its successor
             config = load_config(str(ROOT / "mkdocs.yml"), strict=True, site_dir=str(site_dir))
             config.plugins.on_startup(command="build", dirty=False)
             try:
@@ -292,7 +289,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
             finally:
                 config.plugins.on_shutdown()
     finally:
-        os.chdir(previous)
         logger.removeHandler(warnings)
     return site_dir
 
