@@ -1,11 +1,11 @@
 """Engagement events, independent of where they are sent.
 
-An endpoint's outcome becomes an event ``sent`` (when the provider accepted the message) and one
-of ``delivered|failed|skipped|timed_out|pending``; a receipt after the wait ended becomes
-``late_delivered`` / ``late_failed``. Each event carries the trigger's ids, the endpoint (or
-profile) id, channel, status, reason, provider and timestamps, and nothing personal: no
-address, no attribute value, no message, and not the provider's error text (it may quote the
-address).
+An endpoint's outcome becomes one event, ``delivered|failed|skipped|timed_out|pending``, and with
+``REPORT_SENT_EVENTS`` a ``sent`` event before it (when the provider accepted the message); a
+receipt after the wait ended becomes ``late_delivered`` / ``late_failed``. Each event carries the
+trigger's ids, the endpoint (or profile) id, channel, status, reason, provider and timestamps, and
+nothing personal: no address, no attribute value, no message, and not the provider's error text
+(it may quote the address).
 """
 
 from __future__ import annotations
