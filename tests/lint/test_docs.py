@@ -293,6 +293,16 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return site_dir
 
 
+def test_the_readmes_links_lead_to_files_that_exist():
+    """The README is not part of the site (mkdocs checks the pages' links, not its): each of its
+    links into the docs is checked here."""
+    targets = re.findall(r"\]\(([^)\s#]+)(?:#[^)]*)?\)", README.read_text())
+    local = [target for target in targets if not re.match(r"[a-z]+:", target)]
+    assert len(local) >= 20
+    missing = [target for target in local if not (ROOT / target).exists()]
+    assert not missing, missing
+
+
 def test_the_site_builds_strict_and_offline_with_every_page(site):
     built = {path.relative_to(site).as_posix() for path in site.rglob("index.html")}
     for page in PAGES:
