@@ -20,12 +20,21 @@ LOG = logging.getLogger(__name__)
 
 
 class Sink(Protocol):
-    name: str
+    """The report sink port: one class per transport in ``journey_activity.sinks``, chosen by
+    ``REPORT_SINK`` (:func:`sink_for`)."""
 
-    def send(self, events: list[EngagementEvent], outcome: ReportOutcome) -> None: ...
+    name: str
+    """``REPORT_SINK``'s word for it: ``eventbridge``, ``pinpoint``, ``none``."""
+
+    def send(self, events: list[EngagementEvent], outcome: ReportOutcome) -> None:
+        """Carry the events, in as few requests as the transport's limits allow, and account for
+        each one in ``outcome`` (accepted, retried, rejected with its error). Never raises."""
+        ...
 
 
 class NoSink:
+    """``REPORT_SINK=none``: nothing is reported."""
+
     name = "none"
 
     def send(self, events: list[EngagementEvent], outcome: ReportOutcome) -> None:
@@ -49,6 +58,8 @@ def sink_for(settings: Settings) -> Sink:
 
 
 def deliver(events: list[EngagementEvent], settings: Settings | None = None) -> ReportOutcome:
+    """Send the events to the configured sink; what it refused is logged (``Not every engagement
+    event was accepted``) and returned."""
     settings = settings or get_settings()
     sink = sink_for(settings)
     outcome = ReportOutcome(sink=sink.name)

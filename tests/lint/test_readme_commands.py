@@ -1,5 +1,5 @@
-"""The README's two commands are the ones that work: CI runs the test command exactly, and both
-install from the lock."""
+"""The README's two commands are the ones that work: CI runs the test command exactly, both
+install from the lock, and the documentation's getting-started page shows the same two."""
 
 from __future__ import annotations
 
@@ -12,9 +12,13 @@ pytestmark = pytest.mark.lint
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _readme_commands() -> list[str]:
-    quick_start = (ROOT / "README.md").read_text().split("## Quick start", 1)[1]
+def _quick_start_commands(page: Path) -> list[str]:
+    quick_start = page.read_text().split("## Quick start", 1)[1]
     return re.findall(r"```sh\n(.+?)\n```", quick_start, flags=re.S)[:2]
+
+
+def _readme_commands() -> list[str]:
+    return _quick_start_commands(ROOT / "README.md")
 
 
 def test_ci_runs_the_readmes_test_command_exactly():
@@ -32,3 +36,7 @@ def test_both_commands_install_the_locked_versions_and_run_a_connect_journey():
     assert "npm ci" in test
     assert "pytest" in test
     assert "examples/connect-journey.json" in setup_and_run  # the live trigger first
+
+
+def test_the_getting_started_page_shows_the_readmes_two_commands():
+    assert _quick_start_commands(ROOT / "docs" / "getting-started.md") == _readme_commands()

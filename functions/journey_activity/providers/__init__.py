@@ -11,7 +11,6 @@ from journey_activity.config import ProviderConfig
 from journey_activity.errors import ConfigurationError
 from journey_activity.providers.base import Provider, SendRequest, SendResult, SyncOutcome
 
-# type -> (module, class); each class takes its own config model.
 ADAPTERS: dict[str, tuple[str, str]] = {
     "http": ("journey_activity.providers.http", "HttpProvider"),
     "ses": ("journey_activity.providers.ses", "SesProvider"),
@@ -19,9 +18,12 @@ ADAPTERS: dict[str, tuple[str, str]] = {
     "push": ("journey_activity.providers.push", "PushProvider"),
     "twilio": ("journey_activity.providers.twilio", "TwilioProvider"),
 }
+"""A ``ChannelProviders`` entry's ``"type"`` -> (module, class); each class takes its own config model."""
 
 
 def provider_for(config: ProviderConfig) -> Provider:
+    """The provider a channel's configuration names, its module imported now. Raises
+    :class:`~journey_activity.errors.ConfigurationError` for a type this build does not have."""
     try:
         module_name, class_name = ADAPTERS[config.type]
     except KeyError:

@@ -110,6 +110,9 @@ def _shorten_socket_timeout(response: urllib3.BaseHTTPResponse, deadline: float)
 
 
 class HttpProvider:
+    """``"type": "http"``: POST each message as JSON to the configured ``https://`` URL (the module's
+    docstring gives the body and the answers); receipts come to ``POST /receipts/{name}``, signed."""
+
     def __init__(self, config: HttpProviderConfig) -> None:
         self.config = config
         self.name = config.name

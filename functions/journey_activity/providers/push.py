@@ -92,6 +92,9 @@ def _json(value: Any) -> str:
 
 
 class PushProvider:
+    """``"type": "push"``: ``SendMessages`` to one device token; the answer is final
+    (:attr:`SendResult.outcome`), so nothing waits for a receipt."""
+
     def __init__(self, config: PushProviderConfig) -> None:
         self.config = config
         self.name = config.name

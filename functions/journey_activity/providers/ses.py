@@ -68,6 +68,9 @@ def _content(message: Any, default_subject: str) -> dict[str, Any]:
 
 
 class SesProvider:
+    """``"type": "ses"``: SES v2 ``SendEmail``, one recipient, the configuration set whose events
+    are the receipts (through the receipt queue)."""
+
     def __init__(self, config: SesProviderConfig) -> None:
         self.config = config
         self.name = config.name

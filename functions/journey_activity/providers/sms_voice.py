@@ -95,6 +95,9 @@ EVENT_STATUS: dict[str, str] = {
 
 
 class SmsVoiceProvider:
+    """``"type": "sms-voice"``: ``SendTextMessage`` for SMS, ``SendVoiceMessage`` for VOICE, with the
+    configuration set whose events are the receipts (through the receipt queue)."""
+
     def __init__(self, config: SmsVoiceProviderConfig) -> None:
         self.config = config
         self.name = config.name

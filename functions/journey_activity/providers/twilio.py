@@ -154,11 +154,15 @@ def _whatsapp(address: str) -> str:
 
 
 class TwilioProvider:
+    """``"type": "twilio"``: the Messages REST call; Twilio's status callbacks, signed with the auth
+    token, are the receipts (``POST /receipts/{name}``)."""
+
     def __init__(self, config: TwilioProviderConfig) -> None:
         self.config = config
         self.name = config.name
 
     def url(self) -> str:
+        """The Messages resource of the configured account."""
         base = self.config.api_base_url.rstrip("/")
         return f"{base}/{API_VERSION}/Accounts/{quote(self.config.account_sid, safe='')}/Messages.json"
 

@@ -61,6 +61,7 @@ def _time(timestamp: str) -> datetime | None:
 
 
 def entry_for(event: EngagementEvent, bus_name: str, source: str) -> Entry:
+    """The event as a ``PutEvents`` entry on ``bus_name``."""
     entry: Entry = {
         "EventBusName": bus_name,
         "Source": source,
@@ -89,6 +90,9 @@ def requests(pairs: Iterable[tuple[EngagementEvent, Entry]]) -> Iterator[list[tu
 
 
 class EventBridgeSink:
+    """``PutEvents`` on the stack's bus: requests of at most 10 entries under 256 KB, failed entries
+    retried alone with full-jitter backoff (up to ``attempts``), permanent errors not retried."""
+
     name = "eventbridge"
 
     def __init__(self, client: Any, bus_name: str, source: str, *, attempts: int = MAX_ATTEMPTS,

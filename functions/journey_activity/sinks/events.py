@@ -1,11 +1,11 @@
 """Engagement events, independent of where they are sent.
 
-An endpoint's outcome becomes an event ``sent`` (when the provider accepted the message) and one
-of ``delivered|failed|skipped|timed_out|pending``; a receipt after the wait ended becomes
-``late_delivered`` / ``late_failed``. Each event carries the trigger's ids, the endpoint (or
-profile) id, channel, status, reason, provider and timestamps, and nothing personal: no
-address, no attribute value, no message, and not the provider's error text (it may quote the
-address).
+An endpoint's outcome becomes one event, ``delivered|failed|skipped|timed_out|pending``, and with
+``REPORT_SENT_EVENTS`` a ``sent`` event before it (when the provider accepted the message); a
+receipt after the wait ended becomes ``late_delivered`` / ``late_failed``. Each event carries the
+trigger's ids, the endpoint (or profile) id, channel, status, reason, provider and timestamps, and
+nothing personal: no address, no attribute value, no message, and not the provider's error text
+(it may quote the address).
 """
 
 from __future__ import annotations
@@ -46,12 +46,22 @@ def trigger_ids_from_record(record: Mapping[str, Any]) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class EngagementEvent:
+    """What happened to one endpoint, the same for every sink. It holds no personal data."""
+
     event_id: str
+    """Stable: the same outcome reported twice (a retried Report state) has the same id."""
     endpoint_id: str
-    outcome: str  # sent, delivered, failed, skipped, timed_out, pending, late_delivered, late_failed
-    timestamp: str  # ISO 8601, when it happened
+    """The endpoint's id (Pinpoint) or the profile's id (Connect)."""
+    outcome: str
+    """``sent``, ``delivered``, ``failed``, ``skipped``, ``timed_out``, ``pending``, ``late_delivered``
+    or ``late_failed``."""
+    timestamp: str
+    """ISO 8601, when it happened."""
     trigger: dict[str, str]
+    """The batch context's ids (:func:`trigger_ids`)."""
     fields: dict[str, Any]
+    """Channel, provider, the provider's message id, status, reason, receipt status, attempts and
+    timestamps, as they apply to the outcome."""
 
     def detail(self) -> dict[str, Any]:
         """The event as one JSON object (EventBridge's ``Detail``)."""
@@ -62,6 +72,9 @@ class EngagementEvent:
 
 @dataclass
 class ReportOutcome:
+    """What a sink did with a report's events: a sink adds to it and never raises, since a
+    reporting problem must not fail a batch."""
+
     sink: str = "none"
     requested: int = 0
     accepted: int = 0
@@ -114,6 +127,7 @@ def events_for(context: BatchContext, result: EndpointResult, *, sent: bool = Fa
 
 def engagement_events(context: BatchContext, results: Iterable[EndpointResult], *,
                       sent: bool = False) -> list[EngagementEvent]:
+    """:func:`events_for` of every result, in order."""
     return [event for result in results for event in events_for(context, result, sent=sent)]
 
 

@@ -46,6 +46,7 @@ def body(event: EngagementEvent, prefix: str) -> dict[str, Any]:
 
 
 def chunks(events: Iterable[EngagementEvent], size: int = MAX_EVENTS_PER_REQUEST) -> Iterator[list[EngagementEvent]]:
+    """The events in requests of at most ``size``."""
     chunk: list[EngagementEvent] = []
     for event in events:
         chunk.append(event)
@@ -92,6 +93,9 @@ def put_events(pinpoint: Any, application_id: str, events: list[EngagementEvent]
 
 
 class PinpointSink:
+    """``put_events`` to the batch's Pinpoint project, at most 100 events a request; a batch that a
+    Pinpoint journey did not start has no project, so its events are refused."""
+
     name = "pinpoint"
 
     def __init__(self, client: Any, prefix: str) -> None:

@@ -19,27 +19,40 @@ if TYPE_CHECKING:
     from journey_activity.models.batch import Batch
 
 Attributes = Mapping[str, Mapping[str, str]]
+"""Each recipient's attributes by its id (endpoint id or profile id): what the journey branches on."""
 
 
 @dataclass(frozen=True)
 class TriggerAdapter:
+    """One journey product's adapter: how its event becomes a :class:`~journey_activity.models.batch.Batch`
+    and the batch's results its synchronous response. A module per trigger builds one (``ADAPTER``)
+    and :func:`adapters` lists it. The functions are plain module functions; an adapter holds no state.
+    """
+
     name: str
-    # What the event must look like to be this trigger's, said in a sentence (for errors).
+    """Said in messages: "an Amazon Connect custom action", "a Pinpoint custom-channel event"."""
     expects: str
-    # Whether the event has this trigger's shape (its top-level keys); the adapter then owns it,
-    # and a malformed one gets that adapter's error.
+    """What the event must look like to be this trigger's, said in a sentence (for errors)."""
     recognizes: Callable[[Mapping[str, Any]], bool]
+    """Whether the event has this trigger's shape (its top-level keys); the adapter then owns it,
+    and a malformed one gets that adapter's error."""
     to_batch: Callable[[Any, Settings], Batch]
-    # The synchronous answer: every recipient's attributes (what the journey branches on).
+    """The event as the core's batch. Raises :class:`~journey_activity.errors.PayloadError` (one
+    line, naming what is wrong) for an unusable envelope; a bad recipient becomes a recipient
+    skipped with a reason, never an error for the whole batch."""
     to_response: Callable[[Batch, Attributes], Any]
-    # The batch id (execution name) a payload gives, without parsing it in full.
+    """The synchronous answer: every recipient's attributes (what the journey branches on)."""
     batch_id_for: Callable[[Any], str]
-    # For people (the command line): the ids an event holds, in order, and what a response says of each.
+    """The batch id (execution name) a payload gives, without parsing it in full: the same payload
+    (a retried invocation) gives the same id."""
     endpoint_ids: Callable[[Any], list[str]]
+    """For people (the command line): the ids an event holds, in order."""
     answered: Callable[[Any], dict[str, dict[str, str]]]
+    """For people (the command line): what a response says of each id."""
 
 
 def adapters() -> tuple[TriggerAdapter, ...]:
+    """Every trigger adapter, in the order :func:`adapter_for` tries them."""
     # Imported here: each adapter imports its models; the registry is read once per invocation.
     from journey_activity.triggers import connect, pinpoint
 

@@ -43,6 +43,7 @@ def batch_id_for(payload: Any) -> str:
 
 
 def recognizes(event: Mapping[str, Any]) -> bool:
+    """A Connect event: it has ``InvocationMetadata`` or ``Items``."""
     return "InvocationMetadata" in event or "Items" in event
 
 
@@ -175,6 +176,7 @@ def to_response(batch: Batch, attributes: Attributes) -> dict[str, Any]:
 
 
 def endpoint_ids(event: Any) -> list[str]:
+    """The readable ``ProfileId`` values of an event, in order, each once."""
     items = event.get("Items") if isinstance(event, dict) else None
     profiles = items.get("CustomerProfiles") if isinstance(items, dict) else None
     ids = (_readable_id(raw) for raw in profiles) if isinstance(profiles, list) else iter(())
@@ -182,6 +184,7 @@ def endpoint_ids(event: Any) -> list[str]:
 
 
 def answered(response: Any) -> dict[str, dict[str, str]]:
+    """Each answered profile's ``ResultData``, by its ``Id``."""
     items = response.get("Items") if isinstance(response, dict) else None
     profiles = items.get("CustomerProfiles") if isinstance(items, dict) else None
     return {str(entry.get("Id")): dict(entry.get("ResultData") or {}) for entry in profiles or []

@@ -96,15 +96,18 @@ def to_response(attributes_by_endpoint: Mapping[str, Mapping[str, str]]) -> dict
 
 
 def recognizes(event: Mapping[str, Any]) -> bool:
+    """A Pinpoint event: it has ``Endpoints`` or ``ApplicationId``."""
     return "Endpoints" in event or "ApplicationId" in event
 
 
 def endpoint_ids(event: Any) -> list[str]:
+    """The event's endpoint ids, in order."""
     endpoints = event.get("Endpoints") if isinstance(event, dict) else None
     return list(endpoints) if isinstance(endpoints, dict) else []
 
 
 def answered(response: Any) -> dict[str, dict[str, str]]:
+    """Each answered endpoint's ``EventAttributes``, by its id."""
     if not isinstance(response, dict):
         return {}
     return {str(key): dict(value.get("EventAttributes") or {}) for key, value in response.items()
