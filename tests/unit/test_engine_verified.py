@@ -123,6 +123,16 @@ def test_the_variable_tries_anyway_with_a_warning(fake_moto, monkeypatch):
         preflight("9.0.0")
 
 
+def test_an_engine_that_has_run_still_passes_its_own_check():
+    # The second local stack of a process (every test session starts many) checks moto through the
+    # patches the first one installed: each patch keeps moto's own function as its __wrapped__.
+    from journey_activity_local.stack import LocalEnvironment
+
+    with LocalEnvironment():
+        pass
+    assert problems() == []
+
+
 def test_the_local_environment_refuses_to_start(monkeypatch):
     from journey_activity_local.stack import LocalEnvironment
 
