@@ -37,6 +37,21 @@ LEDGER_TTL_DEFAULT_DAYS = 100
 MAX_EVENT_ATTRIBUTES = 5
 MAX_ATTRIBUTE_CHARS = 128
 
+# Amazon Connect: each profile's ResultData, name -> jmespath over the endpoint's result; values keep
+# their JSON type (a number stays a number), so a Check attributes block can compare them.
+DEFAULT_RESULT_DATA: dict[str, str] = {
+    "status": "status",
+    "reason": "reason",
+    "channel": "channel",
+    "provider": "provider",
+    "attempts": "attempts",
+}
+MAX_RESULT_DATA_KEYS = 64
+# The invoker's answer deadline per trigger: Connect documents that an answer later than 30 s fails
+# the action (25 s leaves a cold start and compiling their margin); Pinpoint waits 15 s.
+CONNECT_DEADLINE_DEFAULT_SECONDS, CONNECT_DEADLINE_MAX_SECONDS = 25.0, 26.0
+PINPOINT_DEADLINE_DEFAULT_SECONDS, PINPOINT_DEADLINE_MAX_SECONDS = 10.0, 12.0
+
 DEFAULT_EVENT_ATTRIBUTES: dict[str, str] = {
     "status": "status",
     "channel": "channel",
@@ -268,12 +283,25 @@ class ConnectAction(BaseModel):
         return self.message if isinstance(self.message, str) else json.dumps(self.message, ensure_ascii=False)
 
 
+def _check_jmespath(name: str, expression: str) -> None:
+    try:
+        jmespath.compile(expression)
+    except JMESPathError as error:
+        # jmespath's message points at the error on a second line; a configuration error is one line.
+        raise ValueError(f"{name}: invalid jmespath {expression!r}: {' '.join(str(error).split())}") from None
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     ledger_table: str = "journey-activity-ledger"
     state_machine_arn: str | None = None
-    invoker_deadline_seconds: float = Field(default=10.0, gt=0, le=900)
+    connect_deadline_seconds: float = Field(default=CONNECT_DEADLINE_DEFAULT_SECONDS, gt=0,
+                                            le=CONNECT_DEADLINE_MAX_SECONDS)
+    pinpoint_deadline_seconds: float = Field(default=PINPOINT_DEADLINE_DEFAULT_SECONDS, gt=0,
+                                             le=PINPOINT_DEADLINE_MAX_SECONDS)
+    # When set, the deadline of every trigger (local runs and tests); unset in a deployed stack.
+    invoker_deadline_seconds: float | None = Field(default=None, gt=0, le=900)
     # At most a day: two waits in a row must fit the state machine's 3-day TimeoutSeconds backstop.
     receipt_timeout_seconds: int = Field(default=900, ge=2, le=86_400)
     receipt_heartbeat_seconds: int = Field(default=300, ge=1)
@@ -288,6 +316,7 @@ class Settings(BaseModel):
     # channel type -> regular expression an address must match in full.
     address_rules: dict[str, str] = Field(default_factory=dict)
     event_attributes: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_EVENT_ATTRIBUTES))
+    result_data: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_RESULT_DATA))
     callback_signing_secrets: list[str] = Field(default_factory=list)
     signature_tolerance_seconds: int = Field(default=300, ge=1)
     # Where engagement events go (journey_activity.reporting). REPORT_EVENTS=false, the older
@@ -344,11 +373,28 @@ class Settings(BaseModel):
         for name, expression in value.items():
             if not name or len(name) > MAX_ATTRIBUTE_CHARS:
                 raise ValueError(f"attribute names are 1 to {MAX_ATTRIBUTE_CHARS} characters: {name!r}")
-            try:
-                jmespath.compile(expression)
-            except JMESPathError as error:
-                raise ValueError(f"{name}: invalid jmespath {expression!r}: {error}") from None
+            _check_jmespath(name, expression)
         return value
+
+    @field_validator("result_data")
+    @classmethod
+    def _result_data(cls, value: dict[str, str]) -> dict[str, str]:
+        if len(value) > MAX_RESULT_DATA_KEYS:
+            raise ValueError(f"at most {MAX_RESULT_DATA_KEYS} ResultData keys, got {len(value)}")
+        if "status" not in value:
+            raise ValueError('ResultData must keep "status": journeys branch on it')
+        for name, expression in value.items():
+            if not name or len(name) > MAX_ATTRIBUTE_CHARS or name == "truncated":
+                raise ValueError(f"ResultData keys are 1 to {MAX_ATTRIBUTE_CHARS} characters, not 'truncated': "
+                                 f"{name!r}")
+            _check_jmespath(name, expression)
+        return value
+
+    def deadline_seconds(self, trigger: str) -> float:
+        """How long the invoker waits for outcomes before answering ``trigger`` ("connect", "pinpoint")."""
+        if self.invoker_deadline_seconds is not None:
+            return self.invoker_deadline_seconds
+        return self.connect_deadline_seconds if trigger == "connect" else self.pinpoint_deadline_seconds
 
     @model_validator(mode="after")
     def _one_name_per_event_kind(self) -> Settings:
@@ -388,6 +434,8 @@ _ENV: dict[str, tuple[str, bool]] = {
     # field: (variable, is JSON)
     "ledger_table": ("LEDGER_TABLE", False),
     "state_machine_arn": ("STATE_MACHINE_ARN", False),
+    "connect_deadline_seconds": ("CONNECT_DEADLINE_SECONDS", False),
+    "pinpoint_deadline_seconds": ("PINPOINT_DEADLINE_SECONDS", False),
     "invoker_deadline_seconds": ("INVOKER_DEADLINE_SECONDS", False),
     "receipt_timeout_seconds": ("RECEIPT_TIMEOUT_SECONDS", False),
     "receipt_heartbeat_seconds": ("RECEIPT_HEARTBEAT_SECONDS", False),
@@ -396,6 +444,7 @@ _ENV: dict[str, tuple[str, bool]] = {
     "provider_url": ("PROVIDER_URL", False),
     "address_rules": ("ADDRESS_RULES", True),
     "event_attributes": ("EVENT_ATTRIBUTES", True),
+    "result_data": ("RESULT_DATA", True),
     "signature_tolerance_seconds": ("SIGNATURE_TOLERANCE_SECONDS", False),
     "report_sink": ("REPORT_SINK", False),
     "event_bus_name": ("EVENT_BUS_NAME", False),

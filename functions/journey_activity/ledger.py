@@ -301,13 +301,16 @@ class Ledger:
         """Every endpoint record of a batch, by endpoint id (strongly consistent)."""
         return self._query_batch(batch_id, {})
 
-    def final_results(self, batch_id: str, known: Collection[str] = ()) -> dict[str, dict[str, Any]]:
+    def final_results(self, batch_id: str, known: Collection[str] = (), *,
+                      sent: bool = False) -> dict[str, dict[str, Any]]:
         """The batch's final records, by endpoint id, except those in ``known``; only the
         fields of an :class:`EndpointResult`. For polling: a final status never changes, so a
         poller keeps what it has and asks only for what became final since (DynamoDB still
-        reads the partition, but returns and transfers only those)."""
+        reads the partition, but returns and transfers only those). ``sent``: the records the
+        provider accepted (``SENT``, not final) as well, for the answer's last read."""
         names = {f"#f{index}": field for index, field in enumerate(("sk", *EndpointResult.model_fields))}
-        values: dict[str, Any] = {f":s{index}": status.value for index, status in enumerate(sorted(FINAL_STATUSES))}
+        statuses = sorted(FINAL_STATUSES | ({LedgerStatus.SENT} if sent else set()))
+        values: dict[str, Any] = {f":s{index}": status.value for index, status in enumerate(statuses)}
         status_name = next(name for name, field in names.items() if field == "status")
         condition = f"{status_name} IN ({', '.join(values)})"
         # IN takes at most 100 operands; a larger batch filters the rest here.

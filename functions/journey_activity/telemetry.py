@@ -31,6 +31,7 @@ STATUS_METRICS = {
     Status.FAILED: "OutcomeFailed",
     Status.TIMED_OUT: "OutcomeTimedOut",
     Status.SKIPPED: "OutcomeSkipped",
+    Status.SENT: "OutcomeSent",
     Status.PENDING: "OutcomePending",
 }
 

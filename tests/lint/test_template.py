@@ -129,7 +129,7 @@ def test_the_template_transforms_with_samtranslator(cloudformation):
         assert resources[name]["Properties"]["Runtime"] == "python3.12"
         assert resources[name]["Properties"]["Architectures"] == ["arm64"]
         assert resources[f"{name}Role"]["Type"] == "AWS::IAM::Role"
-    assert resources["InvokerFunction"]["Properties"]["Timeout"] == 20
+    assert resources["InvokerFunction"]["Properties"]["Timeout"] == 28
     assert "AWS::ApiGatewayV2::Api" in types
     assert resources["InvokerPinpointPermission"]["Type"] == "AWS::Lambda::Permission"
     for name in ("LedgerTable", "CallbackSigningSecret"):
@@ -347,8 +347,10 @@ def test_connect_may_invoke_the_invoker_when_its_instance_is_given(cloudformatio
     campaigns = resources["InvokerConnectCampaignsPermission"]
     assert connect["Condition"] == campaigns["Condition"] == "ConnectInvokes"
     assert connect["Properties"]["Principal"] == "connect.amazonaws.com"
-    assert connect["Properties"]["SourceArn"] == {"Ref": "ConnectInstanceArn"}
     assert campaigns["Properties"]["Principal"] == "connect-campaigns.amazonaws.com"
+    # As AWS documents the campaigns' grant: SourceAccount and SourceArn, the Connect instance's ARN.
+    for permission in (connect, campaigns):
+        assert permission["Properties"]["SourceArn"] == {"Ref": "ConnectInstanceArn"}
     for permission in (connect, campaigns):
         assert permission["Properties"]["SourceAccount"] == {"Ref": "AWS::AccountId"}
         assert permission["Properties"]["Action"] == "lambda:InvokeFunction"

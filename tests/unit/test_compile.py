@@ -1,4 +1,4 @@
-"""EventAttributes chosen by jmespath expressions, within Pinpoint's 5 x 128-character limits."""
+"""What a journey branches on: Pinpoint's EventAttributes within its 5 x 128-character limits, Connect's typed ResultData within 32 KB."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from journey_activity.compile import compile_batch, event_attributes, pending_result
+from journey_activity.compile import compile_batch, event_attributes, fit_result_data, json_size, pending_result
 from journey_activity.config import DEFAULT_EVENT_ATTRIBUTES, MAX_ATTRIBUTE_CHARS, MAX_EVENT_ATTRIBUTES
 from journey_activity.models.batch import EndpointResult, LedgerStatus, Recipient, Status
 
@@ -40,7 +40,7 @@ def test_default_expressions():
 
 def test_default_expressions_leave_out_what_is_not_known():
     assert event_attributes(result(status=LedgerStatus.SENT).view(), DEFAULT_EVENT_ATTRIBUTES) == {
-        "status": "PENDING",
+        "status": "SENT",
         "channel": "SMS",
     }
 
@@ -110,7 +110,7 @@ def test_expressions_see_the_journey_status_and_every_field():
         "id": "provider_message_id",
     }
     assert event_attributes(r.view(), expressions) == {
-        "status": "PENDING",
+        "status": "SENT",
         "delivered": "false",
         "tried": "3",
         "receipt": "queued",
@@ -202,3 +202,26 @@ def test_every_attribute_map_keeps_the_limits(endpoint_results, expression_map, 
             assert isinstance(value, str)
             assert 0 < len(name) <= MAX_ATTRIBUTE_CHARS
             assert 0 < len(value) <= MAX_ATTRIBUTE_CHARS
+
+
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+                           lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
+                                                                                        max_size=4), max_leaves=20)
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.dictionaries(st.text(min_size=1, max_size=20), json_values | st.text(min_size=500, max_size=3000),
+                            max_size=8),
+       status=st.sampled_from([s.value for s in Status]), limit=st.integers(min_value=120, max_value=4000))
+def test_a_cut_result_data_fits_keeps_the_status_and_says_so(data, status, limit):
+    data = {"status": status, **{k: v for k, v in data.items() if k not in ("status", "truncated")}}
+    fitted = fit_result_data(data, limit)
+    assert json_size(fitted) <= limit
+    assert fitted["status"] == status
+    if fitted == data:
+        assert json_size(data) <= limit
+    else:
+        assert fitted["truncated"] is True
+        for key, value in fitted.items():
+            if key != "truncated":
+                assert value == data[key] or (isinstance(value, str) and data[key].startswith(value))

@@ -25,7 +25,11 @@ def test_defaults():
     assert s == Settings()
     assert s.ledger_table == "journey-activity-ledger"
     assert s.state_machine_arn is None
-    assert s.invoker_deadline_seconds < 15
+    assert s.invoker_deadline_seconds is None
+    assert s.deadline_seconds("connect") == 25 and s.connect_deadline_seconds + 1.5 + 1 < 30
+    assert s.deadline_seconds("pinpoint") == 10 and s.pinpoint_deadline_seconds + 1.5 + 1 < 15
+    assert s.result_data == {"status": "status", "reason": "reason", "channel": "channel", "provider": "provider",
+                             "attempts": "attempts"}
     assert s.receipt_heartbeat_seconds < s.receipt_timeout_seconds
     assert s.channel_providers == {}
     assert s.provider_url is None
@@ -53,6 +57,10 @@ def test_empty_and_blank_variables_mean_the_default():
             "arn:aws:states:us-east-1:123456789012:stateMachine:x",
         ),
         ("INVOKER_DEADLINE_SECONDS", "7.5", "invoker_deadline_seconds", 7.5),
+        ("CONNECT_DEADLINE_SECONDS", "20", "connect_deadline_seconds", 20),
+        ("PINPOINT_DEADLINE_SECONDS", "12", "pinpoint_deadline_seconds", 12),
+        ("RESULT_DATA", '{"status": "status", "tries": "attempts", "ok": "status == \'DELIVERED\'"}', "result_data",
+         {"status": "status", "tries": "attempts", "ok": "status == 'DELIVERED'"}),
         ("RECEIPT_TIMEOUT_SECONDS", "3600", "receipt_timeout_seconds", 3600),
         ("RECEIPT_HEARTBEAT_SECONDS", "60", "receipt_heartbeat_seconds", 60),
         ("LEDGER_TTL_DAYS", "93", "ledger_ttl_days", 93),
@@ -194,6 +202,12 @@ def test_bad_regex_in_address_rules():
         ("RECEIPT_TIMEOUT_SECONDS", "1"),
         ("RECEIPT_TIMEOUT_SECONDS", "many"),
         ("INVOKER_DEADLINE_SECONDS", "0"),
+        # Connect documents 30 s: a longer wait leaves no room for a cold start and the answer.
+        ("CONNECT_DEADLINE_SECONDS", "27"),
+        ("PINPOINT_DEADLINE_SECONDS", "13"),
+        ("RESULT_DATA", '{"tries": "attempts"}'),
+        ("RESULT_DATA", '{"status": "status", "truncated": "attempts"}'),
+        ("RESULT_DATA", '{"status": "status["}'),
         ("REPORT_EVENTS", "perhaps"),
         ("LEDGER_TTL_DAYS", "-1"),
         # Shorter than an execution name stays reserved (90 days after a run of up to 3 days).
@@ -203,6 +217,13 @@ def test_bad_regex_in_address_rules():
 )
 def test_bad_scalar_values_name_the_variable(variable, raw):
     assert config_error({variable: raw}).startswith(variable)
+
+
+def test_each_trigger_has_its_deadline_and_the_override_applies_to_both():
+    s = settings_from({"CONNECT_DEADLINE_SECONDS": "20", "PINPOINT_DEADLINE_SECONDS": "8"})
+    assert (s.deadline_seconds("connect"), s.deadline_seconds("pinpoint")) == (20, 8)
+    s = settings_from({"CONNECT_DEADLINE_SECONDS": "20", "INVOKER_DEADLINE_SECONDS": "0.5"})
+    assert (s.deadline_seconds("connect"), s.deadline_seconds("pinpoint")) == (0.5, 0.5)
 
 
 def test_several_problems_are_all_named():

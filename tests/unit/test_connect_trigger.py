@@ -10,7 +10,7 @@ import pytest
 
 from journey_activity.config import ConnectAction, settings_from
 from journey_activity.errors import ConfigurationError, PayloadError
-from journey_activity.models.batch import Batch, Recipient
+from journey_activity.models.batch import Batch, EndpointResult, Recipient
 from journey_activity.templating import render
 from journey_activity.triggers import adapter_for, connect, pinpoint
 from journey_activity.validation import SkipReason, skip_reason
@@ -129,14 +129,60 @@ def test_templates_reach_the_profile_both_ways():
     assert render('{"title": "Hi {{Profile.firstName}}"}', recipient.profile) == {"title": "Hi Maria"}
 
 
-def test_the_response_lists_every_profile_once_in_input_order():
-    batch = connect.to_batch(event(profile("b", {}), profile("a", {})), settings())
-    response = connect.to_response(batch, {"a": {"status": "DELIVERED"}})
-    assert response == {"Items": {"CustomerProfiles": [{"Id": "b", "ResultData": {}},
-                                                       {"Id": "a", "ResultData": {"status": "DELIVERED"}}]}}
-    assert connect.answered(response) == {"b": {}, "a": {"status": "DELIVERED"}}
+def outcome(endpoint_id: str, status: str, **fields: Any) -> EndpointResult:
+    return EndpointResult(endpoint_id=endpoint_id, channel="SMS", status=status, **fields)
+
+
+def test_the_response_lists_every_profile_once_in_input_order_with_typed_result_data():
+    batch = connect.to_batch(event(profile("b", {}), profile("a", {}), profile("c", {})), settings())
+    results = {"a": outcome("a", "DELIVERED", provider="http", attempts=2),
+               "c": outcome("c", "SENT", provider="http", attempts=1), "elsewhere": outcome("elsewhere", "FAILED")}
+    response = connect.to_response(batch, results, settings())
+    assert response == {"Items": {"CustomerProfiles": [
+        {"Id": "b", "ResultData": {"status": "PENDING", "channel": "SMS", "attempts": 0}},
+        {"Id": "a", "ResultData": {"status": "DELIVERED", "channel": "SMS", "provider": "http", "attempts": 2}},
+        {"Id": "c", "ResultData": {"status": "SENT", "channel": "SMS", "provider": "http", "attempts": 1}}]}}
+    assert connect.answered(response)["a"]["attempts"] == 2  # a number, as Connect's own example has
     empty = connect.to_batch(event(), settings())
-    assert connect.to_response(empty, {}) == {"Items": {"CustomerProfiles": []}}
+    assert connect.to_response(empty, {}, settings()) == {"Items": {"CustomerProfiles": []}}
+
+
+def test_result_data_takes_its_keys_and_types_from_the_setting():
+    configured = settings(RESULT_DATA=json.dumps({"status": "status", "delivered": "status == 'DELIVERED'",
+                                                  "detail": "{tries: attempts, by: provider}"}))
+    batch = connect.to_batch(event(profile("a", {})), configured)
+    answer = connect.to_response(batch, {"a": outcome("a", "DELIVERED", provider="ses", attempts=3)}, configured)
+    assert connect.answered(answer)["a"] == {"status": "DELIVERED", "delivered": True,
+                                             "detail": {"tries": 3, "by": "ses"}}
+
+
+def test_a_result_data_over_32_kb_is_cut_to_fit_and_says_so():
+    configured = settings(RESULT_DATA=json.dumps({"status": "status", "reason": "reason", "channel": "channel",
+                                                  "error": "error", "tries": "attempts"}))
+    batch = connect.to_batch(event(profile("a", {}), profile("b", {})), configured)
+    results = {"a": outcome("a", "FAILED", reason="provider_rejected", error="é" * 40_000, attempts=2),
+               "b": outcome("b", "DELIVERED", attempts=1)}
+    answer = connect.to_response(batch, results, configured)
+    entries = {entry["Id"]: entry for entry in answer["Items"]["CustomerProfiles"]}
+    cut = entries["a"]["ResultData"]
+    # Measured as Lambda's runtime writes it (json.dumps' defaults: "é" is "\\u00e9", six bytes).
+    assert len(json.dumps(entries["a"]).encode()) <= connect.MAX_PROFILE_ANSWER_BYTES
+    assert cut["truncated"] is True
+    assert (cut["status"], cut["reason"], cut["channel"], cut["tries"]) == ("FAILED", "provider_rejected", "SMS", 2)
+    assert 5_000 < len(cut["error"]) < 5_400 and "é" * 100 in cut["error"]
+    assert entries["b"]["ResultData"] == {"status": "DELIVERED", "channel": "SMS", "tries": 1}
+
+
+def test_the_whole_answer_stays_within_lambdas_6_mb_response():
+    configured = settings(RESULT_DATA=json.dumps({"status": "status", "error": "error"}))
+    profiles = [profile(f"p-{index:04d}", {}) for index in range(2_000)]
+    batch = connect.to_batch(event(*profiles), configured)
+    results = {r.endpoint_id: outcome(r.endpoint_id, "FAILED", error="x" * 30_000) for r in batch.recipients}
+    answer = connect.to_response(batch, results, configured)
+    assert len(json.dumps(answer).encode()) <= 6 * 1024 * 1024
+    assert len(answer["Items"]["CustomerProfiles"]) == 2_000
+    assert all(entry["ResultData"]["status"] == "FAILED" and entry["ResultData"]["truncated"]
+               for entry in answer["Items"]["CustomerProfiles"])
 
 
 def test_the_batch_id_is_the_payload_hash():

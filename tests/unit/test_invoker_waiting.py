@@ -16,7 +16,7 @@ from botocore.awsrequest import AWSResponse
 from journey_activity import aws, config
 from journey_activity.errors import StartUnavailable
 from journey_activity.handlers import _runtime
-from journey_activity.handlers.invoker import start_before, wait_for_results
+from journey_activity.dispatch import start_before, wait_for_results
 from journey_activity.ledger import Ledger, progress_key
 from journey_activity.models.batch import Batch, BatchContext, LedgerStatus, Recipient
 from tests.conftest import LEDGER_KEYS

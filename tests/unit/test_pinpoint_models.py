@@ -359,7 +359,7 @@ def test_to_response_shape():
     ("ledger", "journey"),
     [
         ("SENDING", Status.PENDING),
-        ("SENT", Status.PENDING),
+        ("SENT", Status.SENT),
         (None, Status.PENDING),
         ("PENDING", Status.PENDING),
         ("something new", Status.PENDING),
@@ -367,7 +367,7 @@ def test_to_response_shape():
         ("FAILED", Status.FAILED),
         ("SKIPPED", Status.SKIPPED),
         ("TIMED_OUT", Status.TIMED_OUT),
-        (LedgerStatus.SENT, Status.PENDING),
+        (LedgerStatus.SENT, Status.SENT),
         (LedgerStatus.DELIVERED, Status.DELIVERED),
     ],
 )
@@ -394,12 +394,12 @@ def test_endpoint_result_view():
     assert view == {
         "endpoint_id": "e1",
         "channel": "SMS",
-        "status": "PENDING",
+        "status": "SENT",
         "provider": "http",
         "provider_message_id": "m-1",
         "attempts": 2,
     }
-    assert result.journey_status is Status.PENDING
+    assert result.journey_status is Status.SENT
 
     delivered = EndpointResult(endpoint_id="e2", channel="EMAIL", status="DELIVERED", reason=None)
     assert delivered.view()["status"] == "DELIVERED"

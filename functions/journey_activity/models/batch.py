@@ -14,17 +14,25 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class Status(StrEnum):
-    """What the journey branches on (the ``status`` EventAttribute)."""
+    """What the journey branches on (Connect's ``ResultData.status``, Pinpoint's ``status`` EventAttribute).
+
+    ``DELIVERED``, ``FAILED``, ``SKIPPED`` and ``TIMED_OUT`` are final. ``SENT``: the provider accepted
+    the message (or may have: its answer was lost) and its delivery receipt has not arrived yet; a
+    fallback could reach a person who has the first message. ``PENDING``: not sent yet when the
+    invoker answered (its execution sends it later, or, with the reason ``not_started``, its
+    execution could not be started: nothing was sent).
+    """
 
     DELIVERED = "DELIVERED"
     FAILED = "FAILED"
     SKIPPED = "SKIPPED"
     TIMED_OUT = "TIMED_OUT"
+    SENT = "SENT"
     PENDING = "PENDING"
 
 
 class LedgerStatus(StrEnum):
-    """The ledger's finer states; ``SENDING`` and ``SENT`` show as ``PENDING`` to a journey."""
+    """The ledger's finer states; ``SENDING`` shows as ``PENDING`` to a journey, ``SENT`` as ``SENT``."""
 
     SENDING = "SENDING"
     SENT = "SENT"
@@ -39,7 +47,7 @@ FINAL_STATUSES = frozenset({LedgerStatus.DELIVERED, LedgerStatus.FAILED, LedgerS
 
 def journey_status(ledger_status: str | None) -> Status:
     """Map a ledger status to what the journey sees."""
-    if ledger_status in FINAL_STATUSES:
+    if ledger_status in FINAL_STATUSES or ledger_status == LedgerStatus.SENT:
         return Status(ledger_status)
     return Status.PENDING
 

@@ -16,10 +16,11 @@ from journey_activity.errors import PayloadError
 
 if TYPE_CHECKING:
     from journey_activity.config import Settings
-    from journey_activity.models.batch import Batch
+    from journey_activity.models.batch import Batch, EndpointResult
 
-Attributes = Mapping[str, Mapping[str, str]]
-"""Each recipient's attributes by its id (endpoint id or profile id): what the journey branches on."""
+Results = Mapping[str, "EndpointResult"]
+"""Each recipient's outcome by its id (endpoint id or profile id), as the ledger knows it when the
+invoker answers; a recipient missing here is answered ``PENDING``."""
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,9 @@ class TriggerAdapter:
     and :func:`adapters` lists it. The functions are plain module functions; an adapter holds no state.
     """
 
+    source: str
+    """The trigger's short name ("connect", "pinpoint"): the batch context's ``source``, the prefix
+    of its batch ids, and what the trigger's settings are named after (its deadline)."""
     name: str
     """Said in messages: "an Amazon Connect custom action", "a Pinpoint custom-channel event"."""
     expects: str
@@ -40,14 +44,15 @@ class TriggerAdapter:
     """The event as the core's batch. Raises :class:`~journey_activity.errors.PayloadError` (one
     line, naming what is wrong) for an unusable envelope; a bad recipient becomes a recipient
     skipped with a reason, never an error for the whole batch."""
-    to_response: Callable[[Batch, Attributes], Any]
-    """The synchronous answer: every recipient's attributes (what the journey branches on)."""
+    to_response: Callable[[Batch, Results, Settings], Any]
+    """The synchronous answer: every recipient exactly once, in input order, with what the journey
+    branches on (Connect's ``ResultData``, Pinpoint's ``EventAttributes``), within the trigger's limits."""
     batch_id_for: Callable[[Any], str]
     """The batch id (execution name) a payload gives, without parsing it in full: the same payload
     (a retried invocation) gives the same id."""
     endpoint_ids: Callable[[Any], list[str]]
     """For people (the command line): the ids an event holds, in order."""
-    answered: Callable[[Any], dict[str, dict[str, str]]]
+    answered: Callable[[Any], dict[str, dict[str, Any]]]
     """For people (the command line): what a response says of each id."""
 
 

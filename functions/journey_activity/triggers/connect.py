@@ -18,7 +18,8 @@ from pydantic import ValidationError
 from journey_activity.errors import PayloadError
 from journey_activity.models.batch import Batch, BatchContext, Recipient
 from journey_activity.models.connect import ConnectEvent
-from journey_activity.triggers import Attributes, TriggerAdapter
+from journey_activity.compile import every_result, fit_result_data, json_size, result_data
+from journey_activity.triggers import Results, TriggerAdapter
 from journey_activity.triggers.common import batch_id_for as _batch_id_for
 from journey_activity.triggers.common import describe_validation_error, is_unicode, unusable
 
@@ -27,6 +28,11 @@ if TYPE_CHECKING:
 
 SOURCE = "connect"
 MAX_PROFILE_DEPTH = 32
+# Connect documents "32 KB per customer profile" (over it "the invocation will be marked as invalid");
+# read on the safe side: 32,000 bytes for a profile's whole entry, its Id included.
+MAX_PROFILE_ANSWER_BYTES = 32_000
+# Lambda's synchronous response is at most 6 MB; the whole answer stays below it with a margin.
+MAX_ANSWER_BYTES = 6 * 1024 * 1024 - 64 * 1024
 # DynamoDB's limit on a sort key: the profile id is the ledger record's.
 MAX_PROFILE_ID_BYTES = 1024
 # Customer Profiles' address objects in CustomerData, and the prefix Connect's attribute names give
@@ -167,12 +173,23 @@ def to_batch(payload: Any, settings: Settings) -> Batch:
     return Batch(context=context, recipients=recipients)
 
 
-def to_response(batch: Batch, attributes: Attributes) -> dict[str, Any]:
-    """One entry per profile, ``ResultData`` holding what Pinpoint's EventAttributes hold."""
-    return {"Items": {"CustomerProfiles": [
-        {"Id": recipient.endpoint_id, "ResultData": dict(attributes.get(recipient.endpoint_id, {}))}
-        for recipient in batch.recipients
-    ]}}
+def answer_budget(profiles: int) -> int:
+    """The bytes one profile's entry may take: 32,000, less when the batch is so large that the
+    whole answer would not fit Lambda's 6 MB response otherwise."""
+    return min(MAX_PROFILE_ANSWER_BYTES, MAX_ANSWER_BYTES // max(profiles, 1))
+
+
+def to_response(batch: Batch, results: Results, settings: Settings) -> dict[str, Any]:
+    """One entry per profile, in input order, ``ResultData`` a JSON object with typed values
+    (``RESULT_DATA``); an entry that would not fit its budget (:func:`answer_budget`) keeps
+    ``status`` and ``reason`` and says ``"truncated": true``."""
+    budget = answer_budget(len(batch.recipients))
+    entries = []
+    for endpoint_id, result in every_result(batch.recipients, results).items():
+        room = max(budget - json_size({"Id": endpoint_id, "ResultData": {}}), 64)
+        entries.append({"Id": endpoint_id, "ResultData": fit_result_data(
+            result_data(result.view(), settings.result_data), room)})
+    return {"Items": {"CustomerProfiles": entries}}
 
 
 def endpoint_ids(event: Any) -> list[str]:
@@ -183,7 +200,7 @@ def endpoint_ids(event: Any) -> list[str]:
     return list(dict.fromkeys(profile_id for profile_id in ids if profile_id is not None))
 
 
-def answered(response: Any) -> dict[str, dict[str, str]]:
+def answered(response: Any) -> dict[str, dict[str, Any]]:
     """Each answered profile's ``ResultData``, by its ``Id``."""
     items = response.get("Items") if isinstance(response, dict) else None
     profiles = items.get("CustomerProfiles") if isinstance(items, dict) else None
@@ -192,6 +209,7 @@ def answered(response: Any) -> dict[str, dict[str, str]]:
 
 
 ADAPTER = TriggerAdapter(
+    source=SOURCE,
     name="an Amazon Connect custom action",
     expects="InvocationMetadata.CampaignContext and Items.CustomerProfiles",
     recognizes=recognizes,

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from journey_activity.compile import compile_batch
 from journey_activity.errors import PayloadError
 from journey_activity.models.batch import Batch, BatchContext, Recipient
 from journey_activity.models.pinpoint import PinpointEndpoint, PinpointEvent
@@ -115,11 +116,13 @@ def answered(response: Any) -> dict[str, dict[str, str]]:
 
 
 ADAPTER = TriggerAdapter(
+    source=SOURCE,
     name="a Pinpoint custom-channel event",
     expects="ApplicationId and Endpoints",
     recognizes=recognizes,
     to_batch=to_batch,
-    to_response=lambda batch, attributes: to_response(attributes),
+    to_response=lambda batch, results, settings: to_response(
+        compile_batch(batch.recipients, results, settings.event_attributes)),
     batch_id_for=batch_id_for,
     endpoint_ids=endpoint_ids,
     answered=answered,

@@ -1,0 +1,412 @@
+"""What the invoker does with a batch: split it into executions, start them, wait for outcomes.
+
+A batch runs as one Step Functions execution per **part** of at most :data:`MAX_PART_PROFILES`
+endpoints (fewer when long ids would make a part's states exceed Step Functions' 256 KiB): one
+part keeps the batch id as its execution name, several are named ``<batch id>-1``,
+``<batch id>-2`` … The parts follow the input order, so a retried identical invocation (same
+payload, same batch id) joins the same executions and sends nothing twice; endpoints carrying the
+trigger's idempotency key (Connect's ``IdempotencyToken``) are claimed too, so a retry that
+regroups them sends none twice (:mod:`journey_activity.claims`).
+
+Every part is claimed and started first, then all are waited for together until every endpoint is
+final or the deadline passes. An endpoint whose id cannot key the ledger (over 1,024 bytes) is
+answered ``SKIPPED`` here and enters no execution; a part that AWS would not start before the
+deadline is answered ``PENDING`` with the reason ``not_started`` (nothing of it was sent; when no
+part starts at all the invocation fails with :class:`StartUnavailable`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from journey_activity import aws, claims
+from journey_activity.config import Settings
+from journey_activity.errors import ConfigurationError, PayloadError, StartUnavailable
+from journey_activity.handlers._runtime import ledger, logger
+from journey_activity.ledger import (
+    MAX_TEMPLATE_BYTES,
+    TEMPLATE_SK,
+    Ledger,
+    key_problem,
+    pack_recipient,
+    recipient_problem,
+    result_from_record,
+)
+from journey_activity.models.batch import (
+    Batch,
+    EndpointResult,
+    ExecutionInput,
+    LedgerStatus,
+    Recipient,
+    Status,
+)
+from journey_activity.transient import error_code, is_transient
+
+MAX_EXECUTION_INPUT_BYTES = 256 * 1024
+# See peak_state_bytes: a compiled result (≈ 600 bytes) and its EventAttributes (5 x 2 x 128
+# characters at most), rounded up; an endpoint id appears in the input, the Map's items and
+# results, and Compile's results and attributes.
+STATE_BYTES_PER_ENDPOINT = 2048
+_ID_COPIES = 5
+# What one execution carries: with short ids its states stay below 256 KiB, and its history (about
+# 20 events per endpoint, a few more per retried send) far below Step Functions' 25,000 events.
+MAX_PART_PROFILES = 124
+# A template larger than this travels by reference (in the ledger), not through every state.
+INLINE_TEMPLATE_BYTES = 8 * 1024
+_CLOSED_RUN_FAILURES = frozenset({"FAILED", "TIMED_OUT", "ABORTED"})
+# Polling: one GetItem of each open part's progress version per pause (1 read unit), the pause
+# growing to _QUICK_PAUSE_SECONDS while answers come fast, then to _LAST_PAUSE_SECONDS once the
+# wait is _QUICK_SECONDS old (a 25 s wait stays cheap); a part's records are queried only when
+# its version moved.
+_FIRST_PAUSE_SECONDS, _QUICK_PAUSE_SECONDS, _LAST_PAUSE_SECONDS = 0.05, 0.25, 1.0
+_QUICK_SECONDS = 5.0
+# The one look at each open execution (DescribeExecution) comes this long before the deadline.
+_LOOK_BEFORE_DEADLINE_SECONDS = 1.0
+# A throttled start is tried again after a pause growing to this, while the deadline allows.
+_START_RETRY_MAX_PAUSE_SECONDS = 1.0
+
+
+def execution_arn(state_machine_arn: str, name: str) -> str:
+    prefix, _, machine = state_machine_arn.rpartition(":stateMachine:")
+    return f"{prefix}:execution:{machine}:{name}"
+
+
+def part_name(batch_id: str, index: int, count: int) -> str:
+    """The execution name of part ``index`` (from 1) of ``count``: the batch id when it is the only one."""
+    return batch_id if count == 1 else f"{batch_id}-{index}"
+
+
+def peak_state_bytes(run: ExecutionInput) -> int:
+    """A bound on the largest state of the batch's execution (Compile's output): the context,
+    and per endpoint its id a few times, its flags and a compiled result with EventAttributes."""
+    context = len(run.context.model_dump_json().encode())
+    return context + sum(_endpoint_state_bytes(r.endpoint_id, r.invalid) for r in run.recipients)
+
+
+def _endpoint_state_bytes(endpoint_id: str, invalid: str | None) -> int:
+    return _ID_COPIES * len(endpoint_id.encode()) + len((invalid or "").encode()) + STATE_BYTES_PER_ENDPOINT
+
+
+def unkeyable(batch: Batch) -> tuple[Batch, dict[str, EndpointResult]]:
+    """The batch without the endpoints whose id cannot key a ledger record (empty, over 1,024
+    bytes), and those endpoints answered ``SKIPPED`` with the reason: they enter no execution."""
+    kept, answered = [], {}
+    for recipient in batch.recipients:
+        problem = "the endpoint id is empty" if not recipient.endpoint_id else key_problem(recipient.endpoint_id)
+        if problem is None:
+            kept.append(recipient)
+            continue
+        reason = recipient.invalid_reason or "invalid_endpoint"
+        answered[recipient.endpoint_id] = EndpointResult(
+            endpoint_id=recipient.endpoint_id, channel=recipient.channel, status=Status.SKIPPED, reason=reason,
+            error=(recipient.invalid or problem)[:500])
+    if answered:
+        logger.warning("Endpoints whose id cannot key the ledger are answered SKIPPED", extra={"count": len(answered)})
+    return batch.model_copy(update={"recipients": kept}), answered
+
+
+def split(batch: Batch) -> list[Batch]:
+    """The batch's parts, in input order: at most :data:`MAX_PART_PROFILES` endpoints each, and
+    no more than keeps a part's states within Step Functions' payload limit. Deterministic: the
+    same batch gives the same parts with the same names."""
+    context_bytes = len(batch.context.model_dump_json().encode())
+    groups: list[list[Recipient]] = [[]]
+    size = context_bytes
+    for recipient in batch.recipients:
+        needed = _endpoint_state_bytes(recipient.endpoint_id, recipient.invalid)
+        group = groups[-1]
+        if group and (len(group) >= MAX_PART_PROFILES or size + needed > MAX_EXECUTION_INPUT_BYTES):
+            groups.append([])
+            group, size = groups[-1], context_bytes
+        group.append(recipient)
+        size += needed
+    count = len(groups)
+    return [Batch(context=batch.context.model_copy(update={"batch_id": part_name(batch.context.batch_id, i, count)}),
+                  recipients=group) for i, group in enumerate(groups, start=1) if group]
+
+
+def keep_recipients(batch: Batch) -> tuple[Batch, dict[str, Recipient]]:
+    """The endpoints that may be sent, whose address and profile the ledger keeps for the steps;
+    an endpoint the ledger cannot keep is skipped as invalid, with the reason."""
+    kept: dict[str, Recipient] = {}
+    recipients = []
+    for recipient in batch.recipients:
+        if recipient.invalid or recipient.opted_out or not recipient.active:
+            recipients.append(recipient)
+            continue
+        problem = recipient_problem(pack_recipient(recipient))
+        if problem:
+            recipient = recipient.model_copy(update={"invalid": problem})
+        else:
+            kept[recipient.endpoint_id] = recipient
+        recipients.append(recipient)
+    return batch.model_copy(update={"recipients": recipients}), kept
+
+
+def start(batch: Batch, settings: Settings) -> str:
+    """Start (or join) one part's execution; returns its ARN.
+
+    What the steps need of each endpoint goes into the ledger first; the execution carries
+    ids, channels and flags only. Every write is keyed by the part's name, which the payload
+    determines, so a retried invocation rewrites the same items and joins the same execution.
+    """
+    if not settings.state_machine_arn:
+        raise ConfigurationError("STATE_MACHINE_ARN is not set")
+    for recipient in batch.recipients:
+        problem = key_problem(recipient.endpoint_id)
+        if problem:
+            raise PayloadError(f"{problem} (one starts {recipient.endpoint_id[:40]!r})")
+    template = batch.context.template or ""
+    large_template = len(template.encode()) > INLINE_TEMPLATE_BYTES
+    if large_template:
+        if len(template.encode()) > MAX_TEMPLATE_BYTES:
+            raise PayloadError(f"Data is {len(template.encode())} bytes; at most {MAX_TEMPLATE_BYTES} are supported")
+        batch = batch.model_copy(
+            update={"context": batch.context.model_copy(update={"template": None, "template_ref": TEMPLATE_SK})}
+        )
+    batch, kept = keep_recipients(batch)
+    run = batch.execution_input()
+    peak = peak_state_bytes(run)
+    if peak > MAX_EXECUTION_INPUT_BYTES:
+        raise PayloadError(
+            f"the part's endpoint ids would make its states about {peak} bytes, above Step Functions' "
+            "256 KiB payload limit")
+    book = ledger()
+    if large_template:
+        book.put_template(batch.context.batch_id, template)
+    if kept:
+        parts = book.put_recipients(batch.context.batch_id, kept)
+        run = run.model_copy(update={"recipients": [
+            r.model_copy(update={"part": parts.get(r.endpoint_id)}) for r in run.recipients]})
+    name = batch.context.batch_id
+    try:
+        response = aws.client("stepfunctions").start_execution(
+            stateMachineArn=settings.state_machine_arn, name=name, input=run.model_dump_json()
+        )
+        return str(response["executionArn"])
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists":
+            raise
+        logger.info("The part's execution already exists; joining it (a retried invocation)",
+                    extra={"execution": name})
+        return execution_arn(settings.state_machine_arn, name)
+
+
+def start_before(deadline: float, batch: Batch, settings: Settings) -> str:
+    """:func:`start`, tried again while AWS throttles it (or answers 5xx) and the deadline allows.
+
+    Safe to repeat: every write ``start`` makes is keyed by the part's name, and StartExecution
+    with the same name and input joins the running execution (``ExecutionAlreadyExists`` once it
+    has closed), so a repeat, here or by the journey, never sends twice. When the deadline passes
+    with nothing started, :class:`StartUnavailable` is raised: nothing of the part is in flight.
+    """
+    pause, attempts = 0.1, 0
+    while True:
+        attempts += 1
+        try:
+            return start(batch, settings)
+        except (ClientError, BotoCoreError) as error:
+            if not is_transient(error):
+                raise
+            left = deadline - time.monotonic()
+            logger.warning("Starting an execution failed; trying again", extra={
+                "error_code": error_code(error), "attempt": attempts, "seconds_left": round(left, 3)})
+            if left <= pause:
+                raise StartUnavailable(
+                    f"AWS refused to start the batch's execution ({error_code(error)}) for {attempts} attempts "
+                    "until the deadline; nothing was sent. Retrying the same invocation is safe: it sends "
+                    "nothing twice") from error
+            time.sleep(pause)
+            pause = min(pause * 2, _START_RETRY_MAX_PAUSE_SECONDS)
+
+
+@dataclass
+class Started:
+    """What the invoker started: each part's execution, the endpoints other executions send
+    (endpoint id -> claim key), and the endpoints already answered (never started, unkeyable)."""
+
+    runs: list[tuple[Batch, str]] = field(default_factory=list)
+    foreign: dict[str, str] = field(default_factory=dict)
+    answered: dict[str, EndpointResult] = field(default_factory=dict)
+
+
+def not_started(recipients: Iterable[Recipient]) -> dict[str, EndpointResult]:
+    return {r.endpoint_id: EndpointResult(endpoint_id=r.endpoint_id, channel=r.channel, status=Status.PENDING,
+                                          reason="not_started") for r in recipients}
+
+
+def start_parts(batch: Batch, settings: Settings, deadline: float) -> Started:
+    """Claim and start every part of the batch (see the module's notes). Raises
+    :class:`StartUnavailable` when no part could be started and something was to be sent."""
+    if not settings.state_machine_arn:
+        raise ConfigurationError("STATE_MACHINE_ARN is not set")
+    batch, answered = unkeyable(batch)
+    started = Started(answered=answered)
+    exists = claims.execution_exists(settings.state_machine_arn)
+    unavailable: StartUnavailable | None = None
+    for part in split(batch) if batch.recipients else []:
+        plan = claims.plan(ledger(), part, exists, deadline)
+        started.foreign.update(plan.foreign)
+        if not plan.batch.recipients:
+            continue
+        try:
+            started.runs.append((plan.batch, start_before(deadline, plan.batch, settings)))
+        except StartUnavailable as error:
+            unavailable = error
+            logger.error("A part of the batch could not be started before the deadline; its endpoints are "
+                         "answered PENDING not_started", extra={"execution": plan.batch.context.batch_id,
+                                                                "endpoints": len(plan.batch.recipients)})
+            started.answered.update(not_started(plan.batch.recipients))
+    if unavailable is not None and not started.runs:
+        raise unavailable
+    return started
+
+
+def close_open_endpoints(book: Ledger, batch: Batch, final: Iterable[str], status: str) -> dict[str, EndpointResult]:
+    """The execution ended (failed, timed out, aborted) with endpoints still open: they end ``FAILED``
+    in the ledger, as FinalizeFunction does; whichever of the two writes first, both answer the same.
+    A write that fails leaves its endpoint out (``PENDING``): FinalizeFunction closes it."""
+    done, closed = set(final), {}
+    for recipient in batch.recipients:
+        if recipient.endpoint_id in done:
+            continue
+        try:
+            _, record = book.finish(batch.context.batch_id, recipient.endpoint_id, LedgerStatus.FAILED,
+                                    reason=f"execution_{status.lower()}", error=f"the execution ended {status}",
+                                    extra={"channel": recipient.channel})
+        except (ClientError, BotoCoreError) as error:
+            logger.warning("An endpoint of the ended execution was left PENDING", extra={
+                "endpoint_id": recipient.endpoint_id, "error_code": error_code(error)})
+            continue
+        closed[recipient.endpoint_id] = result_from_record(record)
+    return closed
+
+
+class _Poll:
+    """What one invocation knows of one part: the final results read so far, the progress
+    version they were read at, the endpoints the provider accepted (``SENT``) at the last look,
+    and whether the ledger can still be read at all."""
+
+    def __init__(self, book: Ledger, batch: Batch, arn: str) -> None:
+        self.book, self.batch, self.arn, self.batch_id = book, batch, arn, batch.context.batch_id
+        self.wanted = {r.endpoint_id for r in batch.recipients}
+        self.results: dict[str, EndpointResult] = {}
+        self.sent: dict[str, EndpointResult] = {}
+        self.version = 0
+        self.readable = True
+        self.reads = 0
+
+    @property
+    def complete(self) -> bool:
+        return self.wanted <= self.results.keys()
+
+    @property
+    def waiting(self) -> bool:
+        return self.readable and not self.complete
+
+    def read(self, *, last_look: bool = False) -> None:
+        """One small read of the progress version; the part's records only when it moved (or at
+        the last look, whatever the version, the ``SENT`` ones too). Any failure keeps what is
+        known; a failure that waiting will not cure (access denied, no table) stops further reads."""
+        if not self.readable:
+            return
+        try:
+            self.reads += 1
+            version = self.book.progress(self.batch_id)
+            if version == self.version and not last_look:
+                return
+            records = self.book.final_results(self.batch_id, known=self.results.keys(), sent=last_look)
+        except (ClientError, BotoCoreError) as error:
+            self.readable = is_transient(error)
+            logger.warning("Reading the ledger failed; answering what is known", extra={
+                "error_code": error_code(error), "will_retry": self.readable})
+            return
+        # The version is taken only once the records it counts were read.
+        self.version = max(self.version, version)
+        for endpoint_id, record in records.items():
+            if endpoint_id not in self.wanted:
+                continue
+            result = result_from_record(record)
+            if result.status == LedgerStatus.SENT:
+                self.sent[endpoint_id] = result
+            else:
+                self.results[endpoint_id] = result
+
+    def look(self) -> None:
+        """Shortly before the deadline: the part's records whatever the version (a writer that
+        stopped between its record and the version is answered now), and, while endpoints are
+        still open, the execution's status: one that ended failed closes them."""
+        self.read(last_look=True)
+        if not self.waiting:
+            return
+        status = look_at_execution(self.arn)
+        if status in _CLOSED_RUN_FAILURES:
+            logger.error("An execution of the batch ended without every outcome",
+                         extra={"status": status, "execution": self.batch_id})
+            self.results.update(close_open_endpoints(self.book, self.batch, self.results.keys(), str(status)))
+
+    def answer(self) -> dict[str, EndpointResult]:
+        return {**{k: v for k, v in self.sent.items() if k not in self.results}, **self.results}
+
+
+def look_at_execution(arn: str) -> str | None:
+    """The execution's status, or None when it cannot be told (throttled, failed): never raises."""
+    try:
+        return str(aws.client("stepfunctions").describe_execution(executionArn=arn)["status"])
+    except (ClientError, BotoCoreError) as error:
+        logger.warning("Could not look at the batch's execution", extra={"error_code": error_code(error)})
+        return None
+
+
+@dataclass
+class Waited:
+    results: dict[str, EndpointResult]
+    progress_reads: int
+
+
+def wait_for_parts(book: Ledger, runs: list[tuple[Batch, str]], deadline: float) -> Waited:
+    """Wait until every endpoint of every part is final in the ledger or the deadline passes.
+
+    Each poll reads each open part's progress version (one small item); a part's records are read
+    only when its version moved, and then only the endpoints newly final. FinalizeFunction writes
+    the outcome of an execution that failed, timed out or was aborted into the ledger, so there is
+    no DescribeExecution per poll: one look per open part, shortly before the deadline, reads its
+    records whatever the version (the ``SENT`` ones too: the answer tells them from the not yet
+    sent) and closes the endpoints of an execution that ended before the finalizer ran. Nothing
+    here raises: an endpoint not known by the deadline is answered ``PENDING``.
+    """
+    polls = [_Poll(book, batch, arn) for batch, arn in runs]
+    began = time.monotonic()
+    pause, looked = _FIRST_PAUSE_SECONDS, False
+    while True:
+        for poll in polls:
+            if poll.waiting:
+                poll.read()
+        if not any(poll.waiting for poll in polls):
+            break
+        now = time.monotonic()
+        if not looked and now + pause >= deadline - _LOOK_BEFORE_DEADLINE_SECONDS:
+            looked = True
+            for poll in polls:
+                if poll.waiting:
+                    poll.look()
+            if not any(poll.waiting for poll in polls):
+                break
+        if now + pause >= deadline:
+            break
+        time.sleep(pause)
+        ceiling = _QUICK_PAUSE_SECONDS if now - began < _QUICK_SECONDS else _LAST_PAUSE_SECONDS
+        pause = min(pause * 1.5, ceiling)
+    results: dict[str, EndpointResult] = {}
+    for poll in polls:
+        results.update(poll.answer())
+    return Waited(results, sum(poll.reads for poll in polls))
+
+
+def wait_for_results(book: Ledger, batch: Batch, arn: str, deadline: float) -> dict[str, EndpointResult]:
+    """:func:`wait_for_parts` for a single execution."""
+    return wait_for_parts(book, [(batch, arn)], deadline).results
