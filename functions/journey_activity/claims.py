@@ -102,6 +102,7 @@ def plan(book: Ledger, batch: Batch, exists: Callable[[str], bool], deadline: fl
         used.add(name)
         current = book.claims(held)
         changed = False
+        wanted: list[tuple[str, str, str | None]] = []
         for recipient in included:
             key = keys.get(recipient.endpoint_id)
             if key is None:
@@ -113,14 +114,17 @@ def plan(book: Ledger, batch: Batch, exists: Callable[[str], bool], deadline: fl
                     foreign[recipient.endpoint_id] = key
                     changed = True
                     continue
-            if not book.take_claim(key, execution=name, endpoint_id=recipient.endpoint_id, mine=used,
-                                   version=version):
-                # Another invocation wrote it just now: it is alive, and sends it (unless it is this
-                # same batch, invoked twice at once).
-                winner = str((book.claims([key]).get(key) or {}).get("execution", ""))
-                if winner != name:
-                    foreign[recipient.endpoint_id] = key
-                    changed = True
+            wanted.append((recipient.endpoint_id, key, version))
+
+        taken = book.take_claims(wanted, execution=name, mine=used)
+        lost_now = [(endpoint_id, key) for endpoint_id, key, _ in wanted if not taken[key]]
+        winners = book.claims([key for _, key in lost_now]) if lost_now else {}
+        for endpoint_id, key in lost_now:
+            # Another invocation wrote it just now: it is alive, and sends it (unless it is this
+            # same batch, invoked twice at once).
+            if str((winners.get(key) or {}).get("execution", "")) != name:
+                foreign[endpoint_id] = key
+                changed = True
         if changed:
             continue
         # The fence: a claim taken over while this invoker was slow is not sent here.
@@ -157,6 +161,8 @@ def foreign_results(book: Ledger, foreign: Mapping[str, str], deadline: float) -
             if execution:
                 by_execution.setdefault(str(execution), set()).add(endpoint_id)
         for execution, wanted in by_execution.items():
+            if time.monotonic() >= deadline:
+                break
             records = book.final_results(execution)
             results.update({eid: result_from_record(record) for eid, record in records.items() if eid in wanted})
         if len(results) == len(foreign) or time.monotonic() + pause >= deadline:

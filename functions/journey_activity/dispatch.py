@@ -17,9 +17,11 @@ part starts at all the invocation fails with :class:`StartUnavailable`).
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -46,6 +48,8 @@ from journey_activity.models.batch import (
 )
 from journey_activity.transient import error_code, is_transient
 
+T = TypeVar("T")
+
 MAX_EXECUTION_INPUT_BYTES = 256 * 1024
 # See peak_state_bytes: a compiled result (≈ 600 bytes) and its EventAttributes (5 x 2 x 128
 # characters at most), rounded up; an endpoint id appears in the input, the Map's items and
@@ -66,6 +70,11 @@ _FIRST_PAUSE_SECONDS, _QUICK_PAUSE_SECONDS, _LAST_PAUSE_SECONDS = 0.05, 0.25, 1.
 _QUICK_SECONDS = 5.0
 # The one look at each open execution (DescribeExecution) comes this long before the deadline.
 _LOOK_BEFORE_DEADLINE_SECONDS = 1.0
+# How long after the deadline a slow call to AWS may still hold the answer (see wait_for_parts).
+_ANSWER_SLACK_SECONDS = 1.5
+# No part is claimed this close to the deadline: one part's writes may take a while on a loaded
+# table, and the answer must still go out in time (the part is answered PENDING not_started).
+_START_MARGIN_SECONDS = 3.0
 # A throttled start is tried again after a pause growing to this, while the deadline allows.
 _START_RETRY_MAX_PAUSE_SECONDS = 1.0
 
@@ -113,7 +122,11 @@ def split(batch: Batch) -> list[Batch]:
     """The batch's parts, in input order: at most :data:`MAX_PART_PROFILES` endpoints each, and
     no more than keeps a part's states within Step Functions' payload limit. Deterministic: the
     same batch gives the same parts with the same names."""
-    context_bytes = len(batch.context.model_dump_json().encode())
+    # A large template travels by reference (see start), not in the states.
+    template = batch.context.template or ""
+    travelling = batch.context if len(template.encode()) <= INLINE_TEMPLATE_BYTES else batch.context.model_copy(
+        update={"template": None, "template_ref": TEMPLATE_SK})
+    context_bytes = len(travelling.model_dump_json().encode())
     groups: list[list[Recipient]] = [[]]
     size = context_bytes
     for recipient in batch.recipients:
@@ -147,12 +160,12 @@ def keep_recipients(batch: Batch) -> tuple[Batch, dict[str, Recipient]]:
     return batch.model_copy(update={"recipients": recipients}), kept
 
 
-def start(batch: Batch, settings: Settings) -> str:
-    """Start (or join) one part's execution; returns its ARN.
+def prepare(batch: Batch, settings: Settings) -> tuple[str, str]:
+    """Write what one part's steps need into the ledger; returns its execution's name and input.
 
-    What the steps need of each endpoint goes into the ledger first; the execution carries
-    ids, channels and flags only. Every write is keyed by the part's name, which the payload
-    determines, so a retried invocation rewrites the same items and joins the same execution.
+    The execution carries ids, channels and flags only; each endpoint's address and profile (and a
+    large template) go into the ledger first. Every write is keyed by the part's name, which the
+    payload determines, so a retried invocation rewrites the same items.
     """
     if not settings.state_machine_arn:
         raise ConfigurationError("STATE_MACHINE_ARN is not set")
@@ -182,10 +195,16 @@ def start(batch: Batch, settings: Settings) -> str:
         parts = book.put_recipients(batch.context.batch_id, kept)
         run = run.model_copy(update={"recipients": [
             r.model_copy(update={"part": parts.get(r.endpoint_id)}) for r in run.recipients]})
-    name = batch.context.batch_id
+    return batch.context.batch_id, run.model_dump_json()
+
+
+def launch(name: str, execution_input: str, settings: Settings) -> str:
+    """StartExecution, or join the execution of that name (a retried invocation); returns its ARN."""
+    if not settings.state_machine_arn:
+        raise ConfigurationError("STATE_MACHINE_ARN is not set")
     try:
         response = aws.client("stepfunctions").start_execution(
-            stateMachineArn=settings.state_machine_arn, name=name, input=run.model_dump_json()
+            stateMachineArn=settings.state_machine_arn, name=name, input=execution_input
         )
         return str(response["executionArn"])
     except ClientError as error:
@@ -196,19 +215,25 @@ def start(batch: Batch, settings: Settings) -> str:
         return execution_arn(settings.state_machine_arn, name)
 
 
-def start_before(deadline: float, batch: Batch, settings: Settings) -> str:
-    """:func:`start`, tried again while AWS throttles it (or answers 5xx) and the deadline allows.
+def start(batch: Batch, settings: Settings) -> str:
+    """Start (or join) one part's execution: :func:`prepare`, then :func:`launch`; returns its ARN."""
+    return launch(*prepare(batch, settings), settings)
 
-    Safe to repeat: every write ``start`` makes is keyed by the part's name, and StartExecution
-    with the same name and input joins the running execution (``ExecutionAlreadyExists`` once it
-    has closed), so a repeat, here or by the journey, never sends twice. When the deadline passes
-    with nothing started, :class:`StartUnavailable` is raised: nothing of the part is in flight.
+
+def before(deadline: float, call: Callable[[], T]) -> T:
+    """``call``, tried again while AWS throttles it (or answers 5xx) and the deadline allows.
+
+    For calls safe to repeat: every write :func:`prepare` makes is keyed by the part's name, and
+    StartExecution with the same name and input joins the running execution
+    (``ExecutionAlreadyExists`` once it has closed), so a repeat, here or by the journey, never
+    sends twice. When the deadline passes first, :class:`StartUnavailable` is raised: nothing
+    of the part is in flight.
     """
     pause, attempts = 0.1, 0
     while True:
         attempts += 1
         try:
-            return start(batch, settings)
+            return call()
         except (ClientError, BotoCoreError) as error:
             if not is_transient(error):
                 raise
@@ -222,6 +247,11 @@ def start_before(deadline: float, batch: Batch, settings: Settings) -> str:
                     "nothing twice") from error
             time.sleep(pause)
             pause = min(pause * 2, _START_RETRY_MAX_PAUSE_SECONDS)
+
+
+def start_before(deadline: float, batch: Batch, settings: Settings) -> str:
+    """:func:`start` within the deadline (see :func:`before`)."""
+    return before(deadline, lambda: start(batch, settings))
 
 
 @dataclass
@@ -239,28 +269,58 @@ def not_started(recipients: Iterable[Recipient]) -> dict[str, EndpointResult]:
                                           reason="not_started") for r in recipients}
 
 
+def _already_started(exists: Callable[[str], bool], name: str) -> bool:
+    try:
+        return exists(name)
+    except (ClientError, BotoCoreError) as error:  # cannot tell: claim and start as for a new batch
+        logger.warning("Could not tell whether the part's execution exists", extra={"error_code": error_code(error)})
+        return False
+
+
 def start_parts(batch: Batch, settings: Settings, deadline: float) -> Started:
-    """Claim and start every part of the batch (see the module's notes). Raises
-    :class:`StartUnavailable` when no part could be started and something was to be sent."""
+    """Claim and start every part of the batch (see the module's notes), in three rounds: every
+    part's claims, then every part's ledger writes, then every StartExecution. A running
+    execution loads the ledger with its sends; claiming and writing before any of them runs keeps
+    a large batch's start short. Raises :class:`StartUnavailable` when no part could be started."""
     if not settings.state_machine_arn:
         raise ConfigurationError("STATE_MACHINE_ARN is not set")
     batch, answered = unkeyable(batch)
     started = Started(answered=answered)
     exists = claims.execution_exists(settings.state_machine_arn)
     unavailable: StartUnavailable | None = None
+
+    def give_up(part: Batch, why: str, error: StartUnavailable | None = None) -> None:
+        nonlocal unavailable
+        unavailable = error or unavailable
+        logger.error(f"{why}; its endpoints are answered PENDING not_started",
+                     extra={"execution": part.context.batch_id, "endpoints": len(part.recipients)})
+        started.answered.update(not_started(part.recipients))
+
+    planned: list[Batch] = []
+    start_by = deadline - min(_START_MARGIN_SECONDS, max(0.0, deadline - time.monotonic()) / 4)
     for part in split(batch) if batch.recipients else []:
+        if time.monotonic() >= start_by:
+            give_up(part, "The deadline was near before the part could be claimed")
+            continue
+        if _already_started(exists, part.context.batch_id):
+            # The same batch invoked again: its execution holds its claims and input already.
+            started.runs.append((part, execution_arn(settings.state_machine_arn, part.context.batch_id)))
+            continue
         plan = claims.plan(ledger(), part, exists, deadline)
         started.foreign.update(plan.foreign)
-        if not plan.batch.recipients:
-            continue
+        if plan.batch.recipients:
+            planned.append(plan.batch)
+    prepared: list[tuple[Batch, tuple[str, str]]] = []
+    for part in planned:
         try:
-            started.runs.append((plan.batch, start_before(deadline, plan.batch, settings)))
+            prepared.append((part, before(deadline, lambda part=part: prepare(part, settings))))
         except StartUnavailable as error:
-            unavailable = error
-            logger.error("A part of the batch could not be started before the deadline; its endpoints are "
-                         "answered PENDING not_started", extra={"execution": plan.batch.context.batch_id,
-                                                                "endpoints": len(plan.batch.recipients)})
-            started.answered.update(not_started(plan.batch.recipients))
+            give_up(part, "The part's ledger writes were refused until the deadline", error)
+    for part, (name, execution_input) in prepared:
+        try:
+            started.runs.append((part, before(deadline, lambda n=name, i=execution_input: launch(n, i, settings))))
+        except StartUnavailable as error:
+            give_up(part, "AWS would not start the part's execution before the deadline", error)
     if unavailable is not None and not started.runs:
         raise unavailable
     return started
@@ -291,8 +351,10 @@ class _Poll:
     version they were read at, the endpoints the provider accepted (``SENT``) at the last look,
     and whether the ledger can still be read at all."""
 
-    def __init__(self, book: Ledger, batch: Batch, arn: str) -> None:
+    def __init__(self, book: Ledger, batch: Batch, arn: str, lock: threading.Lock | None = None) -> None:
         self.book, self.batch, self.arn, self.batch_id = book, batch, arn, batch.context.batch_id
+        # Held while the results change: the answer may be read from another thread (see gather).
+        self.lock = lock or threading.Lock()
         self.wanted = {r.endpoint_id for r in batch.recipients}
         self.results: dict[str, EndpointResult] = {}
         self.sent: dict[str, EndpointResult] = {}
@@ -327,14 +389,15 @@ class _Poll:
             return
         # The version is taken only once the records it counts were read.
         self.version = max(self.version, version)
-        for endpoint_id, record in records.items():
-            if endpoint_id not in self.wanted:
-                continue
-            result = result_from_record(record)
-            if result.status == LedgerStatus.SENT:
-                self.sent[endpoint_id] = result
-            else:
-                self.results[endpoint_id] = result
+        with self.lock:
+            for endpoint_id, record in records.items():
+                if endpoint_id not in self.wanted:
+                    continue
+                result = result_from_record(record)
+                if result.status == LedgerStatus.SENT:
+                    self.sent[endpoint_id] = result
+                else:
+                    self.results[endpoint_id] = result
 
     def look(self) -> None:
         """Shortly before the deadline: the part's records whatever the version (a writer that
@@ -347,10 +410,13 @@ class _Poll:
         if status in _CLOSED_RUN_FAILURES:
             logger.error("An execution of the batch ended without every outcome",
                          extra={"status": status, "execution": self.batch_id})
-            self.results.update(close_open_endpoints(self.book, self.batch, self.results.keys(), str(status)))
+            closed = close_open_endpoints(self.book, self.batch, list(self.results), str(status))
+            with self.lock:
+                self.results.update(closed)
 
     def answer(self) -> dict[str, EndpointResult]:
-        return {**{k: v for k, v in self.sent.items() if k not in self.results}, **self.results}
+        with self.lock:
+            return {**{k: v for k, v in self.sent.items() if k not in self.results}, **self.results}
 
 
 def look_at_execution(arn: str) -> str | None:
@@ -366,9 +432,37 @@ def look_at_execution(arn: str) -> str | None:
 class Waited:
     results: dict[str, EndpointResult]
     progress_reads: int
+    # The wait was still in a call to AWS when the answer was due (a slow ledger): answered without it.
+    overran: bool = False
 
 
-def wait_for_parts(book: Ledger, runs: list[tuple[Batch, str]], deadline: float) -> Waited:
+def _wait(polls: list[_Poll], deadline: float) -> None:
+    began = time.monotonic()
+    pause, looked = _FIRST_PAUSE_SECONDS, False
+    while True:
+        for poll in polls:
+            if poll.waiting and time.monotonic() < deadline:
+                poll.read()
+        if not any(poll.waiting for poll in polls):
+            return
+        now = time.monotonic()
+        if not looked and now + pause >= deadline - _LOOK_BEFORE_DEADLINE_SECONDS:
+            looked = True
+            for poll in polls:
+                if poll.waiting and time.monotonic() < deadline:
+                    poll.look()
+            if not any(poll.waiting for poll in polls):
+                return
+            now = time.monotonic()
+        if now + pause >= deadline:
+            return
+        time.sleep(pause)
+        ceiling = _QUICK_PAUSE_SECONDS if now - began < _QUICK_SECONDS else _LAST_PAUSE_SECONDS
+        pause = min(pause * 1.5, ceiling)
+
+
+def wait_for_parts(book: Ledger, runs: list[tuple[Batch, str]], deadline: float, *,
+                   answer_by: float | None = None, then: Callable[[], None] | None = None) -> Waited:
     """Wait until every endpoint of every part is final in the ledger or the deadline passes.
 
     Each poll reads each open part's progress version (one small item); a part's records are read
@@ -376,35 +470,34 @@ def wait_for_parts(book: Ledger, runs: list[tuple[Batch, str]], deadline: float)
     the outcome of an execution that failed, timed out or was aborted into the ledger, so there is
     no DescribeExecution per poll: one look per open part, shortly before the deadline, reads its
     records whatever the version (the ``SENT`` ones too: the answer tells them from the not yet
-    sent) and closes the endpoints of an execution that ended before the finalizer ran. Nothing
-    here raises: an endpoint not known by the deadline is answered ``PENDING``.
+    sent) and closes the endpoints of an execution that ended before the finalizer ran.
+
+    The waiting runs on a thread of its own (and ``then`` after it, on the same thread): a call
+    to AWS that is slow at the deadline (a throttled or loaded ledger) cannot hold the answer past
+    ``answer_by`` (default: the deadline and a second and a half), which answers what is known by
+    then. Nothing here raises: an endpoint not known by the deadline is answered ``PENDING``.
     """
     polls = [_Poll(book, batch, arn) for batch, arn in runs]
-    began = time.monotonic()
-    pause, looked = _FIRST_PAUSE_SECONDS, False
-    while True:
-        for poll in polls:
-            if poll.waiting:
-                poll.read()
-        if not any(poll.waiting for poll in polls):
-            break
-        now = time.monotonic()
-        if not looked and now + pause >= deadline - _LOOK_BEFORE_DEADLINE_SECONDS:
-            looked = True
-            for poll in polls:
-                if poll.waiting:
-                    poll.look()
-            if not any(poll.waiting for poll in polls):
-                break
-        if now + pause >= deadline:
-            break
-        time.sleep(pause)
-        ceiling = _QUICK_PAUSE_SECONDS if now - began < _QUICK_SECONDS else _LAST_PAUSE_SECONDS
-        pause = min(pause * 1.5, ceiling)
+
+    def work() -> None:
+        try:
+            _wait(polls, deadline)
+            if then is not None:
+                then()
+        except Exception:  # noqa: BLE001 - the answer goes out whatever the waiting met
+            logger.exception("Waiting for outcomes failed; answering what is known")
+
+    worker = threading.Thread(target=work, name="wait-for-outcomes", daemon=True)
+    worker.start()
+    worker.join(timeout=max(0.0, (deadline + _ANSWER_SLACK_SECONDS if answer_by is None else answer_by)
+                            - time.monotonic()))
+    overran = worker.is_alive()
+    if overran:
+        logger.warning("A call to AWS was still running when the answer was due; answering what is known")
     results: dict[str, EndpointResult] = {}
     for poll in polls:
         results.update(poll.answer())
-    return Waited(results, sum(poll.reads for poll in polls))
+    return Waited(results, sum(poll.reads for poll in polls), overran)
 
 
 def wait_for_results(book: Ledger, batch: Batch, arn: str, deadline: float) -> dict[str, EndpointResult]:

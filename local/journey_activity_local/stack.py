@@ -597,6 +597,21 @@ class LocalEnvironment:
             stateMachineArn=self.state_machine_arn, **({"statusFilter": status} if status else {}))
         return [execution for page in pages for execution in page["executions"]]
 
+    def batch_executions(self, batch_id: str) -> list[str]:
+        """The names of the executions a batch ran as, oldest first: the batch id itself, its parts
+        (``<batch id>-1`` …) and the executions of claimed profiles (``<batch id[:63]>-<hash>``)."""
+        prefixes = (f"{batch_id}-", f"{batch_id[:63]}-")
+        names = [e["name"] for e in self.executions()]
+        return sorted({name for name in names if name == batch_id or name.startswith(prefixes)},
+                      key=names.index, reverse=True)
+
+    def batch_records(self, batch_id: str) -> dict[str, dict[str, Any]]:
+        """Every ledger record of the batch, over all its executions (:meth:`batch_executions`)."""
+        records: dict[str, dict[str, Any]] = {}
+        for name in self.batch_executions(batch_id) or [batch_id]:
+            records.update(self.ledger_records(name))
+        return records
+
     def wait_for_execution(self, arn: str, timeout: float = 60.0) -> dict[str, Any]:
         sfn = self.client("stepfunctions")
         limit = time.monotonic() + timeout

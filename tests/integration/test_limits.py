@@ -80,11 +80,11 @@ def test_a_worst_case_batch_stays_far_below_the_history_and_payload_limits(make_
             behaviours[address] = "flaky:2"  # two retries each for ten endpoints
     # About 300 KB of Data: more than Step Functions could carry through every state.
     data = json.dumps({"body": "Hello {{User.UserAttributes.FirstName}}! " + "x" * 300_000})
-    # The invoker's deadline stays under its Lambda Timeout (20 s), which is enforced: an endpoint
-    # not final by then is answered PENDING, and every one ends DELIVERED in the ledger.
+    # The invoker's deadline stays under its Lambda Timeout (28 s), which is enforced: an endpoint
+    # not final by then is answered SENT or PENDING, and every one ends DELIVERED in the ledger.
     local = make_local(behaviours=behaviours, deadline_seconds=15)
     run = invoke(local, event_with(endpoints, data=data))
-    assert {run.status(e) for e in endpoints} <= {"DELIVERED", "PENDING"}, run.response
+    assert {run.status(e) for e in endpoints} <= {"DELIVERED", "SENT", "PENDING"}, run.response
     run.finish()
     assert {record["status"] for record in run.ledger().values()} == {"DELIVERED"}
 
@@ -128,7 +128,8 @@ def test_fifty_endpoints_of_15_kb_are_sent_in_full(make_local, invoke):
     event = event_with(endpoints, data=data)
     assert len(json.dumps(event).encode()) > 700_000
     run = invoke(local, event)
-    assert {run.status(e) for e in endpoints} == {"DELIVERED"}, run.response
+    # Answered in time whatever the machine's load; every one ends DELIVERED.
+    assert {run.status(e) for e in endpoints} <= {"DELIVERED", "SENT", "PENDING"}, run.response
     output = run.finish()
     assert [r["status"] for r in output["results"]] == ["DELIVERED"] * 50
 
@@ -202,24 +203,33 @@ def test_a_retried_invocation_writes_the_same_recipients_and_sends_once(make_loc
     assert stored.profile["Attributes"] == endpoints["ep-03"]["Attributes"]
 
 
-def test_endpoint_ids_that_would_outgrow_a_state_get_a_clear_error_and_nothing_is_written(make_local):
-    """50 ids of 1,000 characters: small input, but Compile's state would pass 256 KiB."""
+def test_endpoint_ids_that_would_outgrow_a_state_run_as_several_executions(make_local, invoke):
+    """50 ids of 1,000 characters: small input, but one execution's Compile state would pass 256 KiB;
+    the batch runs as parts named from it, each within the limit, and is answered whole."""
     endpoints = {f"{index:02d}" + "i" * 998: endpoint("SMS", f"+1415555{index:04d}") for index in range(50)}
     local = make_local()
-    answer = local.invoke(event_with(endpoints))
-    assert answer["error"]["type"] == "PayloadError"
-    assert "256 KiB payload limit" in answer["error"]["message"]
-    assert local.executions() == []
-    assert local.client("dynamodb").scan(TableName=TABLE_NAME)["Items"] == []
+    run = invoke(local, event_with(endpoints))
+    assert list(run.response) == list(endpoints)
+    names = local.batch_executions(run.batch_id)
+    assert sorted(names) == [f"{run.batch_id}-{part}" for part in (1, 2)]
+    for name in names:
+        described = local.wait_for_execution(local.execution_arn(name))
+        assert described["status"] == "SUCCEEDED", described
+        sizes = _payload_sizes(local.history(local.execution_arn(name)))
+        assert max(sizes) < PAYLOAD_LIMIT, max(sizes)
+    assert {record["status"] for record in local.batch_records(run.batch_id).values()} == {"DELIVERED"}
+    assert len(local.batch_records(run.batch_id)) == 50
 
 
-def test_an_endpoint_id_longer_than_a_ledger_key_gets_a_clear_error(make_local):
+def test_an_endpoint_id_longer_than_a_ledger_key_is_skipped_and_the_rest_sent(make_local, invoke):
     local = make_local()
-    answer = local.invoke(event_with({"x" * 1100: endpoint("SMS", "+14155550123"),  # sort keys hold 1,024 bytes
-                                      "fine": endpoint("SMS", "+14155550124")}))
-    assert answer["error"]["type"] == "PayloadError"
-    assert "longer than 1024 bytes" in answer["error"]["message"]
-    assert local.executions() == []
+    long_id = "x" * 1100  # sort keys hold 1,024 bytes
+    run = invoke(local, event_with({long_id: endpoint("SMS", "+14155550123"), "fine": endpoint("SMS", "+14155550124")}))
+    assert run.status(long_id) == "SKIPPED"
+    assert run.attributes(long_id)["reason"] == "invalid_endpoint"
+    assert run.status("fine") == "DELIVERED", run.response
+    run.finish()
+    assert set(run.ledger()) == {"fine"}  # the long id entered no execution and no record
 
 
 def test_an_endpoint_larger_than_the_ledger_keeps_is_skipped_with_the_reason(make_local, invoke):

@@ -167,3 +167,23 @@ def test_claim_keys_are_hashed_into_their_own_partition():
     assert key["pk"].startswith("claim#")
     assert len(key["pk"]) == 6 + 64
     assert key["sk"] == "#claim"
+
+
+def test_claims_are_taken_a_hundred_at_a_time_and_those_held_elsewhere_are_told_apart(world):
+    book = world["book"]
+    calls: list[str] = []
+    book.dynamodb.meta.events.register("before-call.dynamodb.*", lambda model, **_: calls.append(model.name))
+    held = {"token-p007", "token-p120", "token-p149"}
+    for key in held:
+        assert book.take_claim(key, execution="someone-else", endpoint_id="x", mine=())
+    calls.clear()
+    wanted = [(f"p{index:03d}", f"token-p{index:03d}", None) for index in range(150)]
+    taken = book.take_claims(wanted, execution="mine", mine=["mine"])
+    # Two transactions, each retried once without the claims another holds: 4 calls for 150 claims.
+    assert calls == ["TransactWriteItems"] * 4
+    assert {key for key, ok in taken.items() if not ok} == held
+    assert sum(taken.values()) == 147
+    claims_now = book.claims([key for _, key, _ in wanted])
+    assert {key for key, claim in claims_now.items() if claim["execution"] == "someone-else"} == held
+    # The same batch again (a retried invocation) finds its own claims: all taken, nothing moved.
+    assert sum(book.take_claims(wanted, execution="mine", mine=["mine"]).values()) == 147

@@ -5,6 +5,7 @@ anything the invoker calls is answered (what is known, the rest PENDING) or a cl
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections import Counter
 from typing import Any
@@ -16,7 +17,17 @@ from botocore.awsrequest import AWSResponse
 from journey_activity import aws, config
 from journey_activity.errors import StartUnavailable
 from journey_activity.handlers import _runtime
-from journey_activity.dispatch import start_before, wait_for_results
+from journey_activity.dispatch import (
+    MAX_EXECUTION_INPUT_BYTES,
+    MAX_PART_PROFILES,
+    peak_state_bytes,
+    split,
+    start_before,
+    start_parts,
+    unkeyable,
+    wait_for_parts,
+    wait_for_results,
+)
 from journey_activity.ledger import Ledger, progress_key
 from journey_activity.models.batch import Batch, BatchContext, LedgerStatus, Recipient
 from tests.conftest import LEDGER_KEYS
@@ -197,3 +208,97 @@ def test_a_start_refused_for_another_reason_is_not_retried(aws_env):
     with pytest.raises(Exception, match="AccessDenied"):
         start_before(time.monotonic() + 30, batch_of("a"), config.get_settings())
     assert calls.seen["StartExecution"] == 1
+
+
+# --- A batch of any size: parts, each one execution --------------------------------------------------
+
+
+def test_a_batch_splits_into_parts_named_from_it_in_input_order_and_the_same_way_every_time():
+    ids = [f"p-{index:04d}" for index in range(600)]
+    parts = split(batch_of(*ids, batch_id="connect-abc"))
+    assert [len(p.recipients) for p in parts] == [MAX_PART_PROFILES] * 4 + [600 - 4 * MAX_PART_PROFILES]
+    assert [p.context.batch_id for p in parts] == [f"connect-abc-{n}" for n in range(1, 6)]
+    assert [r.endpoint_id for p in parts for r in p.recipients] == ids
+    assert split(batch_of(*ids, batch_id="connect-abc")) == parts  # a retried invocation: the same parts
+    assert [p.context.batch_id for p in split(batch_of(*ids[:MAX_PART_PROFILES], batch_id="b"))] == ["b"]
+    for part in parts:
+        assert peak_state_bytes(part.execution_input()) <= MAX_EXECUTION_INPUT_BYTES
+
+
+def test_long_ids_make_smaller_parts_each_within_the_payload_limit():
+    ids = [f"{index:03d}" + "i" * 1017 for index in range(120)]  # 1,020 bytes: a ledger key still
+    parts = split(batch_of(*ids))
+    assert len(parts) > 1
+    assert all(peak_state_bytes(p.execution_input()) <= MAX_EXECUTION_INPUT_BYTES for p in parts)
+    assert sum(len(p.recipients) for p in parts) == 120
+
+
+def test_an_id_that_cannot_key_the_ledger_is_answered_skipped_and_enters_no_execution():
+    batch = batch_of("fine", "x" * 1025, "")
+    kept, answered = unkeyable(batch)
+    assert [r.endpoint_id for r in kept.recipients] == ["fine"]
+    assert {k[:3]: (v.status, v.reason) for k, v in answered.items()} == {
+        "xxx": ("SKIPPED", "invalid_endpoint"), "": ("SKIPPED", "invalid_endpoint")}
+
+
+def test_a_part_aws_will_not_start_is_answered_not_started_and_the_others_run(aws_env, monkeypatch):
+    monkeypatch.setattr("journey_activity.dispatch.MAX_PART_PROFILES", 2)
+    sfn = aws.client("stepfunctions")
+
+    def second_part_throttled(params: Any, **kwargs: Any) -> Any:
+        name = json.loads(params["body"])["name"]  # the request as it goes out
+        return refuse("ThrottlingException")(**kwargs) if name.endswith("-2") else None
+
+    sfn.meta.events.register("before-call.states.StartExecution", second_part_throttled)
+    begun = start_parts(batch_of("a", "b", "c", "d", "e"), config.get_settings(), time.monotonic() + 0.8)
+    assert [batch.context.batch_id for batch, _ in begun.runs] == [f"{BATCH}-1", f"{BATCH}-3"]
+    assert {k: (v.status, v.reason) for k, v in begun.answered.items()} == {
+        "c": ("PENDING", "not_started"), "d": ("PENDING", "not_started")}
+    names = {e["name"] for e in sfn.list_executions(stateMachineArn=aws_env["machine"])["executions"]}
+    assert names == {f"{BATCH}-1", f"{BATCH}-3"}
+
+
+def test_no_part_started_fails_the_invocation(aws_env):
+    aws.client("stepfunctions").meta.events.register("before-call.states.StartExecution",
+                                                     refuse("ThrottlingException"))
+    with pytest.raises(StartUnavailable):
+        start_parts(batch_of("a", "b"), config.get_settings(), time.monotonic() + 0.4)
+
+
+def test_parts_are_waited_for_together_and_a_send_the_provider_accepted_is_answered_sent(book, aws_env):
+    other = "pinpoint-0123-2"
+    open_endpoint(book, "a")
+    book.finish(BATCH, "a", LedgerStatus.DELIVERED)
+    send, _ = book.begin_send(other, "b", channel="SMS", provider="http", about={})
+    assert send
+    book.mark_sent(other, "b", provider="http", message_id="msg-1", task_token="token-b")
+    dynamodb = Calls(aws_env["dynamodb"])
+    waited = wait_for_parts(book, [(batch_of("a"), "arn:unused"), (batch_of("b", "c", batch_id=other), "arn:x")],
+                            time.monotonic() + 1.6)
+    assert {k: (v.status, v.journey_status.value) for k, v in waited.results.items()} == {
+        "a": ("DELIVERED", "DELIVERED"), "b": ("SENT", "SENT")}  # "c" was never sent: PENDING when answered
+    # The first part was complete after one poll; only the open part was polled after that.
+    assert waited.progress_reads == dynamodb.seen["GetItem"]
+
+
+def test_a_call_to_aws_still_running_when_the_answer_is_due_does_not_hold_the_answer(book, aws_env):
+    """A ledger read that hangs (a loaded or throttled table, up to botocore's read timeout)
+    after some outcomes were read: the answer goes out by ``answer_by`` with what is known."""
+    for endpoint_id in ("a", "b"):
+        open_endpoint(book, endpoint_id)
+    book.finish(BATCH, "a", LedgerStatus.DELIVERED)
+    reads = {"count": 0}
+    release = threading.Event()
+
+    def hang_after_the_first(**_: Any) -> None:
+        reads["count"] += 1
+        if reads["count"] > 1:
+            release.wait(10)
+
+    aws_env["dynamodb"].meta.events.register("before-call.dynamodb.GetItem", hang_after_the_first)
+    began = time.monotonic()
+    waited = wait_for_parts(book, [(batch_of("a", "b"), "arn:unused")], began + 0.5, answer_by=began + 1.0)
+    release.set()
+    assert waited.overran
+    assert {k: v.status for k, v in waited.results.items()} == {"a": "DELIVERED"}
+    assert reads["count"] == 2  # the first read, then the one that hung: never a third

@@ -25,9 +25,12 @@ from journey_activity import claims, dispatch, triggers
 from journey_activity.config import get_settings
 from journey_activity.errors import ConfigurationError, PayloadError
 from journey_activity.handlers._runtime import ledger, logger, throttling_is_retried
+from journey_activity.models.batch import EndpointResult
 
 # Left to the function after the deadline to compile and answer before it times out.
 _ANSWER_SECONDS = 1.0
+# How long after the deadline a slow call to AWS may still hold the answer.
+_ANSWER_SLACK_SECONDS = 1.0
 # The adapters whose trigger reads a raised error as the batch's failure.
 _RAISES_FOR = frozenset({"connect"})
 
@@ -37,6 +40,16 @@ def deadline_for(seconds: float, context: LambdaContext | None, started: float) 
     if remaining is not None:
         seconds = min(seconds, remaining() / 1000 - _ANSWER_SECONDS)
     return started + max(seconds, 0.0)
+
+
+def answer_by(deadline: float, context: LambdaContext | None) -> float:
+    """When the answer goes out even if a call to AWS is still running: a little after the
+    deadline, never later than half a second before the function times out."""
+    latest = deadline + _ANSWER_SLACK_SECONDS
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if remaining is not None:
+        latest = min(latest, time.monotonic() + remaining() / 1000 - 0.5)
+    return latest
 
 
 def error_response(kind: str, message: str) -> dict[str, Any]:
@@ -67,12 +80,20 @@ def handler(event: Any, context: LambdaContext) -> Any:
         if source in _RAISES_FOR:
             raise
         return error_response(kind, str(error))
-    waited = dispatch.wait_for_parts(ledger(), begun.runs, deadline)
-    results = {**begun.answered, **waited.results}
+    logger.info("Started", extra={"executions": len(begun.runs), "seconds": round(time.monotonic() - started, 3),
+                                  "deadline_in": round(deadline - time.monotonic(), 3)})
+    foreign: dict[str, EndpointResult] = {}
     if begun.foreign:
         logger.info("Endpoints another execution sends are answered with its outcome",
                     extra={"foreign": len(begun.foreign)})
-        results.update(claims.foreign_results(ledger(), begun.foreign, deadline))
+
+    def owners() -> None:
+        if begun.foreign:
+            foreign.update(claims.foreign_results(ledger(), begun.foreign, deadline))
+
+    waited = dispatch.wait_for_parts(ledger(), begun.runs, deadline, answer_by=answer_by(deadline, context),
+                                     then=owners)
+    results = {**begun.answered, **waited.results, **dict(foreign)}
     final = sum(1 for result in results.values() if result.journey_status.value in
                 ("DELIVERED", "FAILED", "SKIPPED", "TIMED_OUT"))
     logger.info("Answering", extra={"endpoints": len(batch.recipients), "final": final,

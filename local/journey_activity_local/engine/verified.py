@@ -121,6 +121,8 @@ SHAPES: tuple[Shape, ...] = (
     # dynamodb_patches: the ledger's DynamoDB
     Shape("query_one_partition", f"{_DDB}.models.table", "Table.query", ("hash_key",)),
     Shape("query_one_partition", f"{_DDB}.models.table", "Table.all_items", ()),
+    Shape("copy_each_table_once", f"{_DDB}.models", "DynamoDBBackend.transact_write_items", ("transact_items",)),
+    Shape("copy_each_table_once", f"{_DDB}.models", "copy", has=("deepcopy",)),
     Shape("untrack_dynamodb_items", f"{_DDB}.models.dynamo_type", "Item", has=("instances_tracked",)),
     Shape("serialize_dynamodb", f"{_DDB}.models", "DynamoDBBackend",
           has=("update_item", "put_item", "get_item", "query", "batch_write_item")),
