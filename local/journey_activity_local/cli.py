@@ -106,10 +106,12 @@ def run(
     event_file: Annotated[Path, typer.Argument(
         help="A Pinpoint custom-channel event or an Amazon Connect custom-action event (JSON).", metavar="EVENT.json")],
     json_only: Annotated[bool, typer.Option("--json", help="Print only the response JSON.")] = False,
-    history: Annotated[Path | None, typer.Option(help="Write the execution's history events to this JSON file.")]
-    = None,
-    view: Annotated[Path | None, typer.Option(help="Write the execution view (one self-contained HTML file).")]
-    = None,
+    history: Annotated[Path | None, typer.Option(
+        help="Write the execution's history events to this JSON file (a batch run in several executions: "
+             "an object keyed by execution name).")] = None,
+    view: Annotated[Path | None, typer.Option(
+        help="Write the execution view (one self-contained HTML file; several executions: one per execution, "
+             "STEM-SUFFIX.html).")] = None,
     deadline: Annotated[float, typer.Option(help="Seconds the invoker waits for final statuses.")] = 10.0,
     receipt_delay: Annotated[float, typer.Option(help="Seconds before the stand-in posts a receipt.")] = 0.2,
     latency: Annotated[float, typer.Option(help="Seconds each send to the stand-in takes.")] = 0.0,
@@ -145,17 +147,18 @@ def run(
 
     from journey_activity.errors import PayloadError
     from journey_activity.triggers import adapter_for, connect
-    from journey_activity_local.progress import live_progress
-    from journey_activity_local.stack import LocalEnvironment, LocalInvokeError, LocalOptions
-    from journey_activity_local.view.sources import load_execution, write_view
 
-    _engine_verified()
     try:
         adapter = adapter_for(event)
     except PayloadError as error:
         raise _fail(f"PayloadError: {error}") from None
     if adapter is connect.ADAPTER:
         environment.setdefault("CONNECT_ACTIONS", json.dumps(LOCAL_CONNECT_ACTIONS))
+    _check_envelope(adapter, event, environment)  # before the engine starts: a bad payload is said at once
+
+    _engine_verified()
+    from journey_activity_local.progress import live_progress
+    from journey_activity_local.stack import LocalEnvironment, LocalInvokeError, LocalOptions
 
     options = LocalOptions(template=template, receipt_delay=receipt_delay, latency=latency, behaviours=behaviours,
                            deadline_seconds=deadline, receipt_timeout_seconds=receipt_timeout,
@@ -169,30 +172,37 @@ def run(
     batch_id = adapter.batch_id_for(event)
     # Handlers log to stdout in Lambda; here stdout carries only the response.
     with contextlib.redirect_stdout(sys.stderr), LocalEnvironment(options) as local:
-        with live_progress(stderr, lambda: local.ledger_records(batch_id), len(adapter.endpoint_ids(event)),
-                           enabled=not json_only):
+        with live_progress(stderr, lambda: _records(local, local.batch_executions(batch_id)),
+                           len(adapter.endpoint_ids(event)), enabled=not json_only):
             try:
                 response = local.invoke(event)
             except LocalInvokeError as error:
                 raise _fail(f"the invoker failed: {error}") from None
             if isinstance(response, dict) and "error" in response and set(response) == {"error"}:
                 raise _fail(f"{response['error'].get('type')}: {response['error'].get('message')}")
-            arn = local.execution_arn(batch_id)
-            described = local.wait_for_execution(arn, timeout=receipt_timeout + 30) if wait else {}
-        final = local.ledger_records(batch_id)
-        if history is not None:
-            history.write_text(json.dumps(local.history(arn), default=str, indent=2))
-        if view is not None:
+            # The batch's executions: one, or one per part (and any a claimed profile ran in).
+            executions = local.batch_executions(batch_id)
+            if wait:
+                executions = _wait_for_all(local, executions, timeout=receipt_timeout + 30)
+        final = _records(local, executions)
+        if (history is not None or view is not None) and not executions:
+            unwritten = [f"--{name}" for name, path in (("history", history), ("view", view)) if path is not None]
+            stderr.print(f"no execution was started (nothing to send): {' and '.join(unwritten)} not written",
+                         highlight=False)
+        elif history is not None:
+            history.write_text(json.dumps(_histories(local, executions), default=str, indent=2))
+        if view is not None and executions:
             personal = environment.get("LOG_PERSONAL_DATA", os.environ.get("LOG_PERSONAL_DATA", ""))
-            write_view(view, load_execution(local.client("stepfunctions"), arn), records=final,
-                       personal_data=personal.strip().lower() in ("1", "true", "yes"))
+            written = _write_views(local, view, executions, batch_id, final,
+                                   personal.strip().lower() in ("1", "true", "yes"))
+            if len(written) > 1:
+                stderr.print(f"views of the {len(written)} executions: {', '.join(map(str, written))}",
+                             highlight=False, soft_wrap=True)
         if not json_only:
             stderr.print(_table(adapter.endpoint_ids(event), adapter.answered(response), final))
-            status = described.get("status", "RUNNING")
             sent = sum(len(standin.sends) for standin in local.standins.values())
-            stderr.print(f"execution {arn.rsplit(':', 1)[-1]}: {status}; "
-                         f"{sent} sent, {_engagement_events(local)} engagement events reported",
-                         highlight=False)
+            stderr.print(f"{_executions_line(executions)}; {sent} sent, {_engagement_events(local)} engagement "
+                         "events reported", highlight=False, soft_wrap=True)
             stderr.print(_environments_line(local.registry.summary()), highlight=False)
             guards = local.guard_totals().snapshot()
             if guards["denied"] or guards["throttled"]:
@@ -202,6 +212,84 @@ def run(
                     stderr.print(f"  denied {denial}", highlight=False)
     stdout.write(json.dumps(response, indent=None if json_only else 2) + "\n")
     stdout.flush()
+
+
+def _check_envelope(adapter: Any, event: Any, environment: dict[str, str]) -> None:
+    """The trigger's own parse of the event (no AWS, no engine): an envelope the invoker would refuse
+    is refused here, in one line, before the local environment starts."""
+    import logging
+
+    from journey_activity.config import settings_from
+    from journey_activity.errors import ConfigurationError, PayloadError
+
+    try:
+        # What the parse reads of the settings: the Connect actions the run's functions get.
+        settings = settings_from({"CONNECT_ACTIONS": environment.get("CONNECT_ACTIONS", "")})
+    except ConfigurationError as error:
+        raise _fail(f"--env {error}") from None
+    disabled = logging.root.manager.disable
+    logging.disable(logging.CRITICAL)  # the parse logs skipped profiles; the run's functions say it again
+    try:
+        adapter.to_batch(event, settings)
+    except PayloadError as error:
+        raise _fail(f"PayloadError: {error}") from None
+    finally:
+        logging.disable(disabled)
+
+
+def _records(local: Any, executions: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The ledger records of the batch: the union of its executions' partitions (a final status wins)."""
+    from journey_activity_local.progress import FINAL
+
+    merged: dict[str, dict[str, Any]] = {}
+    for execution in executions:
+        for endpoint_id, record in local.ledger_records(execution["name"]).items():
+            known = merged.get(endpoint_id)
+            if known is None or (record.get("status") in FINAL and known.get("status") not in FINAL):
+                merged[endpoint_id] = record
+    return merged
+
+
+def _wait_for_all(local: Any, executions: list[dict[str, Any]], timeout: float) -> list[dict[str, Any]]:
+    """Each execution as DescribeExecution says once it ended (or the time ran out), in the same order."""
+    import time
+
+    limit = time.monotonic() + timeout
+    return [{**execution, **local.wait_for_execution(execution["executionArn"],
+                                                     timeout=max(0.0, limit - time.monotonic()))}
+            for execution in executions]
+
+
+def _histories(local: Any, executions: list[dict[str, Any]]) -> Any:
+    """One execution: its history events (a list, as ``view`` reads). Several: each one's, by execution name."""
+    histories = {execution["name"]: local.history(execution["executionArn"]) for execution in executions}
+    return next(iter(histories.values())) if len(histories) == 1 else histories
+
+
+def _write_views(local: Any, view: Path, executions: list[dict[str, Any]], batch_id: str,
+                 records: dict[str, dict[str, Any]], personal_data: bool) -> list[Path]:
+    """One execution: its view at ``view``. Several (parts): a view per execution, ``<stem>-<suffix>``
+    (``run-1.html``, ``run-2.html``; the batch id's own execution keeps ``view``), each with its records."""
+    from journey_activity_local.stack import execution_suffix
+    from journey_activity_local.view.sources import load_execution, write_view
+
+    sfn = local.client("stepfunctions")
+    written = []
+    for execution in executions:
+        suffix = execution_suffix(execution["name"], batch_id) if len(executions) > 1 else ""
+        path = view.with_name(f"{view.stem}-{suffix}{view.suffix}") if suffix else view
+        own = records if len(executions) == 1 else local.ledger_records(execution["name"])
+        write_view(path, load_execution(sfn, execution["executionArn"]), records=own, personal_data=personal_data)
+        written.append(path)
+    return written
+
+
+def _executions_line(executions: list[dict[str, Any]]) -> str:
+    if not executions:
+        return "no execution (nothing to send)"
+    if len(executions) == 1:
+        return f"execution {executions[0]['name']}: {executions[0]['status']}"
+    return f"{len(executions)} executions: " + ", ".join(f"{e['name']} {e['status']}" for e in executions)
 
 
 @connect_app.command("register")

@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import queue
+import re
 import secrets
 import threading
 import time
@@ -50,6 +51,47 @@ SECRET_NAME = "journey-activity-local-signing-secret"  # noqa: S105 - a name, no
 PROVIDER_NAME = "http"
 # Attempts of an asynchronous invocation (the first and Lambda's two retries).
 ASYNC_ATTEMPTS = 3
+
+
+# A sub-execution's name: the batch id cut to 63 characters, a dash and 16 hex digits (80 in all).
+_SUB_NAME_PREFIX = 63
+
+
+def is_batch_execution(name: str, batch_id: str) -> bool:
+    """Whether an execution (by name) is one of the batch's: the batch id itself (one part),
+    ``<batch id>-1``, ``<batch id>-2``, ... (several parts), and ``<batch id[:63]>-<16 hex>`` (the
+    profiles another batch had claimed)."""
+    if name == batch_id or name.startswith(f"{batch_id}-"):
+        return True
+    prefix = batch_id[:_SUB_NAME_PREFIX]
+    return len(batch_id) > _SUB_NAME_PREFIX and re.fullmatch(re.escape(prefix) + "-[0-9a-f]{16}", name) is not None
+
+
+def execution_suffix(name: str, batch_id: str) -> str:
+    """What a batch's execution name adds to the batch id: ``""``, ``"1"``, ``"2"``, a hex tail."""
+    for prefix in (batch_id, batch_id[:_SUB_NAME_PREFIX]):
+        if name == prefix:
+            return ""
+        if name.startswith(f"{prefix}-"):
+            return name[len(prefix) + 1:]
+    return name
+
+
+def _part_order(name: str, batch_id: str) -> tuple[int, int, str]:
+    suffix = execution_suffix(name, batch_id)
+    if not suffix:
+        return (0, 0, "")
+    part = suffix.isdigit() and len(suffix) < 16  # not a sub-execution's 16 hex digits
+    return (1, int(suffix), "") if part else (2, 0, suffix)
+
+
+def batch_executions(sfn: Any, state_machine_arn: str, batch_id: str) -> list[dict[str, Any]]:
+    """The batch's executions of the state machine (ListExecutions, see :func:`is_batch_execution`):
+    the batch id's own first, then the parts in order (``-1``, ``-2``, ... ``-10``), then the rest by name."""
+    pages = sfn.get_paginator("list_executions").paginate(stateMachineArn=state_machine_arn)
+    found = [execution for page in pages for execution in page["executions"]
+             if is_batch_execution(execution["name"], batch_id)]
+    return sorted(found, key=lambda execution: _part_order(execution["name"], batch_id))
 
 
 def default_template() -> Path:
@@ -597,18 +639,18 @@ class LocalEnvironment:
             stateMachineArn=self.state_machine_arn, **({"statusFilter": status} if status else {}))
         return [execution for page in pages for execution in page["executions"]]
 
-    def batch_executions(self, batch_id: str) -> list[str]:
-        """The names of the executions a batch ran as, oldest first: the batch id itself, its parts
-        (``<batch id>-1`` …) and the executions of claimed profiles (``<batch id[:63]>-<hash>``)."""
-        prefixes = (f"{batch_id}-", f"{batch_id[:63]}-")
-        names = [e["name"] for e in self.executions()]
-        return sorted({name for name in names if name == batch_id or name.startswith(prefixes)},
-                      key=names.index, reverse=True)
+    def batch_executions(self, batch_id: str) -> list[dict[str, Any]]:
+        """The batch's executions (its parts), in order: see :func:`batch_executions`."""
+        return batch_executions(self.client("stepfunctions"), self.state_machine_arn, batch_id)
+
+    def batch_execution_names(self, batch_id: str) -> list[str]:
+        """The names of the batch's executions, in :meth:`batch_executions`' order."""
+        return [execution["name"] for execution in self.batch_executions(batch_id)]
 
     def batch_records(self, batch_id: str) -> dict[str, dict[str, Any]]:
         """Every ledger record of the batch, over all its executions (:meth:`batch_executions`)."""
         records: dict[str, dict[str, Any]] = {}
-        for name in self.batch_executions(batch_id) or [batch_id]:
+        for name in self.batch_execution_names(batch_id) or [batch_id]:
             records.update(self.ledger_records(name))
         return records
 

@@ -69,6 +69,40 @@ def test_an_unusable_file_or_payload_exits_non_zero_with_one_line(tmp_path, cont
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("event", "expected"),
+    [
+        ({"ApplicationId": "a", "Endpoints": {"e-1": {"ChannelType": "SMS", "Address": "+14155550100"}}, "Data": 5},
+         "error: PayloadError: Data: Input should be a valid string"),
+        ({"InvocationMetadata": {"CampaignContext": {"CampaignId": "c", "RunId": "r", "ActionId": "a"}},
+          "Items": {"CustomerProfiles": "not a list"}},
+         "error: PayloadError: Items.CustomerProfiles: Input should be a valid list"),
+    ],
+    ids=["pinpoint", "connect"],
+)
+def test_a_bad_envelope_is_refused_in_one_line_before_the_engine_starts(tmp_path, event, expected):
+    path = tmp_path / "event.json"
+    path.write_text(json.dumps(event))
+    result = journey_activity("run", str(path))
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert [line for line in result.stderr.splitlines() if line.strip()] == [expected]
+
+
+def test_an_empty_connect_batch_is_answered_and_exits_zero(tmp_path):
+    event = json.loads(CONNECT_EXAMPLE.read_text())
+    event["Items"]["CustomerProfiles"] = []
+    path, history = tmp_path / "empty.json", tmp_path / "history.json"
+    path.write_text(json.dumps(event))
+    result = journey_activity("run", str(path), "--history", str(history))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"Items": {"CustomerProfiles": []}}
+    assert "Traceback" not in result.stderr
+    assert "no execution (nothing to send)" in result.stderr
+    assert "--history not written" in result.stderr
+    assert not history.exists()
+
+
 def test_the_connect_example_runs_as_shipped():
     result = journey_activity("run", str(CONNECT_EXAMPLE))
     assert result.returncode == 0, result.stderr

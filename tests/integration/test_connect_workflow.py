@@ -133,12 +133,12 @@ def test_a_batch_of_600_runs_as_parts_is_answered_whole_and_retries_send_nothing
     assert list(answers) == [profile(i)["ProfileId"] for i in range(600)]
     assert {a["status"] for a in answers.values()} <= {"DELIVERED", "SENT", "PENDING"}
     batch_id = connect.batch_id_for(event)
-    names = local.batch_executions(batch_id)
+    names = local.batch_execution_names(batch_id)
     # At most 124 profiles an execution, fewer as the payload limit needs: 118 of Connect's ids.
     assert len(names) >= 5 and set(names) == {f"{batch_id}-{part}" for part in range(1, len(names) + 1)}
     again = result_data(local.invoke(copy.deepcopy(event)))  # Connect's retry of the same invocation
     assert list(again) == list(answers)
-    assert sorted(local.batch_executions(batch_id)) == sorted(names)
+    assert sorted(local.batch_execution_names(batch_id)) == sorted(names)
     regrouped = event_of(list(range(599, 299, -1)) + [7, 8, 9])  # another batch of the same profiles
     late = result_data(local.invoke(regrouped))
     assert len(late) == 303 and {a["status"] for a in late.values()} <= {"DELIVERED", "SENT", "PENDING"}
@@ -149,7 +149,7 @@ def test_a_batch_of_600_runs_as_parts_is_answered_whole_and_retries_send_nothing
     assert sent_per_address(local) == {f"+1415555{i:04d}": 1 for i in range(600)}
     assert local.provider.duplicate_sends == 0
     # Every profile of the regrouped batch is another execution's: none of its own was started.
-    assert local.batch_executions(connect.batch_id_for(regrouped)) == []
+    assert local.batch_execution_names(connect.batch_id_for(regrouped)) == []
 
 
 def test_per_profile_problems_are_answered_per_profile_and_the_rest_sent(local):

@@ -210,7 +210,7 @@ def test_endpoint_ids_that_would_outgrow_a_state_run_as_several_executions(make_
     local = make_local()
     run = invoke(local, event_with(endpoints))
     assert list(run.response) == list(endpoints)
-    names = local.batch_executions(run.batch_id)
+    names = local.batch_execution_names(run.batch_id)
     assert sorted(names) == [f"{run.batch_id}-{part}" for part in (1, 2)]
     for name in names:
         described = local.wait_for_execution(local.execution_arn(name))

@@ -46,6 +46,25 @@ class Stack:
     context: FakeContext
 
 
+def _query_one_partition(env: pytest.MonkeyPatch) -> None:
+    """moto 5.2's DynamoDB Query sorts the whole table for each query: the ledger grows with every
+    example, so each invocation's polls got slower. Apply the engine's patch (a Query reads its one
+    partition), as the local DynamoDB process does, after the engine's own check of moto (its
+    version and the shapes the patch replaces); until the module's stack ends (``env`` restores moto's
+    methods). A moto whose Table.query or Table.all_items changed shape runs unpatched (slower, the
+    same answers)."""
+    from moto.dynamodb.models.table import Table
+
+    from journey_activity_local.engine import dynamodb_patches, verified
+
+    verified.preflight()  # refuses an unverified moto, unless JOURNEY_ACTIVITY_UNVERIFIED_MOTO=1
+    if any(shape.problem() for shape in verified.SHAPES if shape.patch == "query_one_partition"):
+        return
+    env.setattr(Table, "query", Table.query)  # restored when the stack ends
+    env.setattr(Table, "all_items", Table.all_items)
+    dynamodb_patches._query_one_partition()
+
+
 def _reset_caches() -> None:
     from journey_activity import aws
     from journey_activity.config import reset_settings_cache
@@ -81,6 +100,7 @@ def stack() -> Iterator[Stack]:
         for name in ("CALLBACK_SIGNING_SECRET_ARN", "CHANNEL_PROVIDERS", "PROVIDER_URL", "EVENT_ATTRIBUTES",
                      "ADDRESS_RULES", "AWS_PROFILE", "AWS_ENDPOINT_URL"):
             env.delenv(name, raising=False)
+        _query_one_partition(env)
         with mock_aws():
             dynamodb = boto3.client("dynamodb", region_name=REGION)
             dynamodb.create_table(
