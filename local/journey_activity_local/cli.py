@@ -112,7 +112,8 @@ def run(
     view: Annotated[Path | None, typer.Option(
         help="Write the execution view (one self-contained HTML file; several executions: one per execution, "
              "STEM-SUFFIX.html).")] = None,
-    deadline: Annotated[float, typer.Option(help="Seconds the invoker waits for final statuses.")] = 10.0,
+    deadline: Annotated[float | None, typer.Option(
+        help="Seconds the invoker waits for outcomes (default: the trigger's own, Connect 25, Pinpoint 10).")] = None,
     receipt_delay: Annotated[float, typer.Option(help="Seconds before the stand-in posts a receipt.")] = 0.2,
     latency: Annotated[float, typer.Option(help="Seconds each send to the stand-in takes.")] = 0.0,
     behave: Annotated[list[str] | None, typer.Option(
@@ -338,7 +339,8 @@ def _environments_line(summary: dict[str, dict[str, Any]]) -> str:
 
 @app.command()
 def serve(
-    deadline: Annotated[float, typer.Option(help="Seconds the invoker waits for final statuses.")] = 10.0,
+    deadline: Annotated[float | None, typer.Option(
+        help="Seconds the invoker waits for outcomes (default: the trigger's own, Connect 25, Pinpoint 10).")] = None,
     receipt_delay: Annotated[float, typer.Option(help="Seconds before the stand-in posts a receipt.")] = 0.2,
     latency: Annotated[float, typer.Option(help="Seconds each send to the stand-in takes.")] = 0.0,
     behave: Annotated[list[str] | None, typer.Option(

@@ -234,3 +234,11 @@ def test_the_default_secret_rotates_on_a_warm_container(environment, monkeypatch
     _later(monkeypatch, 602)
     assert post("http", RECEIPT, signed_headers("new-secret", RECEIPT))[0] == 202
     assert post("http", RECEIPT, signed_headers("old-secret", RECEIPT))[0] == 401
+
+
+@pytest.mark.parametrize("provider", ["0\n", "http\n", "http\r\n"])
+def test_a_path_ending_in_a_newline_is_not_the_receipt_route(environment, provider):
+    """The route's regular expression ends in "$", which matches before a final newline too:
+    /receipts/http<newline> is no provider's route (found by the callback's property test)."""
+    status, body = post(provider, "{}", {"content-type": "application/json"})
+    assert status == 404, body

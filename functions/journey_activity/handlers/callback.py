@@ -198,6 +198,9 @@ def build_app() -> APIGatewayHttpResolver:
 
     @app.post("/receipts/<provider>")
     def _receive(provider: str) -> Response:
+        if app.current_event.path != f"/receipts/{provider}":
+            # The route's regular expression ends in "$", which also matches before a final newline.
+            return _not_found(LookupError(app.current_event.path))
         try:
             raw = app.current_event.decoded_body or ""
             raw.encode()  # a lone surrogate (the JSON escape "\ud800") is no UTF-8 text either
