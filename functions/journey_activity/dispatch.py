@@ -17,6 +17,7 @@ part starts at all the invocation fails with :class:`StartUnavailable`).
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -313,12 +314,12 @@ def start_parts(batch: Batch, settings: Settings, deadline: float) -> Started:
     prepared: list[tuple[Batch, tuple[str, str]]] = []
     for part in planned:
         try:
-            prepared.append((part, before(deadline, lambda part=part: prepare(part, settings))))
+            prepared.append((part, before(deadline, functools.partial(prepare, part, settings))))
         except StartUnavailable as error:
             give_up(part, "The part's ledger writes were refused until the deadline", error)
     for part, (name, execution_input) in prepared:
         try:
-            started.runs.append((part, before(deadline, lambda n=name, i=execution_input: launch(n, i, settings))))
+            started.runs.append((part, before(deadline, functools.partial(launch, name, execution_input, settings))))
         except StartUnavailable as error:
             give_up(part, "AWS would not start the part's execution before the deadline", error)
     if unavailable is not None and not started.runs:
@@ -484,7 +485,7 @@ def wait_for_parts(book: Ledger, runs: list[tuple[Batch, str]], deadline: float,
             _wait(polls, deadline)
             if then is not None:
                 then()
-        except Exception:  # noqa: BLE001 - the answer goes out whatever the waiting met
+        except Exception:
             logger.exception("Waiting for outcomes failed; answering what is known")
 
     worker = threading.Thread(target=work, name="wait-for-outcomes", daemon=True)

@@ -237,20 +237,10 @@ class Ledger:
     def _expires_at(self) -> int:
         return int(time.time()) + self.ttl_days * 86_400
 
-    def _update(
-        self,
-        key: Mapping[str, Any],
-        sets: Mapping[str, Any],
-        *,
-        condition: str | None = None,
-        condition_values: Mapping[str, Any] | None = None,
-        add: Mapping[str, int] | None = None,
-        if_not_exists: Mapping[str, Any] | None = None,
-        append: Mapping[str, list[Any]] | None = None,
-    ) -> dict[str, Any]:
-        """One UpdateItem; returns the item after the update. Raises ClientError on a failed condition."""
-        request = self._update_request(key, sets, condition=condition, condition_values=condition_values, add=add,
-                                       if_not_exists=if_not_exists, append=append)
+    def _update(self, key: Mapping[str, Any], sets: Mapping[str, Any], **options: Any) -> dict[str, Any]:
+        """One UpdateItem (``options`` as :meth:`_update_request` takes them); returns the item after
+        the update. Raises ClientError on a failed condition."""
+        request = self._update_request(key, sets, **options)
         response = self.dynamodb.update_item(**request, ReturnValues="ALL_NEW")
         return _from_item(response.get("Attributes")) or {}
 

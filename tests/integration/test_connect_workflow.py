@@ -135,17 +135,20 @@ def test_a_batch_of_600_runs_as_parts_is_answered_whole_and_retries_send_nothing
     batch_id = connect.batch_id_for(event)
     names = local.batch_execution_names(batch_id)
     # At most 124 profiles an execution, fewer as the payload limit needs: 118 of Connect's ids.
-    assert len(names) >= 5 and set(names) == {f"{batch_id}-{part}" for part in range(1, len(names) + 1)}
+    assert len(names) >= 5
+    assert set(names) == {f"{batch_id}-{part}" for part in range(1, len(names) + 1)}
     again = result_data(local.invoke(copy.deepcopy(event)))  # Connect's retry of the same invocation
     assert list(again) == list(answers)
     assert sorted(local.batch_execution_names(batch_id)) == sorted(names)
-    regrouped = event_of(list(range(599, 299, -1)) + [7, 8, 9])  # another batch of the same profiles
+    regrouped = event_of([*range(599, 299, -1), 7, 8, 9])  # another batch of the same profiles
     late = result_data(local.invoke(regrouped))
-    assert len(late) == 303 and {a["status"] for a in late.values()} <= {"DELIVERED", "SENT", "PENDING"}
+    assert len(late) == 303
+    assert {a["status"] for a in late.values()} <= {"DELIVERED", "SENT", "PENDING"}
     for name in names:
         assert local.wait_for_execution(local.execution_arn(name), timeout=240)["status"] == "SUCCEEDED"
     records = local.batch_records(batch_id)
-    assert len(records) == 600 and {record["status"] for record in records.values()} == {"DELIVERED"}
+    assert len(records) == 600
+    assert {record["status"] for record in records.values()} == {"DELIVERED"}
     assert sent_per_address(local) == {f"+1415555{i:04d}": 1 for i in range(600)}
     assert local.provider.duplicate_sends == 0
     # Every profile of the regrouped batch is another execution's: none of its own was started.
@@ -190,16 +193,19 @@ def test_an_unusable_envelope_fails_the_invocation_with_a_clear_error(local):
     """Connect documents that a raised error fails every profile of the batch: the failure is
     visible (Lambda's Errors metric), never an answer Connect would read as every profile missing."""
     with pytest.raises(LocalInvokeError) as caught:
-        local.invoke({"InvocationMetadata": {"CampaignContext": {"CampaignId": "c"}}, "Items": {"CustomerProfiles": []}})
+        local.invoke({"InvocationMetadata": {"CampaignContext": {"CampaignId": "c"}},
+                      "Items": {"CustomerProfiles": []}})
     assert caught.value.payload["errorType"] == "PayloadError"
     assert "RunId" in caught.value.payload["errorMessage"]
     assert local.executions() == []
 
 
 def test_a_configuration_error_fails_the_invocation(make_local):
-    local = make_local(environment={"CONNECT_ACTIONS": json.dumps(ACTIONS), "RESULT_DATA": '{"tries": "attempts"}'})
+    local = make_local(environment={"CONNECT_ACTIONS": json.dumps(ACTIONS),
+                                    "RESULT_DATA": '{"tries": "attempts"}'})
     with pytest.raises(LocalInvokeError) as caught:
         local.invoke(event_of([1]))
     assert caught.value.payload["errorType"] == "ConfigurationError"
     assert "RESULT_DATA" in caught.value.payload["errorMessage"]
-    assert local.executions() == [] and local.provider.sends == []
+    assert local.executions() == []
+    assert local.provider.sends == []

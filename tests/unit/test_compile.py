@@ -1,4 +1,5 @@
-"""What a journey branches on: Pinpoint's EventAttributes within its 5 x 128-character limits, Connect's typed ResultData within 32 KB."""
+"""What a journey branches on: Pinpoint's EventAttributes within its 5 x 128-character limits,
+Connect's typed ResultData within 32 KB."""
 
 from __future__ import annotations
 

@@ -26,8 +26,10 @@ def test_defaults():
     assert s.ledger_table == "journey-activity-ledger"
     assert s.state_machine_arn is None
     assert s.invoker_deadline_seconds is None
-    assert s.deadline_seconds("connect") == 25 and s.connect_deadline_seconds + 1.5 + 1 < 30
-    assert s.deadline_seconds("pinpoint") == 10 and s.pinpoint_deadline_seconds + 1.5 + 1 < 15
+    assert s.deadline_seconds("connect") == 25
+    assert s.connect_deadline_seconds + 1.5 + 1 < 30
+    assert s.deadline_seconds("pinpoint") == 10
+    assert s.pinpoint_deadline_seconds + 1.5 + 1 < 15
     assert s.result_data == {"status": "status", "reason": "reason", "channel": "channel", "provider": "provider",
                              "attempts": "attempts"}
     assert s.receipt_heartbeat_seconds < s.receipt_timeout_seconds

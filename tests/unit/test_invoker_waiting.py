@@ -15,8 +15,6 @@ import pytest
 from botocore.awsrequest import AWSResponse
 
 from journey_activity import aws, config
-from journey_activity.errors import StartUnavailable
-from journey_activity.handlers import _runtime
 from journey_activity.dispatch import (
     MAX_EXECUTION_INPUT_BYTES,
     MAX_PART_PROFILES,
@@ -28,6 +26,8 @@ from journey_activity.dispatch import (
     wait_for_parts,
     wait_for_results,
 )
+from journey_activity.errors import StartUnavailable
+from journey_activity.handlers import _runtime
 from journey_activity.ledger import Ledger, progress_key
 from journey_activity.models.batch import Batch, BatchContext, LedgerStatus, Recipient
 from tests.conftest import LEDGER_KEYS

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger
 from pydantic import ValidationError
 
+from journey_activity.compile import every_result, fit_result_data, json_size, result_data
 from journey_activity.errors import PayloadError
 from journey_activity.models.batch import Batch, BatchContext, Recipient
 from journey_activity.models.connect import ConnectEvent
-from journey_activity.compile import every_result, fit_result_data, json_size, result_data
 from journey_activity.triggers import Results, TriggerAdapter
 from journey_activity.triggers.common import batch_id_for as _batch_id_for
 from journey_activity.triggers.common import describe_validation_error, is_unicode, unusable
