@@ -156,7 +156,8 @@ def invoke(stack: Stack, payload: Any) -> Any:
 
 @PROPERTY
 @given(payload=connect_shaped)
-def test_any_connect_shaped_payload_is_refused_in_one_line_or_answers_every_readable_profile(stack: Stack, payload: Any) -> None:
+def test_any_connect_shaped_payload_is_refused_in_one_line_or_answers_every_readable_profile(
+        stack: Stack, payload: Any) -> None:
     RUNS["connect shaped"] += 1
     payload = as_lambda_event(payload)
     check(payload, invoke(stack, payload))
