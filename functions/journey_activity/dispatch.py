@@ -299,8 +299,13 @@ def start_parts(batch: Batch, settings: Settings, deadline: float) -> Started:
 
     planned: list[Batch] = []
     start_by = deadline - min(_START_MARGIN_SECONDS, max(0.0, deadline - time.monotonic()) / 4)
-    for part in split(batch) if batch.recipients else []:
-        if time.monotonic() >= start_by:
+    template = batch.context.template or ""
+    if len(template.encode()) > MAX_TEMPLATE_BYTES:
+        # Before any part: the answer must not depend on how far the parts got in time.
+        raise PayloadError(f"Data is {len(template.encode())} bytes; at most {MAX_TEMPLATE_BYTES} are supported")
+    for index, part in enumerate(split(batch) if batch.recipients else []):
+        if index and time.monotonic() >= start_by:
+            # The first part is always tried; a later one only while the answer can still go out in time.
             give_up(part, "The deadline was near before the part could be claimed")
             continue
         if _already_started(exists, part.context.batch_id):

@@ -114,11 +114,11 @@ def is_error_shape(response: Any) -> bool:
 
 
 def check(payload: Any, response: Any) -> None:
-    json.dumps(response)  # what the Lambda runtime does with it
     if isinstance(response, PayloadError):
         assert len(str(response).splitlines()) == 1, response
         event("raised: " + str(response)[:30])
         return
+    json.dumps(response)  # what the Lambda runtime does with it
     if is_error_shape(response):
         assert "Endpoints" in payload or "ApplicationId" in payload, response  # both triggers' keys
         message = response["error"]["message"]
