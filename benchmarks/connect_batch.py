@@ -55,7 +55,10 @@ alone gives, and below what the same code would make on AWS.
 
 ``--largest``: sizes from ``--largest-from`` growing by ``--largest-step`` (a fresh environment
 each) until one is not answered in full within 30 s (an invocation error, an answer at 30 s or
-later, a profile missing, or a profile ``not_started``); reports the last size that was.
+later, a profile missing, or a profile ``not_started``), then ``--refine`` sizes halving the step
+between the last size answered in full and the first not; reports the largest answered in full.
+After a failed invocation the batch's executions are listed again until no new one appears, and
+``records_without_execution`` counts ledger records of parts ``<batch id>-N`` that have none.
 
 Prints figures per size; the last line is one JSON object.
 Run: python benchmarks/connect_batch.py [--sizes 50,500,2000] [--receipt-delay 0.2] [--largest]
@@ -178,13 +181,23 @@ def measure(size: int, args: argparse.Namespace) -> dict[str, Any]:
         print(f"{size} profiles: answered in {answer_seconds:.2f} s, {dict(statuses)}, {len(names)} executions; "
               "waiting for them to end", file=sys.stderr)
         limit = time.monotonic() + args.drain_timeout
-        ended: Counter[str] = Counter()
-        for name in names:
-            described = local.wait_for_execution(local.execution_arn(name), timeout=max(1.0, limit - time.monotonic()))
-            ended[described["status"]] += 1
+        ended: dict[str, str] = {}
+        # Listed again until no new one appears: a StartExecution still in flight when an
+        # invocation failed shows up only later.
+        while pending := [name for name in names if name not in ended]:
+            for name in pending:
+                left = max(1.0, limit - time.monotonic())
+                ended[name] = local.wait_for_execution(local.execution_arn(name), timeout=left)["status"]
+            time.sleep(1.0)
+            names = local.batch_execution_names(batch_id)
         drain_seconds = time.perf_counter() - started
         records = local.batch_records(batch_id)
         final = sum(1 for endpoint_id in ids if records.get(endpoint_id, {}).get("status") in FINAL)
+        # Ledger records of parts that have no execution (written, never started).
+        stranded, part = 0, len(names) + 1
+        while part <= size and (found := local.ledger_records(f"{batch_id}-{part}")):
+            stranded += len(found)
+            part += 1
         entered, largest_history = 0, 0
         for name in names:
             history = local.history(local.execution_arn(name))
@@ -209,7 +222,8 @@ def measure(size: int, args: argparse.Namespace) -> dict[str, Any]:
         "statuses": dict(sorted(statuses.items())),
         "not_started": not_started,
         "executions": len(names),
-        "executions_ended": dict(sorted(ended.items())),
+        "executions_ended": dict(sorted(Counter(ended.values()).items())),
+        "records_without_execution": stranded,
         "final_afterwards": final,
         "drain_seconds": round(drain_seconds, 1),
         "transitions_per_profile": round(entered / size, 3),
@@ -225,6 +239,9 @@ def measure(size: int, args: argparse.Namespace) -> dict[str, Any]:
         "new_over_old": round(reads / baseline, 2) if reads is not None and baseline else None,
         "schedule_polls_per_part": new_schedule_polls(wait) if wait is not None else None,
         "warnings": dict(warnings.most_common()),
+        "invoker_errors": [{key: r.get(key) for key in ("timestamp", "message", "execution", "endpoints")}
+                           for r in logged if r.get("function_name") == "InvokerFunction"
+                           and r.get("level") in ("ERROR", "CRITICAL")][:10],
         "load_average_after": round(os.getloadavg()[0], 2),
         "function_log": str(log_path),
     })
@@ -244,7 +261,8 @@ def report(f: dict[str, Any]) -> None:
           f"{f['duplicates']} twice; statuses {f['statuses']}, not_started {f['not_started']}; "
           f"{f['executions']} executions")
     print(f"  afterwards ({f['drain_seconds']} s from the invocation): {f['final_afterwards']}/{f['profiles']} "
-          f"final in the ledger, executions {f['executions_ended']}; {f['transitions_per_profile']} state "
+          f"final in the ledger, executions {f['executions_ended']}, {f['records_without_execution']} ledger records "
+          f"of parts never started; {f['transitions_per_profile']} state "
           f"transitions per profile; largest history {f['max_history_events']} events")
     print(f"  invoker: started in {f['start_seconds']} s, waited {f['wait_seconds']} s, {f['progress_reads']} progress "
           f"polls ({f['progress_rcu']} RCU; metered polling reads {f['poll_rcu_metered']} RCU in "
@@ -253,6 +271,8 @@ def report(f: dict[str, Any]) -> None:
           f"that long")
     if f["warnings"]:
         print(f"  warnings: {f['warnings']}")
+    for line in f["invoker_errors"]:
+        print(f"  invoker error: {line}")
 
 
 def main() -> None:
@@ -269,6 +289,9 @@ def main() -> None:
     parser.add_argument("--largest-from", type=int, default=2000)
     parser.add_argument("--largest-step", type=int, default=1000)
     parser.add_argument("--largest-max", type=int, default=20000)
+    parser.add_argument("--refine", type=int, default=1,
+                        help="then halve the step this many times between the last size answered in full and the "
+                             "first not")
     parser.add_argument("--keep-logs", action="store_true", help="keep the functions' log of every size")
     args = parser.parse_args()
 
@@ -283,9 +306,20 @@ def main() -> None:
             if not figures["answered_in_full"]:
                 break
             largest = size
+        failed = results[-1]["profiles"] if results and not results[-1]["answered_in_full"] else None
+        step = args.largest_step
+        for _ in range(args.refine if largest is not None and failed is not None else 0):
+            step //= 2
+            if step < 1:
+                break
+            figures = measure(largest + step, args)
+            results.append(figures)
+            if figures["answered_in_full"]:
+                largest = largest + step
+            else:
+                failed = largest + step
         summary["largest_answered_in_full"] = largest
-        summary["first_not_answered_in_full"] = (results[-1]["profiles"]
-                                                 if results and not results[-1]["answered_in_full"] else None)
+        summary["first_not_answered_in_full"] = failed
         print(f"largest batch answered in full within {CONNECT_LIMIT_SECONDS:.0f} s: {largest} profiles "
               f"(tried {', '.join(str(r['profiles']) for r in results)})")
     else:
