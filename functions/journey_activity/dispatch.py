@@ -317,12 +317,18 @@ def start_parts(batch: Batch, settings: Settings, deadline: float) -> Started:
         if plan.batch.recipients:
             planned.append(plan.batch)
     prepared: list[tuple[Batch, tuple[str, str]]] = []
-    for part in planned:
+    for index, part in enumerate(planned):
+        if index and time.monotonic() >= start_by:
+            give_up(part, "The deadline was near before the part's ledger writes")
+            continue
         try:
             prepared.append((part, before(deadline, functools.partial(prepare, part, settings))))
         except StartUnavailable as error:
             give_up(part, "The part's ledger writes were refused until the deadline", error)
-    for part, (name, execution_input) in prepared:
+    for index, (part, (name, execution_input)) in enumerate(prepared):
+        if index and time.monotonic() >= start_by:
+            give_up(part, "The deadline was near before the part's execution could be started")
+            continue
         try:
             started.runs.append((part, before(deadline, functools.partial(launch, name, execution_input, settings))))
         except StartUnavailable as error:

@@ -14,7 +14,7 @@ import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 
-from journey_activity import aws, config
+from journey_activity import aws, config, dispatch
 from journey_activity.dispatch import (
     MAX_EXECUTION_INPUT_BYTES,
     MAX_PART_PROFILES,
@@ -245,17 +245,16 @@ def test_a_part_aws_will_not_start_is_answered_not_started_and_the_others_run(aw
     monkeypatch.setattr("journey_activity.dispatch.MAX_PART_PROFILES", 2)
     sfn = aws.client("stepfunctions")
 
-    def second_part_throttled(params: Any, **kwargs: Any) -> Any:
+    def last_part_throttled(params: Any, **kwargs: Any) -> Any:
         name = json.loads(params["body"])["name"]  # the request as it goes out
-        return refuse("ThrottlingException")(**kwargs) if name.endswith("-2") else None
+        return refuse("ThrottlingException")(**kwargs) if name.endswith("-3") else None
 
-    sfn.meta.events.register("before-call.states.StartExecution", second_part_throttled)
+    sfn.meta.events.register("before-call.states.StartExecution", last_part_throttled)
     begun = start_parts(batch_of("a", "b", "c", "d", "e"), config.get_settings(), time.monotonic() + 0.8)
-    assert [batch.context.batch_id for batch, _ in begun.runs] == [f"{BATCH}-1", f"{BATCH}-3"]
-    assert {k: (v.status, v.reason) for k, v in begun.answered.items()} == {
-        "c": ("PENDING", "not_started"), "d": ("PENDING", "not_started")}
+    assert [batch.context.batch_id for batch, _ in begun.runs] == [f"{BATCH}-1", f"{BATCH}-2"]
+    assert {k: (v.status, v.reason) for k, v in begun.answered.items()} == {"e": ("PENDING", "not_started")}
     names = {e["name"] for e in sfn.list_executions(stateMachineArn=aws_env["machine"])["executions"]}
-    assert names == {f"{BATCH}-1", f"{BATCH}-3"}
+    assert names == {f"{BATCH}-1", f"{BATCH}-2"}
 
 
 def test_no_part_started_fails_the_invocation(aws_env):
@@ -302,3 +301,24 @@ def test_a_call_to_aws_still_running_when_the_answer_is_due_does_not_hold_the_an
     assert waited.overran
     assert {k: v.status for k, v in waited.results.items()} == {"a": "DELIVERED"}
     assert reads["count"] == 2  # the first read, then the one that hung: never a third
+
+
+def test_starting_stops_before_the_deadline_and_the_rest_is_answered_not_started(aws_env, monkeypatch):
+    """A slow StartExecution (a loaded or throttled service): the first part is started, later ones
+    only while the answer can still go out in time; every endpoint is in a run or answered."""
+    monkeypatch.setattr("journey_activity.dispatch.MAX_PART_PROFILES", 2)
+    launch = dispatch.launch
+
+    def slow_launch(*args: Any) -> str:
+        time.sleep(1.0)
+        return launch(*args)
+
+    monkeypatch.setattr(dispatch, "launch", slow_launch)
+    ids = ("a", "b", "c", "d", "e", "f")
+    begun = start_parts(batch_of(*ids), config.get_settings(), time.monotonic() + 2.0)
+    started = [r.endpoint_id for batch, _ in begun.runs for r in batch.recipients]
+    assert started[:2] == ["a", "b"]
+    assert {k: (v.status, v.reason) for k, v in begun.answered.items()} == {
+        k: ("PENDING", "not_started") for k in ids if k not in started}
+    assert "e" in begun.answered
+    assert "f" in begun.answered
