@@ -57,8 +57,8 @@ alone gives, and below what the same code would make on AWS.
 each) until one is not answered in full within 30 s (an invocation error, an answer at 30 s or
 later, a profile missing, or a profile ``not_started``), then ``--refine`` sizes halving the step
 between the last size answered in full and the first not; reports the largest answered in full.
-After a failed invocation the batch's executions are listed again until no new one appears, and
-``records_without_execution`` counts ledger records of parts ``<batch id>-N`` that have none.
+After a failed invocation the batch's executions are listed again until no new one appears;
+``profiles_in_executions`` counts the profiles their inputs carry (the rest were never started).
 
 Prints figures per size; the last line is one JSON object.
 Run: python benchmarks/connect_batch.py [--sizes 50,500,2000] [--receipt-delay 0.2] [--largest]
@@ -182,22 +182,20 @@ def measure(size: int, args: argparse.Namespace) -> dict[str, Any]:
               "waiting for them to end", file=sys.stderr)
         limit = time.monotonic() + args.drain_timeout
         ended: dict[str, str] = {}
+        carried = 0  # profiles in the batch's executions' input
         # Listed again until no new one appears: a StartExecution still in flight when an
         # invocation failed shows up only later.
         while pending := [name for name in names if name not in ended]:
             for name in pending:
                 left = max(1.0, limit - time.monotonic())
-                ended[name] = local.wait_for_execution(local.execution_arn(name), timeout=left)["status"]
+                described = local.wait_for_execution(local.execution_arn(name), timeout=left)
+                ended[name] = described["status"]
+                carried += len(json.loads(described.get("input") or "{}").get("recipients") or [])
             time.sleep(1.0)
             names = local.batch_execution_names(batch_id)
         drain_seconds = time.perf_counter() - started
         records = local.batch_records(batch_id)
         final = sum(1 for endpoint_id in ids if records.get(endpoint_id, {}).get("status") in FINAL)
-        # Ledger records of parts that have no execution (written, never started).
-        stranded, part = 0, len(names) + 1
-        while part <= size and (found := local.ledger_records(f"{batch_id}-{part}")):
-            stranded += len(found)
-            part += 1
         entered, largest_history = 0, 0
         for name in names:
             history = local.history(local.execution_arn(name))
@@ -223,7 +221,7 @@ def measure(size: int, args: argparse.Namespace) -> dict[str, Any]:
         "not_started": not_started,
         "executions": len(names),
         "executions_ended": dict(sorted(Counter(ended.values()).items())),
-        "records_without_execution": stranded,
+        "profiles_in_executions": carried,
         "final_afterwards": final,
         "drain_seconds": round(drain_seconds, 1),
         "transitions_per_profile": round(entered / size, 3),
@@ -261,8 +259,8 @@ def report(f: dict[str, Any]) -> None:
           f"{f['duplicates']} twice; statuses {f['statuses']}, not_started {f['not_started']}; "
           f"{f['executions']} executions")
     print(f"  afterwards ({f['drain_seconds']} s from the invocation): {f['final_afterwards']}/{f['profiles']} "
-          f"final in the ledger, executions {f['executions_ended']}, {f['records_without_execution']} ledger records "
-          f"of parts never started; {f['transitions_per_profile']} state "
+          f"final in the ledger, executions {f['executions_ended']} carrying {f['profiles_in_executions']} profiles; "
+          f"{f['transitions_per_profile']} state "
           f"transitions per profile; largest history {f['max_history_events']} events")
     print(f"  invoker: started in {f['start_seconds']} s, waited {f['wait_seconds']} s, {f['progress_reads']} progress "
           f"polls ({f['progress_rcu']} RCU; metered polling reads {f['poll_rcu_metered']} RCU in "
