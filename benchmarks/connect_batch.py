@@ -41,9 +41,10 @@ Computed, not measured:
 - ``old_polls``: what the invoker before the parts (commit eb27cb8: one execution, one GetItem
   per pause, pauses from 0.05 s growing 1.5x to 0.25 s) would have made over the same
   ``wait_seconds`` (its first read, then one per pause that fits: 43 in 10 s, 103 in 25 s), and
-  ``new_over_old``, the measured polls over that. The old invoker could not run these batches
-  (it started one execution for the whole batch, past Step Functions' payload limit beyond a
-  few hundred profiles): the figure compares only the polling schedules over the same wait.
+  ``new_over_old``, the measured polls over that. The old invoker could not run the larger
+  batches (one execution a batch: it refused, as a payload error, one whose states would pass
+  Step Functions' 256 KiB, about 118 profiles with Connect's ids): the figure compares only the
+  polling schedules over the same wait.
 - ``schedule_polls_per_part``: the new schedule's reads (0.05 s growing to 0.25 s in the first
   5 s, then to 1 s) of one part open for the same ``wait_seconds``, reads taking no time. The
   invoker reads every open part once per pause, so its polls are at most this times the parts.
