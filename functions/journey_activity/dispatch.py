@@ -41,6 +41,7 @@ from journey_activity.ledger import (
 )
 from journey_activity.models.batch import (
     Batch,
+    BatchContext,
     EndpointResult,
     ExecutionInput,
     LedgerStatus,
@@ -72,7 +73,7 @@ _QUICK_SECONDS = 5.0
 # The one look at each open execution (DescribeExecution) comes this long before the deadline.
 _LOOK_BEFORE_DEADLINE_SECONDS = 1.0
 # How long after the deadline a slow call to AWS may still hold the answer (see wait_for_parts).
-_ANSWER_SLACK_SECONDS = 1.5
+ANSWER_SLACK_SECONDS = 1.0
 # No part is claimed this close to the deadline: one part's writes may take a while on a loaded
 # table, and the answer must still go out in time (the part is answered PENDING not_started).
 _START_MARGIN_SECONDS = 3.0
@@ -101,12 +102,26 @@ def _endpoint_state_bytes(endpoint_id: str, invalid: str | None) -> int:
     return _ID_COPIES * len(endpoint_id.encode()) + len((invalid or "").encode()) + STATE_BYTES_PER_ENDPOINT
 
 
+def template_problem(context: BatchContext) -> str | None:
+    """Why the batch's template cannot be kept (too large even for the ledger), if it cannot."""
+    size = len((context.template or "").encode())
+    return f"Data is {size} bytes; at most {MAX_TEMPLATE_BYTES} are supported" if size > MAX_TEMPLATE_BYTES else None
+
+
+def travelling(context: BatchContext) -> BatchContext:
+    """The context as the execution carries it: a template over :data:`INLINE_TEMPLATE_BYTES`
+    travels by reference (it is in the ledger), not through every state."""
+    if len((context.template or "").encode()) <= INLINE_TEMPLATE_BYTES:
+        return context
+    return context.model_copy(update={"template": None, "template_ref": TEMPLATE_SK})
+
+
 def unkeyable(batch: Batch) -> tuple[Batch, dict[str, EndpointResult]]:
     """The batch without the endpoints whose id cannot key a ledger record (empty, over 1,024
     bytes), and those endpoints answered ``SKIPPED`` with the reason: they enter no execution."""
     kept, answered = [], {}
     for recipient in batch.recipients:
-        problem = "the endpoint id is empty" if not recipient.endpoint_id else key_problem(recipient.endpoint_id)
+        problem = key_problem(recipient.endpoint_id)
         if problem is None:
             kept.append(recipient)
             continue
@@ -123,11 +138,7 @@ def split(batch: Batch) -> list[Batch]:
     """The batch's parts, in input order: at most :data:`MAX_PART_PROFILES` endpoints each, and
     no more than keeps a part's states within Step Functions' payload limit. Deterministic: the
     same batch gives the same parts with the same names."""
-    # A large template travels by reference (see start), not in the states.
-    template = batch.context.template or ""
-    travelling = batch.context if len(template.encode()) <= INLINE_TEMPLATE_BYTES else batch.context.model_copy(
-        update={"template": None, "template_ref": TEMPLATE_SK})
-    context_bytes = len(travelling.model_dump_json().encode())
+    context_bytes = len(travelling(batch.context).model_dump_json().encode())
     groups: list[list[Recipient]] = [[]]
     size = context_bytes
     for recipient in batch.recipients:
@@ -174,15 +185,13 @@ def prepare(batch: Batch, settings: Settings) -> tuple[str, str]:
         problem = key_problem(recipient.endpoint_id)
         if problem:
             raise PayloadError(f"{problem} (one starts {recipient.endpoint_id[:40]!r})")
+    problem = template_problem(batch.context)
+    if problem:
+        raise PayloadError(problem)
     template = batch.context.template or ""
-    large_template = len(template.encode()) > INLINE_TEMPLATE_BYTES
-    if large_template:
-        if len(template.encode()) > MAX_TEMPLATE_BYTES:
-            raise PayloadError(f"Data is {len(template.encode())} bytes; at most {MAX_TEMPLATE_BYTES} are supported")
-        batch = batch.model_copy(
-            update={"context": batch.context.model_copy(update={"template": None, "template_ref": TEMPLATE_SK})}
-        )
-    batch, kept = keep_recipients(batch)
+    context = travelling(batch.context)
+    large_template = context is not batch.context
+    batch, kept = keep_recipients(batch.model_copy(update={"context": context}))
     run = batch.execution_input()
     peak = peak_state_bytes(run)
     if peak > MAX_EXECUTION_INPUT_BYTES:
@@ -299,10 +308,10 @@ def start_parts(batch: Batch, settings: Settings, deadline: float) -> Started:
 
     planned: list[Batch] = []
     start_by = deadline - min(_START_MARGIN_SECONDS, max(0.0, deadline - time.monotonic()) / 4)
-    template = batch.context.template or ""
-    if len(template.encode()) > MAX_TEMPLATE_BYTES:
+    problem = template_problem(batch.context)
+    if problem:
         # Before any part: the answer must not depend on how far the parts got in time.
-        raise PayloadError(f"Data is {len(template.encode())} bytes; at most {MAX_TEMPLATE_BYTES} are supported")
+        raise PayloadError(problem)
     for index, part in enumerate(split(batch) if batch.recipients else []):
         if index and time.monotonic() >= start_by:
             # The first part is always tried; a later one only while the answer can still go out in time.
@@ -486,7 +495,7 @@ def wait_for_parts(book: Ledger, runs: list[tuple[Batch, str]], deadline: float,
 
     The waiting runs on a thread of its own (and ``then`` after it, on the same thread): a call
     to AWS that is slow at the deadline (a throttled or loaded ledger) cannot hold the answer past
-    ``answer_by`` (default: the deadline and a second and a half), which answers what is known by
+    ``answer_by`` (default: a second after the deadline), which answers what is known by
     then. Nothing here raises: an endpoint not known by the deadline is answered ``PENDING``.
     """
     polls = [_Poll(book, batch, arn) for batch, arn in runs]
@@ -501,7 +510,7 @@ def wait_for_parts(book: Ledger, runs: list[tuple[Batch, str]], deadline: float,
 
     worker = threading.Thread(target=work, name="wait-for-outcomes", daemon=True)
     worker.start()
-    worker.join(timeout=max(0.0, (deadline + _ANSWER_SLACK_SECONDS if answer_by is None else answer_by)
+    worker.join(timeout=max(0.0, (deadline + ANSWER_SLACK_SECONDS if answer_by is None else answer_by)
                             - time.monotonic()))
     overran = worker.is_alive()
     if overran:

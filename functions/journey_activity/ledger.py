@@ -140,6 +140,8 @@ def claim_key(key: str) -> dict[str, str]:
 
 def key_problem(endpoint_id: str) -> str | None:
     """Why an endpoint id cannot key the ledger's records, if it cannot."""
+    if not endpoint_id:
+        return "the endpoint id is empty"
     if len(endpoint_id.encode()) > MAX_SORT_KEY_BYTES:
         return f"an endpoint id is longer than {MAX_SORT_KEY_BYTES} bytes, DynamoDB's key limit"
     return None

@@ -25,12 +25,10 @@ from journey_activity import claims, dispatch, triggers
 from journey_activity.config import get_settings
 from journey_activity.errors import ConfigurationError, PayloadError
 from journey_activity.handlers._runtime import ledger, logger, throttling_is_retried
-from journey_activity.models.batch import EndpointResult
+from journey_activity.models.batch import FINAL_STATUSES, EndpointResult
 
 # Left to the function after the deadline to compile and answer before it times out.
 _ANSWER_SECONDS = 1.0
-# How long after the deadline a slow call to AWS may still hold the answer.
-_ANSWER_SLACK_SECONDS = 1.0
 # The adapters whose trigger reads a raised error as the batch's failure.
 _RAISES_FOR = frozenset({"connect"})
 
@@ -45,7 +43,7 @@ def deadline_for(seconds: float, context: LambdaContext | None, started: float) 
 def answer_by(deadline: float, context: LambdaContext | None) -> float:
     """When the answer goes out even if a call to AWS is still running: a little after the
     deadline, never later than half a second before the function times out."""
-    latest = deadline + _ANSWER_SLACK_SECONDS
+    latest = deadline + dispatch.ANSWER_SLACK_SECONDS
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     if remaining is not None:
         latest = min(latest, time.monotonic() + remaining() / 1000 - 0.5)
@@ -94,8 +92,7 @@ def handler(event: Any, context: LambdaContext) -> Any:
     waited = dispatch.wait_for_parts(ledger(), begun.runs, deadline, answer_by=answer_by(deadline, context),
                                      then=owners)
     results = {**begun.answered, **waited.results, **dict(foreign)}
-    final = sum(1 for result in results.values() if result.journey_status.value in
-                ("DELIVERED", "FAILED", "SKIPPED", "TIMED_OUT"))
+    final = sum(1 for result in results.values() if result.journey_status in FINAL_STATUSES)
     logger.info("Answering", extra={"endpoints": len(batch.recipients), "final": final,
                                     "executions": len(begun.runs), "progress_reads": waited.progress_reads,
                                     "seconds": round(time.monotonic() - started, 3)})
