@@ -81,6 +81,9 @@ class HttpProviderConfig(BaseModel):
     url: str
     headers: dict[str, str] = Field(default_factory=dict)
     timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    # Messages a second for every sender together (paced through the ledger: journey_activity.pacing);
+    # unset: not paced (the provider's throttling is retried).
+    send_rate: float | None = Field(default=None, gt=0, le=10_000)
     # Where the provider should post receipts; sent with each message when set.
     callback_url: str | None = None
     # The secret this provider signs receipts with: a Secrets Manager ARN (or
@@ -134,6 +137,16 @@ class SesProviderConfig(BaseModel):
     subject: str = Field(default="", max_length=998)
     region: str | None = Field(default=None, pattern=_REGION_PATTERN)
     timeout_seconds: float = Field(default=5.0, gt=0, le=SDK_TIMEOUT_MAX_SECONDS)
+    # Messages a second for every sender together (journey_activity.pacing): "account" is the SES
+    # account's own maximum send rate (GetSendQuota, read once per container); null: not paced.
+    send_rate: float | Literal["account"] | None = Field(default="account", union_mode="left_to_right")
+
+    @field_validator("send_rate")
+    @classmethod
+    def _positive_rate(cls, value: float | str | None) -> float | str | None:
+        if isinstance(value, float) and not 0 < value <= 10_000:
+            raise ValueError('must be a rate above 0 and at most 10000 a second, "account" or null')
+        return value
 
 
 class SmsVoiceProviderConfig(BaseModel):
@@ -157,6 +170,10 @@ class SmsVoiceProviderConfig(BaseModel):
     protect_configuration_id: str | None = None
     region: str | None = Field(default=None, pattern=_REGION_PATTERN)
     timeout_seconds: float = Field(default=5.0, gt=0, le=SDK_TIMEOUT_MAX_SECONDS)
+    # The origination identity's messages per second (MPS), for every sender together.
+    # Paced through the ledger (journey_activity.pacing);
+    # unset: not paced (the provider's throttling is retried).
+    send_rate: float | None = Field(default=None, gt=0, le=10_000)
 
 
 class PushProviderConfig(BaseModel):
@@ -169,6 +186,9 @@ class PushProviderConfig(BaseModel):
     application_id: str = Field(min_length=1, max_length=64)
     region: str | None = Field(default=None, pattern=_REGION_PATTERN)
     timeout_seconds: float = Field(default=5.0, gt=0, le=SDK_TIMEOUT_MAX_SECONDS)
+    # Messages a second for every sender together (paced through the ledger: journey_activity.pacing);
+    # unset: not paced (the provider's throttling is retried).
+    send_rate: float | None = Field(default=None, gt=0, le=10_000)
 
 
 class TwilioProviderConfig(BaseModel):
@@ -192,6 +212,9 @@ class TwilioProviderConfig(BaseModel):
     # unset: PROVIDER_CALLBACK_BASE_URL + "/receipts/<name>" (the callback function rebuilds the same).
     callback_url: str | None = None
     timeout_seconds: float = Field(default=5.0, gt=0, le=SDK_TIMEOUT_MAX_SECONDS)
+    # Messages a second for every sender together (paced through the ledger: journey_activity.pacing);
+    # unset: not paced (the provider's throttling is retried).
+    send_rate: float | None = Field(default=None, gt=0, le=10_000)
 
     @field_validator("auth_token")
     @classmethod

@@ -26,6 +26,9 @@ Items:
   eventually consistent read unit (4 KB). A large profile gets a part of its own.
 - recipient (executions started before parts): ``pk = "rcpt#<batch id>"``, ``sk = endpoint_id``;
   one endpoint's address and profile, still read for an endpoint whose reference has no part.
+- provider pace: ``pk = "pace#<provider name>"``, ``sk = "#pace"``; the provider's next free send
+  slot, shared by every sender (:mod:`journey_activity.pacing` writes it; providers with a
+  ``send_rate`` only).
 - batch progress: ``pk = "progress#<batch id>"``, ``sk = "#progress"``; a version the writers of
   a final status advance (``ADD version n``) right after the record became final. A waiting
   invoker reads this one small item (1 read unit) each poll and queries the batch's partition
@@ -459,7 +462,7 @@ class Ledger:
             return False, _item_as_it_is(error)
 
     def mark_sent(self, batch_id: str, endpoint_id: str, *, provider: str, message_id: str,
-                  task_token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+                  task_token: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
         """The provider accepted: store its message id, then link the message pointer (with the
         waiting task's token).
 
@@ -484,7 +487,7 @@ class Ledger:
         return record, pointer
 
     def link_pointer(self, batch_id: str, endpoint_id: str, *, provider: str, message_id: str,
-                     task_token: str) -> dict[str, Any]:
+                     task_token: str | None) -> dict[str, Any]:
         """Point the provider's message id at the endpoint and its waiting task (idempotent: a
         retried sender links again with its new token, since its first attempt may have stopped
         between the record and the pointer). Returns the pointer; its ``receipts`` are receipts
@@ -492,17 +495,22 @@ class Ledger:
         return self._link(pointer_key(provider, message_id), batch_id, endpoint_id, task_token)
 
     def link_key_pointer(self, batch_id: str, endpoint_id: str, *, provider: str,
-                         idempotency_key: str, task_token: str) -> dict[str, Any]:
+                         idempotency_key: str, task_token: str | None) -> dict[str, Any]:
         """The same for the idempotency key's pointer (a lost answer: see :meth:`mark_outcome_unknown`)."""
         return self._link(key_pointer_key(provider, idempotency_key), batch_id, endpoint_id, task_token)
 
-    def _link(self, key: Mapping[str, Any], batch_id: str, endpoint_id: str, task_token: str) -> dict[str, Any]:
-        return self._update(key, {"batch_id": batch_id, "endpoint_id": endpoint_id, "task_token": task_token,
-                                  "updated_at": now_iso()},
-                            if_not_exists={"expires_at": self._expires_at()})
+    def _link(self, key: Mapping[str, Any], batch_id: str, endpoint_id: str,
+              task_token: str | None) -> dict[str, Any]:
+        """Link the pointer; without a token (the batch's first send, before any task waits: see
+        :func:`journey_activity.handlers.send.send_group`) a receipt finds the endpoint and makes
+        its record final, and the task that waits for it later resumes itself from the record."""
+        sets = {"batch_id": batch_id, "endpoint_id": endpoint_id, "updated_at": now_iso()}
+        if task_token:
+            sets["task_token"] = task_token
+        return self._update(key, sets, if_not_exists={"expires_at": self._expires_at()})
 
     def mark_outcome_unknown(self, batch_id: str, endpoint_id: str, *, provider: str, idempotency_key: str,
-                             error: str, task_token: str) -> dict[str, Any]:
+                             error: str, task_token: str | None) -> dict[str, Any]:
         """The provider may have the message, but its answer was lost: SENT without a message id
         (so a retried task never sends again), flagged so that a receipt wait that ends without
         a receipt is ``send_outcome_unknown``; the idempotency key's pointer is linked so that

@@ -204,9 +204,12 @@ def resume(ledger: Ledger, sfn: Any, target: Target, record: Mapping[str, Any], 
     ours) is no error: the ledger keeps the real outcome. When the pointer's token is gone and
     a retried sender has linked a newer one meanwhile, that one is resumed."""
     token = target.task_token
-    if not token:
-        return Outcome.LATE
     result = result_from_record(record)
+    outcome = {"DELIVERED": Outcome.DELIVERED, "SKIPPED": Outcome.SKIPPED}.get(str(result.status), Outcome.FAILED)
+    if not token:
+        # Sent before any task waited ("Send to every endpoint at once"): the task that waits for
+        # this endpoint finds the record final when it links the pointer, and resumes itself.
+        return outcome
     # The task's output (or failure cause) lands in the execution history: a summary, never the
     # receipt's detail, which a provider may fill with the address.
     output = json.dumps(result.summary())
@@ -227,7 +230,7 @@ def resume(ledger: Ledger, sfn: Any, target: Target, record: Mapping[str, Any], 
             token = (fresh or {}).get("task_token")
             gone = _error_code(error)
             continue
-        return {"DELIVERED": Outcome.DELIVERED, "SKIPPED": Outcome.SKIPPED}.get(str(result.status), Outcome.FAILED)
+        return outcome
     if not again:
         # The task timed out before the receipt: the ledger keeps the real outcome.
         ledger.note(target.batch_id, target.endpoint_id, late_receipt_status=receipt_status,

@@ -113,6 +113,8 @@ class LocalOptions:
     template: Path | None = None
     receipt_delay: float = 0.2
     latency: float = 0.0
+    # Messages a second each provider stand-in accepts, and the providers' send_rate (None: no limit).
+    send_rate: float | None = None
     behaviours: dict[str, str] = field(default_factory=dict)
     progress_receipts: bool = False
     deadline_seconds: float | None = None
@@ -312,6 +314,7 @@ class LocalEnvironment:
             region=REGION,
             receipt_delay=self.options.receipt_delay,
             latency=self.options.latency,
+            send_rate=self.options.send_rate,
             behaviours=dict(self.options.behaviours),
             progress_receipts=self.options.progress_receipts,
         )

@@ -26,6 +26,9 @@ RESOURCE_STAR_ALLOWED = frozenset({
     # (https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsstepfunctions.html).
     # Evidence conflicts (CDK's grantTaskResponse names the state machine); "*" is the safe side.
     "states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat",
+    # The SES account's sending quota (an SES provider's send_rate "account"): an account-level read
+    # with no resource type in the Service Authorization Reference (list_amazonses.html).
+    "ses:GetSendQuota",
     # X-Ray segment upload and sampling (tracing), should a template expand them inline.
     "xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets",
 })

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.lint
 LEDGER = [{"Fn::GetAtt": ["LedgerTable", "Arn"]}]
 SENDERS = ("EmailSendFunctionRole", "SmsVoiceSendFunctionRole", "PushSendFunctionRole")
 PROVIDER_ACTIONS = {
-    "EmailSendFunctionRole": {"ses:SendEmail"},
+    "EmailSendFunctionRole": {"ses:SendEmail", "ses:GetSendQuota"},
     "SmsVoiceSendFunctionRole": {"sms-voice:SendTextMessage", "sms-voice:SendVoiceMessage"},
     "PushSendFunctionRole": {"mobiletargeting:SendMessages"},
 }

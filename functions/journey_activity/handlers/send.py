@@ -1,7 +1,16 @@
-"""State "Send and wait for delivery receipt": record the task token, send, record the message id.
+"""The channel family's sender, for two states of the batch's state machine:
 
-The task stays open after this function returns; the callback function (or this one,
-for a receipt that arrived early) resumes it.
+- "Send to every endpoint at once" (:func:`send_group`): every sendable endpoint of the family is
+  handed to its provider as soon as the batch starts, concurrently, paced by the provider's send
+  rate, with no task token (no task waits yet); what cannot be sent within this invocation
+  (a paced provider's schedule is full, the provider throttled or failed) is left to the next state.
+- "Send and wait for delivery receipt" (:func:`send`, one endpoint): link the endpoint's message
+  pointer to this task's token, sending first if the endpoint was not sent yet. The task stays
+  open after this function returns; the callback function (or this one, for a receipt that
+  arrived early) resumes it.
+
+Both run the same protocol on the ledger (begin_send, mark_sent), so an endpoint is sent once
+whichever state sends it.
 """
 
 from __future__ import annotations
@@ -11,6 +20,7 @@ import json
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -21,17 +31,22 @@ from pydantic import BaseModel, ConfigDict
 from journey_activity import aws
 from journey_activity.config import HttpProviderConfig, ProviderConfig, Settings, TwilioProviderConfig, get_settings
 from journey_activity.errors import (
+    JourneyActivityError,
     ProfileMissing,
     ProviderError,
     ProviderOptedOut,
     ProviderOutcomeUnknown,
     ProviderRejected,
+    ProviderThrottled,
+    ProviderUnavailable,
     TemplateError,
 )
 from journey_activity.handlers._runtime import ledger, logger, metrics, throttling_is_retried
 from journey_activity.ledger import Ledger, is_final, now_iso, result_from_record
 from journey_activity.models.batch import BatchContext, LedgerStatus, RecipientRef
+from journey_activity.pacing import Pacer, Slot, ses_account_rate
 from journey_activity.providers import SendRequest, SyncOutcome, provider_for
+from journey_activity.providers.aws_sdk import sdk_client
 from journey_activity.receipts import (
     DELIVERY_FAILED_ERROR,
     GONE_TASK_ERRORS,
@@ -46,7 +61,8 @@ from journey_activity.templating import render
 class SendTask(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    task_token: str
+    # None in "Send to every endpoint at once": no task waits for the endpoint yet.
+    task_token: str | None = None
     context: BatchContext
     # Ids only: the address and the profile are read from the ledger, only when sending.
     recipient: RecipientRef
@@ -69,9 +85,11 @@ def _with_callback(config: ProviderConfig) -> ProviderConfig:
     return config.model_copy(update={"callback_url": f"{base}/receipts/{config.name}"})
 
 
-def _resume_from_record(record: dict[str, Any], token: str) -> None:
+def _resume_from_record(record: dict[str, Any], token: str | None) -> None:
     """The endpoint already has a final status (a retried task): hand it straight back. A task
     that is gone already (a receipt resumed it first) is no error."""
+    if not token:
+        return
     result = json.dumps(result_from_record(record).summary())
     try:
         if record.get("status") == LedgerStatus.DELIVERED:
@@ -130,7 +148,43 @@ def send_deadline(context: Any) -> float | None:
     return time.monotonic() + max(remaining() / 1000 - AFTER_SEND_SECONDS, 0.0)
 
 
-def send(task: SendTask, settings: Settings, deadline: float | None = None) -> dict[str, Any]:
+# A sender waits at most this long for its provider's next send slot; a later slot is left to the
+# state machine's retry of ProviderThrottled, which holds no Lambda while it waits.
+PACE_WAIT_SECONDS = 20.0
+
+
+def send_rate(config: ProviderConfig) -> float | None:
+    """The provider's pace (messages a second for every sender together), None when unpaced."""
+    rate = getattr(config, "send_rate", None)
+    if rate == "account":
+        region, timeout = getattr(config, "region", None), config.timeout_seconds
+        return ses_account_rate(region, lambda: sdk_client("ses", region, timeout))
+    return float(rate) if rate is not None else None
+
+
+def _pacer() -> Pacer:
+    book = ledger()
+    return Pacer(book.table_name, book.dynamodb)
+
+
+def take_slot(config: ProviderConfig, deadline: float | None, wait: float = PACE_WAIT_SECONDS) -> Slot | None:
+    """A send slot of a paced provider no later than ``wait`` seconds from now, leaving the provider
+    call its whole timeout before ``deadline``; ``None`` when its schedule is full that far ahead.
+    An unpaced provider's slot is now."""
+    rate = send_rate(config)
+    if rate is None:
+        return Slot(time.time())
+    if deadline is not None:
+        wait = min(wait, deadline - time.monotonic() - config.timeout_seconds)
+    if wait < 0:
+        return None
+    return _pacer().take(config.name, rate, within=wait)
+
+
+def send(task: SendTask, settings: Settings, deadline: float | None = None, *,
+         slot: Slot | None = None) -> dict[str, Any]:
+    """One endpoint: send it unless it was sent (``slot``: a send slot already taken for it), and
+    link its pointer to the task's token."""
     batch_id, recipient = task.context.batch_id, task.recipient
     config = settings.provider_for(recipient.channel)
     if config is None:
@@ -175,6 +229,9 @@ def send(task: SendTask, settings: Settings, deadline: float | None = None) -> d
             _resume_from_record(current, task.task_token)
         return {"status": LedgerStatus.SENT.value, "provider_message_id": message_id, "resent": False}
 
+    if record.get("send_error") == ProviderRejected.__name__:
+        # "Send to every endpoint at once" had the provider's refusal: never sent again.
+        raise ProviderRejected(str(record.get("send_error_cause") or f"{config.name}: rejected"))
     stored = book.recipient(batch_id, recipient.endpoint_id, recipient.part)
     if stored is None:
         raise ProfileMissing(f"endpoint {recipient.endpoint_id}'s address and profile are not in the ledger")
@@ -194,8 +251,13 @@ def send(task: SendTask, settings: Settings, deadline: float | None = None) -> d
         },
         deadline=deadline,
     )
-    # Sends and provider errors per channel (the Lambda handles one endpoint per invocation).
-    metrics.add_dimension(name="Channel", value=recipient.channel)
+    if slot is None:
+        slot = take_slot(config, deadline)
+        if slot is None:
+            metrics.add_metric(name="SendsPaced", unit=MetricUnit.Count, value=1)
+            raise ProviderThrottled(f"{config.name}: paced at {send_rate(config):g} messages a second, and no send "
+                                    f"slot is free within {PACE_WAIT_SECONDS:g} s", 429)
+    slot.wait()
     try:
         accepted = provider_for(config).send(request)
     except ProviderOptedOut as error:
@@ -213,7 +275,7 @@ def send(task: SendTask, settings: Settings, deadline: float | None = None) -> d
         pointer = record_after_send(lambda: book.mark_outcome_unknown(
             batch_id, recipient.endpoint_id, provider=config.name, idempotency_key=request.idempotency_key,
             error=lost, task_token=task.task_token))
-        if pointer.get("receipts"):
+        if pointer.get("receipts") and task.task_token:
             apply_parked(book, aws.client("stepfunctions"), Target(batch_id, recipient.endpoint_id, task.task_token),
                          pointer["receipts"])
         return {"status": LedgerStatus.SENT.value, "outcome_unknown": True}
@@ -232,7 +294,7 @@ def send(task: SendTask, settings: Settings, deadline: float | None = None) -> d
     _, pointer = record_after_send(lambda: book.mark_sent(batch_id, recipient.endpoint_id, provider=config.name,
                                                           message_id=accepted.message_id,
                                                           task_token=task.task_token))
-    if pointer.get("receipts"):
+    if pointer.get("receipts") and task.task_token:
         logger.info("Receipt arrived before the message id was recorded; applying it")
         apply_parked(book, aws.client("stepfunctions"), Target(batch_id, recipient.endpoint_id, task.task_token),
                      pointer["receipts"])
@@ -258,16 +320,79 @@ def _finish_now(book: Ledger, task: SendTask, provider: str, outcome: SyncOutcom
         logger.info("Endpoint already final; resuming from the ledger", extra={"status": record.get("status")})
     metrics.add_metric(name=f"Endpoints{str(record.get('status', '')).title().replace('_', '')}",
                        unit=MetricUnit.Count, value=1)
-    resume_with_result(book, aws.client("stepfunctions"), record, task.task_token)
+    if task.task_token:
+        resume_with_result(book, aws.client("stepfunctions"), record, task.task_token)
     return result_from_record(record).summary()
+
+
+class SendGroup(BaseModel):
+    """"Send to every endpoint at once": the batch's sendable endpoints (each names its family's
+    sender function) and this function's own name among them."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    context: BatchContext
+    sender: str
+    recipients: list[dict[str, Any]]
+
+
+# Sends in flight at once in one group: the providers' calls are I/O; the pace, not this, bounds the rate.
+GROUP_WORKERS = 16
+
+
+def send_group(group: SendGroup, settings: Settings, deadline: float | None = None) -> dict[str, int]:
+    """Send every endpoint of this family that was not sent yet, concurrently and paced, with no
+    task token: the tasks that wait for the receipts link their pointers afterwards. An endpoint
+    that cannot be sent now is left, untouched or SENDING, to its own task, which sends it
+    (and retries a throttled send for minutes, which an invocation cannot wait); a rejection is
+    noted on the record, so that task fails it with the same error instead of sending again."""
+    book = ledger()
+    mine = [RecipientRef.model_validate(item) for item in group.recipients if item.get("sender") == group.sender]
+
+    def one(recipient: RecipientRef) -> str:
+        logger.thread_safe_append_keys(endpoint_id=recipient.endpoint_id, channel=recipient.channel)
+        config = settings.provider_for(recipient.channel)
+        if config is None or (deadline is not None and deadline <= time.monotonic()):
+            return "left"
+        try:
+            slot = take_slot(_with_callback(config), deadline)
+            if slot is None:
+                return "paced"
+            outcome = send(SendTask(context=group.context, recipient=recipient), settings, deadline, slot=slot)
+        except ProviderRejected as error:
+            book.note(group.context.batch_id, recipient.endpoint_id, send_error=ProviderRejected.__name__,
+                      send_error_cause=str(error)[:1000])
+            return "rejected"
+        except (ProviderThrottled, ProviderUnavailable):
+            return "left"
+        except (JourneyActivityError, ClientError) as error:
+            # The endpoint's own task meets the same problem and fails with it, in its own history.
+            logger.warning("Not sent at once; its own task will try", extra={"error": type(error).__name__})
+            return "left"
+        return "sent" if outcome.get("status") == LedgerStatus.SENT.value else "final"
+
+    with ThreadPoolExecutor(max_workers=max(1, min(GROUP_WORKERS, len(mine)))) as pool:
+        outcomes = list(pool.map(one, mine))
+    counts = {kind: outcomes.count(kind) for kind in ("sent", "final", "paced", "left", "rejected")}
+    for kind, count in counts.items():
+        if count:
+            metrics.add_metric(name=f"GroupSends{kind.title()}", unit=MetricUnit.Count, value=count)
+    logger.info("Sent at once", extra=counts)
+    return counts
 
 
 @throttling_is_retried
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if "recipients" in event:
+        group = SendGroup.model_validate(event)
+        logger.thread_safe_append_keys(batch_id=group.context.batch_id, sender=os.environ.get("SENDER_FAMILY", "http"))
+        return send_group(group, get_settings(), send_deadline(context))
     task = SendTask.model_validate(event)
     logger.thread_safe_append_keys(batch_id=task.context.batch_id, endpoint_id=task.recipient.endpoint_id,
                        channel=task.recipient.channel, attempt=task.retry_count + 1,
                        sender=os.environ.get("SENDER_FAMILY", "http"))
+    # Sends and provider errors per channel (one endpoint per invocation).
+    metrics.add_dimension(name="Channel", value=task.recipient.channel)
     return send(task, get_settings(), send_deadline(context))

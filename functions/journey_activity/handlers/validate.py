@@ -68,6 +68,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return {
         "context": run.context.model_dump(mode="json"),
         "sendable": sendable,
+        # "Send to every endpoint at once" runs each of these functions once, over all of sendable.
+        "senders": list(dict.fromkeys(item["sender"] for item in sendable)),
         "skipped": [result.summary() for result in skipped],
         "receipt": {
             "timeout_seconds": settings.receipt_timeout_seconds,

@@ -155,6 +155,9 @@ SHAPES: tuple[Shape, ...] = (
     Shape("enforce_payload_limits", f"{_PARSER}.models", "StepFunctionsParserBackend.send_task_success",
           ("task_token", "outcome")),
     Shape("enforce_payload_limits", f"{_PARSER}.quotas", "is_within_size_quota"),
+    # standins.ses: the account's send rate (GetSendQuota) is the stand-in's
+    Shape("ses_account_send_rate", "moto.ses.models", "SESBackend.get_send_quota", ()),
+    Shape("ses_account_send_rate", "moto.ses.models", "SESQuota", has=("__init__",)),
     # event_bus, dynamodb_units
     Shape("enforce_entry_size", "moto.events.models", "EventsBackend.put_events", ("events",)),
     Shape("dynamodb_units", f"{_DDB}.responses", "DynamoHandler",

@@ -28,6 +28,7 @@ import urllib3
 
 from journey_activity.signing import signed_headers
 from journey_activity_local.server import LocalServer, TrackingHTTPServer
+from journey_activity_local.standins.registry import RateLimit
 
 log = logging.getLogger(__name__)
 
@@ -212,6 +213,7 @@ class ProviderStandIn(LocalServer):
         latency: float = 0.0,
         behaviours: dict[str, str] | None = None,
         progress_receipts: bool = False,
+        send_rate: float | None = None,
         receipt_retries: int = 3,
         retry_backoff: float = 0.2,
         host: str = "127.0.0.1",
@@ -222,6 +224,7 @@ class ProviderStandIn(LocalServer):
         self.receipt_delay = receipt_delay
         self.latency = latency
         self.progress_receipts = progress_receipts
+        self.rate_limit = RateLimit(send_rate)
         self.receipt_retries = receipt_retries
         self.retry_backoff = retry_backoff
         self._behaviours = {address: Behaviour.parse(value) for address, value in (behaviours or {}).items()}
@@ -269,7 +272,10 @@ class ProviderStandIn(LocalServer):
 
     def provider_config(self, channel: str) -> dict[str, Any]:
         """The generic HTTP provider's ``CHANNEL_PROVIDERS`` entry for this stand-in (any channel)."""
-        return {"type": "http", "name": "http", "url": f"{self.url}/messages"}
+        config: dict[str, Any] = {"type": "http", "name": "http", "url": f"{self.url}/messages"}
+        if self.rate_limit.rate:
+            config["send_rate"] = self.rate_limit.rate
+        return config
 
     def environment(self) -> dict[str, str]:
         """Nothing: the generic provider is reached by the URL in its configuration."""
@@ -334,7 +340,7 @@ class ProviderStandIn(LocalServer):
         except _BadRequestError as error:
             return _error(400, "bad_request", str(error))
         key = body["idempotency_key"]
-        behaviour = self.behaviour_for(body["address"])
+        behaviour = self.behaviour_for(body["address"]) if self.rate_limit.admit() else Behaviour("throttle")
         with self._lock:
             self._attempts[key] += 1
             known = self._accepted.get(key)

@@ -133,7 +133,7 @@ class PushStandIn(SendLog, LocalServer):
     def __init__(self, setup: StandInSetup, host: str = "127.0.0.1", port: int = 0) -> None:
         self.setup = setup
         self.application_id = APPLICATION_ID
-        SendLog.__init__(self, setup.behaviours)
+        SendLog.__init__(self, setup.behaviours, setup.send_rate)
         self._accepted: set[str] = set()
         server = _Server((host, port), _Handler)
         server.standin = self
@@ -142,7 +142,12 @@ class PushStandIn(SendLog, LocalServer):
     # -- the StandIn protocol ---------------------------------------------------------------
 
     def provider_config(self, channel: str) -> dict[str, Any]:
-        return {"type": "push", "name": "push", "application_id": self.application_id, "region": self.setup.region}
+        return self._paced({"type": "push", "name": "push", "application_id": self.application_id,
+                            "region": self.setup.region})
+
+    def _paced(self, config: dict[str, Any]) -> dict[str, Any]:
+        """The product paces its sends at the stand-in's rate, when it has one."""
+        return {**config, "send_rate": self.setup.send_rate} if self.setup.send_rate else config
 
     def environment(self) -> dict[str, str]:
         return {"AWS_ENDPOINT_URL_PINPOINT": self.url}
@@ -174,7 +179,7 @@ class PushStandIn(SendLog, LocalServer):
         address, config = next(iter(params["Addresses"].items()))
         context = config.get("Context") or {}
         key = str(context.get("ja_key") or params.get("TraceId") or address)
-        behaviour = self.behaviour_for(address)
+        behaviour = self.admit(address)
         with self._lock:
             self._attempts[key] += 1
             attempt = self._attempts[key]

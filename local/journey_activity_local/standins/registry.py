@@ -53,6 +53,9 @@ class StandInSetup:
     # The template's configuration sets, by the names the stack gives them.
     email_configuration_set: str = ""
     sms_voice_configuration_set: str = ""
+    # Messages a second the provider accepts (all senders together; one second's worth may come at
+    # once); past it a send is answered with the provider's own throttling error. None: no limit.
+    send_rate: float | None = None
     # The stack's local Pinpoint PutEvents endpoint (``LocalPinpointEvents``): a stand-in that takes
     # over ``AWS_ENDPOINT_URL_PINPOINT`` (push) hands ``PutEvents`` to it.
     pinpoint_events: Any = None
@@ -94,15 +97,48 @@ class StandIn(Protocol):
     def __exit__(self, *exc: object) -> None: ...
 
 
+class RateLimit:
+    """A provider's send rate, as a token bucket: ``rate`` a second, up to one second's worth at once
+    (at least one). ``admit()`` takes a token or says the request is over the rate; ``refused``
+    counts those answers."""
+
+    def __init__(self, rate: float | None, clock: Callable[[], float] | None = None) -> None:
+        import time
+
+        if rate is not None and rate <= 0:
+            raise ValueError("a send rate must be positive")
+        self.rate = rate
+        self._clock = clock or time.monotonic
+        self._capacity = max(1.0, rate or 1.0)
+        self._tokens = self._capacity
+        self._at = self._clock()
+        self._lock = threading.Lock()
+        self.refused = 0
+
+    def admit(self) -> bool:
+        if self.rate is None:
+            return True
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self._capacity, self._tokens + (now - self._at) * self.rate)
+            self._at = now
+            if self._tokens >= 1:
+                self._tokens -= 1
+                return True
+            self.refused += 1
+            return False
+
+
 class SendLog:
     """What every provider stand-in keeps: the ``--behave`` word per address, each accepted message
     once (``sends``), attempts per idempotency key, and requests for a message already accepted
     (``duplicate_sends``: the provider would send it twice, none of these APIs de-duplicates)."""
 
-    def __init__(self, behaviours: Mapping[str, str]) -> None:
+    def __init__(self, behaviours: Mapping[str, str], send_rate: float | None = None) -> None:
         from journey_activity_local.standins.http import Behaviour
 
         self._behaviours = {address: Behaviour.parse(value) for address, value in behaviours.items()}
+        self.rate_limit = RateLimit(send_rate)
         self._lock = threading.Lock()
         self._sends: list[dict[str, Any]] = []
         self._attempts: defaultdict[str, int] = defaultdict(int)
@@ -131,6 +167,13 @@ class SendLog:
 
         with self._lock:
             return self._behaviours.get(address, Behaviour(DEFAULT_BEHAVIOUR))
+
+    def admit(self, address: str) -> Any:
+        """The behaviour for this send request: the address's, or ``throttle`` (the provider's own
+        throttling answer) when the request is over the stand-in's send rate."""
+        from journey_activity_local.standins.http import Behaviour
+
+        return self.behaviour_for(address) if self.rate_limit.admit() else Behaviour("throttle")
 
 
 Factory = Callable[[StandInSetup], StandIn]
@@ -218,6 +261,7 @@ def _http_factory(setup: StandInSetup) -> StandIn:
         latency=setup.latency,
         behaviours=dict(setup.behaviours),
         progress_receipts=setup.progress_receipts,
+        send_rate=setup.send_rate,
     )
 
 

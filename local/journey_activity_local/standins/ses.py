@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 FROM_ADDRESS = "journeys@example.com"
 SUBJECT = "A message from your journey"
 KEY_TAG = "ja_key"
+# GetSendQuota's MaxSendRate without a stand-in rate: the product paces SES at it (send_rate "account").
+UNLIMITED_SEND_RATE = 1000.0
 _active: SesStandIn | None = None
 _patch_lock = threading.Lock()
 
@@ -47,6 +49,21 @@ def _error(code: str, message: str, status: int) -> Exception:
     error = JsonRESTError(code, message)
     error.code = status
     return error
+
+
+def _wrapped_get_send_quota(original: Any) -> Any:
+    """GetSendQuota's MaxSendRate is the stand-in's rate (moto answers 1 a second): the product reads
+    it for an SES provider's send_rate "account", its default."""
+
+    def get_send_quota(backend: Any) -> Any:
+        quota = original(backend)
+        standin = _active
+        if standin is not None:
+            quota.max_send_rate = standin.setup.send_rate or UNLIMITED_SEND_RATE
+        return quota
+
+    get_send_quota._journey_activity_patch = True  # type: ignore[attr-defined]
+    return get_send_quota
 
 
 def _wrapped_send_email(original: Any) -> Any:
@@ -66,7 +83,7 @@ class SesStandIn(SendLog):
     def __init__(self, setup: StandInSetup) -> None:
         self.setup = setup
         self.configuration_set = setup.email_configuration_set or "journey-activity-local-email"
-        SendLog.__init__(self, setup.behaviours)
+        SendLog.__init__(self, setup.behaviours, setup.send_rate)
         self._accepted: dict[str, str] = {}
         self._events: list[dict[str, Any]] = []
         self._timers: set[threading.Timer] = set()
@@ -102,6 +119,7 @@ class SesStandIn(SendLog):
     def __enter__(self) -> Self:
         global _active
         import boto3
+        from moto.ses.models import SESBackend
         from moto.sesv2.responses import SESV2Response
 
         sesv2 = boto3.client("sesv2", region_name=self.setup.region)
@@ -113,11 +131,15 @@ class SesStandIn(SendLog):
             self._original = SESV2Response.send_email
             if not getattr(self._original, "_journey_activity_patch", False):
                 SESV2Response.send_email = _wrapped_send_email(self._original)  # type: ignore[method-assign]
+            self._original_quota = SESBackend.get_send_quota
+            if not getattr(self._original_quota, "_journey_activity_patch", False):
+                SESBackend.get_send_quota = _wrapped_get_send_quota(self._original_quota)  # type: ignore[method-assign]
             _active = self
         return self
 
     def __exit__(self, *exc: object) -> None:
         global _active
+        from moto.ses.models import SESBackend
         from moto.sesv2.responses import SESV2Response
 
         self._stopping.set()
@@ -129,6 +151,7 @@ class SesStandIn(SendLog):
             if _active is self:
                 _active = None
                 SESV2Response.send_email = self._original  # type: ignore[method-assign]
+                SESBackend.get_send_quota = self._original_quota  # type: ignore[method-assign]
 
     # -- moto's SendEmail, wrapped ----------------------------------------------------------
 
@@ -141,7 +164,7 @@ class SesStandIn(SendLog):
         configuration_set = params.get("ConfigurationSetName")
         if configuration_set != self.configuration_set:
             raise _error("NotFoundException", f"Configuration set <{configuration_set}> does not exist.", 404)
-        behaviour = self.behaviour_for(address)
+        behaviour = self.admit(address)
         with self._lock:
             self._attempts[key] += 1
             attempt = self._attempts[key]

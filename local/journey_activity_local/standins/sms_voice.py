@@ -120,7 +120,7 @@ class SmsVoiceStandIn(SendLog, LocalServer):
     def __init__(self, setup: StandInSetup, host: str = "127.0.0.1", port: int = 0) -> None:
         self.setup = setup
         self.configuration_set = setup.sms_voice_configuration_set or "journey-activity-local-sms-voice"
-        SendLog.__init__(self, setup.behaviours)
+        SendLog.__init__(self, setup.behaviours, setup.send_rate)
         self._accepted: dict[str, str] = {}
         self._events: list[dict[str, Any]] = []
         self._timers: set[threading.Timer] = set()
@@ -137,8 +137,13 @@ class SmsVoiceStandIn(SendLog, LocalServer):
             return list(self._events)
 
     def provider_config(self, channel: str) -> dict[str, Any]:
-        return {"type": "sms-voice", "name": "sms-voice", "configuration_set": self.configuration_set,
-                "origination_identity": ORIGINATION_NUMBER, "voice_id": "JOANNA", "region": self.setup.region}
+        return self._paced({"type": "sms-voice", "name": "sms-voice", "configuration_set": self.configuration_set,
+                            "origination_identity": ORIGINATION_NUMBER, "voice_id": "JOANNA",
+                            "region": self.setup.region})
+
+    def _paced(self, config: dict[str, Any]) -> dict[str, Any]:
+        """The product paces its sends at the stand-in's rate, when it has one."""
+        return {**config, "send_rate": self.setup.send_rate} if self.setup.send_rate else config
 
     def environment(self) -> dict[str, str]:
         return {"AWS_ENDPOINT_URL_PINPOINT_SMS_VOICE_V2": self.url}
@@ -180,7 +185,7 @@ class SmsVoiceStandIn(SendLog, LocalServer):
         voice = operation == "SendVoiceMessage"
         address = str(params["DestinationPhoneNumber"])
         key = str((params.get("Context") or {}).get("ja_key") or address)
-        behaviour = self.behaviour_for(address)
+        behaviour = self.admit(address)
         with self._lock:
             self._attempts[key] += 1
             attempt = self._attempts[key]

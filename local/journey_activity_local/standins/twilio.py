@@ -132,7 +132,7 @@ class TwilioStandIn(SendLog, LocalServer):
         self.account_sid = account_sid or f"AC{secrets.token_hex(16)}"
         self.auth_token = auth_token or secrets.token_hex(16)
         self.secret_arn = ""
-        SendLog.__init__(self, setup.behaviours)
+        SendLog.__init__(self, setup.behaviours, setup.send_rate)
         self._callback_posted = threading.Condition(self._lock)
         self._stopping = threading.Event()
         self._accepted: dict[str, str] = {}
@@ -178,8 +178,13 @@ class TwilioStandIn(SendLog, LocalServer):
         return super().behaviour_for(address.removeprefix("whatsapp:"))
 
     def provider_config(self, channel: str) -> dict[str, Any]:
-        return {"type": "twilio", "name": "twilio", "account_sid": self.account_sid,
-                "auth_token": f"secretsmanager:{SECRET_NAME}", "from_number": FROM_NUMBER, "api_base_url": self.url}
+        return self._paced({"type": "twilio", "name": "twilio", "account_sid": self.account_sid,
+                            "auth_token": f"secretsmanager:{SECRET_NAME}", "from_number": FROM_NUMBER,
+                            "api_base_url": self.url})
+
+    def _paced(self, config: dict[str, Any]) -> dict[str, Any]:
+        """The product paces its sends at the stand-in's rate, when it has one."""
+        return {**config, "send_rate": self.setup.send_rate} if self.setup.send_rate else config
 
     def environment(self) -> dict[str, str]:
         return {}
@@ -234,7 +239,7 @@ class TwilioStandIn(SendLog, LocalServer):
             raise TwilioError(400, 21603, "A 'From' or 'MessagingServiceSid' parameter is required to send a message")
         if not _E164.match(to):
             raise TwilioError(400, 21211, f"Invalid 'To' Phone Number: {to}")
-        behaviour = self.behaviour_for(to)
+        behaviour = self.admit(to)
         # Twilio takes no idempotency key: the same recipient and body again is another message.
         key = f"{to}\n{body}"
         with self._lock:
