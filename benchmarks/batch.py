@@ -21,7 +21,15 @@ Prints human-readable figures, then as its last line one JSON object:
   of the engine's process, of the ledger's DynamoDB process and of the functions' worker
   processes before and after.
 
+- burst (with ``--burst``, instead of the above): Amazon Connect batches of 50 and 100 profiles
+  (``--burst-sizes``), SMS through the HTTP stand-in with 100 ms latency and receipts
+  ``--receipt-delay`` seconds (20) after each send, each in a fresh environment: seconds from the
+  invocation to the stand-in's first and last accepted send, the invoker's answer (SENT counts
+  endpoints the provider has), billed transitions per endpoint once the executions end, and the
+  same sends one after another by a plain loop in the same run (the baseline: ``last_send_over_loop``).
+
 Run: python benchmarks/batch.py [--runs 3] [--imports 7] [--batches 200]
+     python benchmarks/batch.py --burst [--burst-sizes 50,100] [--receipt-delay 20]
 """
 
 from __future__ import annotations
@@ -181,13 +189,86 @@ def dynamodb_figures(runs: list[dict[str, float]]) -> dict[str, float]:
     }
 
 
+def burst(size: int, receipt_delay: float) -> dict[str, Any]:
+    """One Connect batch of ``size`` profiles whose receipts come ``receipt_delay`` s after each send."""
+    import threading
+    from collections import Counter
+
+    from connect_batch import ACTIONS, event_of
+    from journey_activity.triggers import connect
+
+    options = LocalOptions(receipt_delay=receipt_delay, latency=LATENCY, deadline_seconds=None,
+                           receipt_timeout_seconds=max(120, int(receipt_delay * 4)), receipt_heartbeat_seconds=100,
+                           environment={"CONNECT_ACTIONS": json.dumps(ACTIONS)})
+    with contextlib.redirect_stdout(sys.stderr), LocalEnvironment(options) as local:
+        warm = event_of(range(1_000_000, 1_000_002), run="2026-12-07T08-00-00Z")
+        local.invoke(warm)
+        for name in local.batch_execution_names(connect.batch_id_for(warm)):
+            local.wait_for_execution(local.execution_arn(name), timeout=120)
+        already = len(local.provider.sends)
+        event = event_of(range(size))
+        answer: dict[str, Any] = {}
+        started = time.perf_counter()
+        caller = threading.Thread(target=lambda: answer.update(local.invoke(event)))
+        caller.start()
+        first = last = None
+        while caller.is_alive() or last is None:
+            sent = len(local.provider.sends) - already
+            if sent and first is None:
+                first = time.perf_counter() - started
+            if sent >= size:
+                last = time.perf_counter() - started
+                break
+            if not caller.is_alive() and time.perf_counter() - started > 600:
+                break
+            time.sleep(0.02)
+        caller.join()
+        answer_seconds = time.perf_counter() - started
+        receipts_before_last_send = sum(1 for receipt in local.provider.receipts
+                                        if receipt["status"] in ("delivered", "failed"))
+        statuses = Counter(str(entry["ResultData"].get("status")) for entry in answer["Items"]["CustomerProfiles"])
+        entered = 0
+        for name in local.batch_execution_names(connect.batch_id_for(event)):
+            arn = local.execution_arn(name)
+            local.wait_for_execution(arn, timeout=receipt_delay * 4 + 300)
+            entered += sum(1 for e in local.history(arn) if e["type"].endswith("StateEntered"))
+        loop = naive_loop(f"{local.provider.url}/messages", {
+            "ScheduledTime": f"burst-{size}", "Data": "Hi",
+            "Endpoints": {f"p{index}": {"ChannelType": "SMS", "Address": f"+1{4155560000 + index}"}
+                          for index in range(size)}})
+        duplicates = local.provider.duplicate_sends
+    figures = {"profiles": size, "receipt_delay_seconds": receipt_delay,
+               "first_send_seconds": round(first or 0.0, 2), "last_send_seconds": round(last or -1.0, 2),
+               "answer_seconds": round(answer_seconds, 2), "answer": dict(statuses),
+               "final_receipts_before_last_send": receipts_before_last_send,
+               "transitions_per_endpoint": round(entered / size, 3), "duplicate_sends": duplicates,
+               "loop_seconds": round(loop, 2),
+               "last_send_over_loop": round((last or 0.0) / loop, 2) if loop else None}
+    print(f"{size} profiles: sends from {figures['first_send_seconds']} s to {figures['last_send_seconds']} s "
+          f"(a plain loop: {figures['loop_seconds']} s), answered in {figures['answer_seconds']} s {dict(statuses)}, "
+          f"{figures['transitions_per_endpoint']} transitions per endpoint", file=sys.stderr)
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--imports", type=int, default=7)
     parser.add_argument("--batches", type=int, default=0,
                         help="then this many batches in a row: drift of seconds per batch and memory")
+    parser.add_argument("--burst", action="store_true",
+                        help="instead: Connect batches whose receipts are slow; when is every endpoint sent?")
+    parser.add_argument("--burst-sizes", default="50,100")
+    parser.add_argument("--receipt-delay", type=float, default=20.0)
     args = parser.parse_args()
+    if args.burst:
+        results = [burst(int(size), args.receipt_delay) for size in args.burst_sizes.split(",")]
+        for figures in results:
+            print(f"{figures['profiles']} profiles: last send {figures['last_send_seconds']} s after the start "
+                  f"(a plain loop {figures['loop_seconds']} s), {figures['transitions_per_endpoint']} billed "
+                  f"transitions per endpoint")
+        print(json.dumps({"burst": results}))
+        return
 
     options = LocalOptions(receipt_delay=0.0, latency=LATENCY, deadline_seconds=30, receipt_timeout_seconds=60,
                            receipt_heartbeat_seconds=30)

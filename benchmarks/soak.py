@@ -32,8 +32,15 @@ throttling error (as when throttling outlasts the SDK's retries): the same check
 invocation may fail only with the clear ``AwsThrottled`` (played again, as Pinpoint retries), and
 no call is refused by IAM (every AWS call is authorized against the template's roles).
 
+With ``--send-rate R`` every provider stand-in accepts R messages a second (one second's worth
+at once; past it, the provider's own throttling answer) and every provider is configured with
+``send_rate`` R: the senders pace themselves through the ledger's slot item, and what the
+schedule cannot fit is retried (``ProviderThrottled``). The same checks must hold, and no
+endpoint may end ``FAILED provider_throttled`` (a wrong status: no fault asks for it);
+``refused_over_rate`` counts the stand-ins' throttling answers.
+
 Run: python benchmarks/soak.py [--batches 40] [--seed 7] [--parallel 2] [--provider EMAIL=ses ...]
-    [--aws-faults 0.05]
+    [--aws-faults 0.05] [--send-rate 10]
 """
 
 from __future__ import annotations
@@ -247,13 +254,16 @@ def seconds_per_batch(batches: list[Batch], count: int = 10) -> dict[str, float]
 
 
 def soak(batches: int, seed: int, parallel: int, heartbeat: int = 15,
-         providers: dict[str, str] | None = None, aws_faults: float = 0.0, fault_seed: int = 0) -> dict[str, Any]:
+         providers: dict[str, str] | None = None, aws_faults: float = 0.0, fault_seed: int = 0,
+         send_rate: float | None = None) -> dict[str, Any]:
     planned, behaviours = plan(batches, seed, SDK_STALL_SECONDS if providers else STALL_SECONDS, providers)
     provider: dict[str, Any] = {"*": {"type": "http", "name": "http", "url": "",
-                                      "timeout_seconds": SENDER_TIMEOUT_SECONDS}}
+                                      "timeout_seconds": SENDER_TIMEOUT_SECONDS,
+                                      **({"send_rate": send_rate} if send_rate else {})}}
     options = LocalOptions(receipt_delay=0.05, deadline_seconds=2, receipt_timeout_seconds=heartbeat * 2,
                            receipt_heartbeat_seconds=heartbeat, behaviours=behaviours, log_level="CRITICAL",
-                           providers=dict(providers or {}), aws_faults=aws_faults, fault_seed=fault_seed)
+                           providers=dict(providers or {}), aws_faults=aws_faults, fault_seed=fault_seed,
+                           send_rate=send_rate)
     started = time.perf_counter()
     with LocalEnvironment(options) as local:
         provider["*"]["url"] = f"{local.provider.url}/messages"
@@ -285,6 +295,9 @@ def soak(batches: int, seed: int, parallel: int, heartbeat: int = 15,
         figures["accepted_sends"] = sum(len(standin.sends) for standin in local.standins.values())
         figures["send_requests"] = sum(local.provider.attempts.values())
         figures["receipts_posted"] = len(local.provider.receipts)
+        # Sends a stand-in answered with its throttling error for being over its --send-rate.
+        figures["refused_over_rate"] = sum(standin.rate_limit.refused for standin in local.standins.values()
+                                           if hasattr(standin, "rate_limit"))
         environments = local.registry.summary()
         figures["cold_starts"] = {name: f["cold_starts"] for name, f in environments.items()}
         figures["lambda_timeouts"] = sum(f["timeouts"] for f in environments.values())
@@ -303,6 +316,8 @@ def main() -> None:
     parser.add_argument("--aws-faults", type=float, default=0.0,
                         help="share of the functions' AWS calls that fail with the service's throttling error")
     parser.add_argument("--fault-seed", type=int, default=0)
+    parser.add_argument("--send-rate", type=float, default=None,
+                        help="messages a second each provider stand-in accepts, and the providers' send_rate")
     args = parser.parse_args()
     if not 0.0 <= args.aws_faults <= 1.0:
         parser.error("--aws-faults takes a share between 0 and 1")
@@ -312,7 +327,7 @@ def main() -> None:
         parser.error(str(error))
     with contextlib.redirect_stdout(sys.stderr):
         figures = soak(args.batches, args.seed, args.parallel, providers=providers, aws_faults=args.aws_faults,
-                       fault_seed=args.fault_seed)
+                       fault_seed=args.fault_seed, send_rate=args.send_rate)
     ordered = {key: figures[key] for key in ("endpoints", "lost", "duplicate_sends", "wrong_status",
                                              "unhandled_errors", "seconds")}
     ordered.update({k: v for k, v in figures.items() if k not in ordered})

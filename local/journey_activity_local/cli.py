@@ -116,6 +116,9 @@ def run(
         help="Seconds the invoker waits for outcomes (default: the trigger's own, Connect 25, Pinpoint 10).")] = None,
     receipt_delay: Annotated[float, typer.Option(help="Seconds before the stand-in posts a receipt.")] = 0.2,
     latency: Annotated[float, typer.Option(help="Seconds each send to the stand-in takes.")] = 0.0,
+    send_rate: Annotated[float | None, typer.Option(
+        help="Messages a second each provider stand-in accepts (past it: the provider's throttling answer); "
+             "channels sent through a --provider stand-in are paced at it (send_rate).", min=0.01)] = None,
     behave: Annotated[list[str] | None, typer.Option(
         help="ADDRESS=KIND: how the stand-ins treat an address (deliver, bounce, fail, reject, throttle, outage, "
              "never, early, duplicate, optout, flaky:N, throttled:N, stall:SECONDS). Repeatable.")] = None,
@@ -162,7 +165,7 @@ def run(
     from journey_activity_local.stack import LocalEnvironment, LocalInvokeError, LocalOptions
 
     options = LocalOptions(template=template, receipt_delay=receipt_delay, latency=latency, behaviours=behaviours,
-                           deadline_seconds=deadline, receipt_timeout_seconds=receipt_timeout,
+                           send_rate=send_rate, deadline_seconds=deadline, receipt_timeout_seconds=receipt_timeout,
                            receipt_heartbeat_seconds=heartbeat, environment=environment,
                            log_level=log_level.upper(), providers=providers,
                            aws_faults=aws_faults, fault_seed=fault_seed)
@@ -343,6 +346,9 @@ def serve(
         help="Seconds the invoker waits for outcomes (default: the trigger's own, Connect 25, Pinpoint 10).")] = None,
     receipt_delay: Annotated[float, typer.Option(help="Seconds before the stand-in posts a receipt.")] = 0.2,
     latency: Annotated[float, typer.Option(help="Seconds each send to the stand-in takes.")] = 0.0,
+    send_rate: Annotated[float | None, typer.Option(
+        help="Messages a second each provider stand-in accepts (past it: the provider's throttling answer); "
+             "channels sent through a --provider stand-in are paced at it (send_rate).", min=0.01)] = None,
     behave: Annotated[list[str] | None, typer.Option(
         help="ADDRESS=KIND: how the stand-in treats an address (as for run). Repeatable.")] = None,
     receipt_timeout: Annotated[int, typer.Option(help="Seconds a send waits for its receipt.")] = 900,
@@ -378,7 +384,7 @@ def serve(
 
     _engine_verified()
     options = LocalOptions(template=template, receipt_delay=receipt_delay, latency=latency, behaviours=behaviours,
-                           deadline_seconds=deadline, receipt_timeout_seconds=receipt_timeout,
+                           send_rate=send_rate, deadline_seconds=deadline, receipt_timeout_seconds=receipt_timeout,
                            receipt_heartbeat_seconds=heartbeat, environment=environment,
                            log_level=log_level.upper(), providers=providers,
                            aws_faults=aws_faults, fault_seed=fault_seed)

@@ -26,6 +26,13 @@ def test_every_endpoint_is_sent_before_any_receipt_arrives(make_local, invoke):
     assert {record["attempts"] for record in records.values()} == {1}
     entered = [e["stateEnteredEventDetails"]["name"] for e in run.history() if e["type"].endswith("StateEntered")]
     assert entered.count("Send without waiting") == 1
+    # The execution view draws the batch's endpoints, not the senders the state before the waits ran.
+    from journey_activity_local.view.model import build_model
+    from journey_activity_local.view.sources import load_execution
+
+    data = load_execution(local.client("stepfunctions"), run.arn)
+    view = build_model(data.events, data.definition, records, data.execution)
+    assert sorted(endpoint.id for endpoint in view.endpoints) == sorted(endpoints)
 
 
 def test_a_paced_provider_is_never_sent_faster_than_its_rate(make_local, invoke):

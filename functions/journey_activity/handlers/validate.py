@@ -68,8 +68,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return {
         "context": run.context.model_dump(mode="json"),
         "sendable": sendable,
-        # "Send to every endpoint at once" runs each of these functions once, over all of sendable.
-        "senders": list(dict.fromkeys(item["sender"] for item in sendable)),
+        # "Send to every endpoint at once" runs each of these functions once, over all of sendable
+        # (objects, not bare ARNs: an item that is a string reads as an endpoint id in the view).
+        "senders": [{"sender": sender} for sender in dict.fromkeys(item["sender"] for item in sendable)],
         "skipped": [result.summary() for result in skipped],
         "receipt": {
             "timeout_seconds": settings.receipt_timeout_seconds,
