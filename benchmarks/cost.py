@@ -23,9 +23,14 @@ from invocation to the end of the execution:
 - EventBridge: every engagement event the functions put on the bus (each under 64 KB: one
   billed event each).
 - SQS and SNS: every request the functions made to them (none with the generic HTTP provider).
+- DynamoDB storage and point-in-time-recovery backups: the bytes the run's batches leave in the
+  ledger table (every item scanned after the run, sized by DynamoDB's rules, plus its per-item
+  overhead of STORAGE_OVERHEAD_BYTES), kept for the ledger's TTL (the template's LedgerTtlDays
+  default; DynamoDB deletes expired items within days after): GB-months, priced for the table's
+  storage and again for PITR (the template turns it on), which bills the table's size.
 
 Not counted: CloudWatch Logs and metrics, X-Ray, data transfer, Secrets Manager's monthly
-secret fee, storage (the ledger's items expire), free tiers.
+secret fee, free tiers.
 
 The same run measures a plain design: one Lambda function per batch that sends the 50 messages
 one after another through the same stand-in (no orchestration, no receipts, no ledger), priced
@@ -48,8 +53,9 @@ from collections import Counter
 from typing import Any
 
 from journey_activity.triggers.pinpoint import batch_id_for
-from journey_activity_local.engine.dynamodb_units import metered
-from journey_activity_local.stack import LocalEnvironment, LocalOptions
+from journey_activity_local.engine.dynamodb_units import item_size, metered
+from journey_activity_local.stack import TABLE_NAME, LocalEnvironment, LocalOptions, default_template
+from journey_activity_local.template import Template
 
 ENDPOINTS = 50
 LATENCY = 0.1
@@ -60,6 +66,10 @@ PLAIN_MEMORY_MB = 256
 AWS_CALL_SECONDS = 0.010
 # The handler's own work and the runtime's overhead per invocation.
 HANDLER_SECONDS = 0.005
+# DynamoDB bills storage as the items' raw size plus 100 bytes per item (its indexing overhead).
+STORAGE_OVERHEAD_BYTES = 100
+GB = 1024**3
+DAYS_PER_MONTH = 365 / 12
 
 # List prices, us-east-1, as published on 2026-11-24 (Lambda on x86 and on Arm, Standard workflows, on-demand
 # DynamoDB after the November 2024 price cut, HTTP APIs' first 300 million requests).
@@ -80,12 +90,17 @@ PRICES: dict[str, tuple[float, str, str]] = {
                            "https://aws.amazon.com/eventbridge/pricing/"),
     "sqs_requests": (0.40 / 1_000_000, "request (64 KB chunk)", "https://aws.amazon.com/sqs/pricing/"),
     "sns_requests": (0.50 / 1_000_000, "publish", "https://aws.amazon.com/sns/pricing/"),
+    # Standard table class, beyond the free 25 GB; PITR bills the table's size (read 2026-12-07).
+    "dynamodb_storage_gb_months": (0.25, "GB-month stored", "https://aws.amazon.com/dynamodb/pricing/on-demand/"),
+    "dynamodb_pitr_gb_months": (0.20, "GB-month of continuous backups (PITR)",
+                                "https://aws.amazon.com/dynamodb/pricing/on-demand/"),
 }
 SERVICE_OF = {"state_transitions": "step_functions", "lambda_requests": "lambda", "lambda_gb_seconds": "lambda",
               "lambda_gb_seconds_arm": "lambda",
               "dynamodb_read_units": "dynamodb", "dynamodb_write_units": "dynamodb",
               "http_api_requests": "api_gateway", "eventbridge_events": "eventbridge", "sqs_requests": "sqs",
-              "sns_requests": "sns"}
+              "sns_requests": "sns", "dynamodb_storage_gb_months": "dynamodb_storage",
+              "dynamodb_pitr_gb_months": "dynamodb_pitr"}
 
 
 def address(channel: str, batch: int, index: int) -> str:
@@ -156,6 +171,28 @@ def plain_loop(provider_url: str, event: dict[str, Any]) -> float:
     return time.perf_counter() - started
 
 
+def ledger_bytes(dynamodb: Any) -> tuple[int, int]:
+    """(items, billed bytes) of the whole ledger table: each item's size by DynamoDB's rules plus
+    its per-item overhead."""
+    items = total = 0
+    for page in dynamodb.get_paginator("scan").paginate(TableName=TABLE_NAME):
+        for item in page["Items"]:
+            items += 1
+            total += item_size(item) + STORAGE_OVERHEAD_BYTES
+    return items, total
+
+
+def retention_days() -> int:
+    """The ledger's TTL: the template's LedgerTtlDays default."""
+    return int(Template(default_template()).parameters["LedgerTtlDays"]["Default"])
+
+
+def storage_units(stored_bytes: float, days: float) -> dict[str, float]:
+    """GB-months of storage and of PITR for ``stored_bytes`` kept ``days``."""
+    gb_months = stored_bytes / GB * days / DAYS_PER_MONTH
+    return {"dynamodb_storage_gb_months": gb_months, "dynamodb_pitr_gb_months": gb_months}
+
+
 def price(units: dict[str, float], endpoints: int) -> dict[str, Any]:
     """Dollars per million endpoints, by service and in total."""
     by_service: dict[str, float] = {}
@@ -177,6 +214,8 @@ def measure(batches: int, mix: str = "stress") -> dict[str, Any]:
         warm = events.pop()  # warm environments and connections first, as a warm Lambda fleet is
         local.invoke(warm)
         local.wait_for_execution(local.execution_arn(batch_id_for(warm)))
+        time.sleep(0.5)
+        items_before, bytes_before = ledger_bytes(local.client("dynamodb"))
         registry = local.registry
         invocations_before, billed_before = Counter(registry.invocations), Counter(registry.billed_ms)
         allowed_before = Counter(local.guard_totals().allowed)
@@ -224,17 +263,25 @@ def measure(batches: int, mix: str = "stress") -> dict[str, Any]:
         units["eventbridge_events"] = len(local.event_bus.events()) - events_before
         units["sqs_requests"] = sum(n for (_, action), n in allowed.items() if action.startswith("sqs:"))
         units["sns_requests"] = sum(n for (_, action), n in allowed.items() if action.startswith("sns:"))
+        items_after, bytes_after = ledger_bytes(local.client("dynamodb"))
         # Last, so its sends (and the receipts the stand-in posts for them) count in nothing above.
         plain_seconds = [plain_loop(f"{local.provider.url}/messages", event) for event in events]
     endpoints = ENDPOINTS * len(events)
+    days = retention_days()
+    units.update(storage_units(bytes_after - bytes_before, days))
     plain_units = {"lambda_requests": float(len(events)),
                    "lambda_gb_seconds_arm": sum(plain_seconds) * PLAIN_MEMORY_MB / 1024}
-    per_endpoint = {key: round(value / endpoints, 4) for key, value in sorted(units.items())}
+    # Four significant digits (a GB-month per endpoint is a few millionths).
+    per_endpoint = {key: float(f"{value / endpoints:.4g}") for key, value in sorted(units.items())}
     return {
         "endpoints": endpoints,
         "mix": {"name": mix, **{fault: round(len(slots) / ENDPOINTS, 3) for fault, slots in MIXES[mix].items()}},
         "provider_latency_seconds": LATENCY,
         "units_per_endpoint": per_endpoint,
+        "ledger": {"bytes_per_endpoint": round((bytes_after - bytes_before) / endpoints),
+                   "items_per_endpoint": round((items_after - items_before) / endpoints, 2),
+                   "retention_days": days,
+                   "gb_per_million_endpoints": round((bytes_after - bytes_before) / endpoints * 1_000_000 / GB, 3)},
         "lambda_per_function": {name: {"requests_per_endpoint": round(invocations[name] / endpoints, 3),
                                        "aws_calls_per_invocation": round(calls[name] / max(invocations[name], 1), 2),
                                        "modeled_ms_per_invocation": round(billed[name] / max(invocations[name], 1)),
@@ -267,6 +314,10 @@ def main() -> None:
     for service, dollars in ours["usd_per_million_endpoints"].items():
         print(f"  {service:16} {dollars:8.2f}")
     print(f"  {'total':16} {ours['total_usd_per_million_endpoints']:8.2f}")
+    ledger = figures["ledger"]
+    print(f"ledger: {ledger['bytes_per_endpoint']} bytes and {ledger['items_per_endpoint']} items per endpoint "
+          f"({ledger['gb_per_million_endpoints']} GB per million) kept {ledger['retention_days']} days: "
+          "dynamodb_storage and dynamodb_pitr above")
     print(f"plain one-Lambda-per-batch loop: {plain['total_usd_per_million_endpoints']:.2f} "
           f"({plain['note']})")
     print(json.dumps(figures))

@@ -14,7 +14,8 @@ of this package.
   provider's wire format) that post signed receipts.
 
 :class:`LocalEnvironment` starts and stops them together; :class:`ExecutionEvents` stands for
-EventBridge's execution status events, which moto does not emit.
+EventBridge's execution status events, which moto does not emit, and for Lambda's asynchronous
+invocation of their targets (retries, then the on-failure destination).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from journey_activity_local.engine.engine_patches import DEFAULT_EXECUTION_HISTO
 from journey_activity_local.engine.limits import enforce_payload_limits
 from journey_activity_local.runtime.lambda_endpoint import LambdaRegistry, LocalLambdaEndpoint
 from journey_activity_local.runtime.lambda_runtime import DEFAULT_CAP, Initializer
-from journey_activity_local.template import ACCOUNT, REGION, Template, function_arn
+from journey_activity_local.template import ACCOUNT, REGION, Template, function_arn, named_resource
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +50,6 @@ STATE_MACHINE_NAME = "journey-activity-local-batch"
 TABLE_NAME = "journey-activity-local-ledger"
 SECRET_NAME = "journey-activity-local-signing-secret"  # noqa: S105 - a name, not a secret
 PROVIDER_NAME = "http"
-# Attempts of an asynchronous invocation (the first and Lambda's two retries).
-ASYNC_ATTEMPTS = 3
 
 
 # A sub-execution's name: the batch id cut to 63 characters, a dash and 16 hex digits (80 in all).
@@ -155,11 +154,21 @@ class ExecutionEvents:
     """EventBridge's "Step Functions Execution Status Change" events, which moto does not emit:
     hears every status change of the state machine's executions (see
     :func:`.engine.stepfunctions_patches.announce_status_changes`) and invokes the functions whose ``EventBridgeRule``
-    patterns in the template match, as EventBridge would, one event at a time."""
+    patterns in the template match, as EventBridge would, one event at a time.
 
-    def __init__(self, registry: LambdaRegistry, state_machine_arn: str) -> None:
+    The invocation is asynchronous, as Lambda makes it: an event the function fails on is tried
+    again ``async_retries`` times (EventInvokeConfig's MaximumRetryAttempts, 2 by default), then
+    Lambda's invocation record goes to the function's on-failure destination, an SQS queue of the
+    template (``queues``: its ARN -> URL), sent with the function's role (which must allow
+    sqs:SendMessage on it, as Lambda requires); without one the event is discarded."""
+
+    def __init__(self, registry: LambdaRegistry, state_machine_arn: str, queues: Mapping[str, str] | None = None,
+                 guard_config: aws_guards.GuardConfig | None = None, retry_pause: float = 0.2) -> None:
         self.registry = registry
         self.state_machine_arn = state_machine_arn
+        self.queues = dict(queues or {})
+        self.guard_config = guard_config
+        self.retry_pause = retry_pause
         self.delivered: list[dict[str, Any]] = []
         self._seen: dict[str, str] = {}
         self._generation = -1  # until listening: no execution of this environment has started yet
@@ -214,16 +223,53 @@ class ExecutionEvents:
         for spec in self.registry.specs.values():
             if any(matches(pattern, event) for pattern in spec.event_patterns):
                 # EventBridge invokes asynchronously, and Lambda retries an asynchronous invocation
-                # that fails twice more (after about 1 and 2 minutes; here after a moment).
-                for attempt in range(ASYNC_ATTEMPTS):
+                # that fails (after about 1 and 2 minutes; here after a moment).
+                attempts = spec.async_retries + 1
+                delivery: dict[str, Any] = {"function": spec.logical_id, "event": event, "attempts": 0}
+                for attempt in range(attempts):
+                    delivery["attempts"] = attempt + 1
                     try:
-                        result = self.registry.call(spec, event)
+                        delivery["result"] = self.registry.call(spec, event)
                         break
                     except FunctionError as error:
-                        result = {"error": error.payload}
-                        if attempt + 1 < ASYNC_ATTEMPTS:
-                            time.sleep(0.2 * (attempt + 1))
-                self.delivered.append({"function": spec.logical_id, "event": event, "result": result})
+                        delivery["result"] = {"error": error.payload}
+                        if attempt + 1 < attempts:
+                            time.sleep(self.retry_pause * (attempt + 1))
+                else:
+                    delivery["destination"] = self._on_failure(spec, event, delivery["result"]["error"], attempts)
+                self.delivered.append(delivery)
+
+    def _on_failure(self, spec: Any, event: Mapping[str, Any], error: Mapping[str, Any], attempts: int) -> str | None:
+        """Lambda's invocation record of an event that failed every attempt, sent to the function's
+        on-failure destination: its ARN, or None when there is none or the role may not send to it
+        (Lambda then counts a DestinationDeliveryFailures; the record is lost)."""
+        import boto3
+
+        destination = spec.on_failure
+        if not destination:
+            log.warning("%s failed %d times on an event and has no on-failure destination: the event is discarded",
+                        spec.logical_id, attempts)
+            return None
+        if destination not in self.queues:
+            raise LookupError(f"{spec.logical_id}'s on-failure destination {destination} is not a queue of the "
+                              "template (the local engine supports SQS destinations)")
+        if self.guard_config is not None and self.guard_config.enforce_iam:
+            refused = aws_guards.check(self.guard_config, spec.logical_id, "sqs:SendMessage", [destination])
+            if refused is not None:
+                log.warning("%s's invocation record was not delivered: %s", spec.logical_id, refused)
+                return None
+        record = {
+            "version": "1.0",
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+            "requestContext": {"requestId": secrets.token_hex(16), "functionArn": f"{spec.arn}:$LATEST",
+                               "condition": "RetriesExhausted", "approximateInvokeCount": attempts},
+            "requestPayload": event,
+            "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+            "responsePayload": dict(error),
+        }
+        boto3.client("sqs", region_name=REGION).send_message(QueueUrl=self.queues[destination],
+                                                             MessageBody=json.dumps(record))
+        return str(destination)
 
 
 class LocalEnvironment:
@@ -303,6 +349,7 @@ class LocalEnvironment:
         self.pinpoint = self._stack.enter_context(LocalPinpointEvents())
         self.receipts_url = f"{self.http_api.url}/receipts/{PROVIDER_NAME}"
         self.receipt_path = self._create_receipt_path()
+        self.destination_queues = self._create_destination_queues()
         setup = StandInSetup(
             receipts_base_url=self.http_api.url,
             receipt_topic_arn=self.receipt_path.get("topic_arn", ""),
@@ -358,7 +405,9 @@ class LocalEnvironment:
         self._reset_caches()
         # On exit (in reverse): stop hearing status changes, then stop the runs still going.
         self._stack.callback(self._stop_running_executions)
-        self.execution_events = self._stack.enter_context(ExecutionEvents(self.registry, self.state_machine_arn))
+        self.execution_events = self._stack.enter_context(ExecutionEvents(
+            self.registry, self.state_machine_arn,
+            queues={arn: url for url, arn in self.destination_queues.values()}, guard_config=self.guard_config))
         self.receipt_queue = self._start_queue_poller()
 
     def _resource_name(self, logical_id: str, name_property: str) -> str:
@@ -393,6 +442,43 @@ class LocalEnvironment:
                       Attributes={"RawMessageDelivery": raw})
         return {"queue_url": queue_url, "queue_arn": queue_arn, "dead_letter_queue_url": dlq_url,
                 "topic_arn": topic_arn}
+
+    def _create_destination_queues(self) -> dict[str, tuple[str, str]]:
+        """The template's SQS queues that functions name as their asynchronous invocations'
+        on-failure destination (EventInvokeConfig), on moto: logical id -> (URL, ARN)."""
+        import boto3
+
+        sqs = boto3.client("sqs", region_name=REGION)
+        created: dict[str, tuple[str, str]] = {}
+        for resource in self.template.resources.values():
+            properties = resource.get("Properties", {}) if resource.get("Type") == "AWS::Serverless::Function" else {}
+            target = (((properties.get("EventInvokeConfig") or {}).get("DestinationConfig") or {}).get(
+                "OnFailure") or {}).get("Destination")
+            logical_id = named_resource(target)
+            queue = self.template.resources.get(logical_id or "", {})
+            if logical_id is None or logical_id in created or queue.get("Type") != "AWS::SQS::Queue":
+                continue
+            retention = str(queue.get("Properties", {}).get("MessageRetentionPeriod", 345600))
+            url = sqs.create_queue(QueueName=f"journey-activity-local-{logical_id}",
+                                   Attributes={"MessageRetentionPeriod": retention})["QueueUrl"]
+            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            created[logical_id] = (url, arn)
+        return created
+
+    def dead_letters(self, logical_id: str = "FinalizeDeadLetterQueue") -> list[dict[str, Any]]:
+        """The invocation records waiting in an on-failure destination queue (received, not deleted:
+        they become visible again, as an operator's look would leave them)."""
+        url = self.destination_queues[logical_id][0]
+        sqs = self.client("sqs")
+        found: list[dict[str, Any]] = []
+        while True:
+            messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0,
+                                           WaitTimeSeconds=0).get("Messages", [])
+            fresh = [json.loads(m["Body"]) for m in messages]
+            fresh = [m for m in fresh if m not in found]
+            if not fresh:
+                return found
+            found.extend(fresh)
 
     def _start_queue_poller(self) -> Any:
         """Lambda's event source mapping of the receipt queue (the template's EventSourceMapping)."""
@@ -457,6 +543,8 @@ class LocalEnvironment:
                                 "LedgerTable.Arn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{TABLE_NAME}",
                                 "BatchStateMachine": self.state_machine_arn,
                                 "BatchStateMachine.Name": STATE_MACHINE_NAME, **extra}
+        for logical_id, (url, arn) in getattr(self, "destination_queues", {}).items():
+            refs.update({logical_id: url, f"{logical_id}.Arn": arn, f"{logical_id}.QueueName": arn.rsplit(":", 1)[1]})
         # Template parameters a stand-in stands for (e.g. the push application the sender's role names).
         for standin in getattr(self, "standins", {}).values():
             parameters = getattr(standin, "template_parameters", None)

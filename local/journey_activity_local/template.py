@@ -3,7 +3,9 @@ timeouts and environment, the HTTP API routes, the state machine's definition.
 
 Intrinsic functions are resolved against local stand-ins: ``!Ref`` of a parameter gives its
 override or default, ``!Ref``/``!GetAtt`` of a resource gives the local name or ARN, ``!Sub``
-substitutes both.
+substitutes both. Conditions are evaluated as CloudFormation evaluates them for the parameters
+given: ``!If`` takes its branch, ``!Ref AWS::NoValue`` removes the list item or property it
+stands for, and a resource whose ``Condition`` is false does not exist (:meth:`Template.exists`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,21 @@ import yaml
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
+
+
+class _NoValue:
+    """What ``!Ref AWS::NoValue`` resolves to: removed from the list or mapping that holds it."""
+
+    def __repr__(self) -> str:
+        return "AWS::NoValue"
+
+
+NO_VALUE: Any = _NoValue()
+
+# Resource types whose ``!Ref`` is the name the template gives them (CloudFormation's return
+# values), by the property holding it.
+_REF_IS_NAME = {"AWS::SES::ConfigurationSet": "Name", "AWS::SMSVOICE::ConfigurationSet": "ConfigurationSetName",
+                "AWS::Events::EventBus": "Name"}
 
 
 class _Tag:
@@ -67,6 +84,10 @@ class FunctionSpec:
     memory: int = 128  # MemorySize (MB)
     architecture: str = "x86_64"  # Architectures[0] (Lambda bills arm64 a fifth less per GB-second)
     reserved_concurrency: int | None = None  # ReservedConcurrentExecutions
+    # EventInvokeConfig: Lambda's retries of an asynchronous invocation (2 unless set) and the ARN
+    # of its on-failure destination (None: a failed event is discarded).
+    async_retries: int = 2
+    on_failure: str | None = None
 
     @property
     def arn(self) -> str:
@@ -75,6 +96,22 @@ class FunctionSpec:
 
 def function_arn(logical_id: str) -> str:
     return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{logical_id}"
+
+
+def named_resource(value: Any) -> str | None:
+    """The logical id a ``!Ref`` / ``!GetAtt`` (tag or ``Ref`` / ``Fn::GetAtt`` mapping) names, else None."""
+    if isinstance(value, _Tag):
+        tag, inner = value.tag, value.value
+    elif isinstance(value, dict) and len(value) == 1:
+        (tag, inner), = value.items()
+        tag = tag.removeprefix("Fn::")
+    else:
+        return None
+    if tag == "Ref":
+        return str(inner)
+    if tag == "GetAtt":
+        return str(inner[0]) if isinstance(inner, list) else str(inner).split(".")[0]
+    return None
 
 
 def matches(pattern: Any, event: Any) -> bool:
@@ -89,7 +126,7 @@ def matches(pattern: Any, event: Any) -> bool:
 
 
 def _optional_int(value: Any) -> int | None:
-    return None if value in (None, "", "AWS::NoValue") else int(value)
+    return None if value is NO_VALUE or value in (None, "", "AWS::NoValue") else int(value)
 
 
 class Template:
@@ -112,9 +149,10 @@ class Template:
                 (key, inner), = value.items()
                 if key == "Ref" or key.startswith("Fn::"):
                     return self._intrinsic(key.removeprefix("Fn::"), inner, refs)
-            return {k: self.resolve(v, refs) for k, v in value.items()}
+            resolved = {k: self.resolve(v, refs) for k, v in value.items()}
+            return {k: v for k, v in resolved.items() if v is not NO_VALUE}
         if isinstance(value, list):
-            return [self.resolve(v, refs) for v in value]
+            return [item for item in (self.resolve(v, refs) for v in value) if item is not NO_VALUE]
         return value
 
     def _intrinsic(self, tag: str, value: Any, refs: Mapping[str, Any]) -> Any:
@@ -155,7 +193,14 @@ class Template:
             return self.condition(str(inner), refs)
         return bool(value)
 
+    def exists(self, logical_id: str, refs: Mapping[str, Any]) -> bool:
+        """Whether CloudFormation would make the resource: it has no ``Condition``, or a true one."""
+        condition = self.resources.get(logical_id, {}).get("Condition")
+        return logical_id in self.resources and (condition is None or self.condition(str(condition), refs))
+
     def _ref(self, name: str, refs: Mapping[str, Any]) -> Any:
+        if name == "AWS::NoValue":
+            return NO_VALUE
         if name in refs:
             return refs[name]
         pseudo = {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws",
@@ -164,6 +209,10 @@ class Template:
             return pseudo[name]
         if name in self.parameters:
             return self.parameters[name].get("Default", "")
+        resource = self.resources.get(name, {})
+        named_by = _REF_IS_NAME.get(resource.get("Type", ""))
+        if named_by and named_by in resource.get("Properties", {}):
+            return self.resolve(resource["Properties"][named_by], refs)
         if "." in name:  # ${Resource.Attribute} inside !Sub
             return refs.get(name.split(".")[0], name)
         return name
@@ -175,10 +224,19 @@ class Template:
         global_env = globals_.get("Environment", {}).get("Variables", {})
         specs = {}
         for logical_id, resource in self.resources.items():
-            if resource.get("Type") != "AWS::Serverless::Function":
+            if resource.get("Type") != "AWS::Serverless::Function" or not self.exists(logical_id, refs):
                 continue
             props = resource.get("Properties", {})
+
+            def setting(name: str, lambda_default: Any, props: Mapping[str, Any] = props) -> Any:
+                # SAM puts Globals under the function's own value; AWS::NoValue leaves Lambda's default.
+                value = self.resolve(props.get(name, globals_.get(name)), refs)
+                return lambda_default if value is None or value is NO_VALUE else value
+
             env = {**global_env, **props.get("Environment", {}).get("Variables", {})}
+            environment = {k: self.resolve(v, refs) for k, v in env.items()}
+            invoke_config = self.resolve(props.get("EventInvokeConfig") or {}, refs)
+            on_failure = (invoke_config.get("DestinationConfig") or {}).get("OnFailure") or {}
             routes, patterns = [], []
             for event in props.get("Events", {}).values():
                 event_props = event.get("Properties", {})
@@ -189,15 +247,15 @@ class Template:
             specs[logical_id] = FunctionSpec(
                 logical_id=logical_id,
                 handler=str(props.get("Handler", globals_.get("Handler", ""))),
-                timeout=int(self.resolve(props.get("Timeout", globals_.get("Timeout", 3)), refs)),
-                environment={k: str(self.resolve(v, refs)) for k, v in env.items()},
+                timeout=int(setting("Timeout", 3)),
+                environment={k: str(v) for k, v in environment.items() if v is not NO_VALUE},
                 http_routes=routes,
                 event_patterns=patterns,
-                memory=int(self.resolve(props.get("MemorySize", globals_.get("MemorySize", 128)), refs)),
-                architecture=str((self.resolve(props.get("Architectures", globals_.get("Architectures")), refs)
-                                  or ["x86_64"])[0]),
-                reserved_concurrency=_optional_int(self.resolve(
-                    props.get("ReservedConcurrentExecutions", globals_.get("ReservedConcurrentExecutions")), refs)),
+                memory=int(setting("MemorySize", 128)),
+                architecture=str((setting("Architectures", None) or ["x86_64"])[0]),
+                reserved_concurrency=_optional_int(setting("ReservedConcurrentExecutions", None)),
+                async_retries=int(invoke_config.get("MaximumRetryAttempts", 2)),
+                on_failure=str(on_failure["Destination"]) if on_failure.get("Destination") else None,
             )
         return specs
 

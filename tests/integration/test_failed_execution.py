@@ -183,3 +183,40 @@ def test_a_run_left_over_from_a_closed_environment_does_not_reach_the_next_one()
         statuses = {d["event"]["detail"]["executionArn"]: d["event"]["detail"]["status"]
                     for d in second.execution_events.delivered}
         assert arn not in statuses
+
+
+def _break_the_finalizer() -> None:
+    """Runs in every function's execution environment: the finalizer fails on every event."""
+    import journey_activity.handlers.finalize as finalize_handler
+
+    finalize_handler.finalize = _ledger_outage
+
+
+def test_a_finalizer_event_that_keeps_failing_ends_in_the_finalizers_dead_letter_queue(make_local, invoke):
+    """EventBridge invokes the finalizer asynchronously: Lambda tries the event 3 times (the first
+    and MaximumRetryAttempts 2), then sends its invocation record to the on-failure destination,
+    FinalizeDeadLetterQueue, with the function's role. Nothing else records the lost event."""
+    local = make_local(behaviours={"+14155550123": "never"}, receipt_timeout_seconds=60,
+                       receipt_heartbeat_seconds=30, deadline_seconds=0.5,
+                       worker_initializers=[(_break_the_finalizer, ())])
+    run = invoke(local, event_with({"waiting": endpoint("SMS", "+14155550123")}))
+    assert _wait_for(lambda: bool(run.ledger().get("waiting", {}).get("provider_message_id")))
+    local.client("stepfunctions").stop_execution(executionArn=run.arn, error="Operator", cause="stopped by hand")
+
+    def finalizer_gave_up():
+        return [d for d in local.execution_events.delivered if d["function"] == "FinalizeFunction"]
+
+    assert _wait_for(lambda: bool(finalizer_gave_up()))
+    delivery, = finalizer_gave_up()
+    assert delivery["attempts"] == 3
+    assert delivery["destination"] == local.destination_queues["FinalizeDeadLetterQueue"][1]
+    record, = local.dead_letters()
+    assert record["requestContext"]["condition"] == "RetriesExhausted"
+    assert record["requestContext"]["approximateInvokeCount"] == 3
+    assert record["requestContext"]["functionArn"].endswith(":function:FinalizeFunction:$LATEST")
+    assert record["requestPayload"]["detail"] == {**record["requestPayload"]["detail"], "executionArn": run.arn,
+                                                  "status": "ABORTED"}
+    assert "Internal server error" in record["responsePayload"]["errorMessage"]
+    # The endpoint is still open: the record is what an operator replays (docs/operations).
+    assert run.ledger()["waiting"]["status"] != "FAILED"
+    assert not local.guard_totals().denials

@@ -66,18 +66,29 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+def _branches(statement: Any) -> list[dict[str, Any]]:
+    """A statement, or the statements either branch of its ``Fn::If`` gives (``AWS::NoValue``: none):
+    every statement some parameters make."""
+    if isinstance(statement, dict) and set(statement) == {"Fn::If"}:
+        _, if_true, if_false = statement["Fn::If"]
+        return [s for branch in (if_true, if_false) if branch != {"Ref": "AWS::NoValue"} for s in _branches(branch)]
+    return [statement]
+
+
 def statements(output: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     """(where, statement) for every statement of every role's inline policies and of every
-    standalone policy resource."""
+    standalone policy resource (both branches of a conditional one)."""
     for logical_id, resource in output["Resources"].items():
         props = resource.get("Properties", {})
         if resource["Type"] == "AWS::IAM::Role":
             for policy in props.get("Policies", []):
                 for statement in _as_list(policy["PolicyDocument"]["Statement"]):
-                    yield f"{logical_id}/{policy['PolicyName']}", statement
+                    for made in _branches(statement):
+                        yield f"{logical_id}/{policy['PolicyName']}", made
         elif resource["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
             for statement in _as_list(props["PolicyDocument"]["Statement"]):
-                yield logical_id, statement
+                for made in _branches(statement):
+                    yield logical_id, made
 
 
 def test_there_are_statements_to_check(transformed):

@@ -55,3 +55,16 @@ def test_the_receipt_queue_is_read_by_its_function_only(transformed):  # noqa: F
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     queue = transformed["Resources"]["ReceiptQueue"]["Properties"]
     assert queue["RedrivePolicy"]["maxReceiveCount"] == 5
+
+
+@pytest.mark.parametrize(("role", "condition"), [("EmailSendFunctionRole", "HasSesIdentity"),
+                                                 ("SmsVoiceSendFunctionRole", "UseSmsVoice")])
+def test_the_provider_grant_exists_only_with_its_channel(transformed, role, condition):  # noqa: F811
+    """SesIdentity empty or SmsVoice disabled: no configuration set, no grant (the sends are refused)."""
+    policies = transformed["Resources"][role]["Properties"]["Policies"]
+    conditional = [s for p in policies for s in p["PolicyDocument"]["Statement"] if set(s) == {"Fn::If"}]
+    assert len(conditional) == 1
+    name, granted, otherwise = conditional[0]["Fn::If"]
+    assert (name, otherwise) == (condition, {"Ref": "AWS::NoValue"})
+    assert set(granted["Action"] if isinstance(granted["Action"], list) else [granted["Action"]]) == PROVIDER_ACTIONS[
+        role]

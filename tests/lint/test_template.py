@@ -172,12 +172,59 @@ def test_every_reference_resolves_and_no_dependency_is_circular(cloudformation):
         visit(name, ())
 
 
-def test_cfn_lint_finds_no_error():
+# The commercial Regions where Amazon Connect outbound campaigns is offered: the Connect
+# administrator guide's "Availability of Amazon Connect features by Region"
+# (https://docs.aws.amazon.com/connect/latest/adminguide/regions.html, read 2026-12-07), the same ten
+# Regions botocore 1.44.18's endpoints.json lists for connect-campaigns in the aws partition.
+CONNECT_CAMPAIGN_REGIONS = (
+    "us-east-1", "us-west-2", "af-south-1", "ap-northeast-1", "ap-northeast-2", "ap-southeast-1",
+    "ap-southeast-2", "ca-central-1", "eu-central-1", "eu-west-2",
+)
+# The channel resources behind a condition: cfn-lint checks every resource whatever its condition.
+CHANNEL_RESOURCES = {"EmailConfigurationSet": "HasSesIdentity", "EmailConfigurationSetEvents": "HasSesIdentity",
+                     "SmsVoiceConfigurationSet": "UseSmsVoice"}
+
+
+def cfn_lint(*args: str) -> subprocess.CompletedProcess[str]:
     cfn_lint = str(Path(sys.executable).with_name("cfn-lint"))
-    result = subprocess.run([cfn_lint, "--format", "parseable", str(TEMPLATE)], capture_output=True, text=True,
-                            cwd=ROOT, timeout=300)
+    return subprocess.run([cfn_lint, "--format", "parseable", *args], capture_output=True, text=True, cwd=ROOT,
+                          timeout=600)
+
+
+def test_cfn_lint_finds_no_error_in_any_region_of_connect_outbound_campaigns(tmp_path):
+    """Once with the defaults, once with the e-mail and SMS/voice channels switched on (their
+    parameters' defaults changed), in every Region of CONNECT_CAMPAIGN_REGIONS: one cfn-lint run."""
+    channels_on = tmp_path / "template-channels-on.yaml"
+    text = TEMPLATE.read_text()
+    for old, new in (('  SesIdentity:\n    Type: String\n    Default: ""', '  SesIdentity:\n    Type: String\n'
+                      '    Default: example.com'),
+                     ("  SmsVoice:\n    Type: String\n    Default: disabled", "  SmsVoice:\n    Type: String\n"
+                      "    Default: enabled")):
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    channels_on.write_text(text)
+    result = cfn_lint("--regions", *CONNECT_CAMPAIGN_REGIONS, "--", str(TEMPLATE), str(channels_on))
     # cfn-lint's exit code is a bit mask: 2 errors, 4 warnings, 8 informational; only errors fail.
     assert not result.returncode & ~(4 | 8), result.stdout + result.stderr
+
+
+def test_only_the_channel_resources_are_missing_where_ses_or_smsvoice_is():
+    """ap-east-1 has no AWS::SES::ConfigurationSet(EventDestination) or AWS::SMSVOICE::ConfigurationSet
+    (cfn-lint's provider data): every resource it reports there is one the channels' conditions leave out."""
+    result = cfn_lint("--regions", "ap-east-1", "--", str(TEMPLATE))
+    reported = [line for line in result.stdout.splitlines() if ":E" in line]
+    assert reported, result.stdout + result.stderr
+    template = parsed_template()
+    line_of = {}
+    for number, line in enumerate(TEMPLATE.read_text().splitlines(), start=1):
+        match = re.fullmatch(r"  (\w+):", line)
+        if match and match.group(1) in template["Resources"]:
+            line_of[number + 1] = match.group(1)  # cfn-lint reports the resource's Type line
+    for line in reported:
+        assert ":E3006:" in line, line
+        resource = line_of.get(int(line.split(":")[1]))
+        assert resource in CHANNEL_RESOURCES, line
+        assert template["Resources"][resource]["Condition"] == CHANNEL_RESOURCES[resource]
 
 
 @pytest.mark.parametrize("partition", ["aws", "aws-cn", "aws-us-gov"])
@@ -361,3 +408,62 @@ def test_connect_may_invoke_the_invoker_when_its_instance_is_given(cloudformatio
     assert pattern.fullmatch("")
     assert pattern.fullmatch("arn:aws:connect:eu-west-2:123456789012:instance/a1b2c3d4-5678-90ab-cdef-EXAMPLE11111")
     assert not pattern.fullmatch("*")
+
+
+def test_the_channel_resources_exist_only_with_their_channel(cloudformation):
+    """The SES and SMS/voice configuration sets (and what names them: the senders' grants, the
+    outputs) depend on SesIdentity and SmsVoice; they publish only after the topic's policy exists."""
+    template = parsed_template()
+    assert template["Conditions"]["HasSesIdentity"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "SesIdentity"}, ""]}]}
+    assert template["Conditions"]["UseSmsVoice"] == {"Fn::Equals": [{"Ref": "SmsVoice"}, "enabled"]}
+    assert template["Parameters"]["SmsVoice"]["Default"] == "disabled"
+    resources = cloudformation["Resources"]
+    for name, condition in CHANNEL_RESOURCES.items():
+        assert resources[name]["Condition"] == condition, name
+        assert template["Outputs"].get(f"{name}Name", {"Condition": condition})["Condition"] == condition
+    for name in ("EmailConfigurationSetEvents", "SmsVoiceConfigurationSet"):
+        assert resources[name]["DependsOn"] == "ProviderEventsTopicPolicy", name
+    # Anything else naming them sits inside an Fn::If on the same condition.
+    for where, value in [*resources.items(), *cloudformation["Outputs"].items()]:
+        if where in CHANNEL_RESOURCES or value.get("Condition") in CHANNEL_RESOURCES.values():
+            continue
+        for name, condition in CHANNEL_RESOURCES.items():
+            if name in references(value):
+                assert name not in references(_without_if(value, condition)), f"{where} names {name} unconditionally"
+
+
+def _without_if(value: Any, condition: str) -> Any:
+    """``value`` with the true branch of every ``Fn::If`` on ``condition`` removed."""
+    if isinstance(value, list):
+        return [_without_if(item, condition) for item in value]
+    if isinstance(value, dict):
+        if set(value) == {"Fn::If"} and value["Fn::If"][0] == condition:
+            return _without_if(value["Fn::If"][2], condition)
+        return {key: _without_if(inner, condition) for key, inner in value.items()}
+    return value
+
+
+def test_pinpoint_may_invoke_only_when_a_project_is_named():
+    template = parsed_template()
+    assert template["Parameters"]["PinpointApplicationId"]["Default"] == ""
+    assert template["Resources"]["InvokerPinpointPermission"]["Condition"] == "PinpointInvokes"
+    assert re.fullmatch(template["Parameters"]["PinpointApplicationId"]["AllowedPattern"], "")
+
+
+def test_a_finalizer_event_that_keeps_failing_ends_in_an_alarmed_queue(cloudformation):
+    """EventBridge invokes the finalizer asynchronously: after Lambda's retries the invocation
+    record goes to an SQS queue (the function's role may send to it), which raises an alarm."""
+    resources = cloudformation["Resources"]
+    config = resources["FinalizeFunctionEventInvokeConfig"]["Properties"]
+    assert config["MaximumRetryAttempts"] == 2
+    assert config["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["FinalizeDeadLetterQueue", "Arn"]}
+    assert resources["FinalizeDeadLetterQueue"]["Type"] == "AWS::SQS::Queue"
+    role = resources["FinalizeFunctionRole"]["Properties"]["Policies"]
+    statements = [s for policy in role for s in policy["PolicyDocument"]["Statement"]]
+    assert {"Action": "sqs:SendMessage", "Effect": "Allow",
+            "Resource": {"Fn::GetAtt": ["FinalizeDeadLetterQueue", "Arn"]}} in statements
+    alarm = resources["FinalizeDeadLetterAlarm"]["Properties"]
+    assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["FinalizeDeadLetterQueue",
+                                                                                  "QueueName"]}}]
+    assert (alarm["MetricName"], alarm["Threshold"], alarm["ComparisonOperator"]) == (
+        "ApproximateNumberOfMessagesVisible", 0, "GreaterThanThreshold")

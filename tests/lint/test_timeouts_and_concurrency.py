@@ -55,13 +55,18 @@ def test_each_aws_provider_sender_outlives_its_worst_case_sdk_call(function):
     assert worst_call + AFTER_SEND_SECONDS <= _timeout(parsed_template(), function)
 
 
-def test_the_invoker_and_the_callback_have_reserved_concurrency():
+def test_the_invoker_and_the_callback_reserve_concurrency_only_when_asked():
+    """Lambda keeps 100 of the account's concurrency unreserved: a default reservation fails the
+    deploy on accounts with a reduced quota. 0 (the default) reserves none (AWS::NoValue)."""
     template = parsed_template()
-    for name, parameter in (("InvokerFunction", "InvokerReservedConcurrency"),
-                            ("CallbackFunction", "CallbackReservedConcurrency")):
+    for name, parameter, condition in (("InvokerFunction", "InvokerReservedConcurrency", "ReserveInvokerConcurrency"),
+                                       ("CallbackFunction", "CallbackReservedConcurrency",
+                                        "ReserveCallbackConcurrency")):
         reserved = _function(template, name)["ReservedConcurrentExecutions"]
-        assert json.dumps(reserved).count(parameter) == 1, reserved
-        assert int(template["Parameters"][parameter]["Default"]) > 0
+        assert reserved == {"Fn::If": [condition, {"Ref": parameter}, {"Ref": "AWS::NoValue"}]}, reserved
+        assert template["Conditions"][condition] == {"Fn::Not": [{"Fn::Equals": [{"Ref": parameter}, 0]}]}
+        assert int(template["Parameters"][parameter]["Default"]) == 0
+        assert "N + 100" in template["Parameters"][parameter]["Description"] or parameter.startswith("Callback")
 
 
 def test_the_invoker_answers_each_trigger_in_its_time_on_a_cold_start():

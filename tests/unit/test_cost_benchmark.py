@@ -59,3 +59,26 @@ def test_every_price_is_dated_and_sourced(cost):
         assert unit
         assert source.startswith("https://aws.amazon.com/"), key
         assert key in cost.SERVICE_OF
+
+
+def test_storage_is_priced_per_gb_month_for_the_ledgers_retention(cost):
+    """A GB kept a month costs $0.25 stored and $0.20 more in PITR backups."""
+    units = cost.storage_units(cost.GB, cost.DAYS_PER_MONTH)
+    assert units == {"dynamodb_storage_gb_months": 1.0, "dynamodb_pitr_gb_months": 1.0}
+    priced = cost.price(units, endpoints=1_000_000)
+    assert priced["usd_per_million_endpoints"] == {"dynamodb_pitr": 0.2, "dynamodb_storage": 0.25}
+    assert cost.retention_days() >= 93  # the template's LedgerTtlDays default
+
+
+def test_the_ledger_is_sized_by_dynamodbs_rules_plus_the_per_item_overhead(cost):
+    class Scanned:
+        def get_paginator(self, name):
+            assert name == "scan"
+            return self
+
+        def paginate(self, TableName):  # noqa: N803 - boto3's parameter name
+            assert TableName == cost.TABLE_NAME
+            return [{"Items": [{"pk": {"S": "abc"}, "n": {"N": "12"}}]}, {"Items": [{"pk": {"S": "é"}}]}]
+
+    # "pk" + "abc" = 5, "n" + 12 (2 digits: 1 + 1 byte) = 3; "pk" + "é" (2 bytes) = 4; plus 100 each.
+    assert cost.ledger_bytes(Scanned()) == (2, 5 + 3 + 4 + 2 * cost.STORAGE_OVERHEAD_BYTES)

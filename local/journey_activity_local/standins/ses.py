@@ -110,6 +110,11 @@ class SesStandIn(SendLog):
         # The senders reach moto's sesv2 through AWS_ENDPOINT_URL, like every other local service.
         return {}
 
+    def template_parameters(self) -> dict[str, str]:
+        """The template parameters this stand-in stands for: the verified identity (with it the
+        stack makes the configuration set and grants the e-mail sender ses:SendEmail)."""
+        return {"SesIdentity": FROM_ADDRESS.split("@", 1)[1]}
+
     def describe(self) -> dict[str, Any]:
         return {"kind": "ses", "url": self.url, "region": self.setup.region,
                 "credentials": {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"},

@@ -148,6 +148,11 @@ class SmsVoiceStandIn(SendLog, LocalServer):
     def environment(self) -> dict[str, str]:
         return {"AWS_ENDPOINT_URL_PINPOINT_SMS_VOICE_V2": self.url}
 
+    def template_parameters(self) -> dict[str, str]:
+        """The template parameters this stand-in stands for: the SMS and voice channel switched on
+        (the configuration set made, the sender granted sms-voice:SendTextMessage/SendVoiceMessage)."""
+        return {"SmsVoice": "enabled"}
+
     def describe(self) -> dict[str, Any]:
         return {"kind": "sms-voice", "url": self.url, "region": self.setup.region,
                 "endpoint_variable": "AWS_ENDPOINT_URL_PINPOINT_SMS_VOICE_V2",
