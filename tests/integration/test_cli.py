@@ -127,7 +127,8 @@ def test_connect_actions_can_be_overridden():
 
 
 def test_connect_actions_can_come_from_a_configuration_object_of_any_size(tmp_path):
-    html = "<html><body>" + "<p>Dear {{Profile.firstName|customer}}, your plan renews soon.</p>" * 1200 + "</body></html>"
+    paragraph = "<p>Dear {{Profile.firstName|customer}}, your plan renews soon.</p>"
+    html = "<html><body>" + paragraph * 1200 + "</body></html>"
     configuration = tmp_path / "configuration.json"
     configuration.write_text(json.dumps({"CONNECT_ACTIONS": {"*": {"channel": "EMAIL", "message": html}}}))
     assert configuration.stat().st_size > 64 * 1024
