@@ -594,16 +594,24 @@ def read_configuration_object(uri: str) -> dict[str, Any]:
     return document
 
 
-def load_settings(environ: Mapping[str, str], *, with_secrets: bool = False) -> Settings:
+def load_settings(environ: Mapping[str, str], *, with_secrets: bool = False,
+                  documents: dict[str, dict[str, Any]] | None = None) -> Settings:
     """The settings from the environment and, when ``CONFIGURATION_OBJECT`` names one, the
-    configuration object it names."""
+    configuration object it names (read once into ``documents``, when given, and kept there)."""
     uri = environ.get(CONFIGURATION_OBJECT_VARIABLE, "").strip()
     if not uri:
         return settings_from(environ, with_secrets=with_secrets)
-    return settings_from(environ, with_secrets=with_secrets, document=read_configuration_object(uri), source=uri)
+    document = documents.get(uri) if documents is not None else None
+    if document is None:
+        document = read_configuration_object(uri)
+        if documents is not None:
+            documents[uri] = document
+    return settings_from(environ, with_secrets=with_secrets, document=document, source=uri)
 
 
 _settings: dict[bool, Settings] = {}
+# The configuration object's document by URI: one GetObject per container, whichever settings ask.
+_documents: dict[str, dict[str, Any]] = {}
 _settings_lock = threading.Lock()
 
 
@@ -613,7 +621,7 @@ def _cached(with_secrets: bool) -> Settings:
         return found
     with _settings_lock:  # one reader of the environment (and of the secret), not one per thread
         if with_secrets not in _settings:
-            _settings[with_secrets] = load_settings(os.environ, with_secrets=with_secrets)
+            _settings[with_secrets] = load_settings(os.environ, with_secrets=with_secrets, documents=_documents)
         return _settings[with_secrets]
 
 
@@ -633,3 +641,4 @@ def reset_settings_cache() -> None:
     """Forget cached settings (the local runtime and tests change the environment)."""
     with _settings_lock:
         _settings.clear()
+        _documents.clear()

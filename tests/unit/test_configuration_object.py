@@ -212,6 +212,9 @@ def test_read_once_per_container_and_a_failed_read_is_tried_again(s3, monkeypatc
     assert get_settings().provider_url == "https://one.example.com"
     put(s3, {"PROVIDER_URL": "https://two.example.com"})
     assert get_settings().provider_url == "https://one.example.com"  # cached: changes need a new key
+    monkeypatch.setenv("CALLBACK_SIGNING_SECRET", "s1")
+    with_secrets = config.get_settings_with_secrets()  # the callback's: the same document, not read again
+    assert (with_secrets.provider_url, with_secrets.callback_signing_secrets) == ("https://one.example.com", ["s1"])
     assert reads == ["read"]
     reset_settings_cache()
     assert get_settings().provider_url == "https://two.example.com"
