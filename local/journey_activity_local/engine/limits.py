@@ -208,9 +208,6 @@ def enforce_payload_limits() -> None:
 # fails). Lambda's refusal quotes the "String measured", the variables as one JSON object: that
 # is what is counted here (keys, values, quotes and separators, UTF-8), the safe reading.
 ENVIRONMENT_LIMIT_BYTES = 4 * 1024
-# The settings that may live in the configuration object instead (journey_activity.config.OBJECT_KEYS).
-_MOVABLE = ("CONNECT_ACTIONS", "CHANNEL_PROVIDERS", "PROVIDER_URL", "ADDRESS_RULES", "EVENT_ATTRIBUTES",
-            "RESULT_DATA")
 
 
 class EnvironmentTooLargeError(ValueError):
@@ -229,7 +226,9 @@ def check_environment(function: str, variables: dict[str, str]) -> None:
         return
     largest = sorted(variables, key=lambda name: len(variables[name].encode()), reverse=True)[:3]
     sizes = ", ".join(f"{name} {len(variables[name].encode()):,}" for name in largest)
-    movable = [name for name in largest if name in _MOVABLE and variables[name]]
+    from journey_activity.config import OBJECT_KEYS  # the settings the configuration object may hold instead
+
+    movable = [name for name in largest if name in OBJECT_KEYS and variables[name]]
     hint = (f"put {', '.join(movable)} in the configuration object instead (template parameter "
             "ConfigurationObject; docs/configuration.md)" if movable else "shorten them")
     raise EnvironmentTooLargeError(
