@@ -154,3 +154,20 @@ def test_a_key_both_in_the_environment_and_in_the_object_is_refused(make_local, 
     local = make_local(configuration_file=configuration_file(tmp_path, content),
                        environment={"CONNECT_ACTIONS": json.dumps(content["CONNECT_ACTIONS"])})
     assert _refused(local).startswith(f"CONNECT_ACTIONS set both in the environment and in {CONFIGURATION_URI}: ")
+
+
+def test_provider_stand_ins_chosen_for_the_run_join_the_objects_channel_providers(make_local, tmp_path):
+    """--provider CHANNEL=KIND with an object that holds CHANNEL_PROVIDERS: the stand-in's entry goes
+    into the object (a CHANNEL_PROVIDERS variable as well would be refused as set twice)."""
+    content = {"CONNECT_ACTIONS": {ACTION: {"channel": "EMAIL", "message": "Hi {{Profile.firstName}}"}},
+               "CHANNEL_PROVIDERS": {"SMS": None}}
+    local = make_local(configuration_file=configuration_file(tmp_path, content), providers={"EMAIL": "http"},
+                       deadline_seconds=None)
+    ana = profile("Ana", "premium")
+    assert answers(local.invoke(event(ana)))[ana["ProfileId"]]["status"] == "DELIVERED"
+    assert [send["message"] for send in local.provider.sends] == ["Hi Ana"]
+    stored = boto3.client("s3", region_name="us-east-1").get_object(Bucket=CONFIGURATION_BUCKET,
+                                                                    Key="configuration.json")
+    providers = json.loads(stored["Body"].read())["CHANNEL_PROVIDERS"]
+    assert providers == {"SMS": None, "EMAIL": {"type": "http", "name": "http", "url": f"{local.provider.url}/messages"}}
+    assert not local.registry.overrides.get("CHANNEL_PROVIDERS")
