@@ -169,5 +169,6 @@ def test_provider_stand_ins_chosen_for_the_run_join_the_objects_channel_provider
     stored = boto3.client("s3", region_name="us-east-1").get_object(Bucket=CONFIGURATION_BUCKET,
                                                                     Key="configuration.json")
     providers = json.loads(stored["Body"].read())["CHANNEL_PROVIDERS"]
-    assert providers == {"SMS": None, "EMAIL": {"type": "http", "name": "http", "url": f"{local.provider.url}/messages"}}
+    standin = {"type": "http", "name": "http", "url": f"{local.provider.url}/messages"}
+    assert providers == {"SMS": None, "EMAIL": standin}
     assert not local.registry.overrides.get("CHANNEL_PROVIDERS")
