@@ -1,4 +1,5 @@
-"""Configuration, read from the function's environment once per container.
+"""Configuration, read from the function's environment (and the configuration object in S3 that
+``CONFIGURATION_OBJECT`` names, when set) once per container.
 
 Every JSON-valued variable is validated here, so a bad deployment fails loudly with the
 variable's name rather than deep inside a send.
@@ -493,12 +494,20 @@ def default_signing_secrets(environ: Mapping[str, str] | None = None) -> list[st
     return secrets
 
 
-def settings_from(environ: Mapping[str, str], *, with_secrets: bool = False) -> Settings:
-    """Build :class:`Settings` from an environment mapping; empty variables mean the default."""
+def settings_from(environ: Mapping[str, str], *, with_secrets: bool = False,
+                  document: Mapping[str, Any] | None = None, source: str = "") -> Settings:
+    """Build :class:`Settings` from an environment mapping; empty variables mean the default.
+
+    ``document`` is a configuration object's content (:func:`read_configuration_object`, read
+    from ``source``): its keys are variable names of :data:`OBJECT_KEYS`, its values JSON values
+    (an object, not a string holding one). A key set both there and in ``environ`` is refused."""
     values: dict[str, Any] = {}
+    from_object: set[str] = set()
+    if document is not None:
+        values, from_object = _object_values(environ, document, source)
     for field, (variable, is_json) in _ENV.items():
         raw = environ.get(variable, "").strip()
-        if not raw:
+        if not raw or field in from_object:
             continue
         if is_json:
             try:
@@ -513,15 +522,119 @@ def settings_from(environ: Mapping[str, str], *, with_secrets: bool = False) -> 
         return Settings.model_validate(values)
     except ValidationError as error:
         names = {field: variable for field, (variable, _) in _ENV.items()}
+
+        def where(field: str) -> str:
+            name = names.get(field, field)
+            return f"{source}: {name}" if field in from_object else name
+
         problems = "; ".join(
-            f"{names.get(str(e['loc'][0]), e['loc'][0]) if e['loc'] else 'configuration'}"
+            f"{where(str(e['loc'][0])) if e['loc'] else 'configuration'}"
             f"{'.' + '.'.join(map(str, e['loc'][1:])) if len(e['loc']) > 1 else ''}: {e['msg']}"
             for e in error.errors(include_url=False)
         )
         raise ConfigurationError(problems) from None
 
 
+# -- the configuration object (CONFIGURATION_OBJECT) ------------------------------------------------
+
+CONFIGURATION_OBJECT_VARIABLE = "CONFIGURATION_OBJECT"
+# The settings a configuration object may hold: the ones a user writes (the template's parameters
+# of the same meaning), which can outgrow Lambda's 4 KB of environment. The variables the template
+# sets itself (LEDGER_TABLE, STATE_MACHINE_ARN, SENDER_FUNCTIONS, ...) stay in the environment.
+OBJECT_KEYS = ("CONNECT_ACTIONS", "CHANNEL_PROVIDERS", "PROVIDER_URL", "ADDRESS_RULES", "EVENT_ATTRIBUTES",
+               "RESULT_DATA")
+# Far above any real document (a message template is kept up to ledger.MAX_TEMPLATE_BYTES), and a
+# bound on what one read holds in memory.
+MAX_CONFIGURATION_OBJECT_BYTES = 4 * 1024 * 1024
+# s3://bucket/key: S3's bucket naming rules (3-63 characters, lower case, digits, dots, hyphens).
+_OBJECT_URI = re.compile(r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(.+)$")
+
+
+def parse_object_uri(uri: str) -> tuple[str, str]:
+    """``(bucket, key)`` of ``s3://bucket/key``; a ConfigurationError names what is wrong."""
+    found = _OBJECT_URI.match(uri)
+    if found is None or "?" in found.group(2):
+        raise ConfigurationError(f"{CONFIGURATION_OBJECT_VARIABLE} must be s3://<bucket>/<key> (no version or "
+                                 f"query: upload each change under a new key); got {uri!r}")
+    return found.group(1), found.group(2)
+
+
+def _object_values(environ: Mapping[str, str], document: Mapping[str, Any],
+                   source: str) -> tuple[dict[str, Any], set[str]]:
+    """The fields a configuration object sets, and which they are."""
+    unknown = sorted(set(document) - set(OBJECT_KEYS))
+    if unknown:
+        raise ConfigurationError(f"{source}: unknown keys {unknown}; a configuration object holds "
+                                 f"{list(OBJECT_KEYS)}")
+    both = sorted(name for name in document if environ.get(name, "").strip())
+    if both:
+        raise ConfigurationError(
+            f"{', '.join(both)} set both in the environment and in {source}: set each in one place "
+            "(leave the template parameter empty when the configuration object holds it)")
+    fields = {variable: field for field, (variable, _) in _ENV.items()}
+    strings = sorted(name for name, value in document.items() if _ENV[fields[name]][1] and isinstance(value, str))
+    if strings:
+        raise ConfigurationError(f"{source}: {', '.join(strings)} must be a JSON value (an object), not a string "
+                                 "holding JSON")
+    values = {fields[name]: value for name, value in document.items()}
+    return values, set(values)
+
+
+def read_configuration_object(uri: str) -> dict[str, Any]:
+    """The JSON document at ``s3://bucket/key`` (one GetObject). Throttling is raised as it
+    comes (the handlers turn it into AwsThrottled, which the state machine retries); anything
+    else that keeps it from being read is a ConfigurationError naming the object."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from journey_activity import aws
+
+    bucket, key = parse_object_uri(uri)
+    try:
+        response = aws.client("s3").get_object(Bucket=bucket, Key=key)
+        size = int(response.get("ContentLength") or 0)
+        if size > MAX_CONFIGURATION_OBJECT_BYTES:
+            raise ConfigurationError(f"the configuration object {uri} is {size} bytes; at most "
+                                     f"{MAX_CONFIGURATION_OBJECT_BYTES} are read")
+        body = response["Body"].read()
+    except ClientError as error:
+        if aws.is_throttling(error):
+            raise
+        code = error.response.get("Error", {}).get("Code", "")
+        why = {"NoSuchKey": "it does not exist", "NoSuchBucket": f"the bucket {bucket} does not exist",
+               "AccessDenied": "access denied (the function's role must allow s3:GetObject on "
+                               f"arn:aws:s3:::{bucket}/{key}; the template grants it for ConfigurationObject)"}
+        raise ConfigurationError(f"cannot read the configuration object {uri}: "
+                                 f"{why.get(code, f'{code}: {error}')}") from None
+    except BotoCoreError as error:
+        raise ConfigurationError(f"cannot read the configuration object {uri}: {error}") from None
+    try:
+        document = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ConfigurationError(f"the configuration object {uri} is not valid JSON: {error}") from None
+    if not isinstance(document, dict):
+        raise ConfigurationError(f"the configuration object {uri} must be a JSON object "
+                                 f'{{"CONNECT_ACTIONS": {{...}}, ...}}; got {type(document).__name__}')
+    return document
+
+
+def load_settings(environ: Mapping[str, str], *, with_secrets: bool = False,
+                  documents: dict[str, dict[str, Any]] | None = None) -> Settings:
+    """The settings from the environment and, when ``CONFIGURATION_OBJECT`` names one, the
+    configuration object it names (read once into ``documents``, when given, and kept there)."""
+    uri = environ.get(CONFIGURATION_OBJECT_VARIABLE, "").strip()
+    if not uri:
+        return settings_from(environ, with_secrets=with_secrets)
+    document = documents.get(uri) if documents is not None else None
+    if document is None:
+        document = read_configuration_object(uri)
+        if documents is not None:
+            documents[uri] = document
+    return settings_from(environ, with_secrets=with_secrets, document=document, source=uri)
+
+
 _settings: dict[bool, Settings] = {}
+# The configuration object's document by URI: one GetObject per container, whichever settings ask.
+_documents: dict[str, dict[str, Any]] = {}
 _settings_lock = threading.Lock()
 
 
@@ -531,12 +644,13 @@ def _cached(with_secrets: bool) -> Settings:
         return found
     with _settings_lock:  # one reader of the environment (and of the secret), not one per thread
         if with_secrets not in _settings:
-            _settings[with_secrets] = settings_from(os.environ, with_secrets=with_secrets)
+            _settings[with_secrets] = load_settings(os.environ, with_secrets=with_secrets, documents=_documents)
         return _settings[with_secrets]
 
 
 def get_settings() -> Settings:
-    """The container's settings (cached: environment variables do not change in a container)."""
+    """The container's settings (cached: environment variables do not change in a container, and
+    the configuration object is read once per container; a failed read is not cached)."""
     return _cached(False)
 
 
@@ -550,3 +664,4 @@ def reset_settings_cache() -> None:
     """Forget cached settings (the local runtime and tests change the environment)."""
     with _settings_lock:
         _settings.clear()
+        _documents.clear()

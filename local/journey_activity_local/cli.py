@@ -138,11 +138,15 @@ def run(
         "--provider", help="CHANNEL=KIND: send CHANNEL through a local stand-in of KIND (http, ses, sms-voice, push, "
                            "twilio), speaking that provider's real API. Repeatable; unnamed channels use http.")]
     = None,
+    configuration: Annotated[Path | None, typer.Option(
+        help="A configuration object (JSON {\"CONNECT_ACTIONS\": {...}, \"CHANNEL_PROVIDERS\": {...}, ...}): put into "
+             "the local S3 and named by ConfigurationObject, as deployed (docs/configuration.md).")] = None,
 ) -> None:
     """Run EVENT.json through the real state machine on the embedded local engine."""
     event = _read_event(event_file)
     behaviours = _parse_behaviours(behave or [])
     environment = _parse_env(env or [])
+    document = _read_configuration(configuration, environment)
     providers = _parse_providers(provider)
     if heartbeat >= receipt_timeout:
         raise _fail("--heartbeat must be smaller than --receipt-timeout")
@@ -156,9 +160,10 @@ def run(
         adapter = adapter_for(event)
     except PayloadError as error:
         raise _fail(f"PayloadError: {error}") from None
-    if adapter is connect.ADAPTER:
+    if adapter is connect.ADAPTER and "CONNECT_ACTIONS" not in (document or {}):
         environment.setdefault("CONNECT_ACTIONS", json.dumps(LOCAL_CONNECT_ACTIONS))
-    _check_envelope(adapter, event, environment)  # before the engine starts: a bad payload is said at once
+    # Before the engine starts: a bad payload is said at once.
+    _check_envelope(adapter, event, environment, document, configuration)
 
     _engine_verified()
     from journey_activity_local.progress import live_progress
@@ -168,7 +173,7 @@ def run(
                            send_rate=send_rate, deadline_seconds=deadline, receipt_timeout_seconds=receipt_timeout,
                            receipt_heartbeat_seconds=heartbeat, environment=environment,
                            log_level=log_level.upper(), providers=providers,
-                           aws_faults=aws_faults, fault_seed=fault_seed)
+                           aws_faults=aws_faults, fault_seed=fault_seed, configuration_file=configuration)
     stderr = Console(stderr=True)
     if not stderr.is_terminal:
         stderr = Console(stderr=True, width=160)
@@ -218,7 +223,26 @@ def run(
     stdout.flush()
 
 
-def _check_envelope(adapter: Any, event: Any, environment: dict[str, str]) -> None:
+def _read_configuration(path: Path | None, environment: dict[str, str]) -> dict[str, Any] | None:
+    """``--configuration``'s document, checked as the functions will check it (the object's shape,
+    its settings, a key also set by --env): a problem is said at once, in one line."""
+    if path is None:
+        return None
+    from journey_activity.config import settings_from
+    from journey_activity.errors import ConfigurationError
+
+    document = _read_event(path)  # a readable JSON file, or one line saying why not
+    if not isinstance(document, dict):
+        raise _fail(f"{path} must be a JSON object {{\"CONNECT_ACTIONS\": {{...}}, ...}}")
+    try:
+        settings_from(environment, document=document, source=str(path))
+    except ConfigurationError as error:
+        raise _fail(f"--configuration {error}") from None
+    return document
+
+
+def _check_envelope(adapter: Any, event: Any, environment: dict[str, str], document: dict[str, Any] | None = None,
+                    source: Path | None = None) -> None:
     """The trigger's own parse of the event (no AWS, no engine): an envelope the invoker would refuse
     is refused here, in one line, before the local environment starts."""
     import logging
@@ -228,7 +252,10 @@ def _check_envelope(adapter: Any, event: Any, environment: dict[str, str]) -> No
 
     try:
         # What the parse reads of the settings: the Connect actions the run's functions get.
-        settings = settings_from({"CONNECT_ACTIONS": environment.get("CONNECT_ACTIONS", "")})
+        if document is not None and "CONNECT_ACTIONS" in document:
+            settings = settings_from({}, document={"CONNECT_ACTIONS": document["CONNECT_ACTIONS"]}, source=str(source))
+        else:
+            settings = settings_from({"CONNECT_ACTIONS": environment.get("CONNECT_ACTIONS", "")})
     except ConfigurationError as error:
         raise _fail(f"--env {error}") from None
     disabled = logging.root.manager.disable
@@ -365,6 +392,9 @@ def serve(
         "--provider", help="CHANNEL=KIND: send CHANNEL through a local stand-in of KIND (http, ses, sms-voice, push, "
                            "twilio), speaking that provider's real API. Repeatable; unnamed channels use http.")]
     = None,
+    configuration: Annotated[Path | None, typer.Option(
+        help="A configuration object (JSON {\"CONNECT_ACTIONS\": {...}, \"CHANNEL_PROVIDERS\": {...}, ...}): put into "
+             "the local S3 and named by ConfigurationObject, as deployed (docs/configuration.md).")] = None,
 ) -> None:
     """Keep the embedded stack up for your own tools until SIGINT or SIGTERM.
 
@@ -374,6 +404,7 @@ def serve(
     and credentials."""
     behaviours = _parse_behaviours(behave or [])
     environment = _parse_env(env or [])
+    _read_configuration(configuration, environment)
     providers = _parse_providers(provider)
     if heartbeat >= receipt_timeout:
         raise _fail("--heartbeat must be smaller than --receipt-timeout")
@@ -387,7 +418,7 @@ def serve(
                            send_rate=send_rate, deadline_seconds=deadline, receipt_timeout_seconds=receipt_timeout,
                            receipt_heartbeat_seconds=heartbeat, environment=environment,
                            log_level=log_level.upper(), providers=providers,
-                           aws_faults=aws_faults, fault_seed=fault_seed)
+                           aws_faults=aws_faults, fault_seed=fault_seed, configuration_file=configuration)
     stop = threading.Event()
     for signal_number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signal_number, lambda *_: stop.set())

@@ -39,7 +39,7 @@ from botocore.exceptions import ClientError
 from journey_activity_local.engine import aws_guards, dynamodb_units, stepfunctions_patches
 from journey_activity_local.engine.dynamodb_process import DynamoDBProcess
 from journey_activity_local.engine.engine_patches import DEFAULT_EXECUTION_HISTORIES_KEPT
-from journey_activity_local.engine.limits import enforce_payload_limits
+from journey_activity_local.engine.limits import check_environment, enforce_payload_limits
 from journey_activity_local.runtime.lambda_endpoint import LambdaRegistry, LocalLambdaEndpoint
 from journey_activity_local.runtime.lambda_runtime import DEFAULT_CAP, Initializer
 from journey_activity_local.template import ACCOUNT, REGION, Template, function_arn, named_resource
@@ -49,6 +49,9 @@ log = logging.getLogger(__name__)
 STATE_MACHINE_NAME = "journey-activity-local-batch"
 TABLE_NAME = "journey-activity-local-ledger"
 SECRET_NAME = "journey-activity-local-signing-secret"  # noqa: S105 - a name, not a secret
+# Where LocalOptions.configuration_file goes: the local S3 (moto), named by ConfigurationObject.
+CONFIGURATION_BUCKET, CONFIGURATION_KEY = "journey-activity-local-configuration", "configuration.json"
+CONFIGURATION_URI = f"s3://{CONFIGURATION_BUCKET}/{CONFIGURATION_KEY}"
 PROVIDER_NAME = "http"
 
 
@@ -142,6 +145,10 @@ class LocalOptions:
     # Closed executions whose whole history the engine keeps (the most recent ones; None: all).
     # Older ones keep their first and last events (README, Limits; engine_patches.pack_closed_executions).
     execution_histories_kept: int | None = DEFAULT_EXECUTION_HISTORIES_KEPT
+    # A configuration object's document (JSON: {"CONNECT_ACTIONS": {...}, ...}; docs/configuration.md):
+    # put into the local S3 as it is and named by the template parameter ConfigurationObject, so the
+    # functions read it as deployed (their roles' s3:GetObject grant enforced).
+    configuration_file: Path | None = None
 
 
 class LocalInvokeError(RuntimeError):
@@ -282,6 +289,17 @@ class LocalEnvironment:
         self._saved_env: dict[str, str] | None = None
         self.signing_secret = secrets.token_hex(24)
         self.state_machine_arn = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{STATE_MACHINE_NAME}"
+        self.configuration_uri: str | None = None
+        self._configuration_body = b""
+        self._configuration: dict[str, Any] | None = None  # the document, when it is a JSON object
+        if self.options.configuration_file is not None:
+            self.configuration_uri = CONFIGURATION_URI
+            self._configuration_body = self.options.configuration_file.read_bytes()
+            try:
+                document = json.loads(self._configuration_body)
+            except ValueError:  # uploaded as it is: the functions say what is wrong with it
+                document = None
+            self._configuration = document if isinstance(document, dict) else None
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -545,6 +563,8 @@ class LocalEnvironment:
                                 "BatchStateMachine.Name": STATE_MACHINE_NAME, **extra}
         for logical_id, (url, arn) in getattr(self, "destination_queues", {}).items():
             refs.update({logical_id: url, f"{logical_id}.Arn": arn, f"{logical_id}.QueueName": arn.rsplit(":", 1)[1]})
+        if self.configuration_uri is not None:  # the parameter, as `sam deploy --parameter-overrides` sets it
+            refs["ConfigurationObject"] = self.configuration_uri
         # Template parameters a stand-in stands for (e.g. the push application the sender's role names).
         for standin in getattr(self, "standins", {}).values():
             parameters = getattr(standin, "template_parameters", None)
@@ -574,15 +594,39 @@ class LocalEnvironment:
         for spec in self.registry.specs.values():
             merged.update(spec.environment)
         merged.update(local)
-        if not merged.get("PROVIDER_URL"):
+        held = set(self._configuration or {})  # what the configuration object sets instead
+        if not merged.get("PROVIDER_URL") and "PROVIDER_URL" not in held:
             local["PROVIDER_URL"] = f"{self.provider.url}/messages"
         local.update(self._chosen_providers(merged.get("CHANNEL_PROVIDERS", "")))
         if self.options.deadline_seconds is not None:
             local["INVOKER_DEADLINE_SECONDS"] = str(self.options.deadline_seconds)
         local.update(self.options.environment)
+        self._check_environments(local)
+        self._put_configuration()
         merged.update(local)
         os.environ.update(merged)
         self.registry.configure(environment=self._worker_base_environment(), overrides=local)
+
+    def _check_environments(self, local: Mapping[str, str]) -> None:
+        """Lambda's 4 KB of environment per function, as a deploy would configure it: the template's
+        variables of each function, with the values this run gives them (EnvironmentTooLargeError)."""
+        for spec in self.registry.specs.values():
+            check_environment(spec.logical_id, {name: str(local.get(name, value))
+                                                for name, value in spec.environment.items()})
+
+    def _put_configuration(self) -> None:
+        """The configuration object into the local S3, as a deploy's `aws s3 cp` would."""
+        if self.configuration_uri is None:
+            return
+        import boto3
+
+        body = self._configuration_body
+        if self._configuration is not None:
+            body = json.dumps(self._configuration, ensure_ascii=False).encode()
+        s3 = boto3.client("s3", region_name=REGION)
+        s3.create_bucket(Bucket=CONFIGURATION_BUCKET)
+        s3.put_object(Bucket=CONFIGURATION_BUCKET, Key=CONFIGURATION_KEY, Body=body,
+                      ContentType="application/json")
 
     def _chosen_providers(self, configured: str) -> dict[str, str]:
         """``--provider CHANNEL=KIND``: each channel's entry points at its kind's stand-in, over the
@@ -590,13 +634,21 @@ class LocalEnvironment:
         the functions to know (their per-service endpoint URLs)."""
         if not self.options.providers:
             return {}
+        in_object = self._configuration is not None and "CHANNEL_PROVIDERS" in self._configuration
         entries: dict[str, Any] = json.loads(configured) if configured.strip() else {}
+        if in_object:  # the configuration object holds them: the stand-ins' entries go there
+            assert self._configuration is not None
+            entries = dict(self._configuration["CHANNEL_PROVIDERS"] or {})
         variables: dict[str, str] = {}
         for channel, kind in sorted(self.options.providers.items()):
             entries[channel] = self.standins[kind].provider_config(channel)
         for kind in sorted(set(self.options.providers.values())):
             variables.update(self.standins[kind].environment())
-        variables["CHANNEL_PROVIDERS"] = json.dumps(entries, separators=(",", ":"))
+        if in_object:
+            assert self._configuration is not None
+            self._configuration["CHANNEL_PROVIDERS"] = entries
+        else:
+            variables["CHANNEL_PROVIDERS"] = json.dumps(entries, separators=(",", ":"))
         return variables
 
     def _worker_base_environment(self) -> dict[str, str]:
@@ -652,8 +704,24 @@ class LocalEnvironment:
     def set_environment(self, **variables: str) -> None:
         """Change the functions' configuration between invocations, as UpdateFunctionConfiguration
         does: later invocations run in new execution environments that read it."""
+        self._check_environments({**self.registry.overrides, **variables})
         os.environ.update(variables)
         self.registry.configure(overrides=variables)
+        self._reset_caches()
+
+    def set_configuration(self, document: Mapping[str, Any] | bytes) -> None:
+        """Replace the configuration object's content (a document, or raw bytes as they are), as a
+        deploy that uploads a new object and points ConfigurationObject at it does: later
+        invocations run in new execution environments, which read it. The environment must have
+        started with a ``configuration_file``."""
+        if self.configuration_uri is None:
+            raise ValueError("this local environment has no configuration object (LocalOptions.configuration_file)")
+        if isinstance(document, bytes):
+            self._configuration_body, self._configuration = document, None
+        else:
+            self._configuration = dict(document)
+        self._put_configuration()
+        self.registry.configure(overrides={})
         self._reset_caches()
 
     def endpoints(self) -> dict[str, Any]:

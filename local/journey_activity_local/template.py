@@ -169,6 +169,12 @@ class Template:
             return separator.join(str(self.resolve(item, refs)) for item in items)
         if tag == "If":
             return self.resolve(value[1] if self.condition(value[0], refs) else value[2], refs)
+        if tag == "Split":
+            separator, text = value
+            return str(self.resolve(text, refs)).split(separator)
+        if tag == "Select":
+            index, items = value
+            return self.resolve(items, refs)[int(self.resolve(index, refs))]
         return self.resolve(value, refs)
 
     def condition(self, name: str, refs: Mapping[str, Any]) -> bool:

@@ -126,6 +126,35 @@ def test_connect_actions_can_be_overridden():
     assert answers["0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b"]["status"] == "DELIVERED"
 
 
+def test_connect_actions_can_come_from_a_configuration_object_of_any_size(tmp_path):
+    paragraph = "<p>Dear {{Profile.firstName|customer}}, your plan renews soon.</p>"
+    html = "<html><body>" + paragraph * 1200 + "</body></html>"
+    configuration = tmp_path / "configuration.json"
+    configuration.write_text(json.dumps({"CONNECT_ACTIONS": {"*": {"channel": "EMAIL", "message": html}}}))
+    assert configuration.stat().st_size > 64 * 1024
+    result = journey_activity("run", str(CONNECT_EXAMPLE), "--json", "--configuration", str(configuration))
+    assert result.returncode == 0, result.stderr
+    answers = {e["Id"]: e["ResultData"] for e in json.loads(result.stdout)["Items"]["CustomerProfiles"]}
+    assert answers["5f0c2a9b8e714d3fa6b1c4e2d7f80a91"]["status"] == "DELIVERED"  # Maria's emailAddress
+    assert answers["0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b"]["status"] == "DELIVERED"  # Lena's
+
+
+@pytest.mark.parametrize(("content", "env", "expected"), [
+    ('{"CONNECT_ACTIONS": {"*": {"channel": "EMAIL"}}}', ["--env", 'CONNECT_ACTIONS={"*": {"channel": "SMS"}}'],
+     "--configuration CONNECT_ACTIONS set both in the environment and in "),
+    ('{"CONNECT_ACTIONS": {"*": {"channel": "FAX"}}}', [], ": CONNECT_ACTIONS.*.channel: "),
+    ('{"CONNECT_ACTIONS": ', [], "is not JSON"),
+])
+def test_a_bad_configuration_object_exits_non_zero_with_one_line(tmp_path, content, env, expected):
+    configuration = tmp_path / "configuration.json"
+    configuration.write_text(content)
+    result = journey_activity("run", str(CONNECT_EXAMPLE), "--configuration", str(configuration), *env)
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert expected in lines[0]
+
+
 def test_connect_register_refuses_a_bad_arn_in_one_line():
     result = journey_activity("connect", "register", "--instance-id", "i-1", "--function-arn", "not-an-arn")
     assert result.returncode == 2

@@ -210,9 +210,9 @@ def test_benchmark_commands_use_only_options_their_scripts_define():
 
 
 def test_json_examples_parse_and_configuration_examples_validate():
-    from journey_activity.config import Settings
+    from journey_activity.config import Settings, settings_from
 
-    validated = {"ChannelProviders": 0, "ConnectActions": 0}
+    validated = {"ChannelProviders": 0, "ConnectActions": 0, "ConfigurationObject": 0}
     for page in PAGES:
         for block in code_blocks(page):
             if block.language != "json" or (block.title is None and "…" in block.text):
@@ -222,10 +222,12 @@ def test_json_examples_parse_and_configuration_examples_validate():
                 Settings.model_validate({"channel_providers": document})
             elif block.title == "ConnectActions":
                 Settings.model_validate({"connect_actions": document})
+            elif block.title == "ConfigurationObject":  # as the functions read it from S3
+                settings_from({}, document=document, source="s3://bucket/configuration.json")
             else:
                 continue
             validated[block.title] += 1
-    assert validated == {"ChannelProviders": 5, "ConnectActions": 1}
+    assert validated == {"ChannelProviders": 5, "ConnectActions": 1, "ConfigurationObject": 1}
 
 
 def test_the_receipt_signing_example_signs_as_the_receipt_function_verifies():

@@ -75,13 +75,22 @@ def _branches(statement: Any) -> list[dict[str, Any]]:
     return [statement]
 
 
+def _policies(policies: list[Any]) -> Iterator[dict[str, Any]]:
+    """Every policy a role may have: both branches of a policy under a condition (``Fn::If``)."""
+    for policy in policies:
+        if "Fn::If" in policy:
+            yield from (branch for branch in policy["Fn::If"][1:] if branch != {"Ref": "AWS::NoValue"})
+        else:
+            yield policy
+
+
 def statements(output: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     """(where, statement) for every statement of every role's inline policies and of every
     standalone policy resource (both branches of a conditional one)."""
     for logical_id, resource in output["Resources"].items():
         props = resource.get("Properties", {})
         if resource["Type"] == "AWS::IAM::Role":
-            for policy in props.get("Policies", []):
+            for policy in _policies(props.get("Policies", [])):
                 for statement in _as_list(policy["PolicyDocument"]["Statement"]):
                     for made in _branches(statement):
                         yield f"{logical_id}/{policy['PolicyName']}", made
@@ -196,3 +205,50 @@ def test_task_tokens_are_resumed_with_resource_star(transformed, role):
     actions = _actions_of(transformed, role)
     for action in ("states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"):
         assert actions[action] == ["*"], action
+
+
+FUNCTION_ROLES = ("InvokerFunctionRole", "ValidateFunctionRole", "SendFunctionRole", "EmailSendFunctionRole",
+                  "SmsVoiceSendFunctionRole", "PushSendFunctionRole", "RecordOutcomeFunctionRole",
+                  "CompileFunctionRole", "ReportFunctionRole", "CallbackFunctionRole", "ReceiptQueueFunctionRole",
+                  "FinalizeFunctionRole")
+
+
+def test_every_function_role_is_listed(transformed):
+    roles = {logical_id for logical_id, resource in transformed["Resources"].items()
+             if resource["Type"] == "AWS::IAM::Role" and logical_id.endswith("FunctionRole")}
+    assert roles == set(FUNCTION_ROLES)
+
+
+@pytest.mark.parametrize("role", FUNCTION_ROLES)
+def test_the_configuration_object_is_readable_only_when_named_and_only_that_object(transformed, role):
+    """Every function reads its settings (journey_activity.config.get_settings), so each may read the
+    configuration object: s3:GetObject on the one object ConfigurationObject names, in a policy that
+    exists only when it is set; no other S3 action, no bucket, no prefix."""
+    policies = transformed["Resources"][role]["Properties"]["Policies"]
+    conditional = [p["Fn::If"] for p in policies if "Fn::If" in p]
+    assert len(conditional) == 1
+    condition, policy, otherwise = conditional[0]
+    assert condition == "HasConfigurationObject"
+    assert otherwise == {"Ref": "AWS::NoValue"}
+    assert policy["PolicyDocument"]["Statement"] == [{
+        "Effect": "Allow", "Action": "s3:GetObject",
+        "Resource": {"Fn::Sub": ["arn:${AWS::Partition}:s3:::${Object}", {
+            "Object": {"Fn::Select": [1, {"Fn::Split": ["s3://", {"Fn::Sub": "${ConfigurationObject}s3://"}]}]}}]},
+    }]
+    assert [a for a in _actions_of(transformed, role) if a.startswith("s3:")] == ["s3:GetObject"]
+
+
+def test_the_configuration_object_parameter_cannot_widen_the_grant():
+    template = parsed_template()
+    parameter = template["Parameters"]["ConfigurationObject"]
+    assert parameter["Default"] == ""
+    pattern = re.compile(parameter["AllowedPattern"])
+    assert pattern.fullmatch("")
+    assert pattern.fullmatch("s3://my-config.bucket/journey-activity/configuration-3f2a.json")
+    for widening in ("s3://bucket/*", "s3://bucket/a*", "s3://bucket/", "s3://bucket", "bucket/key", "s3://*/key",
+                     "s3://bucket/key?versionId=1", "arn:aws:s3:::bucket/key"):
+        assert not pattern.fullmatch(widening), widening
+    assert template["Conditions"]["HasConfigurationObject"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "ConfigurationObject"}, ""]}]}
+    assert template["Globals"]["Function"]["Environment"]["Variables"]["CONFIGURATION_OBJECT"] == {
+        "Ref": "ConfigurationObject"}

@@ -105,6 +105,27 @@ def test_a_call_the_role_does_not_allow_fails_as_the_service_answers(guarded):
     dynamodb.put_item(TableName="ledger", Item={"pk": {"S": "b"}})
 
 
+def test_an_s3_object_is_granted_by_its_arn_and_refused_as_s3_refuses(guarded):
+    config = GuardConfig()
+    assert requested(config, "s3", "GetObject", {"Bucket": "cfg", "Key": "a/c.json"}) == [
+        ("s3:GetObject", ["arn:aws:s3:::cfg/a/c.json"])]
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="cfg")
+    for key in ("a/c.json", "a/other.json"):
+        s3.put_object(Bucket="cfg", Key=key, Body=b"{}")
+    reader = Principal(role="ReaderRole", statements=(
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::cfg/a/c.json"},))
+    aws_guards.install(GuardConfig(principals={"Reader": reader}))
+    client = aws.client("s3")
+    with running("Reader"):
+        assert client.get_object(Bucket="cfg", Key="a/c.json")["Body"].read() == b"{}"
+        with pytest.raises(ClientError) as refused:
+            client.get_object(Bucket="cfg", Key="a/other.json")
+    assert refused.value.response["Error"]["Code"] == "AccessDenied"
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    assert "s3:GetObject on resource: arn:aws:s3:::cfg/a/other.json" in refused.value.response["Error"]["Message"]
+
+
 def test_powertools_parameter_clients_are_guarded_too(guarded):
     from aws_lambda_powertools.utilities import parameters
 

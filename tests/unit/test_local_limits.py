@@ -1,4 +1,5 @@
-"""The local engine enforces Step Functions' 256 KiB payload limit as AWS does (local/limits.py)."""
+"""The local engine enforces Step Functions' 256 KiB payload limit and Lambda's 4 KB of environment as AWS does
+(local/limits.py)."""
 
 from __future__ import annotations
 
@@ -122,3 +123,25 @@ def test_send_task_success_refuses_an_output_over_the_limit(sfn):
     with pytest.raises(ClientError) as unknown:
         sfn.send_task_success(taskToken="t" * 20, output=json.dumps({"p": "x"}))
     assert unknown.value.response["Error"]["Code"] != "ValidationException"
+
+
+def test_lambdas_environment_limit_counts_the_variables_as_one_json_object():
+    from journey_activity_local.engine.limits import (
+        ENVIRONMENT_LIMIT_BYTES,
+        EnvironmentTooLargeError,
+        check_environment,
+        environment_bytes,
+    )
+
+    assert environment_bytes({"A": "bc", "D": "é"}) == len('{"A":"bc","D":"é"}'.encode())
+    # 4,096 bytes pass, one more does not.
+    at_limit = {"CONNECT_ACTIONS": "x" * (ENVIRONMENT_LIMIT_BYTES - len('{"CONNECT_ACTIONS":""}'))}
+    check_environment("InvokerFunction", at_limit)
+    with pytest.raises(EnvironmentTooLargeError) as caught:
+        check_environment("InvokerFunction", {**at_limit, "CONNECT_ACTIONS": at_limit["CONNECT_ACTIONS"] + "y"})
+    assert str(caught.value) == (
+        "InvokerFunction: Lambda refuses environment variables over 4 KB in all (4,097 bytes measured as JSON; "
+        "largest: CONNECT_ACTIONS 4,075): put CONNECT_ACTIONS in the configuration object instead (template "
+        "parameter ConfigurationObject; docs/configuration.md)")
+    with pytest.raises(EnvironmentTooLargeError, match=r"largest: LEDGER_TABLE 4,100\): shorten them$"):
+        check_environment("ValidateFunction", {"LEDGER_TABLE": "t" * 4100})

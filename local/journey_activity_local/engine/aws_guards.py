@@ -325,6 +325,10 @@ def requested(config: GuardConfig, prefix: str, operation: str,
         buses = {str(entry.get("EventBusName") or "default") for entry in params.get("Entries", [])} or {"default"}
         return [(action, [b if b.startswith("arn:") else _arn(config, "events", f"event-bus/{b}")
                           for b in sorted(buses)])]
+    elif prefix == "s3" and "Bucket" in params:
+        # An object's ARN has neither region nor account: arn:aws:s3:::bucket/key (the bucket's: arn:aws:s3:::bucket).
+        target = f"{params['Bucket']}/{params['Key']}" if "Key" in params else str(params["Bucket"])
+        return [(action, [f"arn:{config.partition}:s3:::{target}"])]
     elif prefix == "lambda" and "FunctionName" in params:
         name = str(params["FunctionName"])
         return [("lambda:InvokeFunction" if operation == "Invoke" else action,
@@ -371,7 +375,10 @@ class _Body:
 
 
 def _access_denied(model: Any, message: str) -> tuple[Any, dict[str, Any]]:
-    # JSON-protocol services answer 400; REST services (Pinpoint, Lambda, Connect) 403.
+    # JSON-protocol services answer 400; REST services (Pinpoint, Lambda, Connect) 403; S3 403 with its own
+    # code, "AccessDenied" (its message names the principal and the action, as since 2024 for a caller of the account).
+    if model.service_model.service_name == "s3":
+        return _error_response("AccessDenied", 403, message, model)
     status = 400 if model.service_model.metadata.get("protocol") == "json" else 403
     return _error_response("AccessDeniedException", status, message, model)
 

@@ -1,6 +1,7 @@
 """The roles ``template.yaml`` gives its functions and its state machine, as AWS would see them:
 the template goes through the SAM transform (samtranslator, as ``sam deploy`` sends it), then
-each role's statements have their intrinsics (``Ref``, ``Fn::GetAtt``, ``Fn::Sub``) resolved
+each role's statements have their intrinsics (``Ref``, ``Fn::GetAtt``, ``Fn::Sub``, ``Fn::If`` on a
+policy or a value, ``Fn::Split``, ``Fn::Select``) resolved
 with the local stack's names, account, region and partition.
 
 AWS managed policies (``AWSLambdaBasicExecutionRole``, ``AWSXrayWriteOnlyAccess``) are left
@@ -78,6 +79,11 @@ def principals(template_path: Path, refs: Mapping[str, Any]) -> dict[str, Princi
         if resource["Type"] == "AWS::IAM::Role":
             inline = statements.setdefault(logical_id, [])
             for policy in props.get("Policies", []):
+                if isinstance(policy, dict) and "Fn::If" in policy:  # a policy only under a condition
+                    condition, when_true, when_false = policy["Fn::If"]
+                    policy = when_true if resolver.condition(condition, refs) else when_false
+                if not isinstance(policy, dict) or "PolicyDocument" not in policy:  # AWS::NoValue
+                    continue
                 inline.extend(_as_list(policy["PolicyDocument"]["Statement"]))
         elif resource["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
             for role in props.get("Roles", []):

@@ -1,4 +1,4 @@
-"""Step Functions' payload limit, enforced on moto's interpreter as AWS enforces it.
+"""Step Functions' payload limit and Lambda's 4 KB of environment, enforced locally as AWS enforces them.
 
 AWS Step Functions limits every payload to 256 KiB (262,144 bytes of UTF-8): the execution's
 input (``StartExecution``), a task's output (``SendTaskSuccess``), and every state's input and
@@ -19,6 +19,7 @@ normal path), and accepts any size of execution input, state input, ``Parameters
 from __future__ import annotations
 
 import functools
+import json
 from typing import Any
 
 MAX_PAYLOAD_BYTES = 256 * 1024
@@ -198,3 +199,38 @@ def enforce_payload_limits() -> None:
     _map_iterations_keep_states_errors()
     _state_input_checked()
     _api_payloads_checked()
+
+
+# -- Lambda's environment ---------------------------------------------------------------------------
+
+# Lambda quotas: "Environment variables: 4 KB, for all environment variables associated with the
+# function, in aggregate"; CreateFunction and UpdateFunctionConfiguration refuse more (the deploy
+# fails). Lambda's refusal quotes the "String measured", the variables as one JSON object: that
+# is what is counted here (keys, values, quotes and separators, UTF-8), the safe reading.
+ENVIRONMENT_LIMIT_BYTES = 4 * 1024
+
+
+class EnvironmentTooLargeError(ValueError):
+    """A function's environment variables exceed Lambda's 4 KB: the deploy would fail."""
+
+
+def environment_bytes(variables: dict[str, str]) -> int:
+    return len(json.dumps(variables, ensure_ascii=False, separators=(",", ":")).encode())
+
+
+def check_environment(function: str, variables: dict[str, str]) -> None:
+    """Refuse ``variables`` (a function's configured environment, as the template and its
+    parameters set it) when Lambda would, naming the largest variables and the way out."""
+    size = environment_bytes(variables)
+    if size <= ENVIRONMENT_LIMIT_BYTES:
+        return
+    largest = sorted(variables, key=lambda name: len(variables[name].encode()), reverse=True)[:3]
+    sizes = ", ".join(f"{name} {len(variables[name].encode()):,}" for name in largest)
+    from journey_activity.config import OBJECT_KEYS  # the settings the configuration object may hold instead
+
+    movable = [name for name in largest if name in OBJECT_KEYS and variables[name]]
+    hint = (f"put {', '.join(movable)} in the configuration object instead (template parameter "
+            "ConfigurationObject; docs/configuration.md)" if movable else "shorten them")
+    raise EnvironmentTooLargeError(
+        f"{function}: Lambda refuses environment variables over 4 KB in all ({size:,} bytes measured as JSON; "
+        f"largest: {sizes}): {hint}")

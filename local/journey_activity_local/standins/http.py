@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 import uuid
-from collections import defaultdict
+from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
@@ -49,6 +49,7 @@ _FINAL_RECEIPT: dict[str, tuple[str, str | None]] = {
 PROGRESS_STATUS = "sent"
 RECEIPT_TIMEOUT = urllib3.Timeout(connect=1.0, read=5.0)
 STOP_JOIN_SECONDS = 2.0
+SEND_HEADERS_KEPT = 20
 
 
 @dataclass(frozen=True)
@@ -179,6 +180,7 @@ class _Handler(BaseHTTPRequestHandler):
         if urlsplit(self.path).path != "/messages":
             self._reply(_error(404, "not_found", f"no route for POST {self.path}"))
             return
+        self.server.standin.heard_headers(dict(self.headers.items()))
         self._reply(self.server.standin.handle_send(raw))
 
     def do_GET(self) -> None:
@@ -234,6 +236,8 @@ class ProviderStandIn(LocalServer):
         # Each accepted body as compact JSON text (a quarter of the parsed body's memory, which a long
         # run would keep for every send); parsed when read.
         self._sends: list[str] = []
+        # The headers of the last few send requests (a provider's configured headers arrive here).
+        self._send_headers: deque[dict[str, str]] = deque(maxlen=SEND_HEADERS_KEPT)
         self._attempts: defaultdict[str, int] = defaultdict(int)
         self._accepted: dict[str, str] = {}
         self._duplicate_sends = 0
@@ -290,6 +294,16 @@ class ProviderStandIn(LocalServer):
             return self._behaviours.get(address, Behaviour(DEFAULT_BEHAVIOUR))
 
     # -- inspection -------------------------------------------------------------------------
+
+    def heard_headers(self, headers: dict[str, str]) -> None:
+        with self._lock:
+            self._send_headers.append(headers)
+
+    @property
+    def send_headers(self) -> list[dict[str, str]]:
+        """The headers of the last send requests (at most :data:`SEND_HEADERS_KEPT`), oldest first."""
+        with self._lock:
+            return list(self._send_headers)
 
     @property
     def sends(self) -> list[dict[str, Any]]:
