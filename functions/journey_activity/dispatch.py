@@ -272,6 +272,13 @@ class Started:
     runs: list[tuple[Batch, str]] = field(default_factory=list)
     foreign: dict[str, str] = field(default_factory=dict)
     answered: dict[str, EndpointResult] = field(default_factory=dict)
+    # Held while any of the above changes, and while the part in flight is named: the answer may be
+    # taken on another thread while the start still runs (see start_parts_by).
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    # The part whose StartExecution is in flight, if any.
+    launching: Batch | None = None
+    # The answer could not wait for the start to end (see start_parts_by).
+    overran: bool = False
 
 
 def not_started(recipients: Iterable[Recipient]) -> dict[str, EndpointResult]:
@@ -287,15 +294,22 @@ def _already_started(exists: Callable[[str], bool], name: str) -> bool:
         return False
 
 
-def start_parts(batch: Batch, settings: Settings, deadline: float) -> Started:
+def start_parts(batch: Batch, settings: Settings, deadline: float, *, into: Started | None = None,
+                stop: threading.Event | None = None) -> Started:
     """Claim and start every part of the batch (see the module's notes), in three rounds: every
     part's claims, then every part's ledger writes, then every StartExecution. A running
     execution loads the ledger with its sends; claiming and writing before any of them runs keeps
-    a large batch's start short. Raises :class:`StartUnavailable` when no part could be started."""
+    a large batch's start short. Raises :class:`StartUnavailable` when no part could be started.
+
+    ``into`` receives what is started as it is (under its lock), and ``stop`` ends the start
+    between two calls: the answer was given meanwhile (:func:`start_parts_by`)."""
     if not settings.state_machine_arn:
         raise ConfigurationError("STATE_MACHINE_ARN is not set")
+    stop = stop or threading.Event()
     batch, answered = unkeyable(batch)
-    started = Started(answered=answered)
+    started = into if into is not None else Started()
+    with started.lock:
+        started.answered.update(answered)
     exists = claims.execution_exists(settings.state_machine_arn)
     unavailable: StartUnavailable | None = None
 
@@ -304,7 +318,8 @@ def start_parts(batch: Batch, settings: Settings, deadline: float) -> Started:
         unavailable = error or unavailable
         logger.error(f"{why}; its endpoints are answered PENDING not_started",
                      extra={"execution": part.context.batch_id, "endpoints": len(part.recipients)})
-        started.answered.update(not_started(part.recipients))
+        with started.lock:
+            started.answered.update(not_started(part.recipients))
 
     planned: list[Batch] = []
     start_by = deadline - min(_START_MARGIN_SECONDS, max(0.0, deadline - time.monotonic()) / 4)
@@ -313,21 +328,23 @@ def start_parts(batch: Batch, settings: Settings, deadline: float) -> Started:
         # Before any part: the answer must not depend on how far the parts got in time.
         raise PayloadError(problem)
     for index, part in enumerate(split(batch) if batch.recipients else []):
-        if index and time.monotonic() >= start_by:
+        if stop.is_set() or (index and time.monotonic() >= start_by):
             # The first part is always tried; a later one only while the answer can still go out in time.
             give_up(part, "The deadline was near before the part could be claimed")
             continue
         if _already_started(exists, part.context.batch_id):
             # The same batch invoked again: its execution holds its claims and input already.
-            started.runs.append((part, execution_arn(settings.state_machine_arn, part.context.batch_id)))
+            with started.lock:
+                started.runs.append((part, execution_arn(settings.state_machine_arn, part.context.batch_id)))
             continue
         plan = claims.plan(ledger(), part, exists, deadline)
-        started.foreign.update(plan.foreign)
+        with started.lock:
+            started.foreign.update(plan.foreign)
         if plan.batch.recipients:
             planned.append(plan.batch)
     prepared: list[tuple[Batch, tuple[str, str]]] = []
     for index, part in enumerate(planned):
-        if index and time.monotonic() >= start_by:
+        if stop.is_set() or (index and time.monotonic() >= start_by):
             give_up(part, "The deadline was near before the part's ledger writes")
             continue
         try:
@@ -335,16 +352,72 @@ def start_parts(batch: Batch, settings: Settings, deadline: float) -> Started:
         except StartUnavailable as error:
             give_up(part, "The part's ledger writes were refused until the deadline", error)
     for index, (part, (name, execution_input)) in enumerate(prepared):
-        if index and time.monotonic() >= start_by:
+        with started.lock:
+            # Checked and named together: an answer taken meanwhile either sees this part in
+            # flight (start_unconfirmed) or stops it here.
+            go = not stop.is_set() and not (index and time.monotonic() >= start_by)
+            started.launching = part if go else None
+        if not go:
             give_up(part, "The deadline was near before the part's execution could be started")
             continue
         try:
-            started.runs.append((part, before(deadline, functools.partial(launch, name, execution_input, settings))))
+            arn = before(deadline, functools.partial(launch, name, execution_input, settings))
+            with started.lock:
+                started.runs.append((part, arn))
         except StartUnavailable as error:
             give_up(part, "AWS would not start the part's execution before the deadline", error)
+        finally:
+            with started.lock:
+                started.launching = None
     if unavailable is not None and not started.runs:
         raise unavailable
     return started
+
+
+def start_parts_by(batch: Batch, settings: Settings, deadline: float, answer_at: float) -> Started:
+    """:func:`start_parts`, on a thread of its own, waited for until ``answer_at`` at most.
+
+    Each call the start makes is bounded by the SDK's timeouts and retries (tens of seconds), not
+    by the trigger's deadline: a loaded or throttled table could hold one past the time the
+    function must answer, and a function that times out fails the whole batch (Connect marks every
+    profile failed). So when the start has not ended by ``answer_at``, it is told to stop before
+    its next call, and the answer says what is known then: the parts started so far (waited for as
+    usual), the endpoints another execution owns, a part whose StartExecution is still in flight
+    ``PENDING start_unconfirmed`` (it may yet start and send), and every other endpoint
+    ``PENDING not_started`` (nothing of it will be sent: its claims lapse, and a retried invocation
+    starts it). An error raised by the start before ``answer_at`` is raised here."""
+    started = Started()
+    stop = threading.Event()
+    failure: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            start_parts(batch, settings, deadline, into=started, stop=stop)
+        except BaseException as error:  # handed to the caller, if it still waits
+            failure.append(error)
+
+    worker = threading.Thread(target=work, name="start-parts", daemon=True)
+    worker.start()
+    worker.join(timeout=max(0.0, answer_at - time.monotonic()))
+    if not worker.is_alive():
+        if failure:
+            raise failure[0]
+        return started
+    with started.lock:
+        stop.set()
+        answer = Started(runs=list(started.runs), foreign=dict(started.foreign), answered=dict(started.answered),
+                         overran=True)
+        in_flight = {r.endpoint_id for r in started.launching.recipients} if started.launching else set()
+    covered = set(answer.answered) | set(answer.foreign) | {r.endpoint_id for part, _ in answer.runs
+                                                              for r in part.recipients}
+    for recipient in batch.recipients:
+        if recipient.endpoint_id not in covered:
+            answer.answered[recipient.endpoint_id] = EndpointResult(
+                endpoint_id=recipient.endpoint_id, channel=recipient.channel, status=Status.PENDING,
+                reason="start_unconfirmed" if recipient.endpoint_id in in_flight else "not_started")
+    logger.error("The start was still running when the answer was due; its endpoints are answered PENDING",
+                 extra={"started": len(answer.runs), "in_flight": len(in_flight)})
+    return answer
 
 
 def close_open_endpoints(book: Ledger, batch: Batch, final: Iterable[str], status: str) -> dict[str, EndpointResult]:

@@ -41,7 +41,7 @@ def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
         seen.append(round(deadline - time.monotonic()))
         return dispatch.Waited({}, 0)
 
-    monkeypatch.setattr(dispatch, "start_parts", lambda batch, settings, deadline: dispatch.Started())
+    monkeypatch.setattr(dispatch, "start_parts", lambda batch, settings, deadline, **_: dispatch.Started())
     monkeypatch.setattr(dispatch, "wait_for_parts", wait)
     yield seen
     config.reset_settings_cache()

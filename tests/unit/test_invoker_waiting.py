@@ -250,7 +250,8 @@ def test_a_part_aws_will_not_start_is_answered_not_started_and_the_others_run(aw
         return refuse("ThrottlingException")(**kwargs) if name.endswith("-3") else None
 
     sfn.meta.events.register("before-call.states.StartExecution", last_part_throttled)
-    begun = start_parts(batch_of("a", "b", "c", "d", "e"), config.get_settings(), time.monotonic() + 0.8)
+    # Room for three parts' claims and writes on a loaded machine; the third part is throttled until then.
+    begun = start_parts(batch_of("a", "b", "c", "d", "e"), config.get_settings(), time.monotonic() + 4.0)
     assert [batch.context.batch_id for batch, _ in begun.runs] == [f"{BATCH}-1", f"{BATCH}-2"]
     assert {k: (v.status, v.reason) for k, v in begun.answered.items()} == {"e": ("PENDING", "not_started")}
     names = {e["name"] for e in sfn.list_executions(stateMachineArn=aws_env["machine"])["executions"]}
@@ -322,3 +323,70 @@ def test_starting_stops_before_the_deadline_and_the_rest_is_answered_not_started
         k: ("PENDING", "not_started") for k in ids if k not in started}
     assert "e" in begun.answered
     assert "f" in begun.answered
+
+
+def test_a_start_still_running_when_the_answer_is_due_does_not_hold_the_answer(aws_env, monkeypatch):
+    """A claim write that hangs (a loaded or throttled table, up to botocore's timeouts and retries):
+    the answer goes out at its time, every endpoint PENDING not_started, and the start, told to
+    stop, starts nothing once the call returns."""
+    from journey_activity.dispatch import start_parts_by
+
+    release = threading.Event()
+    dynamodb = aws_env["dynamodb"]
+
+    def hang(**_: Any) -> None:
+        release.wait(10)
+
+    dynamodb.meta.events.register("before-call.dynamodb.TransactWriteItems", hang)
+    dynamodb.meta.events.register("before-call.dynamodb.UpdateItem", hang)
+    began = time.monotonic()
+    begun = start_parts_by(batch_of("a", "b"), config.get_settings(), began + 5.0, answer_at=began + 0.5)
+    assert begun.overran
+    assert begun.runs == []
+    assert {k: (v.status, v.reason) for k, v in begun.answered.items()} == {
+        "a": ("PENDING", "not_started"), "b": ("PENDING", "not_started")}
+    release.set()
+    time.sleep(1.0)  # the start thread goes on from the call that hung, and stops before the next
+    assert aws.client("stepfunctions").list_executions(stateMachineArn=aws_env["machine"])["executions"] == []
+
+
+def test_a_start_execution_in_flight_when_the_answer_is_due_is_answered_unconfirmed(aws_env, monkeypatch):
+    """StartExecution still running at answer time may yet start the part: its endpoints are
+    PENDING start_unconfirmed, never not_started (which says nothing will be sent)."""
+    from journey_activity.dispatch import start_parts_by
+
+    release = threading.Event()
+    launch = dispatch.launch
+
+    def slow_launch(*args: Any) -> str:
+        release.wait(15)
+        return launch(*args)
+
+    monkeypatch.setattr(dispatch, "launch", slow_launch)
+    began = time.monotonic()
+    # Room for the claims and the ledger writes before the answer (two endpoints: milliseconds on an
+    # idle machine), then StartExecution hangs.
+    begun = start_parts_by(batch_of("a", "b"), config.get_settings(), began + 20.0, answer_at=began + 4.0)
+    release.set()
+    assert begun.overran
+    assert {k: (v.status, v.reason) for k, v in begun.answered.items()} == {
+        "a": ("PENDING", "start_unconfirmed"), "b": ("PENDING", "start_unconfirmed")}
+
+
+def test_a_start_that_ends_in_time_is_answered_as_it_started(aws_env):
+    from journey_activity.dispatch import start_parts_by
+
+    began = time.monotonic()
+    begun = start_parts_by(batch_of("a", "b"), config.get_settings(), began + 5.0, answer_at=began + 5.0)
+    assert not begun.overran
+    assert [batch.context.batch_id for batch, _ in begun.runs] == [BATCH]
+
+
+def test_an_error_of_the_start_before_the_answer_is_raised(aws_env):
+    from journey_activity.dispatch import start_parts_by
+
+    aws.client("stepfunctions").meta.events.register("before-call.states.StartExecution",
+                                                     refuse("ThrottlingException"))
+    with pytest.raises(StartUnavailable):
+        start_parts_by(batch_of("a"), config.get_settings(), time.monotonic() + 0.4,
+                       answer_at=time.monotonic() + 3.0)

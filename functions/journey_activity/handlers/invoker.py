@@ -70,7 +70,7 @@ def handler(event: Any, context: LambdaContext) -> Any:
             logger.info("Answering an empty batch")
             return adapter.to_response(batch, {}, settings)
         deadline = deadline_for(settings.deadline_seconds(source), context, started)
-        begun = dispatch.start_parts(batch, settings, deadline)
+        begun = dispatch.start_parts_by(batch, settings, deadline, answer_at=deadline)
     except (PayloadError, ConfigurationError) as error:
         kind = type(error).__name__
         logger.error("Unusable payload" if isinstance(error, PayloadError) else "Invalid configuration",
