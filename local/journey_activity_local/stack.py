@@ -239,6 +239,8 @@ class ExecutionEvents:
                     try:
                         result = self.registry.call(spec, event, asynchronous=True)
                         break
+                    except RuntimeError:  # the environment closed while the event waited for concurrency
+                        return
                     except FunctionError as error:
                         result = {"error": error.payload}
                         if attempt + 1 < ASYNC_ATTEMPTS:

@@ -119,3 +119,31 @@ def test_parameter_overrides_are_checked_as_cloudformation_checks_them(parameter
     local = LocalEnvironment(LocalOptions(parameters=parameters))
     with pytest.raises(ValueError, match=message):
         local._parameters()
+
+
+def test_a_throttled_task_is_lambda_too_many_requests_exception_to_the_state_machine(make_local):
+    """An account of concurrency 1: while the invoker waits for its batch, the execution's first
+    Lambda task cannot run. Step Functions' Lambda integration reports the 429 as the error
+    ``Lambda.TooManyRequestsException`` (what the ASL's Retry names), not a function error."""
+    local = make_local(environment={"CONNECT_ACTIONS": json.dumps(ACTIONS)}, account_concurrency=1,
+                       parameters={"InvokerReservedConcurrency": "0", "CallbackReservedConcurrency": "0"},
+                       receipt_delay=60, deadline_seconds=5)
+    event = batch(0, 2)
+    answers: list[dict[str, Any]] = []
+    thread = threading.Thread(target=lambda: answers.append(local.invoke(copy.deepcopy(event))))
+    thread.start()
+    arn = local.execution_arn(connect.batch_id_for(event))
+
+    def failed_tasks() -> list[dict[str, Any]]:
+        try:
+            history = local.history(arn)
+        except ClientError:  # not started yet
+            return []
+        return [e["taskFailedEventDetails"] for e in history if e["type"] == "TaskFailed"]
+
+    _wait_until(failed_tasks)
+    thread.join(timeout=WAIT_SECONDS)
+    failure = failed_tasks()[0]
+    assert failure["error"] == "Lambda.TooManyRequestsException"
+    assert "Status Code: 429" in failure["cause"]
+    assert len(answers[0]["Items"]["CustomerProfiles"]) == 2  # the invoker itself answered

@@ -24,6 +24,7 @@ import os
 import re
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler
@@ -235,6 +236,10 @@ class _InvokeHandler(BaseHTTPRequestHandler):
 
     def _reply(self, status: int, body: bytes, headers: Mapping[str, str] | None = None) -> None:
         self.send_response(status)
+        # Lambda names every answer's request (errors included); Step Functions' Lambda
+        # integration quotes it in a failed task's cause (moto's reads it: a 429 without it
+        # would end the execution with a KeyError instead of Lambda.TooManyRequestsException).
+        self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         for key, value in (headers or {}).items():
