@@ -10,7 +10,11 @@ enforces concurrency as Lambda does (the invoker's reserved concurrency when
 an execution environment of its own (up to ``INVOKER_ENVIRONMENTS``).
 
 Before the burst, in the same environment: one small batch to warm the functions, then a
-baseline, one batch of ``--size`` alone (invoked, answered, its executions ended).
+baseline, one batch of ``--size`` alone (invoked, answered, its executions ended). With
+``--warm``, as many invoker environments as batches are initialized first (Lambda's provisioned
+concurrency does the same), so the burst's invocations find warm environments: without it each
+starts cold, and 100 cold starts at once on a 2-core machine cost far more than on Lambda, where
+each has a machine of its own.
 
 Measured:
 
@@ -28,6 +32,8 @@ Measured:
   lone batch's answer; ``ratio``: the two over each other; answer-time percentiles;
 - the invoker's concurrency (peak invocations at once, peak environments, cold starts,
   throttles) and every function's throttles and timeouts (``registry.summary``);
+- the ledger's DynamoDB calls during the burst (all of them, and per second: the local
+  DynamoDB, moto in a process of its own, applies one request at a time);
 - the machine's one-minute load average before and after (other work slows every figure).
 
 ``zeros`` is true when every invocation was answered in full, none throttled, none failed,
@@ -56,6 +62,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from journey_activity.triggers import connect
+from journey_activity_local.engine.dynamodb_units import metered
 from journey_activity_local.stack import LocalEnvironment, LocalInvokeError, LocalOptions
 
 ACTIONS = {"Renewal reminder": {"channel": "SMS", "message": "Hi {{Attributes.Customer.FirstName|there}}, your "
@@ -148,6 +155,10 @@ def burst(args: argparse.Namespace) -> dict[str, Any]:
         figures["reserved_concurrency"] = {name: spec.reserved_concurrency
                                            for name, spec in local.registry.specs.items()
                                            if spec.reserved_concurrency is not None}
+        if args.warm:
+            began = time.perf_counter()
+            figures["warm_environments"] = local.registry.provision("InvokerFunction", args.batches)
+            figures["warm_seconds"] = round(time.perf_counter() - began, 1)
         warm = event_of(10_000_000, 2, run="2026-12-07T07-00-00Z")
         local.invoke(warm)
         baseline_event = event_of(20_000_000, args.size, run="2026-12-07T08-00-00Z")
@@ -167,10 +178,12 @@ def burst(args: argparse.Namespace) -> dict[str, Any]:
         threads = [threading.Thread(target=call.run, args=(local, barrier, clock), daemon=True) for call in calls]
         for thread in threads:
             thread.start()
-        clock[0] = time.perf_counter()
-        barrier.wait()
-        for thread in threads:
-            thread.join()
+        with metered() as dynamodb:
+            clock[0] = time.perf_counter()
+            barrier.wait()
+            for thread in threads:
+                thread.join()
+            burst_seconds = time.perf_counter() - clock[0]
         answered = [call for call in calls if call.answer is not None]
         last_answer = max((call.seconds or 0.0) for call in answered) if answered else None
         print(f"burst: {len(answered)}/{len(calls)} answered, last after {last_answer} s; waiting for the "
@@ -221,6 +234,9 @@ def burst(args: argparse.Namespace) -> dict[str, Any]:
                                                           "timeouts")},
             "throttles_by_function": {name: f["throttles"] for name, f in summary.items() if f.get("throttles")},
             "timeouts_by_function": {name: f["timeouts"] for name, f in summary.items() if f.get("timeouts")},
+            "dynamodb_calls": int(sum(v for k, v in dynamodb.items() if k.endswith("_calls"))),
+            "dynamodb_calls_per_second": round(sum(v for k, v in dynamodb.items() if k.endswith("_calls"))
+                                               / burst_seconds, 1),
             "load_average_after": round(os.getloadavg()[0], 2),
         })
     figures["zeros"] = (figures["answered"] == args.batches and figures["answers_incomplete"] == 0
@@ -247,6 +263,9 @@ def main() -> None:
     parser.add_argument("--receipt-delay", type=float, default=0.2)
     parser.add_argument("--latency", type=float, default=LATENCY, help="the provider stand-in's seconds per send")
     parser.add_argument("--drain-timeout", type=float, default=1800, help="how long to wait for the executions")
+    parser.add_argument("--warm", action="store_true",
+                        help="initialize as many invoker environments as batches first (as provisioned "
+                             "concurrency does): the burst then measures warm invocations, not 100 cold starts")
     parser.add_argument("--keep-logs", action="store_true", help="keep the functions' log")
     args = parser.parse_args()
     if args.batches < 1 or args.size < 1:

@@ -326,3 +326,13 @@ def test_a_throttled_asynchronous_invocation_runs_once_concurrency_frees(registr
         thread.join(timeout=RENDEZVOUS_SECONDS)
         _wait_until(lambda: registry.summary()["Waiting"]["invocations"] == 2)
     assert accepted["StatusCode"] == 202
+
+
+def test_provisioned_environments_serve_invocations_warm(registry):
+    """As Lambda's provisioned concurrency: environments initialized ahead, so an invocation
+    finds one warm (its init, the initializers included, already ran)."""
+    assert registry.provision("Counting", 2) == 2
+    answer = registry.call(registry.specs["Counting"], {})
+    figures = registry.summary()["Counting"]
+    assert answer["initialized"] == "by-initializer"
+    assert (figures["cold_starts"], figures["invocations"]) == (2, 1)

@@ -196,6 +196,12 @@ class LambdaRegistry:
                 time.sleep(ASYNC_THROTTLE_PAUSES[min(attempt, len(ASYNC_THROTTLE_PAUSES) - 1)])
                 attempt += 1
 
+    def provision(self, function: str, count: int) -> int:
+        """Initialize ``count`` environments of ``function`` ahead of invocations, as Lambda's
+        provisioned concurrency does (locally at most the function's environment cap); returns
+        how many are ready. What a function sees is unchanged: each was initialized as a cold start."""
+        return self.runtime.provision(function, count)
+
     def in_flight(self, function: str) -> int:
         """The function's invocations running now (or waiting for an environment)."""
         return self.runtime.in_flight(function)

@@ -535,6 +535,35 @@ class FunctionPool:
             self.stats.cold_start_seconds.append(environment.cold_start_seconds)
         return environment, True
 
+    def provision(self, count: int) -> int:
+        """Start environments until ``count`` are idle (at most the cap), as Lambda's provisioned
+        concurrency initializes environments before invocations come: a burst then finds them
+        warm. Returns how many are idle; an environment whose init failed is not kept."""
+        while True:
+            with self._condition:
+                if self._closed or len(self._idle) >= count or self._running + len(self._idle) >= self.cap:
+                    return len(self._idle)
+                self._running += 1
+                setup, generation = self.setup, self._generation
+            try:
+                environment = ExecutionEnvironment(setup, generation)
+            finally:
+                with self._condition:
+                    self._running -= 1
+            with self._condition:
+                self.stats.cold_starts += 1
+                self.stats.cold_start_seconds.append(environment.cold_start_seconds)
+                if environment.init_error is not None or self._closed or generation != self._generation:
+                    keep = False
+                else:
+                    keep = True
+                    self._idle.append(environment)
+                self._condition.notify()
+            if not keep:
+                environment.stop()
+                if environment.init_error is not None:
+                    return len(self._idle)
+
     def _release(self, environment: ExecutionEnvironment) -> None:
         with self._condition:
             self._running -= 1
@@ -594,6 +623,10 @@ class LambdaRuntime:
     def in_flight(self, function: str) -> int:
         """The function's invocations admitted and not yet answered."""
         return self.pools[function].in_flight
+
+    def provision(self, function: str, count: int) -> int:
+        """``count`` environments of the function initialized ahead (see FunctionPool.provision)."""
+        return self.pools[function].provision(count)
 
     def reconfigure(self, setups: Mapping[str, WorkerSetup]) -> None:
         for name, setup in setups.items():
