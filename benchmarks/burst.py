@@ -235,6 +235,7 @@ def burst(args: argparse.Namespace) -> dict[str, Any]:
             "throttles_by_function": {name: f["throttles"] for name, f in summary.items() if f.get("throttles")},
             "timeouts_by_function": {name: f["timeouts"] for name, f in summary.items() if f.get("timeouts")},
             "dynamodb_calls": int(sum(v for k, v in dynamodb.items() if k.endswith("_calls"))),
+            "dynamodb_calls_by_kind": {k: int(v) for k, v in dynamodb.items() if k.endswith("_calls")},
             "dynamodb_calls_per_second": round(sum(v for k, v in dynamodb.items() if k.endswith("_calls"))
                                                / burst_seconds, 1),
             "load_average_after": round(os.getloadavg()[0], 2),
