@@ -358,9 +358,11 @@ def _engagement_events(local: Any) -> int:
 
 
 def _environments_line(summary: dict[str, dict[str, Any]]) -> str:
-    """One line on the execution environments the run used: cold starts per function."""
+    """One line on the execution environments the run used: cold starts per function (and its
+    timeouts and throttled invocations, if any)."""
     parts = [f"{name.removesuffix('Function')} {figures['cold_starts']}/{figures['invocations']}"
              + (f" ({figures['timeouts']} timed out)" if figures["timeouts"] else "")
+             + (f" ({figures['throttles']} throttled)" if figures.get("throttles") else "")
              for name, figures in sorted(summary.items())]
     starts = [figures["cold_start_ms_median"] for figures in summary.values() if figures["cold_start_ms_median"]]
     median = sorted(starts)[len(starts) // 2] if starts else 0

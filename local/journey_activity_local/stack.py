@@ -41,7 +41,12 @@ from journey_activity_local.engine.dynamodb_process import DynamoDBProcess
 from journey_activity_local.engine.engine_patches import DEFAULT_EXECUTION_HISTORIES_KEPT
 from journey_activity_local.engine.limits import check_environment, enforce_payload_limits
 from journey_activity_local.runtime.lambda_endpoint import LambdaRegistry, LocalLambdaEndpoint
-from journey_activity_local.runtime.lambda_runtime import DEFAULT_CAP, Initializer
+from journey_activity_local.runtime.lambda_runtime import (
+    ACCOUNT_CONCURRENCY,
+    DEFAULT_CAP,
+    AccountConcurrency,
+    Initializer,
+)
 from journey_activity_local.template import ACCOUNT, REGION, Template, function_arn, named_resource
 
 log = logging.getLogger(__name__)
@@ -53,6 +58,14 @@ SECRET_NAME = "journey-activity-local-signing-secret"  # noqa: S105 - a name, no
 CONFIGURATION_BUCKET, CONFIGURATION_KEY = "journey-activity-local-configuration", "configuration.json"
 CONFIGURATION_URI = f"s3://{CONFIGURATION_BUCKET}/{CONFIGURATION_KEY}"
 PROVIDER_NAME = "http"
+# Execution environments the invoker may have at once: each invocation mostly waits (it polls the
+# ledger until its deadline), so a campaign's burst of concurrent batches (100 and more) runs at
+# once, as on Lambda, instead of queueing for DEFAULT_CAP environments (benchmarks/burst.py).
+INVOKER_ENVIRONMENTS = 128
+
+
+def _default_function_environments() -> dict[str, int]:
+    return {"InvokerFunction": INVOKER_ENVIRONMENTS}
 
 
 # A sub-execution's name: the batch id cut to 63 characters, a dash and 16 hex digits (80 in all).
@@ -129,8 +142,17 @@ class LocalOptions:
     # Run once in every function's worker process, before its handler is imported: picklable
     # (callable, args) pairs (fault injection, guards; see lambda_runtime.WorkerSetup).
     worker_initializers: list[Initializer] = field(default_factory=list)
-    # Execution environments per function without reserved concurrency (lambda_runtime.DEFAULT_CAP).
+    # Execution environments per function without reserved concurrency (lambda_runtime.DEFAULT_CAP),
+    # and per function by logical id (the invoker: INVOKER_ENVIRONMENTS). A local cost, not a
+    # Lambda limit: an invocation beyond it waits for an environment, it is not throttled.
     max_environments: int = DEFAULT_CAP
+    function_environments: dict[str, int] = field(default_factory=_default_function_environments)
+    # The template's parameters, as `sam deploy --parameter-overrides` sets them (e.g.
+    # {"InvokerReservedConcurrency": "50"}); the others keep their defaults.
+    parameters: dict[str, str] = field(default_factory=dict)
+    # The account's Lambda concurrency quota (Lambda's default 1,000): every function's concurrent
+    # invocations count against it; reserved concurrency is carved out of it (lambda_runtime).
+    account_concurrency: int = ACCOUNT_CONCURRENCY
     # The functions' logs (their stdout and stderr), appended to this file; unset: stderr.
     function_log: Path | None = None
     # Every AWS call a handler makes is authorized against its function's role as the SAM
@@ -236,8 +258,10 @@ class ExecutionEvents:
                 for attempt in range(attempts):
                     delivery["attempts"] = attempt + 1
                     try:
-                        delivery["result"] = self.registry.call(spec, event)
+                        delivery["result"] = self.registry.call(spec, event, asynchronous=True)
                         break
+                    except RuntimeError:  # the environment closed while the event waited for concurrency
+                        return
                     except FunctionError as error:
                         delivery["result"] = {"error": error.payload}
                         if attempt + 1 < attempts:
@@ -300,6 +324,7 @@ class LocalEnvironment:
             except ValueError:  # uploaded as it is: the functions say what is wrong with it
                 document = None
             self._configuration = document if isinstance(document, dict) else None
+        self._caller_lock = threading.Lock()
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -360,6 +385,8 @@ class LocalEnvironment:
         self.registry = LambdaRegistry(self.template.functions(self._refs({})), environment={},
                                        initializers=self.options.worker_initializers,
                                        cap=self.options.max_environments,
+                                       caps=self.options.function_environments,
+                                       account_limit=self.options.account_concurrency,
                                        log_path=str(self.options.function_log) if self.options.function_log else None)
         self._stack.callback(self.registry.close)
         self.lambda_endpoint = self._stack.enter_context(LocalLambdaEndpoint(self.registry))
@@ -404,6 +431,9 @@ class LocalEnvironment:
                            "EngagementEventBus.Arn": self.event_bus.arn})
         self.secret_arn = secret_arn
         self.registry.specs = self.template.functions(refs)
+        # Reservations Lambda would refuse fail here, as the stack would fail to create.
+        AccountConcurrency(self.options.account_concurrency,
+                           {name: spec.reserved_concurrency for name, spec in self.registry.specs.items()})
         self.guard_config = self._guard_config(refs)
         # Here for the Lambda endpoint's check of the state machine's invocations; in every
         # worker process for the handlers' own calls.
@@ -556,8 +586,33 @@ class LocalEnvironment:
             except ClientError:  # it ended meanwhile
                 continue
 
+    def _parameters(self) -> dict[str, str]:
+        """The parameter overrides (LocalOptions.parameters), checked as CloudFormation checks
+        them: a parameter the template declares, a Number that is one, within MinValue and
+        MaxValue, one of AllowedValues."""
+        checked: dict[str, str] = {}
+        for name, value in self.options.parameters.items():
+            declared = self.template.parameters.get(name)
+            if declared is None:
+                raise ValueError(f"Parameters: [{name}] do not exist in the template")
+            text = str(value)
+            if declared.get("Type") == "Number":
+                try:
+                    number = float(text)
+                except ValueError:
+                    raise ValueError(f"Parameter '{name}' must be a number, not {text!r}") from None
+                low, high = declared.get("MinValue"), declared.get("MaxValue")
+                if (low is not None and number < float(low)) or (high is not None and number > float(high)):
+                    raise ValueError(f"Parameter '{name}' must be between {low} and {high}, not {text}")
+            allowed = declared.get("AllowedValues")
+            if allowed is not None and text not in [str(option) for option in allowed]:
+                raise ValueError(f"Parameter '{name}' must be one of AllowedValues {allowed}, not {text!r}")
+            checked[name] = text
+        return checked
+
     def _refs(self, extra: Mapping[str, Any]) -> dict[str, Any]:
-        refs: dict[str, Any] = {"LedgerTable": TABLE_NAME,
+        refs: dict[str, Any] = {**self._parameters(),
+                                "LedgerTable": TABLE_NAME,
                                 "LedgerTable.Arn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{TABLE_NAME}",
                                 "BatchStateMachine": self.state_machine_arn,
                                 "BatchStateMachine.Name": STATE_MACHINE_NAME, **extra}
@@ -769,7 +824,9 @@ class LocalEnvironment:
         return aws.client(service)
 
     def invoke(self, event: Any, function: str = "InvokerFunction") -> Any:
-        """Invoke a function through the local Lambda endpoint, as Pinpoint would."""
+        """Invoke a function through the local Lambda endpoint, as Pinpoint or Connect would (safe
+        from several threads at once). A throttled invocation raises botocore's ``ClientError``
+        ``TooManyRequestsException`` (HTTP 429), as boto3 does against Lambda."""
         response = self._caller().invoke(FunctionName=function, Payload=json.dumps(event).encode())
         payload = json.loads(response["Payload"].read() or b"null")
         if response.get("FunctionError"):
@@ -779,14 +836,20 @@ class LocalEnvironment:
     def _caller(self) -> Any:
         """A Lambda client that waits as long as any function may run (the functions' own
         clients time out sooner) and does not retry: a retry would be a second invocation."""
+        with self._caller_lock:
+            return self._make_caller()
+
+    def _make_caller(self) -> Any:
         if getattr(self, "_lambda_caller", None) is None:
             import boto3
             from botocore.config import Config
 
             longest = max((spec.timeout for spec in self.registry.specs.values()), default=30)
+            # Connections enough for a burst of concurrent invocations from threads (burst.py).
             self._lambda_caller = boto3.client(
                 "lambda", endpoint_url=self.lambda_endpoint.url, region_name=REGION,
-                config=Config(read_timeout=longest + 30, connect_timeout=5, retries={"total_max_attempts": 1}))
+                config=Config(read_timeout=longest + 30, connect_timeout=5, retries={"total_max_attempts": 1},
+                              max_pool_connections=INVOKER_ENVIRONMENTS))
         return self._lambda_caller
 
     def execution_arn(self, batch_id: str) -> str:

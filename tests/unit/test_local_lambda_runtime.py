@@ -3,6 +3,7 @@ processes) that run one invocation at a time, reused warm, with the function's T
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -21,6 +22,7 @@ from journey_activity_local.runtime.lambda_endpoint import (
     LocalLambdaEndpoint,
     ThrottledError,
 )
+from journey_activity_local.runtime.lambda_runtime import AccountConcurrency, ConcurrencyConfigError
 from journey_activity_local.template import FunctionSpec
 
 # Module state, as a handler module has: a logger's keys, a cache, a client.
@@ -194,8 +196,10 @@ def test_the_invoke_api_speaks_lambdas_wire_format(registry, tmp_path, monkeypat
                                   kwargs={"FunctionName": "Waiting", "Payload": f'{{"dir": "{tmp_path}"}}'.encode()})
         thread.start()
         _wait_for(tmp_path / "running")
-        with pytest.raises(client.exceptions.TooManyRequestsException):
+        with pytest.raises(client.exceptions.TooManyRequestsException) as throttled:
             client.invoke(FunctionName="Waiting", Payload=b"{}")
+        assert throttled.value.response["ResponseMetadata"]["HTTPStatusCode"] == 429
+        assert throttled.value.response["Reason"] == "ReservedFunctionConcurrentInvocationLimitExceeded"
         (tmp_path / "release").touch()
         thread.join(timeout=RENDEZVOUS_SECONDS)
         with pytest.raises(client.exceptions.ResourceNotFoundException):
@@ -218,3 +222,117 @@ def test_workers_report_per_process_state_back_after_each_invocation():
     finally:
         registry.close()
     assert absorbed == [1, 2]
+
+
+def _registry(specs: list[FunctionSpec], **options: Any) -> LambdaRegistry:
+    return LambdaRegistry({spec.logical_id: spec for spec in specs},
+                          environment={"PATH": os.environ.get("PATH", ""), "POWERTOOLS_METRICS_DISABLED": "true"},
+                          **options)
+
+
+def _wait_until(condition: Any) -> None:
+    limit = time.monotonic() + RENDEZVOUS_SECONDS
+    while not condition():
+        if time.monotonic() > limit:
+            raise TimeoutError("the condition never held")
+        time.sleep(0.01)
+
+
+def test_reserved_concurrency_counts_invocations_not_environments(tmp_path):
+    """Reserved concurrency 2 with one environment: the second invocation waits for the
+    environment but is running as far as Lambda's count goes, so the third is throttled."""
+    registry = _registry([_spec("Waiting", "waiting_handler", reserved=2)], cap=1)
+    spec = registry.specs["Waiting"]
+    answers: list[Any] = []
+    threads = [threading.Thread(target=lambda: answers.append(registry.call(spec, {"dir": str(tmp_path)})))
+               for _ in range(2)]
+    try:
+        for thread in threads:
+            thread.start()
+        _wait_for(tmp_path / "running")
+        _wait_until(lambda: registry.in_flight("Waiting") == 2)
+        with pytest.raises(ThrottledError) as raised:
+            registry.call(spec, {"dir": str(tmp_path)})
+        (tmp_path / "release").touch()
+        for thread in threads:
+            thread.join(timeout=RENDEZVOUS_SECONDS)
+        figures = registry.summary()["Waiting"]
+    finally:
+        registry.close()
+    assert raised.value.payload["Reason"] == "ReservedFunctionConcurrentInvocationLimitExceeded"
+    assert raised.value.payload["errorType"] == "TooManyRequestsException"
+    assert len(answers) == 2
+    assert (figures["invocations"], figures["throttles"], figures["peak_concurrency"]) == (2, 1, 2)
+    assert figures["peak_environments"] == 1
+
+
+def test_the_account_limit_bounds_functions_without_reservations_together(tmp_path):
+    """An account limit of 1: while one function runs, another without a reservation is
+    throttled (``ConcurrentInvocationLimitExceeded``); once it ends, the other runs."""
+    registry = _registry([_spec("Waiting", "waiting_handler"), _spec("Counting", "counting_handler")],
+                         account_limit=1)
+    answers: list[Any] = []
+    thread = threading.Thread(target=lambda: answers.append(
+        registry.call(registry.specs["Waiting"], {"dir": str(tmp_path)})))
+    try:
+        thread.start()
+        _wait_for(tmp_path / "running")
+        with pytest.raises(ThrottledError) as raised:
+            registry.call(registry.specs["Counting"], {})
+        (tmp_path / "release").touch()
+        thread.join(timeout=RENDEZVOUS_SECONDS)
+        after = registry.call(registry.specs["Counting"], {})
+        figures = registry.summary()
+    finally:
+        registry.close()
+    assert raised.value.payload["Reason"] == "ConcurrentInvocationLimitExceeded"
+    assert answers
+    assert after["count"] == 1
+    assert figures["Counting"]["throttles"] == 1
+
+
+def test_reserved_concurrency_is_carved_out_of_the_account():
+    account = AccountConcurrency(1000, {"Invoker": 50, "Callback": 50, "Send": None})
+    assert account.unreserved == 900
+    taken = [account.take() for _ in range(901)]
+    assert taken.count(True) == 900
+    assert taken[-1] is False
+    account.give()
+    assert account.take() is True
+
+
+def test_reservations_that_leave_less_than_100_unreserved_are_refused_as_lambda_refuses_them():
+    assert AccountConcurrency(200, {"Invoker": 50, "Callback": 50}).unreserved == 100
+    with pytest.raises(ConcurrencyConfigError, match=r"below its minimum value of \[100\]"):
+        AccountConcurrency(199, {"Invoker": 50, "Callback": 50})
+    assert AccountConcurrency(10, {"Invoker": None}).unreserved == 10  # no reservation: any quota
+
+
+def test_a_throttled_asynchronous_invocation_runs_once_concurrency_frees(registry, tmp_path, monkeypatch):
+    """InvocationType=Event is accepted (202) even while the function is throttled, and Lambda's
+    event queue runs it once there is room: not lost, not refused."""
+    for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(variable, "testing")
+    with LocalLambdaEndpoint(registry) as endpoint:
+        client = boto3.client("lambda", endpoint_url=endpoint.url, region_name="us-east-1",
+                              config=Config(retries={"max_attempts": 0}, read_timeout=60))
+        payload = json.dumps({"dir": str(tmp_path)}).encode()
+        thread = threading.Thread(target=client.invoke, kwargs={"FunctionName": "Waiting", "Payload": payload})
+        thread.start()
+        _wait_for(tmp_path / "running")
+        accepted = client.invoke(FunctionName="Waiting", Payload=payload, InvocationType="Event")
+        _wait_until(lambda: registry.summary()["Waiting"]["throttles"] >= 1)
+        (tmp_path / "release").touch()
+        thread.join(timeout=RENDEZVOUS_SECONDS)
+        _wait_until(lambda: registry.summary()["Waiting"]["invocations"] == 2)
+    assert accepted["StatusCode"] == 202
+
+
+def test_provisioned_environments_serve_invocations_warm(registry):
+    """As Lambda's provisioned concurrency: environments initialized ahead, so an invocation
+    finds one warm (its init, the initializers included, already ran)."""
+    assert registry.provision("Counting", 2) == 2
+    answer = registry.call(registry.specs["Counting"], {})
+    figures = registry.summary()["Counting"]
+    assert answer["initialized"] == "by-initializer"
+    assert (figures["cold_starts"], figures["invocations"]) == (2, 1)

@@ -6,8 +6,13 @@ call AWS Lambda. Each function runs in its own execution environments (worker pr
 :mod:`journey_activity_local.runtime.lambda_runtime`). A handler's exception becomes a function error
 the way Lambda reports it: HTTP 200, ``X-Amz-Function-Error: Unhandled`` and ``errorType`` =
 the exception's class name (``Sandbox.Timedout`` past the function's ``Timeout``), so the
-ASL's ``Retry`` and ``Catch`` match on it. A function whose reserved concurrency is all in use
-answers 429 ``TooManyRequestsException``, as Lambda does.
+ASL's ``Retry`` and ``Catch`` match on it. An invocation with no concurrency left (the
+function's reserved concurrency all in use, or for a function without one the account's
+unreserved concurrency) is answered 429 ``TooManyRequestsException`` with Lambda's ``Reason``,
+as Lambda does: boto3 raises ``TooManyRequestsException`` and Step Functions' Lambda
+integration names the error ``Lambda.TooManyRequestsException``. An asynchronous invocation
+(``InvocationType=Event``) is accepted (202) and, when throttled, retried until it runs, as
+Lambda's event queue retries throttled events.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import os
 import re
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler
@@ -27,6 +33,7 @@ from urllib.parse import unquote
 
 from journey_activity_local.engine import aws_guards
 from journey_activity_local.runtime.lambda_runtime import (
+    ACCOUNT_CONCURRENCY,
     CURRENT_FUNCTION,
     DEFAULT_CAP,
     Initializer,
@@ -44,6 +51,8 @@ log = logging.getLogger(__name__)
 _INVOKE_PATH = "/2015-03-31/functions/"
 # Lambda's synchronous invocation payload quota (request and response): 6 MB.
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
+# A throttled asynchronous invocation is tried again after this pause, growing to the last.
+ASYNC_THROTTLE_PAUSES = (0.05, 0.1, 0.2, 0.5, 1.0)
 __all__ = ["CURRENT_FUNCTION", "FunctionError", "LambdaRegistry", "LocalContext", "LocalLambdaEndpoint",
            "ThrottledError"]
 
@@ -55,7 +64,8 @@ class FunctionError(Exception):
 
 
 class ThrottledError(FunctionError):
-    """The function's reserved concurrency is all in use (Lambda's 429 TooManyRequestsException)."""
+    """No concurrency left for the invocation (Lambda's 429 TooManyRequestsException); the
+    payload's ``Reason`` says which (see :class:`ThrottledInvocation`)."""
 
 
 class LambdaRegistry:
@@ -65,14 +75,20 @@ class LambdaRegistry:
     ``environment`` is what Lambda's runtime gives every function (credentials, region, the
     local endpoints); each function's own variables come on top, then ``overrides`` (the local
     run's settings). Without ``environment`` the workers inherit this process's environment.
-    ``initializers`` run once in every worker (see :class:`WorkerSetup`).
+    ``initializers`` run once in every worker (see :class:`WorkerSetup`). Concurrency: the
+    account's ``account_limit`` and each function's reserved concurrency (its spec's), enforced
+    as Lambda does (:class:`~journey_activity_local.runtime.lambda_runtime.AccountConcurrency`);
+    ``cap`` environments per function at most, or its entry in ``caps``.
     """
 
     def __init__(self, specs: Mapping[str, FunctionSpec], *, environment: Mapping[str, str] | None = None,
                  overrides: Mapping[str, str] | None = None, initializers: Sequence[Initializer] = (),
                  cap: int = DEFAULT_CAP, log_path: str | None = None,
-                 report: Callable[[], Any] | None = None, absorb: Callable[[Any], None] | None = None) -> None:
+                 report: Callable[[], Any] | None = None, absorb: Callable[[Any], None] | None = None,
+                 caps: Mapping[str, int] | None = None, account_limit: int = ACCOUNT_CONCURRENCY) -> None:
         self.specs = dict(specs)
+        self.caps = dict(caps or {})
+        self.account_limit = account_limit
         self.environment = dict(environment) if environment is not None else None
         self.overrides = dict(overrides or {})
         self.initializers = tuple(initializers)
@@ -121,7 +137,7 @@ class LambdaRegistry:
             if self._runtime is None:
                 self._runtime = LambdaRuntime(self._setups(),
                                               {s.logical_id: s.reserved_concurrency for s in self.specs.values()},
-                                              cap=self.cap)
+                                              cap=self.cap, caps=self.caps, account_limit=self.account_limit)
             return self._runtime
 
     def configure(self, *, specs: Mapping[str, FunctionSpec] | None = None,
@@ -153,7 +169,7 @@ class LambdaRegistry:
         try:
             outcome = self.runtime.invoke(spec.logical_id, raw)
         except ThrottledInvocation as throttled:
-            raise ThrottledError({"Reason": "ReservedFunctionConcurrentInvocationLimitExceeded", "Type": "User",
+            raise ThrottledError({"Reason": throttled.reason, "Type": "User",
                                   "message": "Rate Exceeded.", "errorType": "TooManyRequestsException",
                                   "errorMessage": str(throttled)}) from None
         elapsed = time.perf_counter() - started
@@ -169,9 +185,34 @@ class LambdaRegistry:
             raise FunctionError(outcome.error)
         return outcome.payload
 
-    def call(self, spec: FunctionSpec, event: Any) -> Any:
-        """Run the handler with ``event``; raises :class:`FunctionError` with Lambda's error payload."""
-        return json.loads(self.invoke(spec, json.dumps(event).encode()) or b"null")
+    def invoke_async(self, spec: FunctionSpec, raw: bytes) -> bytes:
+        """An asynchronous invocation as Lambda's event queue runs it: throttled, it is tried
+        again (pauses growing to 1 s) until it runs; raises :class:`FunctionError` if it fails."""
+        attempt = 0
+        while True:
+            try:
+                return self.invoke(spec, raw)
+            except ThrottledError:
+                time.sleep(ASYNC_THROTTLE_PAUSES[min(attempt, len(ASYNC_THROTTLE_PAUSES) - 1)])
+                attempt += 1
+
+    def provision(self, function: str, count: int) -> int:
+        """Initialize ``count`` environments of ``function`` ahead of invocations, as Lambda's
+        provisioned concurrency does (locally at most the function's environment cap); returns
+        how many are ready. What a function sees is unchanged: each was initialized as a cold start."""
+        return self.runtime.provision(function, count)
+
+    def in_flight(self, function: str) -> int:
+        """The function's invocations running now (or waiting for an environment)."""
+        return self.runtime.in_flight(function)
+
+    def call(self, spec: FunctionSpec, event: Any, *, asynchronous: bool = False) -> Any:
+        """Run the handler with ``event``; raises :class:`FunctionError` with Lambda's error payload.
+        ``asynchronous``: as Lambda runs an event (a throttle is waited out, see :meth:`invoke_async`)."""
+        raw = json.dumps(event).encode()
+        if asynchronous:
+            return json.loads(self.invoke_async(spec, raw) or b"null")
+        return json.loads(self.invoke(spec, raw) or b"null")
 
     def summary(self) -> dict[str, dict[str, Any]]:
         """Per function: invocations, cold starts, timeouts, throttles (see LambdaRuntime.summary)."""
@@ -201,6 +242,10 @@ class _InvokeHandler(BaseHTTPRequestHandler):
 
     def _reply(self, status: int, body: bytes, headers: Mapping[str, str] | None = None) -> None:
         self.send_response(status)
+        # Lambda names every answer's request (errors included); Step Functions' Lambda
+        # integration quotes it in a failed task's cause (moto's reads it: a 429 without it
+        # would end the execution with a KeyError instead of Lambda.TooManyRequestsException).
+        self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         for key, value in (headers or {}).items():
@@ -258,7 +303,9 @@ class _InvokeHandler(BaseHTTPRequestHandler):
 
     def _call_quietly(self, spec: FunctionSpec, raw: bytes) -> None:
         try:
-            self.server.registry.invoke(spec, raw or b"{}")
+            self.server.registry.invoke_async(spec, raw or b"{}")
+        except RuntimeError:  # the runtime closed while the event waited
+            return
         except FunctionError as error:
             log.warning("asynchronous invocation failed", extra={"function": spec.logical_id,
                                                                   "error": error.payload.get("errorMessage")})

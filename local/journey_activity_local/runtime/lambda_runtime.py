@@ -111,13 +111,74 @@ class Outcome:
     report: Any = None
 
 
-class ThrottledInvocation(Exception):  # noqa: N818 - a condition, raised and caught here
-    """All of a function's reserved concurrency is in use: Lambda answers 429."""
+# Lambda's throttle reasons (botocore's lambda model, ThrottleReason), for a 429's ``Reason``.
+RESERVED_LIMIT_EXCEEDED = "ReservedFunctionConcurrentInvocationLimitExceeded"
+ACCOUNT_LIMIT_EXCEEDED = "ConcurrentInvocationLimitExceeded"
 
-    def __init__(self, function: str, limit: int) -> None:
-        super().__init__(f"Rate Exceeded. {function} has reserved concurrency {limit}, all in use")
+
+class ThrottledInvocation(Exception):  # noqa: N818 - a condition, raised and caught here
+    """No concurrency left for an invocation: all of the function's reservation is in use
+    (``ReservedFunctionConcurrentInvocationLimitExceeded``), or, for a function without one, all
+    of the account's unreserved concurrency (``ConcurrentInvocationLimitExceeded``). Lambda
+    answers 429 ``TooManyRequestsException`` with that ``Reason``."""
+
+    def __init__(self, function: str, limit: int, reason: str = RESERVED_LIMIT_EXCEEDED) -> None:
+        what = (f"{function} has reserved concurrency {limit}" if reason == RESERVED_LIMIT_EXCEEDED
+                else f"the account's unreserved concurrency ({limit}) that {function} draws on is")
+        super().__init__(f"Rate Exceeded. {what}, all in use")
         self.function = function
         self.limit = limit
+        self.reason = reason
+
+
+# Lambda's default concurrency quota of an account in a Region ("Concurrent executions" in Service
+# Quotas; new accounts may have less). Every function's concurrent invocations count against it.
+ACCOUNT_CONCURRENCY = 1000
+# Lambda keeps this much of the account's concurrency unreserved: a reservation that would leave
+# less is refused (PutFunctionConcurrency's InvalidParameterValueException, so a stack that sets
+# it fails to create).
+UNRESERVED_MINIMUM = 100
+
+
+class ConcurrencyConfigError(ValueError):
+    """Reserved concurrency that Lambda would refuse (it leaves less than 100 unreserved)."""
+
+
+class AccountConcurrency:
+    """An account's Lambda concurrency, as Lambda shares it out: a function with reserved
+    concurrency runs at most that many invocations at once (and no other function can use them);
+    every other function draws on the unreserved pool, the account's limit less all
+    reservations. An invocation counts from its admission to its answer (its cold start, and
+    locally its wait for a free environment, included)."""
+
+    def __init__(self, limit: int = ACCOUNT_CONCURRENCY, reserved: Mapping[str, int | None] | None = None) -> None:
+        self.limit = limit
+        self.reserved = {name: count for name, count in (reserved or {}).items() if count is not None}
+        total = sum(self.reserved.values())
+        if self.reserved and limit - total < UNRESERVED_MINIMUM:
+            named = ", ".join(f"{name} {count}" for name, count in sorted(self.reserved.items()))
+            raise ConcurrencyConfigError(
+                f"Specified ReservedConcurrentExecutions ({named}: {total} in all) decrease the account's "
+                f"UnreservedConcurrentExecution below its minimum value of [{UNRESERVED_MINIMUM}] (account "
+                f"concurrency {limit}): Lambda refuses it, and the stack fails to create. Reserve less (0: none), "
+                "or raise the account's concurrency quota")
+        self.unreserved = max(limit - total, 0)
+        self.in_use = 0  # unreserved concurrency in use
+        self.peak = 0
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        """One unit of unreserved concurrency for an invocation, or False when all are in use."""
+        with self._lock:
+            if self.in_use >= self.unreserved:
+                return False
+            self.in_use += 1
+            self.peak = max(self.peak, self.in_use)
+            return True
+
+    def give(self) -> None:
+        with self._lock:
+            self.in_use -= 1
 
 
 # -- the worker side ----------------------------------------------------------------------------
@@ -351,25 +412,35 @@ class PoolStats:
     cold_start_seconds: list[float] = field(default_factory=list)
     timeouts: int = 0
     throttles: int = 0
+    # Invocations at once (admitted, not yet answered), and environments at once.
     peak_concurrency: int = 0
+    peak_environments: int = 0
 
 
 class FunctionPool:
     """One function's execution environments.
 
-    ``reserved`` (the template's ``ReservedConcurrentExecutions``) is enforced as Lambda does:
-    an invocation beyond it is throttled (:class:`ThrottledInvocation`). Without it Lambda scales out, so
-    locally environments are added up to ``cap`` and an invocation beyond that waits for one
-    to be free rather than failing (see :data:`DEFAULT_CAP`).
+    Concurrency is enforced as Lambda does (:class:`AccountConcurrency`): with ``reserved`` (the
+    template's ``ReservedConcurrentExecutions``) an invocation while that many are running is
+    throttled; without it one is throttled while the account's unreserved concurrency is all in
+    use. Either way :class:`ThrottledInvocation`, at once, before any environment is involved.
+
+    Environments are a local cost, not a Lambda limit: an admitted invocation gets an idle
+    environment, else a new one up to ``cap`` (and at most ``reserved``), else it waits for one
+    to be free (its Timeout starts when it runs); it counts against concurrency while it waits,
+    as its caller still waits for it (see :data:`DEFAULT_CAP`).
     """
 
-    def __init__(self, setup: WorkerSetup, cap: int, reserved: int | None = None) -> None:
+    def __init__(self, setup: WorkerSetup, cap: int, reserved: int | None = None,
+                 account: AccountConcurrency | None = None) -> None:
         self.setup = setup
         self.cap = max(1, min(cap, reserved) if reserved is not None else cap)
         self.reserved = reserved
+        self.account = account if account is not None else AccountConcurrency()
         self.stats = PoolStats()
         self._idle: list[ExecutionEnvironment] = []
         self._running = 0  # environments handed out, or starting
+        self._in_flight = 0  # invocations admitted and not answered (waiting for an environment included)
         self._generation = 0
         self._closed = False
         self._condition = threading.Condition()
@@ -384,8 +455,41 @@ class FunctionPool:
         for environment in idle:
             environment.stop()
 
+    @property
+    def in_flight(self) -> int:
+        """Invocations admitted and not yet answered."""
+        with self._condition:
+            return self._in_flight
+
+    def _admit(self) -> None:
+        """Count the invocation against the function's concurrency, or throttle it."""
+        with self._condition:
+            if self._closed:
+                raise RuntimeError(f"{self.setup.function}: the local Lambda runtime is closed")
+            if self.reserved is not None:
+                if self._in_flight >= self.reserved:
+                    self.stats.throttles += 1
+                    raise ThrottledInvocation(self.setup.function, self.reserved, RESERVED_LIMIT_EXCEEDED)
+            elif not self.account.take():
+                self.stats.throttles += 1
+                raise ThrottledInvocation(self.setup.function, self.account.unreserved, ACCOUNT_LIMIT_EXCEEDED)
+            self._in_flight += 1
+            self.stats.peak_concurrency = max(self.stats.peak_concurrency, self._in_flight)
+
+    def _leave(self) -> None:
+        with self._condition:
+            self._in_flight -= 1
+        if self.reserved is None:
+            self.account.give()
+
     def invoke(self, raw: bytes, request_id: str | None = None) -> Outcome:
-        request_id = request_id or str(uuid.uuid4())
+        self._admit()
+        try:
+            return self._run(raw, request_id or str(uuid.uuid4()))
+        finally:
+            self._leave()
+
+    def _run(self, raw: bytes, request_id: str) -> Outcome:
         environment, cold = self._acquire()
         with self._condition:
             self.stats.invocations += 1
@@ -411,14 +515,11 @@ class FunctionPool:
                 if self._idle:
                     environment = self._idle.pop()  # the most recently used: the warmest
                     self._running += 1
-                    self.stats.peak_concurrency = max(self.stats.peak_concurrency, self._running)
+                    self.stats.peak_environments = max(self.stats.peak_environments, self._running)
                     return environment, False
-                if self.reserved is not None and self._running >= self.reserved:
-                    self.stats.throttles += 1
-                    raise ThrottledInvocation(self.setup.function, self.reserved)
                 if self._running < self.cap:
                     self._running += 1
-                    self.stats.peak_concurrency = max(self.stats.peak_concurrency, self._running)
+                    self.stats.peak_environments = max(self.stats.peak_environments, self._running)
                     setup, generation = self.setup, self._generation
                     break
                 self._condition.wait()
@@ -433,6 +534,35 @@ class FunctionPool:
             self.stats.cold_starts += 1
             self.stats.cold_start_seconds.append(environment.cold_start_seconds)
         return environment, True
+
+    def provision(self, count: int) -> int:
+        """Start environments until ``count`` are idle (at most the cap), as Lambda's provisioned
+        concurrency initializes environments before invocations come: a burst then finds them
+        warm. Returns how many are idle; an environment whose init failed is not kept."""
+        while True:
+            with self._condition:
+                if self._closed or len(self._idle) >= count or self._running + len(self._idle) >= self.cap:
+                    return len(self._idle)
+                self._running += 1
+                setup, generation = self.setup, self._generation
+            try:
+                environment = ExecutionEnvironment(setup, generation)
+            finally:
+                with self._condition:
+                    self._running -= 1
+            with self._condition:
+                self.stats.cold_starts += 1
+                self.stats.cold_start_seconds.append(environment.cold_start_seconds)
+                if environment.init_error is not None or self._closed or generation != self._generation:
+                    keep = False
+                else:
+                    keep = True
+                    self._idle.append(environment)
+                self._condition.notify()
+            if not keep:
+                environment.stop()
+                if environment.init_error is not None:
+                    return len(self._idle)
 
     def _release(self, environment: ExecutionEnvironment) -> None:
         with self._condition:
@@ -460,17 +590,24 @@ class FunctionPool:
 # 2-core machine): 64 environments per function forked 200 workers and 46 senders ran past their
 # 30 s Timeout waiting for moto; 16 gave all zeros in 50 s. So beyond 16 an invocation waits for
 # a free environment (its Timeout starts when it runs), rather than being throttled: AWS would
-# not throttle it either.
+# not throttle it either. A function whose invocations mostly wait (the invoker polls the ledger
+# until its deadline) is given more (``caps``): see LocalOptions.function_environments.
 DEFAULT_CAP = 16
 
 
 class LambdaRuntime:
-    """The pools of every function, by name."""
+    """The pools of every function, by name, sharing the account's concurrency
+    (:class:`AccountConcurrency`: ``account_limit``, less the functions' ``reserved``).
+    ``cap`` environments per function at most, or the function's entry in ``caps``."""
 
     def __init__(self, setups: Mapping[str, WorkerSetup], reserved: Mapping[str, int | None] | None = None,
-                 cap: int = DEFAULT_CAP) -> None:
+                 cap: int = DEFAULT_CAP, *, caps: Mapping[str, int] | None = None,
+                 account_limit: int = ACCOUNT_CONCURRENCY) -> None:
         reserved = reserved or {}
-        self.pools = {name: FunctionPool(setup, cap, reserved.get(name)) for name, setup in setups.items()}
+        caps = caps or {}
+        self.account = AccountConcurrency(account_limit, {name: reserved.get(name) for name in setups})
+        self.pools = {name: FunctionPool(setup, caps.get(name, cap), reserved.get(name), self.account)
+                      for name, setup in setups.items()}
 
     @staticmethod
     def start_platform() -> None:
@@ -482,6 +619,14 @@ class LambdaRuntime:
 
     def invoke(self, function: str, raw: bytes) -> Outcome:
         return self.pools[function].invoke(raw)
+
+    def in_flight(self, function: str) -> int:
+        """The function's invocations admitted and not yet answered."""
+        return self.pools[function].in_flight
+
+    def provision(self, function: str, count: int) -> int:
+        """``count`` environments of the function initialized ahead (see FunctionPool.provision)."""
+        return self.pools[function].provision(count)
 
     def reconfigure(self, setups: Mapping[str, WorkerSetup]) -> None:
         for name, setup in setups.items():
@@ -507,6 +652,7 @@ class LambdaRuntime:
                 "timeouts": stats.timeouts,
                 "throttles": stats.throttles,
                 "peak_concurrency": stats.peak_concurrency,
+                "peak_environments": stats.peak_environments,
             }
         return dict(figures)
 
