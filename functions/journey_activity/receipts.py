@@ -14,6 +14,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
+import time
 from collections.abc import Callable, Mapping
 from enum import StrEnum
 from typing import Any
@@ -110,7 +112,39 @@ def stored_receipt(receipt: Receipt) -> dict[str, Any]:
     return stored
 
 
-def apply_receipt(ledger: Ledger, sfn: Any, target: Target, receipt: Mapping[str, Any]) -> Outcome:
+def heartbeat_interval() -> float:
+    """Seconds between two heartbeats of one endpoint: a third of the wait's HeartbeatSeconds
+    (``RECEIPT_HEARTBEAT_SECONDS``, 300 by default), so two heartbeats can be lost before it expires."""
+    try:
+        seconds = float(os.environ.get("RECEIPT_HEARTBEAT_SECONDS") or 300)
+    except ValueError:
+        seconds = 300.0
+    return max(seconds, 1.0) / 3
+
+
+def heartbeat(ledger: Ledger, sfn: Any, target: Target, *, clock: Callable[[], float] = time.time,
+              interval: float | None = None) -> Outcome:
+    """At most one SendTaskHeartbeat per endpoint per interval (F7): the receipt whose conditional
+    write claims the interval sends it, every other progress receipt in it sends none. A throttled
+    heartbeat counts as sent (a dropped heartbeat is harmless: the next interval's receipt, or the
+    outcome, comes long before HeartbeatSeconds); a gone task makes the receipt late."""
+    every = heartbeat_interval() if interval is None else interval
+    if not target.task_token or not ledger.claim_heartbeat(target.batch_id, target.endpoint_id, clock(), every):
+        return Outcome.PROGRESS
+    try:
+        sfn.send_task_heartbeat(taskToken=target.task_token)
+    except ClientError as error:
+        if aws.is_throttling(error):
+            LOG.info("Heartbeat throttled; dropped", extra={"endpoint_id": target.endpoint_id})
+            return Outcome.PROGRESS
+        if _error_code(error) not in GONE_TASK_ERRORS:
+            raise
+        return Outcome.LATE
+    return Outcome.PROGRESS
+
+
+def apply_receipt(ledger: Ledger, sfn: Any, target: Target, receipt: Mapping[str, Any], *,
+                  clock: Callable[[], float] = time.time) -> Outcome:
     """Record the receipt and resume (or heartbeat) the waiting task; never raises for a gone task."""
     parsed = Receipt.model_validate(receipt)
     batch_id, endpoint_id = target.batch_id, target.endpoint_id
@@ -118,12 +152,7 @@ def apply_receipt(ledger: Ledger, sfn: Any, target: Target, receipt: Mapping[str
     if kind is Outcome.PROGRESS:
         record = ledger.note(batch_id, endpoint_id, last_receipt_status=parsed.status, last_receipt_at=now_iso())
         if target.task_token and record.get("status") in (LedgerStatus.SENDING, LedgerStatus.SENT):
-            try:
-                sfn.send_task_heartbeat(taskToken=target.task_token)
-            except ClientError as error:
-                if _error_code(error) not in GONE_TASK_ERRORS:
-                    raise
-                return Outcome.LATE
+            return heartbeat(ledger, sfn, target, clock=clock)
         return Outcome.PROGRESS
 
     status = {Outcome.DELIVERED: LedgerStatus.DELIVERED, Outcome.SKIPPED: LedgerStatus.SKIPPED}.get(
