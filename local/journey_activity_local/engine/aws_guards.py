@@ -325,6 +325,10 @@ def requested(config: GuardConfig, prefix: str, operation: str,
         buses = {str(entry.get("EventBusName") or "default") for entry in params.get("Entries", [])} or {"default"}
         return [(action, [b if b.startswith("arn:") else _arn(config, "events", f"event-bus/{b}")
                           for b in sorted(buses)])]
+    elif prefix == "sqs" and "QueueUrl" in params:
+        # https://sqs.<region>.amazonaws.com/<account>/<name> (any endpoint): the queue's ARN.
+        parts = str(params["QueueUrl"]).rstrip("/").split("/")
+        return [(action, [_arn(config, "sqs", parts[-1]) if len(parts) >= 2 else None])]
     elif prefix == "lambda" and "FunctionName" in params:
         name = str(params["FunctionName"])
         return [("lambda:InvokeFunction" if operation == "Invoke" else action,
