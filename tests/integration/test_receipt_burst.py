@@ -47,7 +47,8 @@ def template_with_rate(directory: Path, rate: int, burst: int) -> Path:
 
 def test_a_burst_above_the_apis_rate_is_queued_and_every_receipt_applied(make_local, invoke, tmp_path):
     addresses = [f"https://hooks.example.com/user/{index}" for index in range(ENDPOINTS)]
-    local = make_local(template=template_with_rate(tmp_path, RATE, ENDPOINTS), behaviours=dict.fromkeys(addresses, "never"),
+    local = make_local(template=template_with_rate(tmp_path, RATE, ENDPOINTS),
+                       behaviours=dict.fromkeys(addresses, "never"),
                        environment={"ADDRESS_RULES": json.dumps({"CUSTOM": r"^https://.+"})},
                        receipt_timeout_seconds=60, receipt_heartbeat_seconds=50)
     assert (local.http_api.throttle.rate, local.http_api.throttle.burst) == (RATE, ENDPOINTS)
