@@ -4,6 +4,7 @@ function: the raw body, and each request part as a ``v=``-prefixed String attrib
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -16,8 +17,8 @@ def _attribute(value: str) -> dict[str, Any]:
 
 
 def queued(provider: str, body: str, headers: dict[str, str] | None = None, *, ja_key: str = "",
-           domain: str = "api.example.com") -> dict[str, Any]:
-    """The record one ``POST /receipts/{provider}`` becomes."""
+           domain: str = "api.example.com", sent_at: float | None = None) -> dict[str, Any]:
+    """The record one ``POST /receipts/{provider}`` becomes (queued at ``sent_at``, default now)."""
     lowered = {key.lower(): value for key, value in (headers or {}).items()}
     parts = {"provider": provider, "signature": lowered.get("x-signature", ""),
              "timestamp": lowered.get("x-signature-timestamp", ""),
@@ -26,7 +27,8 @@ def queued(provider: str, body: str, headers: dict[str, str] | None = None, *, j
         "messageId": str(uuid.uuid4()),
         "receiptHandle": "handle-" + uuid.uuid4().hex,
         "body": body,
-        "attributes": {"ApproximateReceiveCount": "1"},
+        "attributes": {"ApproximateReceiveCount": "1",
+                       "SentTimestamp": str(int((time.time() if sent_at is None else sent_at) * 1000))},
         "messageAttributes": {name: _attribute(value) for name, value in parts.items()},
         "md5OfBody": "",
         "eventSource": "aws:sqs",

@@ -138,7 +138,7 @@ def event_for(provider: str, body: Body, headers: dict[str, str] | None, *, meth
             "routeKey": "POST /receipts/{provider}",
             "stage": "$default",
             "time": "23/Nov/2026:09:00:00 +0000",
-            "timeEpoch": 1_795_424_400_000,
+            "timeEpoch": int(time.time() * 1000),
         },
         "pathParameters": {"provider": provider},
         "isBase64Encoded": body.base64_encoded,

@@ -308,3 +308,15 @@ def test_a_secret_that_cannot_be_read_leaves_the_message_for_redelivery(environm
     environment(sms_provider("sms-co", signing_secret_arn="ssm:/journey-activity/missing"))
     message = queued("sms-co", RECEIPT, signed_headers(DEFAULT_SECRET, RECEIPT))
     assert consume(message) == [message["messageId"]]
+
+
+def test_a_message_delivered_again_later_is_judged_by_when_the_api_queued_it(environment):
+    """The queue delivers a message again after its 180 s visibility timeout, up to 5 times: the
+    signature's 5 minutes count from when the API took the request, not from the redelivery."""
+    environment()
+    signed_at = time.time() - 600  # signed and queued ten minutes ago, delivered only now
+    headers = signed_headers(DEFAULT_SECRET, RECEIPT, now=signed_at)
+    assert callback.verdict(queued("http", RECEIPT, headers, sent_at=signed_at + 2), Context())[0] == 202
+    # A capture replayed to the API now is queued now: stale.
+    status, answer = callback.verdict(queued("http", RECEIPT, headers), Context())
+    assert (status, answer["error"]) == (401, "stale_timestamp")

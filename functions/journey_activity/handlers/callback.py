@@ -18,10 +18,11 @@ message that failed for a reason that passes (throttled past the retries here, a
 error, a secret that cannot be read yet) is reported in ``batchItemFailures``: the queue delivers
 it again, and after ``maxReceiveCount`` receives keeps it in the callback dead-letter queue.
 
-The HMAC's timestamp must be within ``SIGNATURE_TOLERANCE_SECONDS`` (5 minutes) of now, so a
-captured receipt cannot be replayed later; within the window a replay is a duplicate, which the
-ledger makes harmless. A message redelivered after the window is therefore refused as stale:
-the queue's retries happen within seconds, well inside it. Each provider may have its own secret
+The HMAC's timestamp must be within ``SIGNATURE_TOLERANCE_SECONDS`` (5 minutes) of the moment the
+API queued the request (SQS's ``SentTimestamp``), so a captured receipt cannot be replayed later;
+within the window a replay is a duplicate, which the ledger makes harmless. A message the queue
+delivers again after its visibility timeout (180 s, up to 5 receives) is judged against that
+moment too, never against its redelivery. Each provider may have its own secret
 (``signing_secret_arn`` in its configuration).
 
 A route named after a Twilio provider (``/receipts/twilio``) takes Twilio's StatusCallbacks
@@ -39,6 +40,7 @@ from __future__ import annotations
 import binascii
 import json
 import os
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -111,7 +113,10 @@ def signing_secrets_for(provider: str) -> list[str]:
     return default_signing_secrets()
 
 
-def receive(provider: str, raw: str, headers: dict[str, str] | None) -> Response:
+def receive(provider: str, raw: str, headers: dict[str, str] | None, received_at: float | None = None) -> Response:
+    """An HMAC-signed receipt. ``received_at``: when the receipts API took the request (Unix
+    seconds; the queue's SentTimestamp), which the signature's timestamp must be within the
+    tolerance of, so a message the queue delivers again minutes later is not stale for that."""
     if len(provider.encode()) > 256:  # keeps the pointer key "msg#<provider>#<message id>" under 2048 bytes
         return _answer(404, error="unknown_provider", message="the provider name is over 256 bytes")
     size = len(raw.encode())
@@ -131,7 +136,8 @@ def receive(provider: str, raw: str, headers: dict[str, str] | None) -> Response
     try:
         # Verified on the raw body, before it is parsed: a forged body is never read as JSON.
         verify(secrets, _header(headers, TIMESTAMP_HEADER),
-               _header(headers, SIGNATURE_HEADER), raw, tolerance_seconds=settings.signature_tolerance_seconds)
+               _header(headers, SIGNATURE_HEADER), raw, tolerance_seconds=settings.signature_tolerance_seconds,
+               now=received_at)
     except SignatureRejected as rejected:
         logger.warning("Receipt refused", extra={"provider": provider, "code": rejected.code})
         metrics.add_metric(name="ReceiptsRefused", unit=MetricUnit.Count, value=1)
@@ -231,7 +237,9 @@ def build_app() -> APIGatewayHttpResolver:
         if config is not None:
             return receive_twilio(config, raw, event.headers, event.request_context.domain_name,
                                   event.raw_query_string or "")
-        return receive(provider, raw, event.headers)
+        epoch = event.request_context.raw_event.get("timeEpoch")
+        received_at = epoch / 1000 if isinstance(epoch, int | float) and not isinstance(epoch, bool) else None
+        return receive(provider, raw, event.headers, received_at)
 
     @app.not_found
     def _not_found(_: Exception) -> Response:
@@ -273,6 +281,12 @@ def _query(provider: str, key: str) -> str:
     return "&".join(part for part in (own, urlencode({twilio.KEY_PARAMETER: key}) if key else "") if part)
 
 
+def _sent_timestamp(message: dict[str, Any]) -> int:
+    """SQS's SentTimestamp of the message (Unix milliseconds), else now (a message without it)."""
+    sent = str((message.get("attributes") or {}).get("SentTimestamp") or "")
+    return int(sent) if sent.isdigit() else int(time.time() * 1000)
+
+
 def request_event(message: dict[str, Any]) -> dict[str, Any]:
     """The HTTP API request (payload 2.0) a queue message stands for."""
     provider = attribute(message, "provider")
@@ -289,7 +303,9 @@ def request_event(message: dict[str, Any]) -> dict[str, Any]:
         "requestContext": {"domainName": attribute(message, "domain") or None,
                            "http": {"method": "POST", "path": path, "protocol": "HTTP/1.1",
                                     "sourceIp": "", "userAgent": ""},
-                           "routeKey": "POST /receipts/{provider}", "stage": "$default"},
+                           "routeKey": "POST /receipts/{provider}", "stage": "$default",
+                           # When the API queued it: SQS's SentTimestamp (milliseconds).
+                           "timeEpoch": _sent_timestamp(message)},
         "body": str(message.get("body") or ""),
         "isBase64Encoded": False,
     }
