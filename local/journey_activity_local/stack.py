@@ -654,6 +654,7 @@ class LocalEnvironment:
             "state_machine_arn": self.state_machine_arn,
             "ledger_table": TABLE_NAME,
             "receipt_queue": dict(self.receipt_path),
+            "callback_queue": dict(self.callback_queue),
             "providers": self._describe_providers(),
         }
 
