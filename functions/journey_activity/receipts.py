@@ -209,9 +209,8 @@ def park_or_apply(ledger: Ledger, sfn: Any, provider: str, receipt: Receipt) -> 
 
 
 # A receipt whose AWS calls are throttled past the SDK's retries is applied again here, with full
-# jitter (at most about 1.5 s of pauses): Twilio does not retry a failed status callback, so a
-# receipt the callback could not apply would leave a delivered endpoint to time out; for the
-# others it saves the provider's (or the queue's) redelivery. Applying it again is safe: each
+# jitter (at most about 1.5 s of pauses): it saves the queue's redelivery, which comes only after
+# the queue's visibility timeout (180 s), close to a default heartbeat. Applying it again is safe: each
 # step is idempotent (a parked copy is a duplicate, a final status is written once, the same
 # receipt resumes again and a resumed task refuses).
 APPLY_ATTEMPTS = 5
@@ -228,7 +227,7 @@ def resume(ledger: Ledger, sfn: Any, target: Target, record: Mapping[str, Any], 
            *, again: bool = False) -> Outcome:
     """Resume the waiting task with the record's final outcome.
 
-    Raises on a throttled or failed call (the provider retries the receipt, and the retry
+    Raises on a throttled or failed call (the queue, or the provider, delivers the receipt again, and that
     resumes again: see :func:`apply_receipt`); a gone task (timed out, already resumed, not
     ours) is no error: the ledger keeps the real outcome. When the pointer's token is gone and
     a retried sender has linked a newer one meanwhile, that one is resumed."""

@@ -125,7 +125,7 @@ def receive(provider: str, raw: str, headers: dict[str, str] | None, received_at
     settings = get_settings()
     try:
         secrets = _read_retrying(lambda: signing_secrets_for(provider))
-    except Exception as error:  # answered, not raised: the provider retries a 500
+    except Exception as error:  # a 500 verdict: the message stays on the queue for redelivery
         # The type only: an error about a secret must not carry its value into the logs.
         logger.error("The provider's signing secret could not be read",
                      extra={"provider": provider, "error_type": type(error).__name__})
@@ -190,7 +190,7 @@ def receive_twilio(config: TwilioProviderConfig, raw: str, headers: dict[str, st
         return _too_large(size)
     try:
         tokens = _read_retrying(lambda: split_secrets(resolve_reference(config.auth_token)))
-    except Exception as error:  # answered, not raised: a 5xx is Twilio's to retry (or not)
+    except Exception as error:  # a 500 verdict: the message stays on the queue for redelivery
         logger.error("The provider's auth token could not be read",
                      extra={"provider": config.name, "error_type": type(error).__name__})
         return _answer(500, error="secret_unavailable", message="the receipt endpoint could not read its secret")
