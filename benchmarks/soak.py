@@ -271,14 +271,15 @@ def soak(batches: int, seed: int, parallel: int, heartbeat: int = 15,
             provider[channel] = {**local.standins[kind].provider_config(channel),
                                  "timeout_seconds": SENDER_TIMEOUT_SECONDS if kind == "http" else SDK_TIMEOUT_SECONDS}
         local.set_environment(CHANNEL_PROVIDERS=json.dumps(provider))
-        if aws_faults and local.receipt_path.get("queue_url"):
-            # The template's ratio of the receipt queue's visibility timeout to the receipt wait's
-            # heartbeat (180 s to 300 s), kept at the soak's shorter heartbeat: a receipt the
-            # throttled receipt-queue function leaves on the queue comes back as it would on AWS,
-            # within the wait, instead of 180 s after a 15 s heartbeat.
-            local.client("sqs").set_queue_attributes(
-                QueueUrl=local.receipt_path["queue_url"],
-                Attributes={"VisibilityTimeout": str(max(2, int(heartbeat * VISIBILITY_OVER_HEARTBEAT)))})
+        for queue in (local.receipt_path, local.callback_queue):
+            if aws_faults and queue.get("queue_url"):
+                # The template's ratio of a receipt queue's visibility timeout to the receipt wait's
+                # heartbeat (180 s to 300 s), kept at the soak's shorter heartbeat: a receipt the
+                # throttled receipt-queue or callback function leaves on its queue comes back as it
+                # would on AWS, within the wait, instead of 180 s after a 15 s heartbeat.
+                local.client("sqs").set_queue_attributes(
+                    QueueUrl=queue["queue_url"],
+                    Attributes={"VisibilityTimeout": str(max(2, int(heartbeat * VISIBILITY_OVER_HEARTBEAT)))})
         with ThreadPoolExecutor(max_workers=parallel) as pool:
             futures = [pool.submit(run_batch, local, batch, heartbeat * 4 + 60) for batch in planned]
             for done, future in enumerate(as_completed(futures), start=1):

@@ -769,6 +769,21 @@ class Ledger:
                 break
         return taken
 
+    def claim_heartbeat(self, batch_id: str, endpoint_id: str, now: float, interval: float) -> bool:
+        """Whether this receipt sends the endpoint's heartbeat: True for the one caller whose
+        conditional write moved ``heartbeat_at`` (epoch milliseconds) to ``now`` (none yet, or the last one at least
+        ``interval`` seconds ago); False for every other (a concurrent receipt claimed it)."""
+        try:
+            self._update(_to_item({"pk": batch_id, "sk": endpoint_id}), {"heartbeat_at": int(now * 1000)},
+                         condition="attribute_exists(pk) AND (attribute_not_exists(heartbeat_at) "
+                                   "OR heartbeat_at <= :due)",
+                         condition_values={":due": int((now - interval) * 1000)})
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
     def note(self, batch_id: str, endpoint_id: str, **fields: Any) -> dict[str, Any]:
         """Record facts that change no status (a progress or late receipt, a report error);
         returns the record after the write."""

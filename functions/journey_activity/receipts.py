@@ -14,6 +14,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
+import time
 from collections.abc import Callable, Mapping
 from enum import StrEnum
 from typing import Any
@@ -110,7 +112,39 @@ def stored_receipt(receipt: Receipt) -> dict[str, Any]:
     return stored
 
 
-def apply_receipt(ledger: Ledger, sfn: Any, target: Target, receipt: Mapping[str, Any]) -> Outcome:
+def heartbeat_interval() -> float:
+    """Seconds between two heartbeats of one endpoint: a third of the wait's HeartbeatSeconds
+    (``RECEIPT_HEARTBEAT_SECONDS``, 300 by default), so two heartbeats can be lost before it expires."""
+    try:
+        seconds = float(os.environ.get("RECEIPT_HEARTBEAT_SECONDS") or 300)
+    except ValueError:
+        seconds = 300.0
+    return max(seconds, 1.0) / 3
+
+
+def heartbeat(ledger: Ledger, sfn: Any, target: Target, *, clock: Callable[[], float] = time.time,
+              interval: float | None = None) -> Outcome:
+    """At most one SendTaskHeartbeat per endpoint per interval (F7): the receipt whose conditional
+    write claims the interval sends it, every other progress receipt in it sends none. A throttled
+    heartbeat counts as sent (a dropped heartbeat is harmless: the next interval's receipt, or the
+    outcome, comes long before HeartbeatSeconds); a gone task makes the receipt late."""
+    every = heartbeat_interval() if interval is None else interval
+    if not target.task_token or not ledger.claim_heartbeat(target.batch_id, target.endpoint_id, clock(), every):
+        return Outcome.PROGRESS
+    try:
+        sfn.send_task_heartbeat(taskToken=target.task_token)
+    except ClientError as error:
+        if aws.is_throttling(error):
+            LOG.info("Heartbeat throttled; dropped", extra={"endpoint_id": target.endpoint_id})
+            return Outcome.PROGRESS
+        if _error_code(error) not in GONE_TASK_ERRORS:
+            raise
+        return Outcome.LATE
+    return Outcome.PROGRESS
+
+
+def apply_receipt(ledger: Ledger, sfn: Any, target: Target, receipt: Mapping[str, Any], *,
+                  clock: Callable[[], float] = time.time) -> Outcome:
     """Record the receipt and resume (or heartbeat) the waiting task; never raises for a gone task."""
     parsed = Receipt.model_validate(receipt)
     batch_id, endpoint_id = target.batch_id, target.endpoint_id
@@ -118,12 +152,7 @@ def apply_receipt(ledger: Ledger, sfn: Any, target: Target, receipt: Mapping[str
     if kind is Outcome.PROGRESS:
         record = ledger.note(batch_id, endpoint_id, last_receipt_status=parsed.status, last_receipt_at=now_iso())
         if target.task_token and record.get("status") in (LedgerStatus.SENDING, LedgerStatus.SENT):
-            try:
-                sfn.send_task_heartbeat(taskToken=target.task_token)
-            except ClientError as error:
-                if _error_code(error) not in GONE_TASK_ERRORS:
-                    raise
-                return Outcome.LATE
+            return heartbeat(ledger, sfn, target, clock=clock)
         return Outcome.PROGRESS
 
     status = {Outcome.DELIVERED: LedgerStatus.DELIVERED, Outcome.SKIPPED: LedgerStatus.SKIPPED}.get(
@@ -180,9 +209,8 @@ def park_or_apply(ledger: Ledger, sfn: Any, provider: str, receipt: Receipt) -> 
 
 
 # A receipt whose AWS calls are throttled past the SDK's retries is applied again here, with full
-# jitter (at most about 1.5 s of pauses): Twilio does not retry a failed status callback, so a
-# receipt the callback could not apply would leave a delivered endpoint to time out; for the
-# others it saves the provider's (or the queue's) redelivery. Applying it again is safe: each
+# jitter (at most about 1.5 s of pauses): it saves the queue's redelivery, which comes only after
+# the queue's visibility timeout (180 s), close to a default heartbeat. Applying it again is safe: each
 # step is idempotent (a parked copy is a duplicate, a final status is written once, the same
 # receipt resumes again and a resumed task refuses).
 APPLY_ATTEMPTS = 5
@@ -199,7 +227,7 @@ def resume(ledger: Ledger, sfn: Any, target: Target, record: Mapping[str, Any], 
            *, again: bool = False) -> Outcome:
     """Resume the waiting task with the record's final outcome.
 
-    Raises on a throttled or failed call (the provider retries the receipt, and the retry
+    Raises on a throttled or failed call (the queue, or the provider, delivers the receipt again, and that
     resumes again: see :func:`apply_receipt`); a gone task (timed out, already resumed, not
     ours) is no error: the ledger keeps the real outcome. When the pointer's token is gone and
     a retried sender has linked a newer one meanwhile, that one is resumed."""

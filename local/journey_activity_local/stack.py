@@ -312,6 +312,7 @@ class LocalEnvironment:
         self._stack = ExitStack()
         self._saved_env: dict[str, str] | None = None
         self.signing_secret = secrets.token_hex(24)
+        self._queue_refs: dict[str, str] = {}
         self.state_machine_arn = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{STATE_MACHINE_NAME}"
         self.configuration_uri: str | None = None
         self._configuration_body = b""
@@ -395,6 +396,7 @@ class LocalEnvironment:
         self.receipts_url = f"{self.http_api.url}/receipts/{PROVIDER_NAME}"
         self.receipt_path = self._create_receipt_path()
         self.destination_queues = self._create_destination_queues()
+        self.callback_queue = self._create_queue("CallbackQueue")
         setup = StandInSetup(
             receipts_base_url=self.http_api.url,
             receipt_topic_arn=self.receipt_path.get("topic_arn", ""),
@@ -435,6 +437,7 @@ class LocalEnvironment:
         AccountConcurrency(self.options.account_concurrency,
                            {name: spec.reserved_concurrency for name, spec in self.registry.specs.items()})
         self.guard_config = self._guard_config(refs)
+        self.http_api.use_integrations(self._api_integrations(refs), REGION)
         # Here for the Lambda endpoint's check of the state machine's invocations; in every
         # worker process for the handlers' own calls.
         aws_guards.install(self.guard_config)
@@ -456,7 +459,9 @@ class LocalEnvironment:
         self.execution_events = self._stack.enter_context(ExecutionEvents(
             self.registry, self.state_machine_arn,
             queues={arn: url for url, arn in self.destination_queues.values()}, guard_config=self.guard_config))
-        self.receipt_queue = self._start_queue_poller()
+        pollers = self._start_queue_pollers()
+        self.receipt_queue = pollers.get("ReceiptQueue")
+        self.callback_poller = pollers.get("CallbackQueue")
 
     def _resource_name(self, logical_id: str, name_property: str) -> str:
         """A resource's name as the template sets it (resolved), or "" when the template has none."""
@@ -528,20 +533,85 @@ class LocalEnvironment:
                 return found
             found.extend(fresh)
 
-    def _start_queue_poller(self) -> Any:
-        """Lambda's event source mapping of the receipt queue (the template's EventSourceMapping)."""
+    def _create_queue(self, logical_id: str) -> dict[str, str]:
+        """A queue of the template (and its dead-letter queue, with the redrive policy) on moto:
+        ``{"queue_url", "queue_arn", "dead_letter_queue_url"}``; empty when the template has none."""
+        import boto3
+
+        resource = self.template.resources.get(logical_id)
+        if not resource or resource.get("Type") != "AWS::SQS::Queue":
+            return {}
+        sqs = boto3.client("sqs", region_name=REGION)
+        properties = resource.get("Properties", {})
+        attributes = {"VisibilityTimeout": str(properties.get("VisibilityTimeout", 30)),
+                      "MessageRetentionPeriod": str(properties.get("MessageRetentionPeriod", 345600))}
+        found: dict[str, str] = {}
+        redrive = properties.get("RedrivePolicy") or {}
+        target = redrive.get("deadLetterTargetArn")
+        dead_letter = getattr(target, "value", None) if target is not None else None
+        if isinstance(target, dict):
+            dead_letter = target.get("Fn::GetAtt")
+        if dead_letter:
+            dead_letter_id = str(dead_letter[0] if isinstance(dead_letter, list) else dead_letter).split(".")[0]
+            dlq = self._create_queue(dead_letter_id)
+            found["dead_letter_queue_url"] = dlq["queue_url"]
+            attributes["RedrivePolicy"] = json.dumps({"deadLetterTargetArn": dlq["queue_arn"],
+                                                      "maxReceiveCount": int(redrive.get("maxReceiveCount", 5))})
+        name = f"journey-activity-local-{logical_id}"
+        url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self._queue_refs.update({logical_id: url, f"{logical_id}.Arn": arn, f"{logical_id}.QueueName": name,
+                                 f"{logical_id}.QueueUrl": url})
+        return {"queue_url": url, "queue_arn": arn, **found}
+
+    def _api_integrations(self, refs: Mapping[str, Any]) -> list[Any]:
+        """The HTTP API routes the template serves with an AWS service integration (SQS-SendMessage)."""
+        from journey_activity_local.engine.http_api import ServiceIntegration
+
+        found = []
+        resources = self.template.resources
+        for route in resources.values():
+            if route.get("Type") != "AWS::ApiGatewayV2::Route":
+                continue
+            properties = route.get("Properties", {})
+            target = str(self.template.resolve(properties.get("Target", ""), {}))
+            integration = resources.get(target.removeprefix("integrations/"), {})
+            settings = integration.get("Properties", {})
+            if integration.get("Type") != "AWS::ApiGatewayV2::Integration" or not settings.get("IntegrationSubtype"):
+                continue
+            if settings["IntegrationSubtype"] != "SQS-SendMessage":
+                raise LookupError(f"the local HTTP API has no {settings['IntegrationSubtype']} integration")
+            credentials = settings.get("CredentialsArn")
+            role = getattr(credentials, "value", None) or (credentials or {}).get("Fn::GetAtt", "")
+            method, _, path = str(properties.get("RouteKey", "")).partition(" ")
+            found.append(ServiceIntegration(
+                method=method.upper(), path=path, subtype=str(settings["IntegrationSubtype"]),
+                role=str(role[0] if isinstance(role, list) else role).split(".")[0],
+                parameters={key: str(self.template.resolve(value, refs))
+                            for key, value in (settings.get("RequestParameters") or {}).items()}))
+        return found
+
+    def _start_queue_pollers(self) -> dict[str, Any]:
+        """Lambda's event source mappings of the template's queues, by the queue's logical id."""
         from journey_activity_local.engine.receipt_queue import QueuePoller
 
-        mappings = [r.get("Properties", {}) for r in self.template.resources.values()
-                    if r.get("Type") == "AWS::Lambda::EventSourceMapping"]
-        if not self.receipt_path or not mappings:
-            return None
-        function = str(self.template.resolve(mappings[0].get("FunctionName"), self._refs({})))
-        if function not in self.registry.specs:
-            return None
-        return self._stack.enter_context(QueuePoller(
-            self.registry, function, self.receipt_path["queue_url"], self.receipt_path["queue_arn"], region=REGION,
-            batch_size=int(mappings[0].get("BatchSize", 10))))
+        queues = {"ReceiptQueue": self.receipt_path, "CallbackQueue": self.callback_queue}
+        pollers = {}
+        for resource in self.template.resources.values():
+            if resource.get("Type") != "AWS::Lambda::EventSourceMapping":
+                continue
+            mapping = resource.get("Properties", {})
+            source = mapping.get("EventSourceArn")
+            target = getattr(source, "value", None) or (source or {}).get("Fn::GetAtt", "")
+            queue_id = str(target[0] if isinstance(target, list) else target).split(".")[0]
+            queue = queues.get(queue_id)
+            function = str(self.template.resolve(mapping.get("FunctionName"), self._refs({})))
+            if not queue or function not in self.registry.specs:
+                continue
+            pollers[queue_id] = self._stack.enter_context(QueuePoller(
+                self.registry, function, queue["queue_url"], queue["queue_arn"], region=REGION,
+                batch_size=int(mapping.get("BatchSize", 10))))
+        return pollers
 
     def _guard_config(self, refs: Mapping[str, Any]) -> aws_guards.GuardConfig:
         from journey_activity_local.engine.iam_policies import principals
@@ -615,7 +685,9 @@ class LocalEnvironment:
                                 "LedgerTable": TABLE_NAME,
                                 "LedgerTable.Arn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{TABLE_NAME}",
                                 "BatchStateMachine": self.state_machine_arn,
-                                "BatchStateMachine.Name": STATE_MACHINE_NAME, **extra}
+                                "BatchStateMachine.Name": STATE_MACHINE_NAME,
+                                "ReceiptsApiRole.Arn": f"arn:aws:iam::{ACCOUNT}:role/ReceiptsApiRole",
+                                **getattr(self, "_queue_refs", {}), **extra}
         for logical_id, (url, arn) in getattr(self, "destination_queues", {}).items():
             refs.update({logical_id: url, f"{logical_id}.Arn": arn, f"{logical_id}.QueueName": arn.rsplit(":", 1)[1]})
         if self.configuration_uri is not None:  # the parameter, as `sam deploy --parameter-overrides` sets it
@@ -796,6 +868,7 @@ class LocalEnvironment:
             "state_machine_arn": self.state_machine_arn,
             "ledger_table": TABLE_NAME,
             "receipt_queue": dict(self.receipt_path),
+            "callback_queue": dict(self.callback_queue),
             "providers": self._describe_providers(),
         }
 

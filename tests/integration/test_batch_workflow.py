@@ -9,8 +9,10 @@ import time
 import pytest
 import urllib3
 
+from journey_activity.ledger import Ledger
 from journey_activity.models.pinpoint import ChannelType
 from journey_activity.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, signed_headers
+from journey_activity_local.stack import PROVIDER_NAME, TABLE_NAME
 
 from .conftest import address_for, endpoint, event_with, load_event
 
@@ -23,6 +25,17 @@ def post_receipt(url: str, body: dict, headers: dict[str, str]) -> tuple[int, di
     response = HTTP.request("POST", url, body=json.dumps(body).encode(),
                             headers={"Content-Type": "application/json", **headers}, timeout=5)
     return response.status, json.loads(response.data or b"{}")
+
+
+def post_consumed(local, body: dict | str, headers: dict[str, str]) -> None:
+    """Post one receipt to the receipts API, which queues it (200), and wait until the callback
+    function has taken it off the queue (applied, parked or refused)."""
+    before = local.callback_poller.deleted
+    raw = body if isinstance(body, str) else json.dumps(body)
+    response = HTTP.request("POST", local.receipts_url, body=raw.encode(),
+                            headers={"Content-Type": "application/json", **headers}, timeout=5)
+    assert response.status == 200, response.data
+    assert local.callback_poller.wait_deleted(before + 1)
 
 
 def test_every_channel_type_is_sent_and_delivered(make_local, invoke):
@@ -226,8 +239,9 @@ def test_receipt_before_the_message_id_is_recorded(make_local, invoke):
     run = invoke(local, event_with({"early": endpoint("SMS", "+14155550123")}))
     assert run.status("early") == "DELIVERED"
     run.finish()
-    # The callback answered 202 (parked): the sender applied the receipt when it linked the message id.
-    assert [r["http_status"] for r in local.provider.receipts] == [202]
+    # The API queued the receipt (200) before the send was recorded; the callback parked it and the
+    # sender applied it when it linked the message id.
+    assert [r["http_status"] for r in local.provider.receipts] == [200]
     assert run.ledger()["early"]["receipt_status"] == "delivered"
     assert "Record failed delivery" not in [e.get("stateEnteredEventDetails", {}).get("name") for e in run.history()]
 
@@ -247,23 +261,19 @@ def test_forged_missing_and_stale_signatures_are_rejected(make_local, invoke):
     body = _receipt_for(local, run, "silent", "bounced")
     raw = json.dumps(body)
 
-    status, answer = post_receipt(local.receipts_url, body, {})
-    assert (status, answer["error"]) == (401, "missing_signature")
-    forged = signed_headers("not-the-secret", raw)
-    status, answer = post_receipt(local.receipts_url, body, forged)
-    assert (status, answer["error"]) == (401, "invalid_signature")
+    # The API queues each (200); the callback function refuses each from the queue and deletes it.
+    post_consumed(local, body, {})
+    post_consumed(local, body, signed_headers("not-the-secret", raw))
     stale_at = int(time.time()) - 301
-    stale = {TIMESTAMP_HEADER: str(stale_at), SIGNATURE_HEADER: sign(local.signing_secret, stale_at, raw)}
-    status, answer = post_receipt(local.receipts_url, body, stale)
-    assert (status, answer["error"]) == (401, "stale_timestamp")
-    tampered = signed_headers(local.signing_secret, raw.replace("bounced", "delivered"))
-    status, answer = post_receipt(local.receipts_url, body, tampered)
-    assert (status, answer["error"]) == (401, "invalid_signature")
+    post_consumed(local, body, {TIMESTAMP_HEADER: str(stale_at),
+                                SIGNATURE_HEADER: sign(local.signing_secret, stale_at, raw)})
+    post_consumed(local, body, signed_headers(local.signing_secret, raw.replace("bounced", "delivered")))
 
     # None of them changed anything: the endpoint is still waiting for its receipt.
     assert run.ledger()["silent"]["status"] == "SENT"
-    status, answer = post_receipt(local.receipts_url, body, signed_headers(local.signing_secret, raw))
-    assert (status, answer["result"]) == (200, "failed")
+    assert "receipt_status" not in run.ledger()["silent"]
+    assert local.callback_poller.left == 0
+    post_consumed(local, body, signed_headers(local.signing_secret, raw))
     assert run.finish()["results"][0]["reason"] == "bounced"
 
 
@@ -277,14 +287,14 @@ def test_duplicate_and_late_receipts_are_acknowledged_and_recorded(make_local, i
     assert run.status("late") == "TIMED_OUT"
 
     duplicate = _receipt_for(local, run, "fine")
+    before = run.ledger()["fine"]
     raw = json.dumps(duplicate)
-    status, answer = post_receipt(local.receipts_url, duplicate, signed_headers(local.signing_secret, raw))
-    assert (status, answer["result"]) == (200, "duplicate")
+    post_consumed(local, duplicate, signed_headers(local.signing_secret, raw))
+    assert run.ledger()["fine"]["status"] == before["status"] == "DELIVERED"
 
     late = _receipt_for(local, run, "late")
     raw = json.dumps(late)
-    status, answer = post_receipt(local.receipts_url, late, signed_headers(local.signing_secret, raw))
-    assert (status, answer["result"]) == (200, "late")
+    post_consumed(local, late, signed_headers(local.signing_secret, raw))
     record = run.ledger()["late"]
     assert record["status"] == "TIMED_OUT"
     assert record["late_receipt_status"] == "delivered"
@@ -298,17 +308,18 @@ def test_duplicate_and_late_receipts_are_acknowledged_and_recorded(make_local, i
 def test_a_receipt_for_an_unknown_message_is_parked_not_refused(make_local):
     local = make_local()
     body = {"message_id": "msg-nobody-knows", "status": "delivered"}
-    status, answer = post_receipt(local.receipts_url, body, signed_headers(local.signing_secret, json.dumps(body)))
-    assert (status, answer["result"]) == (202, "parked")
+    post_consumed(local, body, signed_headers(local.signing_secret, json.dumps(body)))
+    parked = Ledger(TABLE_NAME).pointer(PROVIDER_NAME, "msg-nobody-knows")
+    assert [receipt["status"] for receipt in parked["receipts"]] == ["delivered"]
 
 
-def test_a_receipt_that_is_not_json_gets_a_clear_400(make_local):
+def test_a_receipt_that_is_not_json_is_refused_from_the_queue(make_local):
     local = make_local()
     raw = "message_id=1&status=delivered"
-    response = HTTP.request("POST", local.receipts_url, body=raw.encode(),
-                            headers=signed_headers(local.signing_secret, raw), timeout=5)
-    assert response.status == 400
-    assert json.loads(response.data)["error"] == "bad_receipt"
+    post_consumed(local, raw, signed_headers(local.signing_secret, raw))
+    # Refused and deleted (not left for redelivery), nothing parked.
+    assert local.callback_poller.left == 0
+    assert Ledger(TABLE_NAME).pointer(PROVIDER_NAME, "1") is None
 
 
 def test_engagement_events_arrive_in_eventbridge(make_local, invoke):

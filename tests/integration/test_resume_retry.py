@@ -1,17 +1,21 @@
 """A throttled resume on the real state machine: the callback's SendTaskSuccess fails with
-ThrottlingException on every attempt the callback makes itself, the callback answers 500, the
-provider stand-in retries the receipt, and that retry resumes the waiting task (it does not wait
-out its heartbeat)."""
+ThrottlingException on every attempt the callback makes itself, the callback function leaves the
+message on the callback queue (batchItemFailures), the queue delivers it again after its
+visibility timeout, and that redelivery resumes the waiting task (it does not wait out its
+heartbeat). The template's visibility timeout (180 s) is shortened to 2 s for the test."""
 
 from __future__ import annotations
 
 import functools
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.awsrequest import AWSResponse
+
+from tests.lint.test_template import ROOT
 
 from .conftest import endpoint, event_with
 
@@ -54,10 +58,23 @@ def _throttle_the_first_resume(marker: str) -> None:
     aws.client = client  # type: ignore[assignment]
 
 
-def test_the_providers_retry_of_a_receipt_resumes_a_task_whose_resume_was_throttled(make_local, invoke, tmp_path):
+def template_with_callback_visibility(directory: Path, seconds: int) -> Path:
+    """template.yaml with the callback queue's visibility timeout changed, beside what it names."""
+    text, count = re.subn(r"(  CallbackQueue:\n(?:    .*\n|      .*\n|\s*#.*\n)*?      VisibilityTimeout: )\d+",
+                          rf"\g<1>{seconds}", (ROOT / "template.yaml").read_text())
+    assert count == 1
+    directory.mkdir()
+    for linked in ("statemachines", "functions"):
+        (directory / linked).symlink_to(ROOT / linked)
+    (directory / "template.yaml").write_text(text)
+    return directory / "template.yaml"
+
+
+def test_the_queues_redelivery_of_a_receipt_resumes_a_task_whose_resume_was_throttled(make_local, invoke, tmp_path):
     marker = tmp_path / "throttled"
+    template = template_with_callback_visibility(tmp_path / "template", 2)
     # The heartbeat is far beyond the test: only a resume ends the task.
-    local = make_local(receipt_timeout_seconds=600, receipt_heartbeat_seconds=300,
+    local = make_local(template=template, receipt_timeout_seconds=600, receipt_heartbeat_seconds=300,
                        worker_initializers=[(_throttle_the_first_resume, (str(marker),))])
     run = invoke(local, event_with({"ep": endpoint("SMS", "+14155550123")}))
     run.finish(timeout=120)  # SUCCEEDED, long before the heartbeat
@@ -67,7 +84,8 @@ def test_the_providers_retry_of_a_receipt_resumes_a_task_whose_resume_was_thrott
     assert "TaskSucceeded" in types
     assert "TaskTimedOut" not in types
     [receipt] = [r for r in local.provider.receipts if r["status"] == "delivered"]
-    assert receipt["outcomes"] == [500, 200]  # the throttled attempt, then the retry that resumed
+    assert receipt["outcomes"] == [200]  # the API queued it once
+    assert local.callback_poller.left == 1  # the throttled delivery, left for the queue's redelivery
     record = run.ledger()["ep"]
     assert record["status"] == "DELIVERED"
     assert len(local.provider.sends) == 1

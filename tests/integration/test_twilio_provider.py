@@ -1,7 +1,8 @@
 """SMS through Twilio end to end on the local run: the SMS sender calls the Twilio stand-in's REST
 API (Basic auth with the token read from the local Secrets Manager, as its IAM statements allow);
 the stand-in posts StatusCallbacks signed as Twilio signs them to the local HTTP API's
-``/receipts/twilio``, whose function verifies them and resumes the waiting task. Each --behave
+``/receipts/twilio``, which queues them (SQS-SendMessage) for the callback function, which
+verifies them and resumes the waiting task. Each --behave
 word gets the status a person would expect."""
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ def test_twilio_outcomes_come_back_through_signed_status_callbacks(make_local, i
     # Status callbacks go to the public receipts URL, with our key in the (signed) query.
     sent = standin.sends[0]["params"]
     assert sent["StatusCallback"].startswith(f"{local.http_api.url}/receipts/twilio?ja_key=")
+    # With Twilio's connection overrides: a failed callback is retried 5 times.
+    assert sent["StatusCallback"].endswith("#rc=5&rp=all")
     scheduled = [event["taskScheduledEventDetails"] for event in run.history() if event["type"] == "TaskScheduled"]
     assert all("SmsVoiceSendFunction" in details["parameters"] for details in scheduled
                if "waitForTaskToken" in details["resource"])
@@ -89,7 +92,11 @@ def test_a_forged_status_callback_is_refused_and_changes_nothing(make_local, inv
     answer = urllib3.PoolManager().request(
         "POST", url, body=urlencode(params),
         headers={"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": forged})
-    assert answer.status == 401
+    # The API queues every request (200); the callback function refuses the forgery from the queue
+    # and deletes it: nothing applied, nothing left for redelivery.
+    assert answer.status == 200
+    assert local.callback_poller.wait_deleted(1)
+    assert local.callback_poller.left == 0
     assert run.ledger()["quiet"]["status"] == "SENT"
     run.finish()
     # Nothing delivered it: the wait ended without a receipt.

@@ -67,7 +67,8 @@ def test_every_alarm_notifies_the_optional_topic_and_the_dead_letter_alarm_needs
     resources = parsed_template()["Resources"]
     alarms = {name: r for name, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
     assert set(alarms) == {"ExecutionsFailedAlarm", "RefusedReceiptsAlarm", "TimedOutEndpointsAlarm",
-                           "DeadLetterQueueAlarm", "ReceiptDeadLetterAlarm", "FinalizeDeadLetterAlarm"}
+                           "DeadLetterQueueAlarm", "ReceiptDeadLetterAlarm", "FinalizeDeadLetterAlarm",
+                           "CallbackDeadLetterAlarm"}
     for alarm in alarms.values():
         assert alarm["Properties"]["AlarmActions"] == {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}],
                                                                   {"Ref": "AWS::NoValue"}]}
@@ -76,3 +77,6 @@ def test_every_alarm_notifies_the_optional_topic_and_the_dead_letter_alarm_needs
     # The stack's own dead-letter queue (provider events) is always watched.
     assert alarms["ReceiptDeadLetterAlarm"]["Properties"]["Dimensions"] == [
         {"Name": "QueueName", "Value": {"Fn::GetAtt": ["ReceiptDeadLetterQueue", "QueueName"]}}]
+    # So is the callback queue's (receipts the receipts API queued).
+    assert alarms["CallbackDeadLetterAlarm"]["Properties"]["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": ["CallbackDeadLetterQueue", "QueueName"]}}]

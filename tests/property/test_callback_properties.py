@@ -1,9 +1,12 @@
-"""Property tests of the REAL callback handler against arbitrary HTTP API (payload format 2.0) events.
+"""Property tests of the REAL callback verification against arbitrary HTTP API (payload format 2.0)
+events, and of the REAL queue consumer against arbitrary queue messages.
 
-Whatever reaches ``POST /receipts/{provider}``, the callback never raises and answers a dict
-with an int ``statusCode`` below 500 (the secret is configured, so nothing here is the
+Whatever request reaches ``POST /receipts/{provider}`` (the API queues it; the consumer rebuilds
+the request from the message and verifies it with :func:`callback.answer`), the verdict is a
+dict with an int ``statusCode`` below 500 (the secret is configured, so nothing here is the
 server's fault) and a JSON body with an ``error`` or ``result`` key; a well-formed, correctly
-signed receipt for a message nobody sent is parked (202).
+signed receipt for a message nobody sent is parked (202). Whatever message is on the queue, the
+consumer never raises and leaves none of them for redelivery (each is refused or applied).
 """
 
 from __future__ import annotations
@@ -135,7 +138,7 @@ def event_for(provider: str, body: Body, headers: dict[str, str] | None, *, meth
             "routeKey": "POST /receipts/{provider}",
             "stage": "$default",
             "time": "23/Nov/2026:09:00:00 +0000",
-            "timeEpoch": 1_795_424_400_000,
+            "timeEpoch": int(time.time() * 1000),
         },
         "pathParameters": {"provider": provider},
         "isBase64Encoded": body.base64_encoded,
@@ -211,7 +214,7 @@ def requests(draw: st.DrawFn, *, routed: bool) -> tuple[dict[str, Any], Body, st
 def answer(stack: Stack, request: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     shown = {k: (v if k != "body" or len(str(v)) < 500 else f"{str(v)[:500]}...") for k, v in request.items()}
     note(f"event: {shown!r}")
-    response = callback.handler(request, stack.context)
+    response = callback.answer(request, stack.context)
     note(f"response: {response!r}")
     assert isinstance(response, dict), response
     status = response.get("statusCode")
@@ -269,10 +272,36 @@ def test_a_signed_receipt_for_an_unknown_message_is_parked(
     assert document.get("result") == "parked", document
 
 
+attribute_values = st.none() | any_text | st.sampled_from(["v=", "v=http", "http", "v=" + "x" * 300])
+message_attributes = st.dictionaries(
+    st.sampled_from(["provider", "signature", "timestamp", "twilio_signature", "ja_key", "domain", "other"]),
+    st.builds(lambda value, kind: {"stringValue": value, "dataType": kind}, attribute_values,
+              st.sampled_from(["String", "Number", "Binary"])), max_size=7)
+
+
+@PROPERTY
+@given(body=any_text, attributes=message_attributes, signed=st.booleans())
+def test_any_queue_message_is_refused_or_applied_never_left_for_redelivery(
+    stack: Stack, body: str, attributes: dict[str, Any], signed: bool
+) -> None:
+    RUNS["any queue message"] += 1
+    if signed:  # signed over the body: verification passes and the body is judged as a receipt
+        headers = signed_headers(stack.signing_secret, body)
+        attributes = {**attributes, "provider": {"stringValue": "v=http", "dataType": "String"},
+                      "signature": {"stringValue": "v=" + headers[SIGNATURE_HEADER], "dataType": "String"},
+                      "timestamp": {"stringValue": "v=" + headers[TIMESTAMP_HEADER], "dataType": "String"}}
+    message = {"messageId": "m-1", "receiptHandle": "h", "body": body, "attributes": {},
+               "messageAttributes": attributes, "eventSource": "aws:sqs"}
+    note(f"message: {message!r}")
+    answer = callback.handler({"Records": [message]}, stack.context)
+    assert answer == {"batchItemFailures": []}, answer
+
+
 # -- the properties really ran ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["any routed request", "unroutable request", "signed unknown receipt"])
+@pytest.mark.parametrize("name", ["any routed request", "unroutable request", "signed unknown receipt",
+                                  "any queue message"])
 def test_each_property_ran_at_least_1000_inputs(name: str) -> None:
     if not RUNS:
         pytest.skip("the properties were not run in this session")

@@ -1,5 +1,5 @@
 """A receipt whose resume failed (SendTaskSuccess throttled, or a 5xx) is resumed by the
-provider's retry of that receipt, through the real callback handler; a later duplicate is not
+queue's redelivery of that receipt, through the callback function's verification; a later duplicate is not
 resumed again (the same receipt once more tries, and the resumed task refuses), and a task
 already gone is acknowledged, not an error."""
 

@@ -1,14 +1,14 @@
-"""The receipt endpoint, through the real Lambda handler: size limit first, signature before
-parsing, the replay window, and one signing secret per provider (Secrets Manager or SSM, with
-two comma-separated values during a rotation)."""
+"""The receipt verification, on messages as the receipts API queues them: size limit first,
+signature before parsing, the replay window, and one signing secret per provider (Secrets
+Manager or SSM, with two comma-separated values during a rotation); and the consumer: a forged,
+stale or malformed message is refused, counted and deleted, never applied; only a transient
+failure is left on the queue."""
 
 from __future__ import annotations
 
-import base64
 import io
 import json
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +20,7 @@ from journey_activity import aws, config
 from journey_activity.handlers import _runtime, callback
 from journey_activity.signing import signed_headers
 from tests.conftest import LEDGER_KEYS
+from tests.receipt_messages import queued
 
 DEFAULT_SECRET = "default-secret-value"
 RECEIPT = json.dumps({"message_id": "msg-1", "status": "delivered"})
@@ -65,25 +66,16 @@ def environment(monkeypatch: pytest.MonkeyPatch, fake_aws: None) -> Iterator[Cal
     _reset()
 
 
-def post(provider: str, body: str, headers: dict[str, str], *, base64_encoded: bool = False) -> tuple[int, Any]:
-    """One request through the real handler, as the HTTP API (payload 2.0) delivers it."""
-    event = {
-        "version": "2.0",
-        "routeKey": "POST /receipts/{provider}",
-        "rawPath": f"/receipts/{provider}",
-        "rawQueryString": "",
-        "headers": {key.lower(): value for key, value in {"Content-Type": "application/json", **headers}.items()},
-        "pathParameters": {"provider": provider},
-        "requestContext": {"accountId": "123456789012", "apiId": "api", "domainName": "api.example.com",
-                           "http": {"method": "POST", "path": f"/receipts/{provider}", "protocol": "HTTP/1.1",
-                                    "sourceIp": "203.0.113.9", "userAgent": "provider"},
-                           "requestId": str(uuid.uuid4()), "routeKey": "POST /receipts/{provider}",
-                           "stage": "$default", "timeEpoch": int(time.time() * 1000)},
-        "body": base64.b64encode(body.encode()).decode() if base64_encoded else body,
-        "isBase64Encoded": base64_encoded,
-    }
-    answer = callback.handler(event, Context())  # type: ignore[arg-type]
-    return answer["statusCode"], json.loads(answer["body"])
+def post(provider: str, body: str, headers: dict[str, str]) -> tuple[int, Any]:
+    """One request as the receipts API queues it, through the callback function's verification:
+    the verdict (status and body) the endpoint answered before the API queued receipts."""
+    return callback.verdict(queued(provider, body, headers), Context())
+
+
+def consume(*messages: dict[str, Any]) -> list[str]:
+    """A batch of queue messages through the real handler: the ids it leaves on the queue."""
+    answer = callback.handler({"Records": list(messages)}, Context())  # type: ignore[arg-type]
+    return [item["itemIdentifier"] for item in answer["batchItemFailures"]]
 
 
 def sms_provider(name: str, **fields: Any) -> dict[str, Any]:
@@ -99,7 +91,7 @@ def test_an_oversized_body_gets_413_before_anything_else(environment):
     # Unsigned: the size is refused before the signature is even looked at.
     too_large = {"error": "too_large", "message": f"the body is over {callback.MAX_BODY_BYTES} bytes"}
     assert post("http", big, {}) == (413, too_large)
-    status, answer = post("http", big, signed_headers(DEFAULT_SECRET, big), base64_encoded=True)
+    status, answer = post("http", big, signed_headers(DEFAULT_SECRET, big))
     assert status == 413
     assert answer["error"] == "too_large"
 
@@ -242,3 +234,89 @@ def test_a_path_ending_in_a_newline_is_not_the_receipt_route(environment, provid
     /receipts/http<newline> is no provider's route (found by the callback's property test)."""
     status, body = post(provider, "{}", {"content-type": "application/json"})
     assert status == 404, body
+
+
+# -- the consumer: refused, counted, deleted; only what passes is left for redelivery -------------
+
+
+@pytest.fixture
+def counted(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The metrics the callback function adds, by name."""
+    names: list[str] = []
+    original = _runtime.metrics.add_metric
+
+    def add_metric(name: str, **kwargs: Any) -> None:
+        names.append(name)
+        original(name=name, **kwargs)
+
+    monkeypatch.setattr(_runtime.metrics, "add_metric", add_metric)
+    return names
+
+
+def test_a_forged_message_is_refused_counted_and_deleted_and_changes_nothing(environment, counted):
+    environment()
+    book = _runtime.ledger()
+    assert book.begin_send("batch-1", "ep-1", channel="SMS", provider="http")[0]
+    book.mark_sent("batch-1", "ep-1", provider="http", message_id="msg-1", task_token="token-1")
+    forged = queued("http", RECEIPT, signed_headers("not-the-secret", RECEIPT))
+    unsigned = queued("http", RECEIPT, {})
+    assert consume(forged, unsigned) == []  # deleted: never delivered again
+    assert counted.count("ReceiptsRefused") == 2
+    record = book.get("batch-1", "ep-1")
+    assert (record["status"], record.get("receipt_status")) == ("SENT", None)
+
+
+@pytest.mark.parametrize(("provider", "body"), [
+    ("http", "{this is not json"),  # signed, then refused as no receipt
+    ("http", json.dumps({"message_id": "m", "status": "delivered", "pad": "x" * (64 * 1024)})),  # too large
+    ("http\n", RECEIPT),  # no route
+])
+def test_a_malformed_message_is_refused_counted_and_deleted(environment, counted, provider, body):
+    environment()
+    assert consume(queued(provider, body, signed_headers(DEFAULT_SECRET, body))) == []
+    assert counted.count("ReceiptsRefused") == 1
+
+
+def test_a_genuine_message_is_applied_and_deleted(environment, counted):
+    environment()
+    assert consume(queued("http", RECEIPT, signed_headers(DEFAULT_SECRET, RECEIPT))) == []
+    assert counted == ["ReceiptsParked"]  # no send recorded msg-1: parked for its sender
+
+
+def test_only_the_message_that_failed_for_a_passing_reason_is_left_on_the_queue(environment, monkeypatch):
+    from journey_activity.handlers import callback as module
+
+    environment()
+    monkeypatch.setattr(aws.random, "uniform", lambda low, high: 0.0)  # no pauses in the test
+    body = json.dumps({"message_id": "msg-throttled", "status": "delivered"})
+    throttled = queued("http", body, signed_headers(DEFAULT_SECRET, body))
+    fine = queued("http", RECEIPT, signed_headers(DEFAULT_SECRET, RECEIPT))
+    original = module.park_or_apply_retrying
+
+    def park_or_apply(book: Any, sfn: Any, provider: str, receipt: Any) -> Any:
+        if receipt.message_id == "msg-throttled":
+            from botocore.exceptions import ClientError
+
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "UpdateItem")
+        return original(book, sfn, provider, receipt)
+
+    monkeypatch.setattr(module, "park_or_apply_retrying", park_or_apply)
+    assert consume(throttled, fine) == [throttled["messageId"]]
+
+
+def test_a_secret_that_cannot_be_read_leaves_the_message_for_redelivery(environment):
+    environment(sms_provider("sms-co", signing_secret_arn="ssm:/journey-activity/missing"))
+    message = queued("sms-co", RECEIPT, signed_headers(DEFAULT_SECRET, RECEIPT))
+    assert consume(message) == [message["messageId"]]
+
+
+def test_a_message_delivered_again_later_is_judged_by_when_the_api_queued_it(environment):
+    """The queue delivers a message again after its 180 s visibility timeout, up to 5 times: the
+    signature's 5 minutes count from when the API took the request, not from the redelivery."""
+    environment()
+    signed_at = time.time() - 600  # signed and queued ten minutes ago, delivered only now
+    headers = signed_headers(DEFAULT_SECRET, RECEIPT, now=signed_at)
+    assert callback.verdict(queued("http", RECEIPT, headers, sent_at=signed_at + 2), Context())[0] == 202
+    # A capture replayed to the API now is queued now: stale.
+    status, answer = callback.verdict(queued("http", RECEIPT, headers), Context())
+    assert (status, answer["error"]) == (401, "stale_timestamp")

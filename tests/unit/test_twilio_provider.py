@@ -34,6 +34,7 @@ from journey_activity.receipts import Outcome, classify
 from journey_activity_local.standins import twilio as twilio_standin
 from journey_activity_local.standins.registry import StandInSetup
 from journey_activity_local.standins.twilio import TwilioStandIn
+from tests.receipt_messages import queued
 from tests.unit.test_security_callbacks import Context, environment  # noqa: F401 - fixture
 from tests.unit.test_security_secrets import throttled_secret_reads
 
@@ -183,7 +184,7 @@ def test_a_send_is_accepted_and_its_status_callback_is_signed_as_twilio_signs(st
     assert result.outcome is None
     [sent] = standin.sends
     assert sent["params"] == {"To": "+14155550101", "Body": "Your code is 1234", "From": "+15005550006",
-                              "StatusCallback": f"{config.callback_url}?ja_key={KEY}"}
+                              "StatusCallback": f"{config.callback_url}?ja_key={KEY}#rc=5&rp=all"}
     assert standin.wait_for_callbacks(1, timeout=10)
     path, headers, body = catcher.posts[0]
     params = dict(parse_qsl(body))
@@ -276,24 +277,14 @@ def twilio_route(environment, monkeypatch):  # noqa: F811 - the fixture above
 
 
 def post_raw(body: str, headers: dict[str, str], *, query: str = "", host: str = "api.example.com") -> tuple[int, Any]:
-    """One request through the real handler, as the HTTP API (payload 2.0) delivers it."""
+    """One request as the receipts API queues it (its ``ja_key`` and domain name as attributes),
+    through the callback function's verification: the verdict the endpoint answered before."""
+    from urllib.parse import parse_qsl
+
     from journey_activity.handlers import callback
 
-    path = "/receipts/twilio"
-    event = {
-        "version": "2.0", "routeKey": "POST /receipts/{provider}", "rawPath": path, "rawQueryString": query,
-        "headers": {key.lower(): value for key, value in
-                    {"Content-Type": "application/x-www-form-urlencoded", **headers}.items()},
-        "pathParameters": {"provider": "twilio"},
-        "requestContext": {"accountId": "123456789012", "apiId": "api", "domainName": host,
-                           "http": {"method": "POST", "path": path, "protocol": "HTTP/1.1",
-                                    "sourceIp": "203.0.113.9", "userAgent": "TwilioProxy/1.1"},
-                           "requestId": "r-1", "routeKey": "POST /receipts/{provider}", "stage": "$default",
-                           "timeEpoch": 0},
-        "body": body, "isBase64Encoded": False,
-    }
-    answer = callback.handler(event, Context())  # type: ignore[arg-type]
-    return answer["statusCode"], json.loads(answer["body"])
+    key = dict(parse_qsl(query)).get("ja_key", "")
+    return callback.verdict(queued("twilio", body, headers, ja_key=key, domain=host), Context())
 
 
 def post_form(params: dict[str, str], *, url: str = f"{PUBLIC}?ja_key={KEY}", token: str = TOKEN,
@@ -333,7 +324,7 @@ def test_stop_ends_skipped_opted_out(twilio_route, monkeypatch):
 
 
 @pytest.mark.parametrize("forgery", ["token", "url", "param", "missing"])
-def test_a_forged_callback_gets_401_and_changes_nothing(twilio_route, forgery):
+def test_a_forged_callback_is_refused_and_changes_nothing(twilio_route, forgery):
     before = twilio_route.get("batch-1", "ep-1")
     params = _status("failed", ErrorCode="30003")
     if forgery == "token":
@@ -400,8 +391,9 @@ def test_a_throttled_auth_token_read_sends_nothing_and_is_retried(standin, catch
 
 
 def test_a_status_callback_whose_token_read_is_throttled_is_still_applied(twilio_route, monkeypatch):
-    """Twilio does not retry a callback answered with a 5xx: the callback reads the token again
-    itself while it is throttled, and answers 500 only when throttling outlasts its attempts."""
+    """The callback function reads the token again itself while it is throttled (sparing the
+    queue's redelivery), and leaves the message on the queue (500) only when throttling outlasts
+    its attempts."""
     from journey_activity import aws
 
     monkeypatch.setattr(aws.client("stepfunctions"), "send_task_success", lambda **kwargs: None)
@@ -413,3 +405,12 @@ def test_a_status_callback_whose_token_read_is_throttled_is_still_applied(twilio
     with throttled_secret_reads(100) as asked:
         status, answer = post_form(_status("delivered"))
     assert (status, answer["error"], len(asked)) == (500, "secret_unavailable", 5)
+
+
+def test_a_signature_over_the_url_with_its_connection_overrides_is_accepted(twilio_route, monkeypatch):
+    """Twilio does not say whether it signs the StatusCallback with its fragment: both forms verify."""
+    from journey_activity import aws
+
+    monkeypatch.setattr(aws.client("stepfunctions"), "send_task_success", lambda **kwargs: None)
+    status, answer = post_form(_status("delivered"), url=f"{PUBLIC}?ja_key={KEY}{twilio.CONNECTION_OVERRIDES}")
+    assert (status, answer["result"]) == (200, "delivered")

@@ -1,24 +1,38 @@
-"""The delivery-receipt endpoint: ``POST /receipts/{provider}`` behind an HTTP API.
+"""The delivery-receipt consumer: the callback queue's messages, which the receipts API writes.
 
-Answers: 200 applied (or a duplicate or late receipt: acknowledged so the provider stops
-retrying), 202 parked (the sender has not recorded the message id yet), 400 a body that is
-not a receipt, 401 a missing, wrong or stale signature, 413 a body over 64 KiB, 500 a server
-without a secret.
+``POST /receipts/{provider}`` is an API Gateway HTTP API AWS service integration
+(``SQS-SendMessage``, template.yaml ``ReceiptsIntegration``): API Gateway puts every request on the
+callback queue and answers 200 at once, whatever the load behind it, so a provider's burst is never
+refused for it. The message carries what verification needs: the raw body as the message body,
+and as message attributes (each value ``v=`` + the request's part, so a part the request lacks is
+``v=``, which SQS accepts where it refuses an empty value) the provider from the path, our HMAC
+headers, ``X-Twilio-Signature``, the ``ja_key`` query parameter and the API's domain name.
 
-Order matters: the size is checked first (nothing reads a huge body), then the signature
-(nothing parses a body nobody signed), then the receipt. The signature's timestamp must be
-within ``SIGNATURE_TOLERANCE_SECONDS`` (5 minutes) of now, so a captured receipt cannot be
-replayed later; within the window a replay is a duplicate, which the ledger makes harmless.
-Each provider may have its own secret (``signing_secret_arn`` in its configuration).
+This function is the queue's consumer (an SQS event source mapping with ReportBatchItemFailures).
+Each message is rebuilt into the request it was and verified exactly as the endpoint verified it
+before (:func:`verdict`): the size first (nothing reads a huge body), then the signature
+(nothing parses a body nobody signed), then the receipt. A message that is forged, unsigned,
+stale, too large, not a receipt or for no route is refused: logged, counted in
+``ReceiptsRefused``, deleted, never applied. A verified receipt is parked or applied. Only a
+message that failed for a reason that passes (throttled past the retries here, a DynamoDB
+error, a secret that cannot be read yet) is reported in ``batchItemFailures``: the queue delivers
+it again, and after ``maxReceiveCount`` receives keeps it in the callback dead-letter queue.
+
+The HMAC's timestamp must be within ``SIGNATURE_TOLERANCE_SECONDS`` (5 minutes) of the moment the
+API queued the request (SQS's ``SentTimestamp``), so a captured receipt cannot be replayed later;
+within the window a replay is a duplicate, which the ledger makes harmless. A message the queue
+delivers again after its visibility timeout (180 s, up to 5 receives) is judged against that
+moment too, never against its redelivery. Each provider may have its own secret
+(``signing_secret_arn`` in its configuration).
 
 A route named after a Twilio provider (``/receipts/twilio``) takes Twilio's StatusCallbacks
 instead: form-encoded, verified with ``X-Twilio-Signature`` over the public URL Twilio requested,
 which is rebuilt from configuration, never from the request's Host header: the provider's
 ``callback_url`` if set (a custom domain or base-path mapping must set it), else
 ``PROVIDER_CALLBACK_BASE_URL`` + ``/receipts/<name>``, else ``https://`` + the API's own domain
-name (``requestContext.domainName``, the default endpoint the senders name) + ``/receipts/<name>``;
-then the request's raw query string (our idempotency key, signed with the URL). Twilio signs no
-timestamp: a replay is a duplicate receipt, which the ledger makes harmless.
+name + ``/receipts/<name>``; then the query the sender gave Twilio (the configured URL's own
+query and our idempotency key ``ja_key``). Twilio signs no timestamp: a replay is a duplicate
+receipt, which the ledger makes harmless.
 """
 
 from __future__ import annotations
@@ -26,9 +40,10 @@ from __future__ import annotations
 import binascii
 import json
 import os
+import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.metrics import MetricUnit
@@ -43,7 +58,7 @@ from journey_activity.config import (
     default_signing_secrets,
     get_settings,
 )
-from journey_activity.handlers._runtime import ledger, logger, metrics, throttling_is_retried
+from journey_activity.handlers._runtime import ledger, logger, metrics
 from journey_activity.providers import twilio
 from journey_activity.receipts import APPLY_ATTEMPTS, APPLY_FIRST_PAUSE_SECONDS, Receipt, park_or_apply_retrying
 from journey_activity.security import resolve_reference, secret_read_is_transient, split_secrets
@@ -77,8 +92,8 @@ def _provider_secret_references(settings: Settings, provider: str) -> list[str]:
 
 
 def _read_retrying(read: Callable[[], list[str]]) -> list[str]:
-    """A secret read, tried again here while AWS throttles it past the SDK's retries: Twilio does
-    not retry a status callback answered with a 5xx, so a throttled read would lose the receipt."""
+    """A secret read, tried again here while AWS throttles it past the SDK's retries (it saves the
+    queue's redelivery, which comes only after the visibility timeout)."""
     return aws.retry_throttled(read, attempts=APPLY_ATTEMPTS, first_pause=APPLY_FIRST_PAUSE_SECONDS,
                                retryable=secret_read_is_transient)
 
@@ -98,7 +113,10 @@ def signing_secrets_for(provider: str) -> list[str]:
     return default_signing_secrets()
 
 
-def receive(provider: str, raw: str, headers: dict[str, str] | None) -> Response:
+def receive(provider: str, raw: str, headers: dict[str, str] | None, received_at: float | None = None) -> Response:
+    """An HMAC-signed receipt. ``received_at``: when the receipts API took the request (Unix
+    seconds; the queue's SentTimestamp), which the signature's timestamp must be within the
+    tolerance of, so a message the queue delivers again minutes later is not stale for that."""
     if len(provider.encode()) > 256:  # keeps the pointer key "msg#<provider>#<message id>" under 2048 bytes
         return _answer(404, error="unknown_provider", message="the provider name is over 256 bytes")
     size = len(raw.encode())
@@ -107,7 +125,7 @@ def receive(provider: str, raw: str, headers: dict[str, str] | None) -> Response
     settings = get_settings()
     try:
         secrets = _read_retrying(lambda: signing_secrets_for(provider))
-    except Exception as error:  # answered, not raised: the provider retries a 500
+    except Exception as error:  # a 500 verdict: the message stays on the queue for redelivery
         # The type only: an error about a secret must not carry its value into the logs.
         logger.error("The provider's signing secret could not be read",
                      extra={"provider": provider, "error_type": type(error).__name__})
@@ -118,7 +136,8 @@ def receive(provider: str, raw: str, headers: dict[str, str] | None) -> Response
     try:
         # Verified on the raw body, before it is parsed: a forged body is never read as JSON.
         verify(secrets, _header(headers, TIMESTAMP_HEADER),
-               _header(headers, SIGNATURE_HEADER), raw, tolerance_seconds=settings.signature_tolerance_seconds)
+               _header(headers, SIGNATURE_HEADER), raw, tolerance_seconds=settings.signature_tolerance_seconds,
+               now=received_at)
     except SignatureRejected as rejected:
         logger.warning("Receipt refused", extra={"provider": provider, "code": rejected.code})
         metrics.add_metric(name="ReceiptsRefused", unit=MetricUnit.Count, value=1)
@@ -156,6 +175,13 @@ def twilio_public_url(config: TwilioProviderConfig, domain_name: str | None, raw
     return urlunsplit((parts.scheme, parts.netloc, parts.path, raw_query, ""))
 
 
+def twilio_signature_valid(tokens: list[str], url: str, params: list[tuple[str, str]], given: str | None) -> bool:
+    """The signature over the URL Twilio requested, with or without the connection-override
+    fragment the sender added (Twilio does not document which form it signs)."""
+    return any(twilio.signature_valid(tokens, signed, params, given)
+               for signed in (url, url + twilio.CONNECTION_OVERRIDES))
+
+
 def receive_twilio(config: TwilioProviderConfig, raw: str, headers: dict[str, str] | None,
                    domain_name: str | None, raw_query: str) -> Response:
     """A Twilio StatusCallback: verify ``X-Twilio-Signature``, then park or apply its receipt."""
@@ -164,13 +190,13 @@ def receive_twilio(config: TwilioProviderConfig, raw: str, headers: dict[str, st
         return _too_large(size)
     try:
         tokens = _read_retrying(lambda: split_secrets(resolve_reference(config.auth_token)))
-    except Exception as error:  # answered, not raised: a 5xx is Twilio's to retry (or not)
+    except Exception as error:  # a 500 verdict: the message stays on the queue for redelivery
         logger.error("The provider's auth token could not be read",
                      extra={"provider": config.name, "error_type": type(error).__name__})
         return _answer(500, error="secret_unavailable", message="the receipt endpoint could not read its secret")
     params = parse_qsl(raw, keep_blank_values=True)
     url = twilio_public_url(config, domain_name, raw_query)
-    if not twilio.signature_valid(tokens, url, params, _header(headers, twilio.SIGNATURE_HEADER)):
+    if not twilio_signature_valid(tokens, url, params, _header(headers, twilio.SIGNATURE_HEADER)):
         # Nothing is parsed or recorded for a request nobody signed.
         logger.warning("Receipt refused", extra={"provider": config.name, "code": "bad_signature"})
         metrics.add_metric(name="ReceiptsRefused", unit=MetricUnit.Count, value=1)
@@ -211,7 +237,9 @@ def build_app() -> APIGatewayHttpResolver:
         if config is not None:
             return receive_twilio(config, raw, event.headers, event.request_context.domain_name,
                                   event.raw_query_string or "")
-        return receive(provider, raw, event.headers)
+        epoch = event.request_context.raw_event.get("timeEpoch")
+        received_at = epoch / 1000 if isinstance(epoch, int | float) and not isinstance(epoch, bool) else None
+        return receive(provider, raw, event.headers, received_at)
 
     @app.not_found
     def _not_found(_: Exception) -> Response:
@@ -230,13 +258,100 @@ def _raw_body_size(event: dict[str, Any]) -> int:
     return len(body.encode(errors="surrogatepass"))
 
 
-@throttling_is_retried
-@logger.inject_lambda_context
-@metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+# What the receipts API's integration puts on each message (template.yaml, ReceiptsIntegration).
+ATTRIBUTE_PREFIX = "v="
+# Message attribute -> the request header it carries.
+QUEUED_HEADERS = {"signature": SIGNATURE_HEADER, "timestamp": TIMESTAMP_HEADER,
+                  "twilio_signature": twilio.SIGNATURE_HEADER}
+# Statuses of a verdict that refuse the message for good: deleted, never applied.
+REFUSED = frozenset({400, 401, 404, 413})
+
+
+def attribute(message: dict[str, Any], name: str) -> str:
+    """A message attribute's value without the integration's ``v=`` prefix ("" when absent)."""
+    value = (message.get("messageAttributes") or {}).get(name) or {}
+    text = str(value.get("stringValue") or "")
+    return text.removeprefix(ATTRIBUTE_PREFIX)
+
+
+def _query(provider: str, key: str) -> str:
+    """The query the sender gave Twilio: the configured URL's own, then our idempotency key."""
+    config = twilio_config(get_settings(), provider)
+    own = urlsplit(config.callback_url).query if config is not None and config.callback_url else ""
+    return "&".join(part for part in (own, urlencode({twilio.KEY_PARAMETER: key}) if key else "") if part)
+
+
+def _sent_timestamp(message: dict[str, Any]) -> int:
+    """SQS's SentTimestamp of the message (Unix milliseconds), else now (a message without it)."""
+    sent = str((message.get("attributes") or {}).get("SentTimestamp") or "")
+    return int(sent) if sent.isdigit() else int(time.time() * 1000)
+
+
+def request_event(message: dict[str, Any]) -> dict[str, Any]:
+    """The HTTP API request (payload 2.0) a queue message stands for."""
+    provider = attribute(message, "provider")
+    headers = {header.lower(): value for name, header in QUEUED_HEADERS.items()
+               if (value := attribute(message, name))}
+    path = f"/receipts/{provider}"
+    return {
+        "version": "2.0",
+        "routeKey": "POST /receipts/{provider}",
+        "rawPath": path,
+        "rawQueryString": _query(provider, attribute(message, "ja_key")),
+        "headers": headers,
+        "pathParameters": {"provider": provider},
+        "requestContext": {"domainName": attribute(message, "domain") or None,
+                           "http": {"method": "POST", "path": path, "protocol": "HTTP/1.1",
+                                    "sourceIp": "", "userAgent": ""},
+                           "routeKey": "POST /receipts/{provider}", "stage": "$default",
+                           # When the API queued it: SQS's SentTimestamp (milliseconds).
+                           "timeEpoch": _sent_timestamp(message)},
+        "body": str(message.get("body") or ""),
+        "isBase64Encoded": False,
+    }
+
+
+def answer(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The verdict on one request, as the endpoint answered it before: size, signature, receipt."""
     size = _raw_body_size(event)
     if size > MAX_BODY_BYTES:
         refused = _too_large(size)
         return {"statusCode": refused.status_code, "headers": {"Content-Type": content_types.APPLICATION_JSON},
                 "body": refused.body}
     return build_app().resolve(event, context)
+
+
+def verdict(message: dict[str, Any], context: Any) -> tuple[int, dict[str, Any]]:
+    """One queue message verified and, when genuine, applied: (status, body) as the endpoint
+    answered them. Raises when an AWS call failed past its retries (the message is retried)."""
+    result = answer(request_event(message), context)
+    return int(result["statusCode"]), json.loads(result.get("body") or "{}")
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    failures: list[dict[str, str]] = []
+    for message in event.get("Records", []):
+        message_id = str(message.get("messageId", ""))
+        try:
+            status, body = verdict(message, context)
+        except Exception as error:  # one message's failure is that message's: delivered again
+            logger.warning("Receipt not applied; the queue delivers it again",
+                           extra={"sqs_message_id": message_id, "error_type": type(error).__name__,
+                                  "error": str(error)[:300]})
+            failures.append({"itemIdentifier": message_id})
+            continue
+        if status in REFUSED:
+            if status != 401:  # a bad signature was counted where it was found
+                logger.warning("Receipt refused", extra={"provider": attribute(message, "provider")[:256],
+                                                         "code": body.get("error"), "sqs_message_id": message_id})
+                metrics.add_metric(name="ReceiptsRefused", unit=MetricUnit.Count, value=1)
+            continue
+        if status >= 500:  # no secret (yet): kept on the queue, then in its dead-letter queue
+            failures.append({"itemIdentifier": message_id})
+    if failures:
+        logger.info("Messages left on the queue", extra={"failed": len(failures),
+                                                          "received": len(event.get("Records", []))})
+    # Lambda deletes every message of the batch but these (ReportBatchItemFailures).
+    return {"batchItemFailures": failures}

@@ -62,6 +62,12 @@ OPTED_OUT_CODE = "21610"
 # The status callback URL's query parameter carrying our idempotency key back (it is signed with the URL).
 KEY_PARAMETER = "ja_key"
 MAX_RESPONSE_BYTES = 64 * 1024
+# Twilio's connection overrides (https://www.twilio.com/docs/usage/webhooks/webhooks-connection-overrides),
+# a fragment of the StatusCallback URL: retry a failed callback 5 times (rc, at most 5; Twilio's
+# default is 1) on every kind of failure (rp=all: connect and read timeouts, 4xx and 5xx), within
+# Twilio's total time (tt, 15 s). A fragment is never sent in the request; whether Twilio signs the
+# URL with it is not documented, so the consumer accepts the signature over either form.
+CONNECTION_OVERRIDES = "#rc=5&rp=all"
 
 # MessageStatus -> our receipt word (receipts.classify's vocabulary).
 STATUS: dict[str, str] = {
@@ -92,13 +98,15 @@ def _pool() -> urllib3.PoolManager:
 def status_callback_url(config: TwilioProviderConfig, idempotency_key: str | None = None) -> str | None:
     """The public URL Twilio posts this provider's status callbacks to, and signs: the
     configured ``callback_url`` (the sender fills it from ``PROVIDER_CALLBACK_BASE_URL`` +
-    ``/receipts/{name}``), plus our idempotency key as a query parameter when given."""
+    ``/receipts/{name}``), plus our idempotency key as a query parameter when given, plus the
+    connection overrides that make Twilio retry a failed callback (:data:`CONNECTION_OVERRIDES`)."""
     if not config.callback_url:
         return None
-    if idempotency_key is None:
-        return config.callback_url
-    separator = "&" if urlsplit(config.callback_url).query else "?"
-    return f"{config.callback_url}{separator}{urlencode({KEY_PARAMETER: idempotency_key})}"
+    url = config.callback_url.split("#", 1)[0]
+    if idempotency_key is not None:
+        separator = "&" if urlsplit(url).query else "?"
+        url = f"{url}{separator}{urlencode({KEY_PARAMETER: idempotency_key})}"
+    return url + CONNECTION_OVERRIDES
 
 
 def signature(auth_token: str, url: str, params: Iterable[tuple[str, str]]) -> str:

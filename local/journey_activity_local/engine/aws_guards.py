@@ -329,6 +329,10 @@ def requested(config: GuardConfig, prefix: str, operation: str,
         # An object's ARN has neither region nor account: arn:aws:s3:::bucket/key (the bucket's: arn:aws:s3:::bucket).
         target = f"{params['Bucket']}/{params['Key']}" if "Key" in params else str(params["Bucket"])
         return [(action, [f"arn:{config.partition}:s3:::{target}"])]
+    elif prefix == "sqs" and "QueueUrl" in params:
+        # https://sqs.<region>.amazonaws.com/<account>/<name> (any endpoint): the queue's ARN.
+        parts = str(params["QueueUrl"]).rstrip("/").split("/")
+        return [(action, [_arn(config, "sqs", parts[-1]) if len(parts) >= 2 else None])]
     elif prefix == "lambda" and "FunctionName" in params:
         name = str(params["FunctionName"])
         return [("lambda:InvokeFunction" if operation == "Invoke" else action,

@@ -92,6 +92,12 @@ def principals(template_path: Path, refs: Mapping[str, Any]) -> dict[str, Princi
 
     found: dict[str, Principal] = {}
     for logical_id, resource in resources.items():
+        # A role API Gateway assumes (an integration's credentials): the principal is the role itself.
+        trust = json.dumps(resource.get("Properties", {}).get("AssumeRolePolicyDocument", {}))
+        if resource["Type"] == "AWS::IAM::Role" and "apigateway.amazonaws.com" in trust:
+            resolved = resolver.resolve(copy.deepcopy(statements.get(logical_id, [])), refs)
+            found[logical_id] = Principal(role=logical_id, statements=tuple(json.loads(json.dumps(resolved))))
+    for logical_id, resource in resources.items():
         props = resource.get("Properties", {})
         key = {"AWS::Lambda::Function": "Role", "AWS::StepFunctions::StateMachine": "RoleArn"}.get(resource["Type"])
         role = _role_of(props, key) if key else None

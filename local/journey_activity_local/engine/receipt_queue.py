@@ -27,6 +27,19 @@ IDLE_SECONDS = 0.05
 WAIT_SECONDS = 1
 
 
+def lambda_attribute(value: dict[str, Any]) -> dict[str, Any]:
+    """A message attribute as Lambda's SQS event spells it (``stringValue``, ``dataType``...), from
+    ReceiveMessage's (``StringValue``, ``DataType``)."""
+    shaped: dict[str, Any] = {"stringListValues": list(value.get("StringListValues", [])),
+                              "binaryListValues": list(value.get("BinaryListValues", [])),
+                              "dataType": value.get("DataType", "String")}
+    if "StringValue" in value:
+        shaped["stringValue"] = value["StringValue"]
+    if "BinaryValue" in value:
+        shaped["binaryValue"] = value["BinaryValue"]
+    return shaped
+
+
 def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:
     """Lambda's SQS event for these ReceiveMessage results."""
     return {"Records": [{
@@ -34,7 +47,8 @@ def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> di
         "receiptHandle": message["ReceiptHandle"],
         "body": message["Body"],
         "attributes": dict(message.get("Attributes", {})),
-        "messageAttributes": dict(message.get("MessageAttributes", {})),
+        "messageAttributes": {name: lambda_attribute(value)
+                              for name, value in message.get("MessageAttributes", {}).items()},
         "md5OfBody": message.get("MD5OfBody") or hashlib.md5(message["Body"].encode()).hexdigest(),  # noqa: S324
         "eventSource": "aws:sqs",
         "eventSourceARN": queue_arn,
@@ -57,6 +71,7 @@ class QueuePoller:
         self.deleted = 0
         self.left = 0
         self._lock = threading.Lock()
+        self._handled = threading.Condition(self._lock)
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._run, name=f"sqs-poller-{index}", daemon=True)
                          for index in range(pollers)]
@@ -114,6 +129,7 @@ class QueuePoller:
             with self._lock:
                 self.invocations += 1
                 self.left += len(messages)
+                self._handled.notify_all()
             return
         failed = {str(item.get("itemIdentifier")) for item in (result or {}).get("batchItemFailures", [])}
         done = [m for m in messages if m["MessageId"] not in failed]
@@ -124,3 +140,9 @@ class QueuePoller:
             self.invocations += 1
             self.deleted += len(done)
             self.left += len(messages) - len(done)
+            self._handled.notify_all()
+
+    def wait_deleted(self, count: int, timeout: float = 60) -> bool:
+        """Wait until the function has been given and has deleted ``count`` messages in all."""
+        with self._handled:
+            return self._handled.wait_for(lambda: self.deleted >= count, timeout)

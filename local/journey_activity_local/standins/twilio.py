@@ -54,7 +54,8 @@ SECRET_NAME = "journey-activity/twilio/auth-token"  # noqa: S105 - a name, not a
 _PATH = re.compile(r"^/2010-04-01/Accounts/(?P<sid>AC[0-9a-f]{32})/Messages\.json$")
 _E164 = re.compile(r"^(whatsapp:)?\+[1-9][0-9]{6,14}$")
 RECEIPT_TIMEOUT = urllib3.Timeout(connect=1.0, read=5.0)
-CALLBACK_RETRIES = 3
+# Twilio's default retry count (rc) when the StatusCallback URL names none: one retry.
+CALLBACK_RETRIES = 1
 
 # behaviour -> (final MessageStatus, ErrorCode)
 _FINAL: dict[str, tuple[str, str | None]] = {
@@ -303,7 +304,11 @@ class TwilioStandIn(SendLog, LocalServer):
             self._post(url, message, status, error_code)
 
     def _post(self, url: str, message: dict[str, Any], status: str, error_code: str | None) -> None:
-        """One StatusCallback, as Twilio posts it (form-encoded, signed over the URL and every parameter)."""
+        """One StatusCallback, as Twilio posts it (form-encoded, signed over the URL and every parameter),
+        retried as the URL's connection overrides say (``#rc=<retries>``; the fragment is not sent)."""
+        url, _, fragment = url.partition("#")
+        overrides = dict(parse_qsl(fragment))
+        retries = min(int(overrides["rc"]), 5) if overrides.get("rc", "").isdigit() else CALLBACK_RETRIES
         params = {"AccountSid": self.account_sid, "ApiVersion": API_VERSION, "From": str(message["from"] or ""),
                   "MessageSid": message["sid"], "MessageStatus": status, "SmsSid": message["sid"],
                   "SmsStatus": status, "To": message["to"]}
@@ -316,7 +321,7 @@ class TwilioStandIn(SendLog, LocalServer):
                    "I-Twilio-Idempotency-Token": secrets.token_hex(16), "User-Agent": "TwilioProxy/1.1"}
         body = urlencode(params).encode()
         outcomes: list[int | None] = []
-        for attempt in range(1 + CALLBACK_RETRIES):
+        for attempt in range(1 + retries):
             if attempt and self._stopping.wait(0.2 * attempt):
                 break
             try:
