@@ -1,65 +1,105 @@
 """Configuration, read from the function's environment (and the configuration object in S3 that
 ``CONFIGURATION_OBJECT`` names, when set) once per container.
 
-Every JSON-valued variable is validated here, so a bad deployment fails loudly with the
-variable's name rather than deep inside a send.
+:class:`Settings` holds every function's settings but the invoker's alone: the providers, the
+senders, the receipts and reporting, on top of :class:`~journey_activity.settings.invoker.InvokerSettings`.
+The invoker reads :mod:`journey_activity.settings.invoker` and never imports this module, so it
+neither builds nor validates these models. Every JSON-valued variable is validated here, so a bad
+deployment fails loudly with the variable's name rather than deep inside a send.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import threading
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal, TypeAlias
 
-import jmespath
-from jmespath.exceptions import JMESPathError
 from pydantic import (
     BaseModel,
     ConfigDict,
     Discriminator,
     Field,
     Tag,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
 from journey_activity.errors import ConfigurationError
 from journey_activity.models.pinpoint import ChannelType
-from journey_activity.security import SECRETS_MANAGER_PREFIX, SSM_PREFIX, is_reference, resolve_reference
+from journey_activity.security import SECRETS_MANAGER_PREFIX, SSM_PREFIX, is_reference
+from journey_activity.settings import base
+from journey_activity.settings.base import (
+    CONFIGURATION_OBJECT_VARIABLE,
+    ENV,
+    EXECUTION_MAX_DAYS,
+    EXECUTION_NAME_RESERVED_DAYS,
+    LEDGER_TTL_DEFAULT_DAYS,
+    LEDGER_TTL_MIN_DAYS,
+    MAX_CONFIGURATION_OBJECT_BYTES,
+    OBJECT_KEYS,
+    default_signing_secrets,
+    parse_object_uri,
+    read_configuration_object,
+    reset_settings_cache,
+)
+from journey_activity.settings.invoker import (
+    CONNECT_DEADLINE_DEFAULT_SECONDS,
+    CONNECT_DEADLINE_MAX_SECONDS,
+    DEFAULT_ADDRESS_FIELDS,
+    DEFAULT_EVENT_ATTRIBUTES,
+    DEFAULT_RESULT_DATA,
+    MAX_ATTRIBUTE_CHARS,
+    MAX_EVENT_ATTRIBUTES,
+    MAX_RESULT_DATA_KEYS,
+    PINPOINT_DEADLINE_DEFAULT_SECONDS,
+    PINPOINT_DEADLINE_MAX_SECONDS,
+    ConnectAction,
+    InvokerSettings,
+)
 
-EXECUTION_NAME_RESERVED_DAYS = 90
-EXECUTION_MAX_DAYS = 3  # the state machine's TimeoutSeconds backstop
-LEDGER_TTL_MIN_DAYS = EXECUTION_NAME_RESERVED_DAYS + EXECUTION_MAX_DAYS
-LEDGER_TTL_DEFAULT_DAYS = 100
-MAX_EVENT_ATTRIBUTES = 5
-MAX_ATTRIBUTE_CHARS = 128
-
-# Amazon Connect: each profile's ResultData, name -> jmespath over the endpoint's result; values keep
-# their JSON type (a number stays a number), so a Check attributes block can compare them.
-DEFAULT_RESULT_DATA: dict[str, str] = {
-    "status": "status",
-    "reason": "reason",
-    "channel": "channel",
-    "provider": "provider",
-    "attempts": "attempts",
-}
-MAX_RESULT_DATA_KEYS = 64
-# The invoker's answer deadline per trigger: Connect documents that an answer later than 30 s fails
-# the action (25 s leaves a cold start and compiling their margin); Pinpoint waits 15 s.
-CONNECT_DEADLINE_DEFAULT_SECONDS, CONNECT_DEADLINE_MAX_SECONDS = 25.0, 26.0
-PINPOINT_DEADLINE_DEFAULT_SECONDS, PINPOINT_DEADLINE_MAX_SECONDS = 10.0, 12.0
-
-DEFAULT_EVENT_ATTRIBUTES: dict[str, str] = {
-    "status": "status",
-    "channel": "channel",
-    "reason": "reason",
-    "provider": "provider",
-}
-
+# The settings of every function but the invoker, and (where they were before the split) the shared
+# and the invoker's names, which the other functions and the local engine import from here.
+__all__ = [
+    "CONFIGURATION_OBJECT_VARIABLE",
+    "CONNECT_DEADLINE_DEFAULT_SECONDS",
+    "CONNECT_DEADLINE_MAX_SECONDS",
+    "DEFAULT_ADDRESS_FIELDS",
+    "DEFAULT_EVENT_ATTRIBUTES",
+    "DEFAULT_RESULT_DATA",
+    "ENV",
+    "EXECUTION_MAX_DAYS",
+    "EXECUTION_NAME_RESERVED_DAYS",
+    "LEDGER_TTL_DEFAULT_DAYS",
+    "LEDGER_TTL_MIN_DAYS",
+    "MAX_ATTRIBUTE_CHARS",
+    "MAX_CONFIGURATION_OBJECT_BYTES",
+    "MAX_EVENT_ATTRIBUTES",
+    "MAX_RESULT_DATA_KEYS",
+    "OBJECT_KEYS",
+    "PINPOINT_DEADLINE_DEFAULT_SECONDS",
+    "PINPOINT_DEADLINE_MAX_SECONDS",
+    "PROVIDER_TYPES",
+    "SDK_CONNECT_TIMEOUT_SECONDS",
+    "SDK_TIMEOUT_MAX_SECONDS",
+    "ConfigurationError",
+    "ConnectAction",
+    "HttpProviderConfig",
+    "InvokerSettings",
+    "ProviderConfig",
+    "PushProviderConfig",
+    "SesProviderConfig",
+    "Settings",
+    "SmsVoiceProviderConfig",
+    "TwilioProviderConfig",
+    "default_signing_secrets",
+    "get_settings",
+    "get_settings_with_secrets",
+    "load_settings",
+    "parse_object_uri",
+    "read_configuration_object",
+    "reset_settings_cache",
+    "settings_from",
+]
 
 # An AWS provider's call (one attempt, no SDK retries) waits at most this long for the answer:
 # the e-mail, SMS/voice and push senders' 30 s Timeout holds it, the connect timeout and the
@@ -258,89 +298,20 @@ ProviderConfig: TypeAlias = Annotated[
 ]
 
 
-# Where an action without "address" finds a profile's address (Customer Profiles' standard fields,
-# camelCase as in CustomerData; "email" is what the admin guide's own example uses). First present wins.
-DEFAULT_ADDRESS_FIELDS: dict[str, tuple[str, ...]] = {
-    ChannelType.EMAIL: ("emailAddress", "personalEmailAddress", "businessEmailAddress", "email"),
-    ChannelType.SMS: ("mobilePhoneNumber", "phoneNumber", "homePhoneNumber", "businessPhoneNumber"),
-    ChannelType.VOICE: ("mobilePhoneNumber", "phoneNumber", "homePhoneNumber", "businessPhoneNumber"),
-}
 
+class Settings(InvokerSettings):
+    """Every function's settings but the invoker's alone: validate, senders and providers, the
+    callback and the receipt queue, compile and report, finalize."""
 
-class ConnectAction(BaseModel):
-    """What one Amazon Connect custom action sends: Connect's event names no channel and carries
-    no message, so both come from here (``CONNECT_ACTIONS``, keyed by ``ActionId`` or ``"*"``)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    channel: str
-    # Profile fields (dotted paths into CustomerData, e.g. "attributes.pushToken"); first present wins.
-    address: list[str] | None = None
-    # The message template; a JSON object or array is sent as a JSON document (rendered inside its strings).
-    message: str | dict[str, Any] | list[Any] = ""
-
-    @field_validator("channel")
-    @classmethod
-    def _channel(cls, value: str) -> str:
-        known = sorted(c.value for c in ChannelType)
-        if value not in known:
-            raise ValueError(f"unknown channel type {value!r}; use one of {known}")
-        return value
-
-    @field_validator("address")
-    @classmethod
-    def _fields(cls, value: list[str] | None) -> list[str] | None:
-        if value is not None and (not value or not all(field.strip() for field in value)):
-            raise ValueError("must list one or more profile field names")
-        return value
-
-    @model_validator(mode="after")
-    def _address_known(self) -> ConnectAction:
-        if self.address is None and self.channel not in DEFAULT_ADDRESS_FIELDS:
-            raise ValueError(f'"address" is required for {self.channel} (there is no standard profile field for it)')
-        return self
-
-    def address_fields(self) -> tuple[str, ...]:
-        return tuple(self.address) if self.address is not None else DEFAULT_ADDRESS_FIELDS[self.channel]
-
-    def template(self) -> str:
-        return self.message if isinstance(self.message, str) else json.dumps(self.message, ensure_ascii=False)
-
-
-def _check_jmespath(name: str, expression: str) -> None:
-    try:
-        jmespath.compile(expression)
-    except JMESPathError as error:
-        # jmespath's message points at the error on a second line; a configuration error is one line.
-        raise ValueError(f"{name}: invalid jmespath {expression!r}: {' '.join(str(error).split())}") from None
-
-
-class Settings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    ledger_table: str = "journey-activity-ledger"
-    state_machine_arn: str | None = None
-    connect_deadline_seconds: float = Field(default=CONNECT_DEADLINE_DEFAULT_SECONDS, gt=0,
-                                            le=CONNECT_DEADLINE_MAX_SECONDS)
-    pinpoint_deadline_seconds: float = Field(default=PINPOINT_DEADLINE_DEFAULT_SECONDS, gt=0,
-                                             le=PINPOINT_DEADLINE_MAX_SECONDS)
-    # When set, the deadline of every trigger (local runs and tests); unset in a deployed stack.
-    invoker_deadline_seconds: float | None = Field(default=None, gt=0, le=900)
     # At most a day: two waits in a row must fit the state machine's 3-day TimeoutSeconds backstop.
     receipt_timeout_seconds: int = Field(default=900, ge=2, le=86_400)
     receipt_heartbeat_seconds: int = Field(default=300, ge=1)
-    # Step Functions reserves an execution name for 90 days after the execution closes, and an
-    # execution runs up to 3 days: a Pinpoint retry of a batch within that time finds its name
-    # taken and must find its records, so they are kept at least 93 days.
-    ledger_ttl_days: int = Field(default=LEDGER_TTL_DEFAULT_DAYS, ge=LEDGER_TTL_MIN_DAYS)
     # channel type (or "*") -> provider; a channel mapped to null has no provider.
     channel_providers: dict[str, ProviderConfig | None] = Field(default_factory=dict)
     # The provider every channel goes to when CHANNEL_PROVIDERS has no "*" entry.
     provider_url: str | None = None
     # channel type -> regular expression an address must match in full.
     address_rules: dict[str, str] = Field(default_factory=dict)
-    event_attributes: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_EVENT_ATTRIBUTES))
-    result_data: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_RESULT_DATA))
     callback_signing_secrets: list[str] = Field(default_factory=list)
     signature_tolerance_seconds: int = Field(default=300, ge=1)
     # Where engagement events go (journey_activity.reporting). REPORT_EVENTS=false, the older
@@ -353,8 +324,6 @@ class Settings(BaseModel):
     # endpoint doubles what reporting costs.
     report_sent_events: bool = False
     event_type_prefix: str = Field(default="journey_activity", min_length=1, max_length=100)
-    # Amazon Connect custom actions: ActionId (or "*") -> what to send.
-    connect_actions: dict[str, ConnectAction] = Field(default_factory=dict)
     # Channel family (journey_activity.senders.FAMILIES) -> its sender function's ARN (Validate).
     sender_functions: dict[str, str] = Field(default_factory=dict)
 
@@ -389,37 +358,6 @@ class Settings(BaseModel):
                 raise ValueError(f"{channel}: {error}") from None
         return value
 
-    @field_validator("event_attributes")
-    @classmethod
-    def _attributes(cls, value: dict[str, str]) -> dict[str, str]:
-        if len(value) > MAX_EVENT_ATTRIBUTES:
-            raise ValueError(f"at most {MAX_EVENT_ATTRIBUTES} EventAttributes, got {len(value)}")
-        for name, expression in value.items():
-            if not name or len(name) > MAX_ATTRIBUTE_CHARS:
-                raise ValueError(f"attribute names are 1 to {MAX_ATTRIBUTE_CHARS} characters: {name!r}")
-            _check_jmespath(name, expression)
-        return value
-
-    @field_validator("result_data")
-    @classmethod
-    def _result_data(cls, value: dict[str, str]) -> dict[str, str]:
-        if len(value) > MAX_RESULT_DATA_KEYS:
-            raise ValueError(f"at most {MAX_RESULT_DATA_KEYS} ResultData keys, got {len(value)}")
-        if "status" not in value:
-            raise ValueError('ResultData must keep "status": journeys branch on it')
-        for name, expression in value.items():
-            if not name or len(name) > MAX_ATTRIBUTE_CHARS or name == "truncated":
-                raise ValueError(f"ResultData keys are 1 to {MAX_ATTRIBUTE_CHARS} characters, not 'truncated': "
-                                 f"{name!r}")
-            _check_jmespath(name, expression)
-        return value
-
-    def deadline_seconds(self, trigger: str) -> float:
-        """How long the invoker waits for outcomes before answering ``trigger`` ("connect", "pinpoint")."""
-        if self.invoker_deadline_seconds is not None:
-            return self.invoker_deadline_seconds
-        return self.connect_deadline_seconds if trigger == "connect" else self.pinpoint_deadline_seconds
-
     @model_validator(mode="after")
     def _one_name_per_event_kind(self) -> Settings:
         # The receipt queue finds an AWS provider's messages by the name the senders recorded
@@ -437,10 +375,6 @@ class Settings(BaseModel):
             raise ValueError("RECEIPT_HEARTBEAT_SECONDS must be smaller than RECEIPT_TIMEOUT_SECONDS")
         return self
 
-    def connect_action(self, action_id: str) -> ConnectAction | None:
-        """The action's own entry, else ``"*"``, else none (its profiles are skipped)."""
-        return self.connect_actions.get(action_id) or self.connect_actions.get("*")
-
     @property
     def effective_report_sink(self) -> str:
         return self.report_sink if self.report_events else "none"
@@ -454,214 +388,26 @@ class Settings(BaseModel):
         return HttpProviderConfig(url=self.provider_url) if self.provider_url else None
 
 
-_ENV: dict[str, tuple[str, bool]] = {
-    # field: (variable, is JSON)
-    "ledger_table": ("LEDGER_TABLE", False),
-    "state_machine_arn": ("STATE_MACHINE_ARN", False),
-    "connect_deadline_seconds": ("CONNECT_DEADLINE_SECONDS", False),
-    "pinpoint_deadline_seconds": ("PINPOINT_DEADLINE_SECONDS", False),
-    "invoker_deadline_seconds": ("INVOKER_DEADLINE_SECONDS", False),
-    "receipt_timeout_seconds": ("RECEIPT_TIMEOUT_SECONDS", False),
-    "receipt_heartbeat_seconds": ("RECEIPT_HEARTBEAT_SECONDS", False),
-    "ledger_ttl_days": ("LEDGER_TTL_DAYS", False),
-    "channel_providers": ("CHANNEL_PROVIDERS", True),
-    "provider_url": ("PROVIDER_URL", False),
-    "address_rules": ("ADDRESS_RULES", True),
-    "event_attributes": ("EVENT_ATTRIBUTES", True),
-    "result_data": ("RESULT_DATA", True),
-    "signature_tolerance_seconds": ("SIGNATURE_TOLERANCE_SECONDS", False),
-    "report_sink": ("REPORT_SINK", False),
-    "event_bus_name": ("EVENT_BUS_NAME", False),
-    "report_events": ("REPORT_EVENTS", False),
-    "report_sent_events": ("REPORT_SENT_EVENTS", False),
-    "event_type_prefix": ("EVENT_TYPE_PREFIX", False),
-    "connect_actions": ("CONNECT_ACTIONS", True),
-    "sender_functions": ("SENDER_FUNCTIONS", True),
-}
-
-
-def default_signing_secrets(environ: Mapping[str, str] | None = None) -> list[str]:
-    """The default receipt secret(s): ``CALLBACK_SIGNING_SECRET`` and the value of
-    ``CALLBACK_SIGNING_SECRET_ARN``, read through the same 5-minute cache as provider secrets
-    (:func:`journey_activity.security.resolve_reference`), so a rotation reaches warm containers.
-    Call it per request, not once per container."""
-    environ = os.environ if environ is None else environ
-    secrets = [s for s in environ.get("CALLBACK_SIGNING_SECRET", "").split(",") if s]
-    arn = environ.get("CALLBACK_SIGNING_SECRET_ARN")
-    if arn:
-        reference = arn if is_reference(arn) else f"{SECRETS_MANAGER_PREFIX}{arn}"
-        secrets.extend(s for s in resolve_reference(reference).split(",") if s)
-    return secrets
-
-
 def settings_from(environ: Mapping[str, str], *, with_secrets: bool = False,
                   document: Mapping[str, Any] | None = None, source: str = "") -> Settings:
-    """Build :class:`Settings` from an environment mapping; empty variables mean the default.
-
-    ``document`` is a configuration object's content (:func:`read_configuration_object`, read
-    from ``source``): its keys are variable names of :data:`OBJECT_KEYS`, its values JSON values
-    (an object, not a string holding one). A key set both there and in ``environ`` is refused."""
-    values: dict[str, Any] = {}
-    from_object: set[str] = set()
-    if document is not None:
-        values, from_object = _object_values(environ, document, source)
-    for field, (variable, is_json) in _ENV.items():
-        raw = environ.get(variable, "").strip()
-        if not raw or field in from_object:
-            continue
-        if is_json:
-            try:
-                values[field] = json.loads(raw)
-            except json.JSONDecodeError as error:
-                raise ConfigurationError(f"{variable} is not valid JSON: {error}") from None
-        else:
-            values[field] = raw
-    if with_secrets:
-        values["callback_signing_secrets"] = default_signing_secrets(environ)
-    try:
-        return Settings.model_validate(values)
-    except ValidationError as error:
-        names = {field: variable for field, (variable, _) in _ENV.items()}
-
-        def where(field: str) -> str:
-            name = names.get(field, field)
-            return f"{source}: {name}" if field in from_object else name
-
-        problems = "; ".join(
-            f"{where(str(e['loc'][0])) if e['loc'] else 'configuration'}"
-            f"{'.' + '.'.join(map(str, e['loc'][1:])) if len(e['loc']) > 1 else ''}: {e['msg']}"
-            for e in error.errors(include_url=False)
-        )
-        raise ConfigurationError(problems) from None
-
-
-# -- the configuration object (CONFIGURATION_OBJECT) ------------------------------------------------
-
-CONFIGURATION_OBJECT_VARIABLE = "CONFIGURATION_OBJECT"
-# The settings a configuration object may hold: the ones a user writes (the template's parameters
-# of the same meaning), which can outgrow Lambda's 4 KB of environment. The variables the template
-# sets itself (LEDGER_TABLE, STATE_MACHINE_ARN, SENDER_FUNCTIONS, ...) stay in the environment.
-OBJECT_KEYS = ("CONNECT_ACTIONS", "CHANNEL_PROVIDERS", "PROVIDER_URL", "ADDRESS_RULES", "EVENT_ATTRIBUTES",
-               "RESULT_DATA")
-# Far above any real document (a message template is kept up to ledger.MAX_TEMPLATE_BYTES), and a
-# bound on what one read holds in memory.
-MAX_CONFIGURATION_OBJECT_BYTES = 4 * 1024 * 1024
-# s3://bucket/key: S3's bucket naming rules (3-63 characters, lower case, digits, dots, hyphens).
-_OBJECT_URI = re.compile(r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(.+)$")
-
-
-def parse_object_uri(uri: str) -> tuple[str, str]:
-    """``(bucket, key)`` of ``s3://bucket/key``; a ConfigurationError names what is wrong."""
-    found = _OBJECT_URI.match(uri)
-    if found is None or "?" in found.group(2):
-        raise ConfigurationError(f"{CONFIGURATION_OBJECT_VARIABLE} must be s3://<bucket>/<key> (no version or "
-                                 f"query: upload each change under a new key); got {uri!r}")
-    return found.group(1), found.group(2)
-
-
-def _object_values(environ: Mapping[str, str], document: Mapping[str, Any],
-                   source: str) -> tuple[dict[str, Any], set[str]]:
-    """The fields a configuration object sets, and which they are."""
-    unknown = sorted(set(document) - set(OBJECT_KEYS))
-    if unknown:
-        raise ConfigurationError(f"{source}: unknown keys {unknown}; a configuration object holds "
-                                 f"{list(OBJECT_KEYS)}")
-    both = sorted(name for name in document if environ.get(name, "").strip())
-    if both:
-        raise ConfigurationError(
-            f"{', '.join(both)} set both in the environment and in {source}: set each in one place "
-            "(leave the template parameter empty when the configuration object holds it)")
-    fields = {variable: field for field, (variable, _) in _ENV.items()}
-    strings = sorted(name for name, value in document.items() if _ENV[fields[name]][1] and isinstance(value, str))
-    if strings:
-        raise ConfigurationError(f"{source}: {', '.join(strings)} must be a JSON value (an object), not a string "
-                                 "holding JSON")
-    values = {fields[name]: value for name, value in document.items()}
-    return values, set(values)
-
-
-def read_configuration_object(uri: str) -> dict[str, Any]:
-    """The JSON document at ``s3://bucket/key`` (one GetObject). Throttling is raised as it
-    comes (the handlers turn it into AwsThrottled, which the state machine retries); anything
-    else that keeps it from being read is a ConfigurationError naming the object."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    from journey_activity import aws
-
-    bucket, key = parse_object_uri(uri)
-    try:
-        response = aws.client("s3").get_object(Bucket=bucket, Key=key)
-        size = int(response.get("ContentLength") or 0)
-        if size > MAX_CONFIGURATION_OBJECT_BYTES:
-            raise ConfigurationError(f"the configuration object {uri} is {size} bytes; at most "
-                                     f"{MAX_CONFIGURATION_OBJECT_BYTES} are read")
-        body = response["Body"].read()
-    except ClientError as error:
-        if aws.is_throttling(error):
-            raise
-        code = error.response.get("Error", {}).get("Code", "")
-        why = {"NoSuchKey": "it does not exist", "NoSuchBucket": f"the bucket {bucket} does not exist",
-               "AccessDenied": "access denied (the function's role must allow s3:GetObject on "
-                               f"arn:aws:s3:::{bucket}/{key}; the template grants it for ConfigurationObject)"}
-        raise ConfigurationError(f"cannot read the configuration object {uri}: "
-                                 f"{why.get(code, f'{code}: {error}')}") from None
-    except BotoCoreError as error:
-        raise ConfigurationError(f"cannot read the configuration object {uri}: {error}") from None
-    try:
-        document = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ConfigurationError(f"the configuration object {uri} is not valid JSON: {error}") from None
-    if not isinstance(document, dict):
-        raise ConfigurationError(f"the configuration object {uri} must be a JSON object "
-                                 f'{{"CONNECT_ACTIONS": {{...}}, ...}}; got {type(document).__name__}')
-    return document
+    """Build :class:`Settings` from an environment mapping (:func:`journey_activity.settings.base.settings_from`)."""
+    return base.settings_from(environ, Settings, with_secrets=with_secrets, document=document, source=source)
 
 
 def load_settings(environ: Mapping[str, str], *, with_secrets: bool = False,
                   documents: dict[str, dict[str, Any]] | None = None) -> Settings:
-    """The settings from the environment and, when ``CONFIGURATION_OBJECT`` names one, the
-    configuration object it names (read once into ``documents``, when given, and kept there)."""
-    uri = environ.get(CONFIGURATION_OBJECT_VARIABLE, "").strip()
-    if not uri:
-        return settings_from(environ, with_secrets=with_secrets)
-    document = documents.get(uri) if documents is not None else None
-    if document is None:
-        document = read_configuration_object(uri)
-        if documents is not None:
-            documents[uri] = document
-    return settings_from(environ, with_secrets=with_secrets, document=document, source=uri)
-
-
-_settings: dict[bool, Settings] = {}
-# The configuration object's document by URI: one GetObject per container, whichever settings ask.
-_documents: dict[str, dict[str, Any]] = {}
-_settings_lock = threading.Lock()
-
-
-def _cached(with_secrets: bool) -> Settings:
-    found = _settings.get(with_secrets)
-    if found is not None:
-        return found
-    with _settings_lock:  # one reader of the environment (and of the secret), not one per thread
-        if with_secrets not in _settings:
-            _settings[with_secrets] = load_settings(os.environ, with_secrets=with_secrets, documents=_documents)
-        return _settings[with_secrets]
+    """:class:`Settings` from the environment and the configuration object, when one is named
+    (:func:`journey_activity.settings.base.load_settings`)."""
+    return base.load_settings(environ, Settings, with_secrets=with_secrets, documents=documents)
 
 
 def get_settings() -> Settings:
     """The container's settings (cached: environment variables do not change in a container, and
     the configuration object is read once per container; a failed read is not cached)."""
-    return _cached(False)
+    return base.cached_settings(Settings)
 
 
 def get_settings_with_secrets() -> Settings:
     """The settings and the receipt signing secrets as they were first read. The callback reads
     the secrets per request (:func:`default_signing_secrets`), so a rotation is seen."""
-    return _cached(True)
-
-
-def reset_settings_cache() -> None:
-    """Forget cached settings (the local runtime and tests change the environment)."""
-    with _settings_lock:
-        _settings.clear()
-        _documents.clear()
+    return base.cached_settings(Settings, with_secrets=True)

@@ -232,3 +232,43 @@ def test_several_problems_are_all_named():
     message = config_error({"INVOKER_DEADLINE_SECONDS": "0", "LEDGER_TTL_DAYS": "0"})
     assert "INVOKER_DEADLINE_SECONDS" in message
     assert "LEDGER_TTL_DAYS" in message
+
+
+# -- settings per function ---------------------------------------------------------------------------
+
+
+def test_the_invoker_reads_only_its_settings():
+    from journey_activity.settings.base import settings_from as build
+    from journey_activity.settings.invoker import InvokerSettings
+
+    # The senders', the callback's and the receipt queue's settings, broken: none of the invoker's business.
+    environ = {"CHANNEL_PROVIDERS": "{not json", "ADDRESS_RULES": '{"SMS": "("}', "SENDER_FUNCTIONS": '{"x": 1}',
+               "RECEIPT_HEARTBEAT_SECONDS": "900", "REPORT_SINK": "kafka", "CONNECT_DEADLINE_SECONDS": "20",
+               "CONNECT_ACTIONS": '{"*": {"channel": "SMS", "message": "Hi"}}', "LEDGER_TABLE": "ledger"}
+    invoker = build(environ, InvokerSettings)
+    assert invoker.deadline_seconds("connect") == 20
+    assert invoker.ledger_table == "ledger"
+    assert invoker.connect_action("any") is not None
+    assert config_error(environ).startswith("CHANNEL_PROVIDERS is not valid JSON")  # the full settings still refuse
+
+
+def test_the_invoker_names_its_own_bad_settings_as_before():
+    from journey_activity.settings.base import settings_from as build
+    from journey_activity.settings.invoker import InvokerSettings
+
+    environ = {"CONNECT_DEADLINE_SECONDS": "40", "RESULT_DATA": '{"why": "reason"}', "LEDGER_TTL_DAYS": "5"}
+    with pytest.raises(ConfigurationError) as caught:
+        build(environ, InvokerSettings)
+    assert str(caught.value) == config_error(environ)
+
+
+def test_importing_the_invoker_builds_none_of_the_other_functions_models():
+    import subprocess
+    import sys
+
+    code = ("import sys, journey_activity.handlers.invoker; "
+            "print(sorted(m for m in sys.modules if m.startswith('journey_activity.')))")
+    loaded = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    for module in ("config", "providers", "senders", "receipts", "reporting", "validation", "compile"):
+        assert f"'journey_activity.{module}'" not in loaded, module
+    assert "'journey_activity.settings.invoker'" in loaded
