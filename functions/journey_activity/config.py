@@ -1,32 +1,23 @@
-"""Configuration, read from the function's environment (and the configuration object in S3 that
-``CONFIGURATION_OBJECT`` names, when set) once per container.
+"""Every function's settings in one model, :class:`Settings`, for what reads them all (the local
+engine, the command line, tests), and the names other modules import from here.
 
-:class:`Settings` holds every function's settings but the invoker's alone: the providers, the
-senders, the receipts and reporting, on top of :class:`~journey_activity.settings.invoker.InvokerSettings`.
-The invoker reads :mod:`journey_activity.settings.invoker` and never imports this module, so it
-neither builds nor validates these models. Every JSON-valued variable is validated here, so a bad
-deployment fails loudly with the variable's name rather than deep inside a send.
+The functions themselves read their own settings (:mod:`journey_activity.settings`): the invoker
+:class:`~journey_activity.settings.invoker.InvokerSettings`, Validate
+:class:`~journey_activity.settings.validate.ValidateSettings`, the senders and the receipt queue
+:class:`~journey_activity.settings.providers.ProviderSettings`, the callback
+:class:`~journey_activity.settings.callback.CallbackSettings`, Compile
+:class:`~journey_activity.settings.compile.CompileSettings`, Report and the finalizer
+:class:`~journey_activity.settings.reporting.ReportSettings`. Each validates only the settings
+that function reads; :class:`Settings` is all of them together, with the same variables,
+defaults, validation and error messages.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal, TypeAlias
-
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Discriminator,
-    Field,
-    Tag,
-    field_validator,
-    model_validator,
-)
+from typing import Any
 
 from journey_activity.errors import ConfigurationError
-from journey_activity.models.pinpoint import ChannelType
-from journey_activity.security import SECRETS_MANAGER_PREFIX, SSM_PREFIX, is_reference
 from journey_activity.settings import base
 from journey_activity.settings.base import (
     CONFIGURATION_OBJECT_VARIABLE,
@@ -37,28 +28,45 @@ from journey_activity.settings.base import (
     LEDGER_TTL_MIN_DAYS,
     MAX_CONFIGURATION_OBJECT_BYTES,
     OBJECT_KEYS,
+    FunctionSettings,
     default_signing_secrets,
     parse_object_uri,
     read_configuration_object,
     reset_settings_cache,
 )
+from journey_activity.settings.callback import CallbackSettings
+from journey_activity.settings.compile import (
+    DEFAULT_EVENT_ATTRIBUTES,
+    MAX_ATTRIBUTE_CHARS,
+    MAX_EVENT_ATTRIBUTES,
+    CompileSettings,
+)
 from journey_activity.settings.invoker import (
     CONNECT_DEADLINE_DEFAULT_SECONDS,
     CONNECT_DEADLINE_MAX_SECONDS,
     DEFAULT_ADDRESS_FIELDS,
-    DEFAULT_EVENT_ATTRIBUTES,
     DEFAULT_RESULT_DATA,
-    MAX_ATTRIBUTE_CHARS,
-    MAX_EVENT_ATTRIBUTES,
     MAX_RESULT_DATA_KEYS,
     PINPOINT_DEADLINE_DEFAULT_SECONDS,
     PINPOINT_DEADLINE_MAX_SECONDS,
     ConnectAction,
     InvokerSettings,
 )
+from journey_activity.settings.providers import (
+    PROVIDER_TYPES,
+    SDK_CONNECT_TIMEOUT_SECONDS,
+    SDK_TIMEOUT_MAX_SECONDS,
+    HttpProviderConfig,
+    ProviderConfig,
+    ProviderSettings,
+    PushProviderConfig,
+    SesProviderConfig,
+    SmsVoiceProviderConfig,
+    TwilioProviderConfig,
+)
+from journey_activity.settings.reporting import ReportSettings
+from journey_activity.settings.validate import ValidateSettings
 
-# The settings of every function but the invoker, and (where they were before the split) the shared
-# and the invoker's names, which the other functions and the local engine import from here.
 __all__ = [
     "CONFIGURATION_OBJECT_VARIABLE",
     "CONNECT_DEADLINE_DEFAULT_SECONDS",
@@ -81,16 +89,22 @@ __all__ = [
     "PROVIDER_TYPES",
     "SDK_CONNECT_TIMEOUT_SECONDS",
     "SDK_TIMEOUT_MAX_SECONDS",
+    "CallbackSettings",
+    "CompileSettings",
     "ConfigurationError",
     "ConnectAction",
+    "FunctionSettings",
     "HttpProviderConfig",
     "InvokerSettings",
     "ProviderConfig",
+    "ProviderSettings",
     "PushProviderConfig",
+    "ReportSettings",
     "SesProviderConfig",
     "Settings",
     "SmsVoiceProviderConfig",
     "TwilioProviderConfig",
+    "ValidateSettings",
     "default_signing_secrets",
     "get_settings",
     "get_settings_with_secrets",
@@ -101,291 +115,9 @@ __all__ = [
     "settings_from",
 ]
 
-# An AWS provider's call (one attempt, no SDK retries) waits at most this long for the answer:
-# the e-mail, SMS/voice and push senders' 30 s Timeout holds it, the connect timeout and the
-# ledger writes (tests/lint/test_timeouts_and_concurrency.py).
-SDK_TIMEOUT_MAX_SECONDS = 20
-SDK_CONNECT_TIMEOUT_SECONDS = 3.0
-# A provider's name is the path segment of its receipts route and part of ledger keys.
-_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,39}$"
-# boto3 region names (e.g. eu-west-1, us-gov-west-1).
-_REGION_PATTERN = r"^[a-z]{2}(-[a-z]+)+-\d$"
 
-
-class HttpProviderConfig(BaseModel):
-    """The generic HTTP provider (``type: "http"``, the default when ``type`` is left out)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    type: Literal["http"] = "http"
-    name: str = "http"
-    url: str
-    headers: dict[str, str] = Field(default_factory=dict)
-    timeout_seconds: float = Field(default=5.0, gt=0, le=60)
-    # Messages a second for every sender together (paced through the ledger: journey_activity.pacing);
-    # unset: not paced (the provider's throttling is retried).
-    send_rate: float | None = Field(default=None, gt=0, le=10_000)
-    # Where the provider should post receipts; sent with each message when set.
-    callback_url: str | None = None
-    # The secret this provider signs receipts with: a Secrets Manager ARN (or
-    # "secretsmanager:<arn>") or "ssm:/parameter/name"; unset: CALLBACK_SIGNING_SECRET(_ARN).
-    # Its value may hold two comma-separated secrets while one is rotated.
-    signing_secret_arn: str | None = None
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        # http:// passes here so the local run can use its stand-in; every send checks the
-        # scheme and the resolved addresses again (journey_activity.security), where
-        # ALLOW_LOCAL_PROVIDERS is known.
-        if not re.match(r"^https?://[^\s/]+", value):
-            raise ValueError("must be an http(s) URL")
-        return value
-
-    @field_validator("headers")
-    @classmethod
-    def _header_references(cls, value: dict[str, str]) -> dict[str, str]:
-        for name, header in value.items():
-            if header in (SECRETS_MANAGER_PREFIX, SSM_PREFIX):
-                raise ValueError(f"{name}: a secret reference needs a name after {header!r}")
-        return value
-
-    @field_validator("signing_secret_arn")
-    @classmethod
-    def _secret_reference(cls, value: str | None) -> str | None:
-        if value is not None and not is_reference(value):
-            raise ValueError("must be a Secrets Manager ARN, 'secretsmanager:<arn or name>' or 'ssm:<parameter name>'")
-        return value
-
-
-class SesProviderConfig(BaseModel):
-    """Amazon SES v2 ``SendEmail`` (EMAIL). Outcomes come from the configuration set's event
-    destination (SNS or EventBridge into the receipt queue), never from a callback URL."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    type: Literal["ses"]
-    name: str = Field(default="ses", pattern=_NAME_PATTERN)
-    # A verified identity's address, e.g. "News <news@example.com>".
-    from_address: str = Field(min_length=3, max_length=320)
-    # The configuration set whose event destination feeds the receipt queue: without it SES
-    # publishes no events for the message and every send would time out.
-    configuration_set: str = Field(min_length=1, max_length=64)
-    # For sending authorization (an identity owned by another account).
-    from_identity_arn: str | None = None
-    reply_to: list[str] = Field(default_factory=list)
-    # Used when the message template is plain text (a JSON message may carry its own "subject").
-    subject: str = Field(default="", max_length=998)
-    region: str | None = Field(default=None, pattern=_REGION_PATTERN)
-    timeout_seconds: float = Field(default=5.0, gt=0, le=SDK_TIMEOUT_MAX_SECONDS)
-    # Messages a second for every sender together (journey_activity.pacing): "account" is the SES
-    # account's own maximum send rate (GetSendQuota, read once per container); null: not paced.
-    send_rate: float | Literal["account"] | None = Field(default="account", union_mode="left_to_right")
-
-    @field_validator("send_rate")
-    @classmethod
-    def _positive_rate(cls, value: float | str | None) -> float | str | None:
-        if isinstance(value, float) and not 0 < value <= 10_000:
-            raise ValueError('must be a rate above 0 and at most 10000 a second, "account" or null')
-        return value
-
-
-class SmsVoiceProviderConfig(BaseModel):
-    """AWS End User Messaging SMS and voice v2 (SMS: ``SendTextMessage``; VOICE: ``SendVoiceMessage``)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    type: Literal["sms-voice"]
-    name: str = Field(default="sms-voice", pattern=_NAME_PATTERN)
-    # A phone number, pool or sender id (its id or ARN); required by SendVoiceMessage.
-    origination_identity: str | None = Field(default=None, min_length=1, max_length=256)
-    # The configuration set whose event destination feeds the receipt queue.
-    configuration_set: str = Field(min_length=1, max_length=256)
-    message_type: Literal["TRANSACTIONAL", "PROMOTIONAL"] = "TRANSACTIONAL"
-    # Voice only: the Amazon Polly voice, and whether the message is plain text or SSML.
-    voice_id: str | None = None
-    message_body_text_type: Literal["TEXT", "SSML"] = "TEXT"
-    # Seconds the service keeps trying to deliver (its default is 72 hours).
-    time_to_live: int | None = Field(default=None, ge=5, le=259_200)
-    max_price: str | None = Field(default=None, pattern=r"^[0-9]{0,2}\.[0-9]{0,5}$")
-    protect_configuration_id: str | None = None
-    region: str | None = Field(default=None, pattern=_REGION_PATTERN)
-    timeout_seconds: float = Field(default=5.0, gt=0, le=SDK_TIMEOUT_MAX_SECONDS)
-    # The origination identity's messages per second (MPS), for every sender together.
-    # Paced through the ledger (journey_activity.pacing);
-    # unset: not paced (the provider's throttling is retried).
-    send_rate: float | None = Field(default=None, gt=0, le=10_000)
-
-
-class PushProviderConfig(BaseModel):
-    """AWS End User Messaging Push (Pinpoint ``SendMessages`` to device tokens): a synchronous outcome."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    type: Literal["push"]
-    name: str = Field(default="push", pattern=_NAME_PATTERN)
-    application_id: str = Field(min_length=1, max_length=64)
-    region: str | None = Field(default=None, pattern=_REGION_PATTERN)
-    timeout_seconds: float = Field(default=5.0, gt=0, le=SDK_TIMEOUT_MAX_SECONDS)
-    # Messages a second for every sender together (paced through the ledger: journey_activity.pacing);
-    # unset: not paced (the provider's throttling is retried).
-    send_rate: float | None = Field(default=None, gt=0, le=10_000)
-
-
-class TwilioProviderConfig(BaseModel):
-    """Twilio Programmable Messaging (REST send, ``StatusCallback`` receipts to ``/receipts/{name}``)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    type: Literal["twilio"]
-    name: str = Field(default="twilio", pattern=_NAME_PATTERN)
-    account_sid: str = Field(min_length=1, max_length=64)
-    # A secret reference ("secretsmanager:<arn>" / "ssm:<name>") to the account's auth token: it
-    # authenticates the sends and is the key of the status callbacks' signatures. Its value may
-    # hold two comma-separated tokens while one is rotated (the first one sends).
-    auth_token: str = Field(min_length=1)
-    from_number: str | None = None
-    messaging_service_sid: str | None = None
-    # Send as WhatsApp ("whatsapp:" before To and From); an address already so prefixed is WhatsApp anyway.
-    whatsapp: bool = False
-    api_base_url: str = "https://api.twilio.com"
-    # The public URL Twilio posts status callbacks to (and signs), exactly as Twilio requests it;
-    # unset: PROVIDER_CALLBACK_BASE_URL + "/receipts/<name>" (the callback function rebuilds the same).
-    callback_url: str | None = None
-    timeout_seconds: float = Field(default=5.0, gt=0, le=SDK_TIMEOUT_MAX_SECONDS)
-    # Messages a second for every sender together (paced through the ledger: journey_activity.pacing);
-    # unset: not paced (the provider's throttling is retried).
-    send_rate: float | None = Field(default=None, gt=0, le=10_000)
-
-    @field_validator("auth_token")
-    @classmethod
-    def _token_reference(cls, value: str) -> str:
-        # A token written into CHANNEL_PROVIDERS would sit in the function's configuration in clear.
-        if not is_reference(value):
-            raise ValueError("must be a secret reference: 'secretsmanager:<arn or name>' or 'ssm:<parameter name>'")
-        return value
-
-    @model_validator(mode="after")
-    def _sender(self) -> TwilioProviderConfig:
-        if not self.from_number and not self.messaging_service_sid:
-            raise ValueError("from_number or messaging_service_sid is required")
-        return self
-
-
-PROVIDER_TYPES = ("http", "ses", "sms-voice", "push", "twilio")
-
-
-def _provider_type(value: Any) -> str:
-    """The union's tag: ``type``, which the generic HTTP provider may leave out (as before)."""
-    if isinstance(value, Mapping):
-        return str(value.get("type", "http"))
-    return str(getattr(value, "type", "http"))
-
-
-# How one channel type is sent: ``type`` picks the model (each forbids unknown fields) and the
-# adapter (journey_activity.providers.provider_for).
-ProviderConfig: TypeAlias = Annotated[
-    Annotated[HttpProviderConfig, Tag("http")]
-    | Annotated[SesProviderConfig, Tag("ses")]
-    | Annotated[SmsVoiceProviderConfig, Tag("sms-voice")]
-    | Annotated[PushProviderConfig, Tag("push")]
-    | Annotated[TwilioProviderConfig, Tag("twilio")],
-    Discriminator(
-        _provider_type,
-        custom_error_type="unknown_provider_type",
-        custom_error_message=f"unknown provider type; use one of {list(PROVIDER_TYPES)}",
-    ),
-]
-
-
-
-class Settings(InvokerSettings):
-    """Every function's settings but the invoker's alone: validate, senders and providers, the
-    callback and the receipt queue, compile and report, finalize."""
-
-    # At most a day: two waits in a row must fit the state machine's 3-day TimeoutSeconds backstop.
-    receipt_timeout_seconds: int = Field(default=900, ge=2, le=86_400)
-    receipt_heartbeat_seconds: int = Field(default=300, ge=1)
-    # channel type (or "*") -> provider; a channel mapped to null has no provider.
-    channel_providers: dict[str, ProviderConfig | None] = Field(default_factory=dict)
-    # The provider every channel goes to when CHANNEL_PROVIDERS has no "*" entry.
-    provider_url: str | None = None
-    # channel type -> regular expression an address must match in full.
-    address_rules: dict[str, str] = Field(default_factory=dict)
-    callback_signing_secrets: list[str] = Field(default_factory=list)
-    signature_tolerance_seconds: int = Field(default=300, ge=1)
-    # Where engagement events go (journey_activity.reporting). REPORT_EVENTS=false, the older
-    # switch, still means "none".
-    report_sink: Literal["eventbridge", "pinpoint", "none"] = "eventbridge"
-    event_bus_name: str | None = None
-    report_events: bool = True
-    # A "sent" event per endpoint the provider accepted, before its outcome event. Off by default:
-    # the outcome event carries sent_at and the provider's message id, and a second event per
-    # endpoint doubles what reporting costs.
-    report_sent_events: bool = False
-    event_type_prefix: str = Field(default="journey_activity", min_length=1, max_length=100)
-    # Channel family (journey_activity.senders.FAMILIES) -> its sender function's ARN (Validate).
-    sender_functions: dict[str, str] = Field(default_factory=dict)
-
-    @field_validator("channel_providers", "address_rules")
-    @classmethod
-    def _known_channels(cls, value: dict[str, Any]) -> dict[str, Any]:
-        known = {c.value for c in ChannelType} | {"*"}
-        unknown = sorted(set(value) - known)
-        if unknown:
-            raise ValueError(f"unknown channel types {unknown}; use one of {sorted(known)}")
-        return value
-
-    @field_validator("sender_functions")
-    @classmethod
-    def _families(cls, value: dict[str, str]) -> dict[str, str]:
-        from journey_activity.senders import FAMILIES
-
-        unknown = sorted(set(value) - set(FAMILIES))
-        if unknown:
-            raise ValueError(f"unknown sender families {unknown}; use {list(FAMILIES)}")
-        if value and set(value) != set(FAMILIES):
-            raise ValueError(f"a sender function is needed for each of {list(FAMILIES)}")
-        return value
-
-    @field_validator("address_rules")
-    @classmethod
-    def _compiles(cls, value: dict[str, str]) -> dict[str, str]:
-        for channel, pattern in value.items():
-            try:
-                re.compile(pattern)
-            except re.error as error:
-                raise ValueError(f"{channel}: {error}") from None
-        return value
-
-    @model_validator(mode="after")
-    def _one_name_per_event_kind(self) -> Settings:
-        # The receipt queue finds an AWS provider's messages by the name the senders recorded
-        # them under; its events do not say which CHANNEL_PROVIDERS entry sent them.
-        for kind in ("ses", "sms-voice"):
-            names = sorted({c.name for c in self.channel_providers.values() if c is not None and c.type == kind})
-            if len(names) > 1:
-                raise ValueError(f'every "{kind}" provider must have the same name (found {names}): the receipt '
-                                 "queue matches their events by it")
-        return self
-
-    @model_validator(mode="after")
-    def _heartbeat_below_timeout(self) -> Settings:
-        if self.receipt_heartbeat_seconds >= self.receipt_timeout_seconds:
-            raise ValueError("RECEIPT_HEARTBEAT_SECONDS must be smaller than RECEIPT_TIMEOUT_SECONDS")
-        return self
-
-    @property
-    def effective_report_sink(self) -> str:
-        return self.report_sink if self.report_events else "none"
-
-    def provider_for(self, channel: str) -> ProviderConfig | None:
-        """The channel's provider: its own entry, else ``"*"``; an explicit null means none."""
-        if channel in self.channel_providers:
-            return self.channel_providers[channel]
-        if "*" in self.channel_providers:
-            return self.channel_providers["*"]
-        return HttpProviderConfig(url=self.provider_url) if self.provider_url else None
+class Settings(InvokerSettings, ValidateSettings, CallbackSettings, ReportSettings):
+    """Every function's settings together."""
 
 
 def settings_from(environ: Mapping[str, str], *, with_secrets: bool = False,
@@ -402,8 +134,8 @@ def load_settings(environ: Mapping[str, str], *, with_secrets: bool = False,
 
 
 def get_settings() -> Settings:
-    """The container's settings (cached: environment variables do not change in a container, and
-    the configuration object is read once per container; a failed read is not cached)."""
+    """Every setting of the container (cached: environment variables do not change in a container,
+    and the configuration object is read once per container; a failed read is not cached)."""
     return base.cached_settings(Settings)
 
 

@@ -262,13 +262,54 @@ def test_the_invoker_names_its_own_bad_settings_as_before():
     assert str(caught.value) == config_error(environ)
 
 
-def test_importing_the_invoker_builds_none_of_the_other_functions_models():
+@pytest.mark.parametrize(("handler", "own"), [
+    ("invoker", "invoker"), ("validate", "validate"), ("send", "providers"), ("callback", "callback"),
+    ("receipt_queue", "providers"), ("compile", "compile"), ("report", "reporting"), ("finalize", "reporting"),
+])
+def test_each_handler_imports_its_own_settings_and_not_all_of_them(handler, own):
     import subprocess
     import sys
 
-    code = ("import sys, journey_activity.handlers.invoker; "
+    code = (f"import sys, journey_activity.handlers.{handler}; "
             "print(sorted(m for m in sys.modules if m.startswith('journey_activity.')))")
     loaded = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
-    for module in ("config", "providers", "senders", "receipts", "reporting", "validation", "compile"):
-        assert f"'journey_activity.{module}'" not in loaded, module
-    assert "'journey_activity.settings.invoker'" in loaded
+    assert f"'journey_activity.settings.{own}'" in loaded
+    assert "'journey_activity.config'" not in loaded
+    if handler == "invoker":  # nothing of the providers, senders, receipts or reporting
+        for module in ("settings.providers", "providers", "senders", "receipts", "reporting", "validation"):
+            assert f"'journey_activity.{module}'" not in loaded, module
+
+
+# Each function's model, and a setting it does not read, broken.
+_BROKEN = {"CHANNEL_PROVIDERS": "{not json", "ADDRESS_RULES": '{"SMS": "("}', "SENDER_FUNCTIONS": '{"x": 1}',
+           "RECEIPT_HEARTBEAT_SECONDS": "900", "REPORT_SINK": "kafka", "CONNECT_ACTIONS": "[",
+           "RESULT_DATA": "{}", "EVENT_ATTRIBUTES": '{"a": "("}', "SIGNATURE_TOLERANCE_SECONDS": "0",
+           "CONNECT_DEADLINE_SECONDS": "99"}
+
+
+@pytest.mark.parametrize("name", ["InvokerSettings", "CompileSettings", "ProviderSettings", "ValidateSettings",
+                                  "CallbackSettings", "ReportSettings"])
+def test_each_function_validates_only_the_settings_it_reads(name):
+    from journey_activity import config
+    from journey_activity.settings.base import ENV, FunctionSettings
+    from journey_activity.settings.base import settings_from as build
+
+    model: type[FunctionSettings] = getattr(config, name)
+    assert issubclass(config.Settings, model)
+    read = {ENV[field][0] for field in model.model_fields if field in ENV}
+    unread = {variable: raw for variable, raw in _BROKEN.items() if variable not in read}
+    assert build(unread, model) == model()
+    for variable in sorted(set(_BROKEN) & read):  # what it reads fails it as it fails every function
+        with pytest.raises(ConfigurationError) as caught:
+            build({variable: _BROKEN[variable]}, model)
+        assert str(caught.value) == config_error({variable: _BROKEN[variable]}), variable
+
+
+def test_every_setting_is_some_function_s():
+    from journey_activity import config
+    from journey_activity.settings.base import ENV
+
+    models = (config.InvokerSettings, config.ValidateSettings, config.CallbackSettings, config.ReportSettings)
+    fields = set().union(*(model.model_fields for model in models))
+    assert fields == set(config.Settings.model_fields)
+    assert set(ENV) == fields - {"callback_signing_secrets"}

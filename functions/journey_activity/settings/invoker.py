@@ -1,22 +1,25 @@
 """The invoker's settings: the triggers (Connect actions, what the answer carries), its deadlines
 and the state machine it starts. Nothing of the providers, senders, receipts or reporting: the
-invoker neither imports nor validates them (:mod:`journey_activity.config` does, for the functions
-that read them)."""
+invoker neither imports nor validates them."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-import jmespath
-from jmespath.exceptions import JMESPathError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from journey_activity.models.pinpoint import ChannelType
-from journey_activity.settings.base import FunctionSettings, cached_settings
+from journey_activity.settings.base import cached_settings
+from journey_activity.settings.compile import (
+    DEFAULT_EVENT_ATTRIBUTES,
+    MAX_ATTRIBUTE_CHARS,
+    MAX_EVENT_ATTRIBUTES,
+    CompileSettings,
+    check_jmespath,
+)
 
-MAX_EVENT_ATTRIBUTES = 5
-MAX_ATTRIBUTE_CHARS = 128
+__all__ = ["DEFAULT_EVENT_ATTRIBUTES", "MAX_ATTRIBUTE_CHARS", "MAX_EVENT_ATTRIBUTES", "check_jmespath"]
 
 # Amazon Connect: each profile's ResultData, name -> jmespath over the endpoint's result; values keep
 # their JSON type (a number stays a number), so a Check attributes block can compare them.
@@ -32,13 +35,6 @@ MAX_RESULT_DATA_KEYS = 64
 # the action (25 s leaves a cold start and compiling their margin); Pinpoint waits 15 s.
 CONNECT_DEADLINE_DEFAULT_SECONDS, CONNECT_DEADLINE_MAX_SECONDS = 25.0, 26.0
 PINPOINT_DEADLINE_DEFAULT_SECONDS, PINPOINT_DEADLINE_MAX_SECONDS = 10.0, 12.0
-
-DEFAULT_EVENT_ATTRIBUTES: dict[str, str] = {
-    "status": "status",
-    "channel": "channel",
-    "reason": "reason",
-    "provider": "provider",
-}
 
 # Where an action without "address" finds a profile's address (Customer Profiles' standard fields,
 # camelCase as in CustomerData; "email" is what the admin guide's own example uses). First present wins.
@@ -89,15 +85,7 @@ class ConnectAction(BaseModel):
         return self.message if isinstance(self.message, str) else json.dumps(self.message, ensure_ascii=False)
 
 
-def check_jmespath(name: str, expression: str) -> None:
-    try:
-        jmespath.compile(expression)
-    except JMESPathError as error:
-        # jmespath's message points at the error on a second line; a configuration error is one line.
-        raise ValueError(f"{name}: invalid jmespath {expression!r}: {' '.join(str(error).split())}") from None
-
-
-class InvokerSettings(FunctionSettings):
+class InvokerSettings(CompileSettings):
     """What the invoker reads (and the functions whose settings extend it)."""
 
     state_machine_arn: str | None = None
@@ -107,21 +95,9 @@ class InvokerSettings(FunctionSettings):
                                              le=PINPOINT_DEADLINE_MAX_SECONDS)
     # When set, the deadline of every trigger (local runs and tests); unset in a deployed stack.
     invoker_deadline_seconds: float | None = Field(default=None, gt=0, le=900)
-    event_attributes: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_EVENT_ATTRIBUTES))
     result_data: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_RESULT_DATA))
     # Amazon Connect custom actions: ActionId (or "*") -> what to send.
     connect_actions: dict[str, ConnectAction] = Field(default_factory=dict)
-
-    @field_validator("event_attributes")
-    @classmethod
-    def _attributes(cls, value: dict[str, str]) -> dict[str, str]:
-        if len(value) > MAX_EVENT_ATTRIBUTES:
-            raise ValueError(f"at most {MAX_EVENT_ATTRIBUTES} EventAttributes, got {len(value)}")
-        for name, expression in value.items():
-            if not name or len(name) > MAX_ATTRIBUTE_CHARS:
-                raise ValueError(f"attribute names are 1 to {MAX_ATTRIBUTE_CHARS} characters: {name!r}")
-            check_jmespath(name, expression)
-        return value
 
     @field_validator("result_data")
     @classmethod
