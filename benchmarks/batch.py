@@ -29,6 +29,7 @@ Prints human-readable figures, then as its last line one JSON object:
   same sends one after another by a plain loop in the same run (the baseline: ``last_send_over_loop``).
 
 Run: python benchmarks/batch.py [--runs 3] [--imports 7] [--batches 200]
+     python benchmarks/batch.py --imports-only [--imports 7]
      python benchmarks/batch.py --burst [--burst-sizes 50,100] [--receipt-delay 20]
 """
 
@@ -108,6 +109,28 @@ def import_seconds(statement: str) -> float:
     output = subprocess.run([sys.executable, "-X", "frozen_modules=on", "-c", code], check=True,
                             capture_output=True, text=True).stdout
     return float(output.strip().splitlines()[-1])
+
+
+def import_figures(imports: int) -> dict[str, float]:
+    """The invoker's cold import against boto3's and the dependency floor's, medians of ``imports``."""
+    invoker, boto3, floor = [], [], []
+    for _ in range(imports):  # interleaved, so a busy moment weighs on all three alike
+        invoker.append(import_seconds("import journey_activity.handlers.invoker"))
+        boto3.append(import_seconds("import boto3"))
+        floor.append(import_seconds(DEPENDENCY_FLOOR))
+    return {
+        "invoker_import_seconds": round(statistics.median(invoker), 4),
+        "boto3_import_seconds": round(statistics.median(boto3), 4),
+        "invoker_import_ratio": round(statistics.median(invoker) / statistics.median(boto3), 2),
+        "dependency_floor_import_ratio": round(statistics.median(floor) / statistics.median(boto3), 2),
+    }
+
+
+def print_imports(figures: dict[str, Any]) -> None:
+    print(f"invoker import: {figures['invoker_import_seconds']} s vs boto3 {figures['boto3_import_seconds']} s "
+          f"(ratio {figures['invoker_import_ratio']}; its dependencies alone "
+          f"{figures['dependency_floor_import_ratio']}; the invoker's own modules "
+          f"{figures['invoker_import_ratio'] - figures['dependency_floor_import_ratio']:.2f})")
 
 
 def rss_mb(pid: int) -> float:
@@ -260,7 +283,14 @@ def main() -> None:
                         help="instead: Connect batches whose receipts are slow; when is every endpoint sent?")
     parser.add_argument("--burst-sizes", default="50,100")
     parser.add_argument("--receipt-delay", type=float, default=20.0)
+    parser.add_argument("--imports-only", action="store_true",
+                        help="only the invoker's cold import against boto3 and the dependency floor")
     args = parser.parse_args()
+    if args.imports_only:
+        figures = import_figures(args.imports)
+        print_imports(figures)
+        print(json.dumps(figures))
+        return
     if args.burst:
         results = [burst(int(size), args.receipt_delay) for size in args.burst_sizes.split(",")]
         for figures in results:
@@ -299,21 +329,13 @@ def main() -> None:
         drifted = drift(local, args.batches) if args.batches else None
         environments = local.registry.summary()
 
-    invoker, boto3, floor = [], [], []
-    for _ in range(args.imports):  # interleaved, so a busy moment weighs on all three alike
-        invoker.append(import_seconds("import journey_activity.handlers.invoker"))
-        boto3.append(import_seconds("import boto3"))
-        floor.append(import_seconds(DEPENDENCY_FLOOR))
     figures = {
         "endpoints": ENDPOINTS,
         "transitions_per_endpoint": round(entered / ENDPOINTS, 3),
         "seconds_per_batch": round(statistics.median(batch_seconds), 3),
         "naive_seconds_per_batch": round(statistics.median(naive_seconds), 3),
         "speedup_vs_naive": round(statistics.median(naive_seconds) / statistics.median(batch_seconds), 2),
-        "invoker_import_seconds": round(statistics.median(invoker), 4),
-        "boto3_import_seconds": round(statistics.median(boto3), 4),
-        "invoker_import_ratio": round(statistics.median(invoker) / statistics.median(boto3), 2),
-        "dependency_floor_import_ratio": round(statistics.median(floor) / statistics.median(boto3), 2),
+        **import_figures(args.imports),
         "cost_per_million_endpoints_usd": round(entered / ENDPOINTS * 1_000_000 * 0.025 / 1000, 2),
         "dynamodb": dynamodb_figures(units),
         # Per function: invocations, cold starts (count, median and max ms), timeouts, peak concurrency.
@@ -326,9 +348,7 @@ def main() -> None:
           f"(${figures['cost_per_million_endpoints_usd']} per million endpoints at $0.025 per 1,000)")
     print(f"seconds per batch: {figures['seconds_per_batch']} vs naive loop {figures['naive_seconds_per_batch']} "
           f"({figures['speedup_vs_naive']}x)")
-    print(f"invoker import: {figures['invoker_import_seconds']} s vs boto3 {figures['boto3_import_seconds']} s "
-          f"(ratio {figures['invoker_import_ratio']}; its dependencies alone "
-          f"{figures['dependency_floor_import_ratio']})")
+    print_imports(figures)
     dynamodb = figures["dynamodb"]
     print(f"DynamoDB per endpoint: {dynamodb['rcu_per_endpoint']} RCU (invoker polling "
           f"{dynamodb['poll_rcu_per_endpoint']}), {dynamodb['wcu_per_endpoint']} WCU (progress item "

@@ -15,8 +15,8 @@ from typing import Any
 
 import jmespath
 
-from journey_activity.config import MAX_ATTRIBUTE_CHARS, MAX_EVENT_ATTRIBUTES
 from journey_activity.models.batch import EndpointResult, Recipient, Status
+from journey_activity.settings.compile import MAX_ATTRIBUTE_CHARS, MAX_EVENT_ATTRIBUTES
 
 
 @lru_cache(maxsize=64)

@@ -27,7 +27,6 @@ from typing import TypeVar
 from botocore.exceptions import BotoCoreError, ClientError
 
 from journey_activity import aws, claims
-from journey_activity.config import Settings
 from journey_activity.errors import ConfigurationError, PayloadError, StartUnavailable
 from journey_activity.handlers._runtime import ledger, logger
 from journey_activity.ledger import (
@@ -48,6 +47,7 @@ from journey_activity.models.batch import (
     Recipient,
     Status,
 )
+from journey_activity.settings.invoker import InvokerSettings
 from journey_activity.transient import error_code, is_transient
 
 T = TypeVar("T")
@@ -172,7 +172,7 @@ def keep_recipients(batch: Batch) -> tuple[Batch, dict[str, Recipient]]:
     return batch.model_copy(update={"recipients": recipients}), kept
 
 
-def prepare(batch: Batch, settings: Settings) -> tuple[str, str]:
+def prepare(batch: Batch, settings: InvokerSettings) -> tuple[str, str]:
     """Write what one part's steps need into the ledger; returns its execution's name and input.
 
     The execution carries ids, channels and flags only; each endpoint's address and profile (and a
@@ -208,7 +208,7 @@ def prepare(batch: Batch, settings: Settings) -> tuple[str, str]:
     return batch.context.batch_id, run.model_dump_json()
 
 
-def launch(name: str, execution_input: str, settings: Settings) -> str:
+def launch(name: str, execution_input: str, settings: InvokerSettings) -> str:
     """StartExecution, or join the execution of that name (a retried invocation); returns its ARN."""
     if not settings.state_machine_arn:
         raise ConfigurationError("STATE_MACHINE_ARN is not set")
@@ -225,7 +225,7 @@ def launch(name: str, execution_input: str, settings: Settings) -> str:
         return execution_arn(settings.state_machine_arn, name)
 
 
-def start(batch: Batch, settings: Settings) -> str:
+def start(batch: Batch, settings: InvokerSettings) -> str:
     """Start (or join) one part's execution: :func:`prepare`, then :func:`launch`; returns its ARN."""
     return launch(*prepare(batch, settings), settings)
 
@@ -259,7 +259,7 @@ def before(deadline: float, call: Callable[[], T]) -> T:
             pause = min(pause * 2, _START_RETRY_MAX_PAUSE_SECONDS)
 
 
-def start_before(deadline: float, batch: Batch, settings: Settings) -> str:
+def start_before(deadline: float, batch: Batch, settings: InvokerSettings) -> str:
     """:func:`start` within the deadline (see :func:`before`)."""
     return before(deadline, lambda: start(batch, settings))
 
@@ -294,7 +294,7 @@ def _already_started(exists: Callable[[str], bool], name: str) -> bool:
         return False
 
 
-def start_parts(batch: Batch, settings: Settings, deadline: float, *, into: Started | None = None,
+def start_parts(batch: Batch, settings: InvokerSettings, deadline: float, *, into: Started | None = None,
                 stop: threading.Event | None = None) -> Started:
     """Claim and start every part of the batch (see the module's notes), in three rounds: every
     part's claims, then every part's ledger writes, then every StartExecution. A running
@@ -374,7 +374,7 @@ def start_parts(batch: Batch, settings: Settings, deadline: float, *, into: Star
     return started
 
 
-def start_parts_by(batch: Batch, settings: Settings, deadline: float, answer_at: float) -> Started:
+def start_parts_by(batch: Batch, settings: InvokerSettings, deadline: float, answer_at: float) -> Started:
     """:func:`start_parts`, on a thread of its own, waited for until ``answer_at`` at most.
 
     Each call the start makes is bounded by the SDK's timeouts and retries (tens of seconds), not

@@ -12,8 +12,8 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
-from journey_activity.config import Settings, get_settings
 from journey_activity.models.batch import BatchContext, EndpointResult
+from journey_activity.settings.reporting import ReportSettings, get_report_settings
 from journey_activity.sinks.events import EngagementEvent, ReportOutcome, engagement_events, late_receipt_event
 
 LOG = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ class NoSink:
         return None
 
 
-def sink_for(settings: Settings) -> Sink:
+def sink_for(settings: ReportSettings) -> Sink:
     """The configured sink, with its client (made once per container by :mod:`journey_activity.aws`)."""
     from journey_activity import aws
 
@@ -57,10 +57,10 @@ def sink_for(settings: Settings) -> Sink:
     return NoSink()
 
 
-def deliver(events: list[EngagementEvent], settings: Settings | None = None) -> ReportOutcome:
+def deliver(events: list[EngagementEvent], settings: ReportSettings | None = None) -> ReportOutcome:
     """Send the events to the configured sink; what it refused is logged (``Not every engagement
     event was accepted``) and returned."""
-    settings = settings or get_settings()
+    settings = settings or get_report_settings()
     sink = sink_for(settings)
     outcome = ReportOutcome(sink=sink.name)
     if sink.name == "none" or not events:
@@ -82,7 +82,7 @@ def deliver(events: list[EngagementEvent], settings: Settings | None = None) -> 
 def report(context: BatchContext, results: Iterable[EndpointResult]) -> ReportOutcome:
     """Report each endpoint's outcome to the configured sink (and, with ``REPORT_SENT_EVENTS``,
     that the provider accepted it)."""
-    settings = get_settings()
+    settings = get_report_settings()
     return deliver(engagement_events(context, results, sent=settings.report_sent_events), settings)
 
 

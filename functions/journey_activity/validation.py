@@ -8,9 +8,9 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 
-from journey_activity.config import Settings
 from journey_activity.models.batch import Recipient, RecipientRef
 from journey_activity.models.pinpoint import PUSH_CHANNELS, ChannelType
+from journey_activity.settings.validate import ValidateSettings
 
 
 class SkipReason(StrEnum):
@@ -51,7 +51,7 @@ def address_is_valid(channel: str, address: str, rules: dict[str, str] | None = 
     return bool(address.strip())
 
 
-def flag_reason(recipient: Recipient | RecipientRef, settings: Settings) -> tuple[SkipReason, str] | None:
+def flag_reason(recipient: Recipient | RecipientRef, settings: ValidateSettings) -> tuple[SkipReason, str] | None:
     """The reasons to skip an endpoint that need no address (the execution carries none)."""
     if recipient.invalid:
         reason = recipient.invalid_reason or ""
@@ -66,7 +66,7 @@ def flag_reason(recipient: Recipient | RecipientRef, settings: Settings) -> tupl
     return None
 
 
-def address_reason(channel: str, address: str, settings: Settings) -> tuple[SkipReason, str] | None:
+def address_reason(channel: str, address: str, settings: ValidateSettings) -> tuple[SkipReason, str] | None:
     """The details name the channel, never the address: they travel through the execution."""
     if not address:
         return SkipReason.ADDRESS_MISSING, f"{channel} endpoint has no Address"
@@ -75,6 +75,6 @@ def address_reason(channel: str, address: str, settings: Settings) -> tuple[Skip
     return None
 
 
-def skip_reason(recipient: Recipient, settings: Settings) -> tuple[SkipReason, str] | None:
+def skip_reason(recipient: Recipient, settings: ValidateSettings) -> tuple[SkipReason, str] | None:
     """``None`` when the endpoint can be sent, else the reason and a human detail."""
     return flag_reason(recipient, settings) or address_reason(recipient.channel, recipient.address, settings)

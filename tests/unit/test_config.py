@@ -232,3 +232,84 @@ def test_several_problems_are_all_named():
     message = config_error({"INVOKER_DEADLINE_SECONDS": "0", "LEDGER_TTL_DAYS": "0"})
     assert "INVOKER_DEADLINE_SECONDS" in message
     assert "LEDGER_TTL_DAYS" in message
+
+
+# -- settings per function ---------------------------------------------------------------------------
+
+
+def test_the_invoker_reads_only_its_settings():
+    from journey_activity.settings.base import settings_from as build
+    from journey_activity.settings.invoker import InvokerSettings
+
+    # The senders', the callback's and the receipt queue's settings, broken: none of the invoker's business.
+    environ = {"CHANNEL_PROVIDERS": "{not json", "ADDRESS_RULES": '{"SMS": "("}', "SENDER_FUNCTIONS": '{"x": 1}',
+               "RECEIPT_HEARTBEAT_SECONDS": "900", "REPORT_SINK": "kafka", "CONNECT_DEADLINE_SECONDS": "20",
+               "CONNECT_ACTIONS": '{"*": {"channel": "SMS", "message": "Hi"}}', "LEDGER_TABLE": "ledger"}
+    invoker = build(environ, InvokerSettings)
+    assert invoker.deadline_seconds("connect") == 20
+    assert invoker.ledger_table == "ledger"
+    assert invoker.connect_action("any") is not None
+    assert config_error(environ).startswith("CHANNEL_PROVIDERS is not valid JSON")  # the full settings still refuse
+
+
+def test_the_invoker_names_its_own_bad_settings_as_before():
+    from journey_activity.settings.base import settings_from as build
+    from journey_activity.settings.invoker import InvokerSettings
+
+    environ = {"CONNECT_DEADLINE_SECONDS": "40", "RESULT_DATA": '{"why": "reason"}', "LEDGER_TTL_DAYS": "5"}
+    with pytest.raises(ConfigurationError) as caught:
+        build(environ, InvokerSettings)
+    assert str(caught.value) == config_error(environ)
+
+
+@pytest.mark.parametrize(("handler", "own"), [
+    ("invoker", "invoker"), ("validate", "validate"), ("send", "providers"), ("callback", "callback"),
+    ("receipt_queue", "providers"), ("compile", "compile"), ("report", "reporting"), ("finalize", "reporting"),
+])
+def test_each_handler_imports_its_own_settings_and_not_all_of_them(handler, own):
+    import subprocess
+    import sys
+
+    code = (f"import sys, journey_activity.handlers.{handler}; "
+            "print(sorted(m for m in sys.modules if m.startswith('journey_activity.')))")
+    loaded = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert f"'journey_activity.settings.{own}'" in loaded
+    assert "'journey_activity.config'" not in loaded
+    if handler == "invoker":  # nothing of the providers, senders, receipts or reporting
+        for module in ("settings.providers", "providers", "senders", "receipts", "reporting", "validation"):
+            assert f"'journey_activity.{module}'" not in loaded, module
+
+
+# Each function's model, and a setting it does not read, broken.
+_BROKEN = {"CHANNEL_PROVIDERS": "{not json", "ADDRESS_RULES": '{"SMS": "("}', "SENDER_FUNCTIONS": '{"x": 1}',
+           "RECEIPT_HEARTBEAT_SECONDS": "900", "REPORT_SINK": "kafka", "CONNECT_ACTIONS": "[",
+           "RESULT_DATA": "{}", "EVENT_ATTRIBUTES": '{"a": "("}', "SIGNATURE_TOLERANCE_SECONDS": "0",
+           "CONNECT_DEADLINE_SECONDS": "99"}
+
+
+@pytest.mark.parametrize("name", ["InvokerSettings", "CompileSettings", "ProviderSettings", "ValidateSettings",
+                                  "CallbackSettings", "ReportSettings"])
+def test_each_function_validates_only_the_settings_it_reads(name):
+    from journey_activity import config
+    from journey_activity.settings.base import ENV, FunctionSettings
+    from journey_activity.settings.base import settings_from as build
+
+    model: type[FunctionSettings] = getattr(config, name)
+    assert issubclass(config.Settings, model)
+    read = {ENV[field][0] for field in model.model_fields if field in ENV}
+    unread = {variable: raw for variable, raw in _BROKEN.items() if variable not in read}
+    assert build(unread, model) == model()
+    for variable in sorted(set(_BROKEN) & read):  # what it reads fails it as it fails every function
+        with pytest.raises(ConfigurationError) as caught:
+            build({variable: _BROKEN[variable]}, model)
+        assert str(caught.value) == config_error({variable: _BROKEN[variable]}), variable
+
+
+def test_every_setting_is_some_function_s():
+    from journey_activity import config
+    from journey_activity.settings.base import ENV
+
+    models = (config.InvokerSettings, config.ValidateSettings, config.CallbackSettings, config.ReportSettings)
+    fields = set().union(*(model.model_fields for model in models))
+    assert fields == set(config.Settings.model_fields)
+    assert set(ENV) == fields - {"callback_signing_secrets"}

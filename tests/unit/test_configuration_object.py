@@ -21,6 +21,8 @@ from journey_activity.config import (
     reset_settings_cache,
 )
 from journey_activity.errors import ConfigurationError
+from journey_activity.settings import base as settings_base
+from journey_activity.settings.invoker import InvokerSettings, get_invoker_settings
 
 BUCKET, KEY = "journey-config", "journey-activity/configuration-v1.json"
 URI = f"s3://{BUCKET}/{KEY}"
@@ -193,7 +195,7 @@ def test_throttling_is_raised_as_it_comes_for_the_state_machine_to_retry():
 
 
 def test_an_object_too_large_is_refused(s3, monkeypatch):
-    monkeypatch.setattr(config, "MAX_CONFIGURATION_OBJECT_BYTES", 100)
+    monkeypatch.setattr(settings_base, "MAX_CONFIGURATION_OBJECT_BYTES", 100)
     put(s3, {"PROVIDER_URL": "https://p.example.com/" + "x" * 200})
     assert error_of({"CONFIGURATION_OBJECT": URI}) == (
         f"the configuration object {URI} is 242 bytes; at most 100 are read")
@@ -218,3 +220,32 @@ def test_read_once_per_container_and_a_failed_read_is_tried_again(s3, monkeypatc
     assert reads == ["read"]
     reset_settings_cache()
     assert get_settings().provider_url == "https://two.example.com"
+
+
+def test_the_invoker_reads_its_keys_from_the_same_object_once(s3, monkeypatch):
+    monkeypatch.setenv("CONFIGURATION_OBJECT", URI)
+    for name in OBJECT_KEYS:
+        monkeypatch.delenv(name, raising=False)
+    reset_settings_cache()
+    put(s3, {"CONNECT_ACTIONS": {"welcome": {"channel": "EMAIL", "message": {"html": HTML}}},
+             "CHANNEL_PROVIDERS": {"EMAIL": {"type": "http", "url": "https://mail.example.com/send"}},
+             "RESULT_DATA": {"status": "status", "why": "reason"}})
+    reads: list[str] = []
+    aws.client("s3").meta.events.register("before-call.s3.GetObject", lambda **_: reads.append("read"))
+    invoker = get_invoker_settings()
+    action = invoker.connect_action("welcome")
+    assert action is not None
+    assert json.loads(action.template())["html"] == HTML
+    assert invoker.result_data == {"status": "status", "why": "reason"}
+    assert not hasattr(invoker, "channel_providers")  # the senders' setting: not the invoker's to read
+    assert get_settings().provider_for("EMAIL").url == "https://mail.example.com/send"  # type: ignore[union-attr]
+    assert reads == ["read"]  # one GetObject per container, whichever function's settings ask
+
+
+def test_the_invoker_refuses_a_bad_object_as_every_function_does(s3):
+    put(s3, {"CONNECT_ACTIONS": {}, "SENDERS": {}})
+    with pytest.raises(ConfigurationError, match=r"unknown keys \['SENDERS'\]"):
+        settings_base.load_settings({"CONFIGURATION_OBJECT": URI}, InvokerSettings)
+    put(s3, {"RESULT_DATA": {"why": "reason"}})
+    with pytest.raises(ConfigurationError, match=f'^{URI}: RESULT_DATA: .*must keep "status"'):
+        settings_base.load_settings({"CONFIGURATION_OBJECT": URI}, InvokerSettings)

@@ -12,10 +12,10 @@ from typing import Any, TypeVar
 from aws_lambda_powertools import Logger, Metrics
 
 from journey_activity import aws
-from journey_activity.config import get_settings
 from journey_activity.errors import AwsThrottled
 from journey_activity.ledger import Ledger
 from journey_activity.security import RedactingFormatter
+from journey_activity.settings.base import get_function_settings
 
 # Endpoint addresses, user attributes and rendered messages are personal data: masked in every
 # log line unless LOG_PERSONAL_DATA=true (journey_activity.security.RedactingFormatter).
@@ -52,7 +52,7 @@ def _ledger(table: str, ttl_days: int) -> Ledger:
 
 
 def ledger() -> Ledger:
-    settings = get_settings()
+    settings = get_function_settings()
     return _ledger(settings.ledger_table, settings.ledger_ttl_days)
 
 

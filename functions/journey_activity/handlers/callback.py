@@ -51,17 +51,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from journey_activity import aws
-from journey_activity.config import (
-    HttpProviderConfig,
-    Settings,
-    TwilioProviderConfig,
-    default_signing_secrets,
-    get_settings,
-)
 from journey_activity.handlers._runtime import ledger, logger, metrics
 from journey_activity.providers import twilio
 from journey_activity.receipts import APPLY_ATTEMPTS, APPLY_FIRST_PAUSE_SECONDS, Receipt, park_or_apply_retrying
 from journey_activity.security import resolve_reference, secret_read_is_transient, split_secrets
+from journey_activity.settings.base import default_signing_secrets
+from journey_activity.settings.callback import CallbackSettings, get_callback_settings
+from journey_activity.settings.providers import HttpProviderConfig, TwilioProviderConfig
 from journey_activity.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureRejected, verify
 from journey_activity.triggers.pinpoint import describe_validation_error
 
@@ -84,7 +80,7 @@ def _too_large(size: int) -> Response:
     return _answer(413, error="too_large", message=f"the body is over {MAX_BODY_BYTES} bytes")
 
 
-def _provider_secret_references(settings: Settings, provider: str) -> list[str]:
+def _provider_secret_references(settings: CallbackSettings, provider: str) -> list[str]:
     """The signing secrets configured for ``provider`` (by its name in the receipt's path)."""
     configs = [c for c in settings.channel_providers.values()
                if isinstance(c, HttpProviderConfig) and c.name == provider]
@@ -106,7 +102,7 @@ def signing_secrets_for(provider: str) -> list[str]:
     is cached for five minutes (Powertools parameters), so a rotated value is seen without a
     redeploy within five minutes.
     """
-    references = _provider_secret_references(get_settings(), provider)
+    references = _provider_secret_references(get_callback_settings(), provider)
     if references:
         return [secret for reference in references for secret in split_secrets(resolve_reference(reference))]
     # Per request through the 5-minute cache: a rotation of the default secret reaches warm containers.
@@ -122,7 +118,7 @@ def receive(provider: str, raw: str, headers: dict[str, str] | None, received_at
     size = len(raw.encode())
     if size > MAX_BODY_BYTES:
         return _too_large(size)
-    settings = get_settings()
+    settings = get_callback_settings()
     try:
         secrets = _read_retrying(lambda: signing_secrets_for(provider))
     except Exception as error:  # a 500 verdict: the message stays on the queue for redelivery
@@ -158,7 +154,7 @@ def receive(provider: str, raw: str, headers: dict[str, str] | None, received_at
     return _answer(200, result=result, message_id=receipt.message_id, endpoint_id=target.endpoint_id)
 
 
-def twilio_config(settings: Settings, provider: str) -> TwilioProviderConfig | None:
+def twilio_config(settings: CallbackSettings, provider: str) -> TwilioProviderConfig | None:
     """The Twilio provider whose receipts route this is, if any."""
     return next((c for c in settings.channel_providers.values()
                  if isinstance(c, TwilioProviderConfig) and c.name == provider), None)
@@ -233,7 +229,7 @@ def build_app() -> APIGatewayHttpResolver:
         except (binascii.Error, ValueError):  # not base64, not UTF-8: UnicodeError is a ValueError
             return _answer(400, error="bad_body", message="the body is not valid base64-encoded UTF-8 text")
         event = app.current_event
-        config = twilio_config(get_settings(), provider)
+        config = twilio_config(get_callback_settings(), provider)
         if config is not None:
             return receive_twilio(config, raw, event.headers, event.request_context.domain_name,
                                   event.raw_query_string or "")
@@ -276,7 +272,7 @@ def attribute(message: dict[str, Any], name: str) -> str:
 
 def _query(provider: str, key: str) -> str:
     """The query the sender gave Twilio: the configured URL's own, then our idempotency key."""
-    config = twilio_config(get_settings(), provider)
+    config = twilio_config(get_callback_settings(), provider)
     own = urlsplit(config.callback_url).query if config is not None and config.callback_url else ""
     return "&".join(part for part in (own, urlencode({twilio.KEY_PARAMETER: key}) if key else "") if part)
 

@@ -8,10 +8,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from journey_activity.compile import event_attributes
-from journey_activity.config import get_settings
 from journey_activity.handlers._runtime import ledger, logger, metrics, throttling_is_retried
 from journey_activity.ledger import Ledger, is_final, result_from_record
 from journey_activity.models.batch import EndpointResult, LedgerStatus
+from journey_activity.settings.compile import get_compile_settings
 from journey_activity.telemetry import publish_outcomes
 
 
@@ -55,7 +55,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     batch_context = event["context"]
     batch_id = batch_context["batch_id"]
     logger.thread_safe_append_keys(batch_id=batch_id)
-    settings = get_settings()
+    settings = get_compile_settings()
     skipped = _parse(event.get("skipped"))
     from_map = {**_parse(event.get("sent")), **skipped}
     order = [(s.endpoint_id, s.channel) for s in skipped.values()]

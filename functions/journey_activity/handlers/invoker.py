@@ -22,10 +22,10 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from journey_activity import claims, dispatch, triggers
-from journey_activity.config import get_settings
 from journey_activity.errors import ConfigurationError, PayloadError
 from journey_activity.handlers._runtime import ledger, logger, throttling_is_retried
 from journey_activity.models.batch import FINAL_STATUSES, EndpointResult
+from journey_activity.settings.invoker import get_invoker_settings
 
 # Left to the function after the deadline to compile and answer before it times out.
 _ANSWER_SECONDS = 1.0
@@ -63,7 +63,7 @@ def handler(event: Any, context: LambdaContext) -> Any:
     try:
         adapter = triggers.adapter_for(event)
         source = adapter.source
-        settings = get_settings()
+        settings = get_invoker_settings()
         batch = adapter.to_batch(event, settings)
         logger.thread_safe_append_keys(batch_id=batch.context.batch_id)
         if not batch.recipients:

@@ -17,14 +17,14 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from journey_activity import aws
-from journey_activity.config import Settings, get_settings
 from journey_activity.handlers._runtime import ledger, logger, metrics
 from journey_activity.ledger import Ledger
 from journey_activity.provider_events import NotAnEvent, parse
 from journey_activity.receipts import Receipt, park_or_apply_retrying
+from journey_activity.settings.providers import ProviderSettings, get_provider_settings
 
 
-def provider_name(settings: Settings, kind: str) -> str:
+def provider_name(settings: ProviderSettings, kind: str) -> str:
     """The name the senders recorded this kind's message ids under (one per kind: see Settings)."""
     names = {config.name for config in settings.channel_providers.values()
              if config is not None and config.type == kind}
@@ -40,7 +40,7 @@ def apply(book: Ledger, provider: str, receipt: Receipt) -> str:
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    settings = get_settings()
+    settings = get_provider_settings()
     book = ledger()
     failures: list[dict[str, str]] = []
     for message in event.get("Records", []):

@@ -29,7 +29,6 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
 
 from journey_activity import aws
-from journey_activity.config import HttpProviderConfig, ProviderConfig, Settings, TwilioProviderConfig, get_settings
 from journey_activity.errors import (
     JourneyActivityError,
     ProfileMissing,
@@ -53,6 +52,13 @@ from journey_activity.receipts import (
     Target,
     apply_parked,
     resume_with_result,
+)
+from journey_activity.settings.providers import (
+    HttpProviderConfig,
+    ProviderConfig,
+    ProviderSettings,
+    TwilioProviderConfig,
+    get_provider_settings,
 )
 from journey_activity.sinks.events import trigger_ids
 from journey_activity.templating import render
@@ -181,7 +187,7 @@ def take_slot(config: ProviderConfig, deadline: float | None, wait: float = PACE
     return _pacer().take(config.name, rate, within=wait)
 
 
-def send(task: SendTask, settings: Settings, deadline: float | None = None, *,
+def send(task: SendTask, settings: ProviderSettings, deadline: float | None = None, *,
          slot: Slot | None = None) -> dict[str, Any]:
     """One endpoint: send it unless it was sent (``slot``: a send slot already taken for it), and
     link its pointer to the task's token."""
@@ -340,7 +346,7 @@ class SendGroup(BaseModel):
 GROUP_WORKERS = 16
 
 
-def send_group(group: SendGroup, settings: Settings, deadline: float | None = None) -> dict[str, int]:
+def send_group(group: SendGroup, settings: ProviderSettings, deadline: float | None = None) -> dict[str, int]:
     """Send every endpoint of this family that was not sent yet, concurrently and paced, with no
     task token: the tasks that wait for the receipts link their pointers afterwards. An endpoint
     that cannot be sent now is left, untouched or SENDING, to its own task, which sends it
@@ -388,11 +394,11 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if "recipients" in event:
         group = SendGroup.model_validate(event)
         logger.thread_safe_append_keys(batch_id=group.context.batch_id, sender=os.environ.get("SENDER_FAMILY", "http"))
-        return send_group(group, get_settings(), send_deadline(context))
+        return send_group(group, get_provider_settings(), send_deadline(context))
     task = SendTask.model_validate(event)
     logger.thread_safe_append_keys(batch_id=task.context.batch_id, endpoint_id=task.recipient.endpoint_id,
                        channel=task.recipient.channel, attempt=task.retry_count + 1,
                        sender=os.environ.get("SENDER_FAMILY", "http"))
     # Sends and provider errors per channel (one endpoint per invocation).
     metrics.add_dimension(name="Channel", value=task.recipient.channel)
-    return send(task, get_settings(), send_deadline(context))
+    return send(task, get_provider_settings(), send_deadline(context))

@@ -12,18 +12,19 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from journey_activity.config import Settings, get_settings
 from journey_activity.errors import ConfigurationError
 from journey_activity.handlers._runtime import ledger, logger, metrics, throttling_is_retried
 from journey_activity.ledger import Ledger
 from journey_activity.models.batch import EndpointResult, ExecutionInput, LedgerStatus
 from journey_activity.senders import family_for
+from journey_activity.settings.validate import ValidateSettings, get_validate_settings
 from journey_activity.validation import SkipReason, address_reason, flag_reason
 
 PROFILE_MISSING_DETAIL = "the endpoint's address is not in the ledger (expired, or never written)"
 
 
-def split(run: ExecutionInput, settings: Settings, book: Ledger) -> tuple[list[dict[str, Any]], list[EndpointResult]]:
+def split(run: ExecutionInput, settings: ValidateSettings,
+          book: Ledger) -> tuple[list[dict[str, Any]], list[EndpointResult]]:
     """``sendable`` holds each endpoint's id, channel and sender function (the Map's items)."""
     if not settings.sender_functions:
         raise ConfigurationError("SENDER_FUNCTIONS is not set: the state machine cannot choose a sender")
@@ -56,7 +57,7 @@ def split(run: ExecutionInput, settings: Settings, book: Ledger) -> tuple[list[d
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     run = ExecutionInput.model_validate(event)
-    settings = get_settings()
+    settings = get_validate_settings()
     logger.thread_safe_append_keys(batch_id=run.context.batch_id)
     book = ledger()
     sendable, skipped = split(run, settings, book)

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import importlib
 
-from journey_activity.config import ProviderConfig
 from journey_activity.errors import ConfigurationError
 from journey_activity.providers.base import Provider, SendRequest, SendResult, SyncOutcome
+from journey_activity.settings.providers import ProviderConfig
 
 ADAPTERS: dict[str, tuple[str, str]] = {
     "http": ("journey_activity.providers.http", "HttpProvider"),

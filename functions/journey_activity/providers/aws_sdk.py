@@ -24,7 +24,6 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from journey_activity.config import SDK_CONNECT_TIMEOUT_SECONDS
 from journey_activity.errors import (
     ProviderError,
     ProviderOutcomeUnknown,
@@ -32,6 +31,7 @@ from journey_activity.errors import (
     ProviderThrottled,
     ProviderUnavailable,
 )
+from journey_activity.settings.providers import SDK_CONNECT_TIMEOUT_SECONDS
 
 _lock = threading.Lock()
 _clients: dict[tuple[str, str | None, float], Any] = {}

@@ -23,7 +23,6 @@ from typing import Any
 
 import urllib3
 
-from journey_activity.config import HttpProviderConfig
 from journey_activity.errors import ProviderRejected, ProviderThrottled, ProviderUnavailable
 from journey_activity.providers.base import SendRequest, SendResult
 from journey_activity.security import (
@@ -34,6 +33,7 @@ from journey_activity.security import (
     resolve_provider_target,
     scrub,
 )
+from journey_activity.settings.providers import HttpProviderConfig
 
 _MESSAGE_ID_FIELDS = ("message_id", "messageId", "id", "MessageId")
 # A provider answers with a message id (or a short error): anything bigger is not an answer,

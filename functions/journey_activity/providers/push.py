@@ -33,10 +33,10 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from journey_activity.config import PushProviderConfig
 from journey_activity.errors import ProviderOutcomeUnknown, ProviderRejected, ProviderThrottled, ProviderUnavailable
 from journey_activity.providers.aws_sdk import check_time_left, from_sdk_error, sdk_client
 from journey_activity.providers.base import SendRequest, SendResult, SyncOutcome
+from journey_activity.settings.providers import PushProviderConfig
 
 KEY_CONTEXT = "ja_key"
 THROTTLING = frozenset({"TooManyRequestsException"})

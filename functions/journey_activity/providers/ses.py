@@ -21,11 +21,11 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from journey_activity.config import SesProviderConfig
 from journey_activity.errors import ProviderRejected
 from journey_activity.providers.aws_sdk import check_time_left, from_sdk_error, sdk_client
 from journey_activity.providers.base import SendRequest, SendResult
 from journey_activity.receipts import Receipt
+from journey_activity.settings.providers import SesProviderConfig
 
 KEY_TAG = "ja_key"
 THROTTLING = frozenset({"TooManyRequestsException", "ThrottlingException", "Throttling"})

@@ -36,7 +36,6 @@ from urllib.parse import quote, urlencode, urlsplit
 
 import urllib3
 
-from journey_activity.config import SDK_CONNECT_TIMEOUT_SECONDS, TwilioProviderConfig
 from journey_activity.errors import (
     ProviderOptedOut,
     ProviderOutcomeUnknown,
@@ -53,6 +52,7 @@ from journey_activity.security import (
     scrub,
     split_secrets,
 )
+from journey_activity.settings.providers import SDK_CONNECT_TIMEOUT_SECONDS, TwilioProviderConfig
 
 API_VERSION = "2010-04-01"
 SIGNATURE_HEADER = "X-Twilio-Signature"

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 from journey_activity.errors import PayloadError
 
 if TYPE_CHECKING:
-    from journey_activity.config import Settings
     from journey_activity.models.batch import Batch, EndpointResult
+    from journey_activity.settings.invoker import InvokerSettings
 
 Results = Mapping[str, "EndpointResult"]
 """Each recipient's outcome by its id (endpoint id or profile id), as the ledger knows it when the
@@ -40,11 +40,11 @@ class TriggerAdapter:
     recognizes: Callable[[Mapping[str, Any]], bool]
     """Whether the event has this trigger's shape (its top-level keys); the adapter then owns it,
     and a malformed one gets that adapter's error."""
-    to_batch: Callable[[Any, Settings], Batch]
+    to_batch: Callable[[Any, InvokerSettings], Batch]
     """The event as the core's batch. Raises :class:`~journey_activity.errors.PayloadError` (one
     line, naming what is wrong) for an unusable envelope; a bad recipient becomes a recipient
     skipped with a reason, never an error for the whole batch."""
-    to_response: Callable[[Batch, Results, Settings], Any]
+    to_response: Callable[[Batch, Results, InvokerSettings], Any]
     """The synchronous answer: every recipient exactly once, in input order, with what the journey
     branches on (Connect's ``ResultData``, Pinpoint's ``EventAttributes``), within the trigger's limits."""
     batch_id_for: Callable[[Any], str]

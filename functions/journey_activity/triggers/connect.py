@@ -24,7 +24,7 @@ from journey_activity.triggers.common import batch_id_for as _batch_id_for
 from journey_activity.triggers.common import describe_validation_error, is_unicode, unusable
 
 if TYPE_CHECKING:
-    from journey_activity.config import ConnectAction, Settings
+    from journey_activity.settings.invoker import ConnectAction, InvokerSettings
 
 SOURCE = "connect"
 MAX_PROFILE_DEPTH = 32
@@ -127,7 +127,7 @@ def _recipient(profile_id: str, raw: dict[str, Any], action: ConnectAction | Non
                      profile=profile, claim_key=token)
 
 
-def to_batch(payload: Any, settings: Settings) -> Batch:
+def to_batch(payload: Any, settings: InvokerSettings) -> Batch:
     """Parse a custom-action event. Raises :class:`PayloadError` when the envelope is unusable;
     a bad profile is skipped with a reason, a profile without a readable ``ProfileId`` cannot be
     answered and is left out (logged)."""
@@ -179,7 +179,7 @@ def answer_budget(profiles: int) -> int:
     return min(MAX_PROFILE_ANSWER_BYTES, MAX_ANSWER_BYTES // max(profiles, 1))
 
 
-def to_response(batch: Batch, results: Results, settings: Settings) -> dict[str, Any]:
+def to_response(batch: Batch, results: Results, settings: InvokerSettings) -> dict[str, Any]:
     """One entry per profile, in input order, ``ResultData`` a JSON object with typed values
     (``RESULT_DATA``); an entry that would not fit its budget (:func:`answer_budget`) keeps
     ``status`` and ``reason`` and says ``"truncated": true``."""

@@ -17,7 +17,7 @@ from journey_activity.triggers.common import is_unicode as _is_unicode
 from journey_activity.triggers.common import unusable as _unusable
 
 if TYPE_CHECKING:
-    from journey_activity.config import Settings
+    from journey_activity.settings.invoker import InvokerSettings
 
 SOURCE = "pinpoint"
 # Pinpoint's endpoints are a few levels deep. A deeper one is skipped as invalid: pydantic's
@@ -60,7 +60,7 @@ def _recipient(endpoint_id: str, raw: Any) -> Recipient:
     )
 
 
-def to_batch(payload: Any, settings: Settings | None = None) -> Batch:
+def to_batch(payload: Any, settings: InvokerSettings | None = None) -> Batch:
     """Parse a Pinpoint custom-channel event. Raises :class:`PayloadError` naming what is wrong."""
     if not isinstance(payload, dict):
         raise PayloadError(f"the event must be a JSON object, not {type(payload).__name__}")
