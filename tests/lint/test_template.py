@@ -459,7 +459,7 @@ def test_a_finalizer_event_that_keeps_failing_ends_in_an_alarmed_queue(cloudform
     assert config["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["FinalizeDeadLetterQueue", "Arn"]}
     assert resources["FinalizeDeadLetterQueue"]["Type"] == "AWS::SQS::Queue"
     role = resources["FinalizeFunctionRole"]["Properties"]["Policies"]
-    statements = [s for policy in role for s in policy["PolicyDocument"]["Statement"]]
+    statements = [s for policy in role if "PolicyDocument" in policy for s in policy["PolicyDocument"]["Statement"]]
     assert {"Action": "sqs:SendMessage", "Effect": "Allow",
             "Resource": {"Fn::GetAtt": ["FinalizeDeadLetterQueue", "Arn"]}} in statements
     alarm = resources["FinalizeDeadLetterAlarm"]["Properties"]

@@ -326,7 +326,7 @@ def test_starting_stops_before_the_deadline_and_the_rest_is_answered_not_started
 
 
 def test_a_start_still_running_when_the_answer_is_due_does_not_hold_the_answer(aws_env, monkeypatch):
-    """A claim write that hangs (a loaded or throttled table, up to botocore's timeouts and retries):
+    """A ledger call that hangs (a loaded or throttled table, up to botocore's timeouts and retries):
     the answer goes out at its time, every endpoint PENDING not_started, and the start, told to
     stop, starts nothing once the call returns."""
     from journey_activity.dispatch import start_parts_by
@@ -337,8 +337,7 @@ def test_a_start_still_running_when_the_answer_is_due_does_not_hold_the_answer(a
     def hang(**_: Any) -> None:
         release.wait(10)
 
-    dynamodb.meta.events.register("before-call.dynamodb.TransactWriteItems", hang)
-    dynamodb.meta.events.register("before-call.dynamodb.UpdateItem", hang)
+    dynamodb.meta.events.register("before-call.dynamodb.*", hang)
     began = time.monotonic()
     begun = start_parts_by(batch_of("a", "b"), config.get_settings(), began + 5.0, answer_at=began + 0.5)
     assert begun.overran
