@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from journey_activity_local.runtime.current_function import CURRENT_FUNCTION
+from journey_activity_local.runtime import current_function
 
 _PARAMS_KEY = "journey_activity_api_params"
 
@@ -406,7 +406,7 @@ def _keep_params(params: Mapping[str, Any], context: dict[str, Any] | None = Non
 
 def _before_call(model: Any, context: Mapping[str, Any] | None = None, **_: Any) -> Any:
     config = _config
-    principal = CURRENT_FUNCTION.get()
+    principal = current_function.current()
     if config is None or principal is None:
         return None
     params = (context or {}).get(_PARAMS_KEY, {})

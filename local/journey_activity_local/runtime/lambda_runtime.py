@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
+from journey_activity_local.runtime import current_function
 from journey_activity_local.runtime.current_function import CURRENT_FUNCTION
 
 log = logging.getLogger(__name__)
@@ -255,6 +256,8 @@ def worker_main(setup: WorkerSetup, connection: Connection) -> None:
             sys.path.insert(0, entry)
     os.environ.clear()
     os.environ.update(setup.environment)
+    # Calls from threads the handler starts are this function's too (guarded, faults injected).
+    current_function.serve(setup.function)
     started = time.perf_counter()
     try:
         for initializer, args in setup.initializers:
