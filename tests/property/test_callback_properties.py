@@ -272,7 +272,10 @@ def test_a_signed_receipt_for_an_unknown_message_is_parked(
     assert document.get("result") == "parked", document
 
 
-attribute_values = st.none() | any_text | st.sampled_from(["v=", "v=http", "http", "v=" + "x" * 300])
+# What SQS can carry: its message bodies and string attributes are Unicode without lone surrogates
+# (SendMessage refuses them), so a queue message never holds one.
+queue_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=300)
+attribute_values = st.none() | queue_text | st.sampled_from(["v=", "v=http", "http", "v=" + "x" * 300])
 message_attributes = st.dictionaries(
     st.sampled_from(["provider", "signature", "timestamp", "twilio_signature", "ja_key", "domain", "other"]),
     st.builds(lambda value, kind: {"stringValue": value, "dataType": kind}, attribute_values,
@@ -280,7 +283,7 @@ message_attributes = st.dictionaries(
 
 
 @PROPERTY
-@given(body=any_text, attributes=message_attributes, signed=st.booleans())
+@given(body=queue_text, attributes=message_attributes, signed=st.booleans())
 def test_any_queue_message_is_refused_or_applied_never_left_for_redelivery(
     stack: Stack, body: str, attributes: dict[str, Any], signed: bool
 ) -> None:

@@ -332,12 +332,13 @@ def test_a_start_still_running_when_the_answer_is_due_does_not_hold_the_answer(a
     from journey_activity.dispatch import start_parts_by
 
     release = threading.Event()
-    dynamodb = aws_env["dynamodb"]
+    prepare = dispatch.prepare
 
-    def hang(**_: Any) -> None:
+    def hanging_prepare(*args: Any) -> Any:  # the part's ledger writes: a call that does not return
         release.wait(10)
+        return prepare(*args)
 
-    dynamodb.meta.events.register("before-call.dynamodb.*", hang)
+    monkeypatch.setattr(dispatch, "prepare", hanging_prepare)
     began = time.monotonic()
     begun = start_parts_by(batch_of("a", "b"), config.get_settings(), began + 5.0, answer_at=began + 0.5)
     assert begun.overran

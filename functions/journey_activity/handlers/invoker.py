@@ -50,6 +50,20 @@ def answer_by(deadline: float, context: LambdaContext | None) -> float:
     return latest
 
 
+# Left after the start, at the latest, for the last look at the parts and the answer.
+START_ANSWER_MARGIN_SECONDS = 1.5
+
+
+def start_answer_by(deadline: float, context: LambdaContext | None) -> float:
+    """How long the answer may wait for the start: until the function's last 1.5 s (a start slower
+    than the deadline, on a loaded service, still starts its parts); without a context, a little
+    after the deadline. A call that hangs past it no longer holds the answer (start_parts_by)."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if remaining is None:
+        return deadline + dispatch.ANSWER_SLACK_SECONDS
+    return time.monotonic() + remaining() / 1000 - START_ANSWER_MARGIN_SECONDS
+
+
 def error_response(kind: str, message: str) -> dict[str, Any]:
     """An unusable payload or configuration, for a trigger that reads no failure: people and logs read it."""
     return {"error": {"type": kind, "message": message}}
@@ -70,7 +84,7 @@ def handler(event: Any, context: LambdaContext) -> Any:
             logger.info("Answering an empty batch")
             return adapter.to_response(batch, {}, settings)
         deadline = deadline_for(settings.deadline_seconds(source), context, started)
-        begun = dispatch.start_parts_by(batch, settings, deadline, answer_at=deadline)
+        begun = dispatch.start_parts_by(batch, settings, deadline, answer_at=start_answer_by(deadline, context))
     except (PayloadError, ConfigurationError) as error:
         kind = type(error).__name__
         logger.error("Unusable payload" if isinstance(error, PayloadError) else "Invalid configuration",
