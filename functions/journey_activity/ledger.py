@@ -426,8 +426,16 @@ class Ledger:
         channel: str,
         provider: str,
         about: Mapping[str, Any] | None = None,
+        lease_seconds: float | None = None,
     ) -> tuple[bool, dict[str, Any]]:
         """Mark the endpoint SENDING before the provider is called (one write).
+
+        With ``lease_seconds``, the send is this invocation's until then (``send_lease_until``, ms
+        since the epoch): another invocation finds it SENDING and leased, and does not send (the
+        same endpoint's send at once and its own task, or a retry Step Functions started while the
+        first invocation still ran). The sender gives the lease back when its send failed before
+        the provider had the message (:meth:`release_send`); one that died keeps it until it
+        expires, when its invocation has surely ended (the lease is its remaining time).
 
         Returns ``(send, record)``: ``send`` is false when this endpoint was already sent
         (a retried task after the provider accepted: the record is SENT) or already has a final
@@ -437,9 +445,12 @@ class Ledger:
         """
         now = now_iso()
         key = _to_item({"pk": batch_id, "sk": endpoint_id})
-        sets = {"updated_at": now, "channel": channel, "provider": provider}
+        sets: dict[str, Any] = {"updated_at": now, "channel": channel, "provider": provider}
         # What a late receipt needs to be reported on its own (application, journey, activity).
         sets.update({key: value for key, value in (about or {}).items() if value})
+        now_ms = int(time.time() * 1000)
+        if lease_seconds is not None:
+            sets["send_lease_until"] = now_ms + int(lease_seconds * 1000)
         try:
             record = self._update(
                 key,
@@ -451,8 +462,9 @@ class Ledger:
                     "expires_at": self._expires_at(),
                 },
                 add={"attempts": 1},
-                condition="attribute_not_exists(#pk) OR #status = :sending",
-                condition_values={":sending": LedgerStatus.SENDING.value},
+                condition="attribute_not_exists(#pk) OR (#status = :sending AND "
+                          "(attribute_not_exists(send_lease_until) OR send_lease_until < :now_ms))",
+                condition_values={":sending": LedgerStatus.SENDING.value, ":now_ms": now_ms},
             )
             return True, record
         except ClientError as error:
@@ -460,6 +472,16 @@ class Ledger:
                 raise
             # Already SENT (the provider has the message) or final: as it is.
             return False, _item_as_it_is(error)
+
+    def release_send(self, batch_id: str, endpoint_id: str) -> None:
+        """Give back a send's lease (see :meth:`begin_send`): the provider does not have the message,
+        and the next attempt may send at once. A record no longer SENDING is left as it is."""
+        try:
+            self._update(_to_item({"pk": batch_id, "sk": endpoint_id}), {"send_lease_until": 0},
+                         condition="#status = :sending", condition_values={":sending": LedgerStatus.SENDING.value})
+        except ClientError as error:
+            if not _conditional_failed(error):
+                raise
 
     def mark_sent(self, batch_id: str, endpoint_id: str, *, provider: str, message_id: str,
                   task_token: str | None) -> tuple[dict[str, Any], dict[str, Any]]:

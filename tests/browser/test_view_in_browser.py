@@ -91,7 +91,7 @@ def test_a_script_error_is_caught(browser, tmp_path):
 def test_a_page_from_a_real_run(browser, tmp_path):
     page = tmp_path / "run.html"
     command = [sys.executable, "-m", "journey_activity_local.cli", "run", str(EXAMPLE), "--json", "--view", str(page),
-               "--behave", "kenji@example.com=bounce", "--behave", "+14155550123=flaky:1",
+               "--behave", "kenji@example.com=bounce", "--behave", "+14155550123=flaky:2",
                "--behave", "+442071838750=never", "--receipt-timeout", "6", "--heartbeat", "4", "--deadline", "2"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=180, cwd=ROOT, env=dict(os.environ))
     assert result.returncode == 0, result.stderr
@@ -104,6 +104,8 @@ def test_a_page_from_a_real_run(browser, tmp_path):
         assert address not in html  # personal data stays out of the page
     browser.click('#endpoint-table tr[data-endpoint="sms-maria"]')
     timeline = browser.evaluate("document.querySelector('#timeline').textContent")
+    # flaky:2: the send at once had the first 503 (the endpoint was left to its own task), the task's
+    # first try the second, and its retry was delivered.
     assert "retry 1" in timeline
     assert "ProviderUnavailable" in timeline
     assert "receipt: delivered" in timeline

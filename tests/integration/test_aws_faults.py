@@ -32,7 +32,8 @@ def test_every_endpoint_ends_right_and_is_sent_once_under_throttling(make_local)
     assert response is not None
     assert set(response) == set(endpoints)
     for endpoint_id, answer in response.items():
-        assert answer["EventAttributes"]["status"] in ("DELIVERED", "SKIPPED", "PENDING"), endpoint_id
+        # SENT: the provider has it, its receipt was not applied yet (a throttled receipt is applied again).
+        assert answer["EventAttributes"]["status"] in ("DELIVERED", "SKIPPED", "SENT", "PENDING"), endpoint_id
 
     from journey_activity.triggers.pinpoint import batch_id_for
 

@@ -144,6 +144,8 @@ def record_after_send(write: Callable[[], T]) -> T:
 # What the sender needs after the provider's answer (ledger writes, a parked receipt's resume),
 # kept out of the provider's time so the function never reaches its own Timeout.
 AFTER_SEND_SECONDS = 5.0
+# A send's lease without a known deadline (no Lambda context): the senders' longest Timeout.
+LEASE_SECONDS = 90.0
 
 
 def send_deadline(context: Any) -> float | None:
@@ -204,7 +206,13 @@ def send(task: SendTask, settings: ProviderSettings, deadline: float | None = No
         provider=config.name,
         # The trigger's ids, so a late receipt's event carries them too.
         about={key: value for key, value in trigger_ids(task.context).items() if key != "batch_id"},
+        # This invocation's, at most: no other sends the endpoint meanwhile.
+        lease_seconds=(deadline - time.monotonic() + AFTER_SEND_SECONDS) if deadline is not None else LEASE_SECONDS,
     )
+    if not should_send and record.get("status") == LedgerStatus.SENDING.value:
+        # Another invocation is sending it now (the send at once, or an earlier attempt Step
+        # Functions gave up on while it still ran): not twice. Retried like a throttled send.
+        raise ProviderThrottled(f"{config.name}: another invocation is sending this endpoint; trying later", None)
     if not should_send:
         if is_final(record):
             logger.info("Endpoint already final; resuming from the ledger", extra={"status": record.get("status")})
@@ -235,6 +243,29 @@ def send(task: SendTask, settings: ProviderSettings, deadline: float | None = No
             _resume_from_record(current, task.task_token)
         return {"status": LedgerStatus.SENT.value, "provider_message_id": message_id, "resent": False}
 
+    try:
+        return _send_leased(task, config, book, record, deadline, slot)
+    except Exception as error:
+        if not getattr(error, "provider_may_have_it", False):
+            # Nothing reached the provider (or it refused): the next attempt may send at once.
+            book.release_send(batch_id, recipient.endpoint_id)
+        raise
+
+
+def _provider_may_have_it(write: Callable[[], T]) -> T:
+    """A write after the provider took (or may have taken) the message: if it fails, the endpoint's
+    lease is kept until it expires, so no other attempt sends it again meanwhile."""
+    try:
+        return write()
+    except Exception as error:
+        error.provider_may_have_it = True  # type: ignore[attr-defined]
+        raise
+
+
+def _send_leased(task: SendTask, config: ProviderConfig, book: Ledger, record: dict[str, Any],
+                 deadline: float | None, slot: Slot | None) -> dict[str, Any]:
+    """The send itself, once :func:`send` holds the endpoint's lease."""
+    batch_id, recipient = task.context.batch_id, task.recipient
     if record.get("send_error") == ProviderRejected.__name__:
         # "Send to every endpoint at once" had the provider's refusal: never sent again.
         raise ProviderRejected(str(record.get("send_error_cause") or f"{config.name}: rejected"))
@@ -278,9 +309,9 @@ def send(task: SendTask, settings: ProviderSettings, deadline: float | None = No
         metrics.add_metric(name=type(error).__name__, unit=MetricUnit.Count, value=1)
         logger.warning("The provider's answer was lost; waiting for a receipt", extra={"provider": config.name})
         lost = f"{type(error).__name__}: {error}"
-        pointer = record_after_send(lambda: book.mark_outcome_unknown(
+        pointer = _provider_may_have_it(lambda: record_after_send(lambda: book.mark_outcome_unknown(
             batch_id, recipient.endpoint_id, provider=config.name, idempotency_key=request.idempotency_key,
-            error=lost, task_token=task.task_token))
+            error=lost, task_token=task.task_token)))
         if pointer.get("receipts") and task.task_token:
             apply_parked(book, aws.client("stepfunctions"), Target(batch_id, recipient.endpoint_id, task.task_token),
                          pointer["receipts"])
@@ -295,11 +326,12 @@ def send(task: SendTask, settings: ProviderSettings, deadline: float | None = No
         raise type(error)(f"{config.name}: {error.reason}{status}; the provider's answer is in the ledger",
                           error.status) from None
     metrics.add_metric(name="MessagesSent", unit=MetricUnit.Count, value=1)
-    if accepted.outcome is not None:
-        return _finish_now(book, task, config.name, accepted.outcome, accepted.message_id)
-    _, pointer = record_after_send(lambda: book.mark_sent(batch_id, recipient.endpoint_id, provider=config.name,
-                                                          message_id=accepted.message_id,
-                                                          task_token=task.task_token))
+    outcome = accepted.outcome
+    if outcome is not None:
+        return _provider_may_have_it(lambda: _finish_now(book, task, config.name, outcome, accepted.message_id))
+    _, pointer = _provider_may_have_it(lambda: record_after_send(lambda: book.mark_sent(
+        batch_id, recipient.endpoint_id, provider=config.name, message_id=accepted.message_id,
+        task_token=task.task_token)))
     if pointer.get("receipts") and task.task_token:
         logger.info("Receipt arrived before the message id was recorded; applying it")
         apply_parked(book, aws.client("stepfunctions"), Target(batch_id, recipient.endpoint_id, task.task_token),
