@@ -27,7 +27,7 @@ from tests.lint.test_template import ROOT
 pytestmark = pytest.mark.integration
 
 # Two batches of 40 (a batch's inline Map sends at most 40 endpoints before receipts come back).
-BATCHES, PER_BATCH = 2, 40
+BATCHES, PER_BATCH = 2, 20
 ENDPOINTS = BATCHES * PER_BATCH
 RATE = 1
 

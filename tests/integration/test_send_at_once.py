@@ -15,7 +15,7 @@ def test_every_endpoint_is_sent_before_any_receipt_arrives(make_local, invoke):
     # Receipts 60 s after each send: the inline Map's 40 waiting iterations are all still open when
     # the invoker answers, and yet the 41st to 50th endpoints were sent (SENT: the provider has them).
     local = make_local(receipt_delay=60, receipt_timeout_seconds=120, receipt_heartbeat_seconds=100,
-                       deadline_seconds=15)
+                       deadline_seconds=10)
     endpoints = {f"ep-{index:02d}": endpoint("SMS", f"+1415555{index:04d}") for index in range(50)}
     run = invoke(local, event_with(endpoints))
     assert {endpoint_id: run.status(endpoint_id) for endpoint_id in endpoints} == dict.fromkeys(endpoints, "SENT")
