@@ -767,8 +767,12 @@ class Ledger:
         with another transaction on the same claims (the same batch invoked twice at once) falls
         back to one conditional write per claim. Returns whether each key was taken."""
         taken: dict[str, bool] = {}
-        for start in range(0, len(wanted), _TRANSACT_ITEMS):
-            chunk = list(wanted[start:start + _TRANSACT_ITEMS])
+        # One action per item in a transaction (DynamoDB refuses two on one item): a key that two
+        # profiles share (a malformed batch) is claimed once, and both get that answer.
+        unique = list({key: (endpoint_id, key, version) for endpoint_id, key, version in reversed(wanted)}.values())
+        unique.reverse()
+        for start in range(0, len(unique), _TRANSACT_ITEMS):
+            chunk = list(unique[start:start + _TRANSACT_ITEMS])
             while chunk:
                 items = [{"Update": self._claim_update(key, execution=execution, endpoint_id=endpoint_id, mine=mine,
                                                        version=version)} for endpoint_id, key, version in chunk]

@@ -187,3 +187,11 @@ def test_claims_are_taken_a_hundred_at_a_time_and_those_held_elsewhere_are_told_
     assert {key for key, claim in claims_now.items() if claim["execution"] == "someone-else"} == held
     # The same batch again (a retried invocation) finds its own claims: all taken, nothing moved.
     assert sum(book.take_claims(wanted, execution="mine", mine=["mine"]).values()) == 147
+
+
+def test_two_profiles_sharing_a_key_are_claimed_in_one_transaction_once(book):
+    """A malformed batch whose profiles share an IdempotencyToken: DynamoDB refuses a transaction with
+    two actions on one item, so the key is claimed once and both profiles get its answer."""
+    taken = book.take_claims([("p-1", "token-a", None), ("p-2", "token-a", None), ("p-3", "token-b", None)],
+                             execution="exec-1", mine=set())
+    assert taken == {"token-a": True, "token-b": True}
