@@ -49,6 +49,7 @@ from journey_activity.providers.aws_sdk import sdk_client
 from journey_activity.receipts import (
     DELIVERY_FAILED_ERROR,
     GONE_TASK_ERRORS,
+    Outcome,
     Target,
     apply_parked,
     resume_with_result,
@@ -234,12 +235,13 @@ def send(task: SendTask, settings: ProviderSettings, deadline: float | None = No
         else:
             pointer = {}
         target = Target(batch_id, recipient.endpoint_id, task.task_token)
-        if pointer.get("receipts"):
-            apply_parked(book, aws.client("stepfunctions"), target, pointer["receipts"])
+        applied = apply_parked(book, aws.client("stepfunctions"), target, pointer["receipts"]) \
+            if pointer.get("receipts") else None
         # A receipt may have made the record final between this attempt's start and its link,
-        # resuming the last attempt's token: this one then resumes itself from the ledger.
+        # resuming the last attempt's token: this one then resumes itself from the ledger (unless a
+        # parked receipt just resumed it: once is enough).
         current = book.get(batch_id, recipient.endpoint_id) or {}
-        if is_final(current):
+        if is_final(current) and applied not in (Outcome.DELIVERED, Outcome.FAILED, Outcome.SKIPPED):
             _resume_from_record(current, task.task_token)
         return {"status": LedgerStatus.SENT.value, "provider_message_id": message_id, "resent": False}
 
