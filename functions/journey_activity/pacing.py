@@ -4,7 +4,7 @@ A provider's send rate (``send_rate`` in its configuration: messages a second, o
 for SES, the account's own maximum send rate) is a contract for the whole account, not for one
 function: SES and End User Messaging throttle every caller together, so a burst of a hundred
 batches must be paced by something they all share. That is one small item per provider,
-``pk = "pace#<provider>"``, ``sk = "#pace"`` (key format in :mod:`journey_activity.ledger`),
+``pk = "pace#<provider>"``, ``sk = "#pace"`` (key format in :mod:`journey_activity.ledger.keys`),
 holding ``next_at``: the time (milliseconds since the epoch) of the provider's next free send
 slot, a generic cell rate algorithm (GCRA) with one slot every ``1 / rate`` seconds and no burst
 beyond one slot.
@@ -36,20 +36,14 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from journey_activity import aws
+from journey_activity.ledger.keys import pace_key
 
-PACE_SK = "#pace"
 # Losing the idle-provider race (2.) more often than this in one call is contention no sender
 # should see; the slot is then refused like a full schedule (the send is retried later).
 _MAX_ROUNDS = 8
 # SES's maximum send rate when the account's own cannot be read: the sandbox's rate, the safe side.
 FALLBACK_SES_RATE = 1.0
 LOG = logging.getLogger(__name__)
-
-
-def pace_key(provider: str) -> dict[str, Any]:
-    """``pace#`` never meets a batch id's partition (batch ids are the trigger's ids, which the
-    invoker names; the other kinds use ``msg#``, ``data#``, ``claim#``, ``parts#``...)."""
-    return {"pk": {"S": f"pace#{provider}"}, "sk": {"S": PACE_SK}}
 
 
 @dataclasses.dataclass(frozen=True)

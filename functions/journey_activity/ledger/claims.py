@@ -1,0 +1,116 @@
+"""Claims' keys: ``pk = "claim#<sha-256 of the trigger's idempotency key>"``, ``sk = "#claim"``;
+which execution sends that endpoint (Connect's ``IdempotencyToken``: a retry that regroups profiles
+into other batches finds each profile's owner here). The policy (who claims, when a claim is
+abandoned, what a foreign owner's endpoint is answered) is :mod:`journey_activity.claims`'s; this
+module only reads and writes the items.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Collection, Iterable, Sequence
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from journey_activity.ledger.keys import claim_key
+from journey_activity.ledger.table import BATCH_GET_KEYS, Table, _conditional_failed, _from_item, _to_item
+
+# TransactWriteItems takes at most 100 actions.
+_TRANSACT_ITEMS = 100
+
+
+class Claims(Table):
+    def claims(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The claims that exist among ``keys``, by key (strongly consistent BatchGetItem)."""
+        by_pk = {claim_key(key)["pk"]: key for key in dict.fromkeys(keys)}
+        found: dict[str, dict[str, Any]] = {}
+        pks = list(by_pk)
+        for start in range(0, len(pks), BATCH_GET_KEYS):
+            request: dict[str, Any] = {self.table_name: {
+                "Keys": [_to_item(claim_key(by_pk[pk])) for pk in pks[start:start + BATCH_GET_KEYS]],
+                "ConsistentRead": True}}
+            for attempt in range(8):
+                response = self.dynamodb.batch_get_item(RequestItems=request)
+                for item in response.get("Responses", {}).get(self.table_name, []):
+                    claim = _from_item(item) or {}
+                    found[by_pk[claim["pk"]]] = claim
+                request = response.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                time.sleep(min(0.05 * 2**attempt, 1.0))
+            if request:
+                raise RuntimeError("DynamoDB left claims unread")
+        return found
+
+    def _claim_update(self, key: str, *, execution: str, endpoint_id: str, mine: Collection[str],
+                      version: str | None) -> dict[str, Any]:
+        names = sorted({execution, *mine})
+        values = {f":m{index}": name for index, name in enumerate(names)}
+        # The claim: a new one, one this invocation already holds (one of ``mine``), or, to take over
+        # an abandoned claim, one still at the ``version`` its reader saw (a compare-and-set: of two
+        # invocations taking over at once, the first write changes the version and the second fails).
+        # The loser leaves the endpoint to the owner's execution and answers with its outcome.
+        condition = f"attribute_not_exists(#pk) OR #execution IN ({', '.join(values)})"
+        if version is not None:
+            condition += " OR #version = :version"
+            values[":version"] = version
+        return self._update_request(
+            _to_item(claim_key(key)),
+            {"execution": execution, "endpoint_id": endpoint_id, "claimed_at": int(time.time() * 1000),
+             "version": secrets.token_hex(8), "expires_at": self._expires_at()},
+            condition=condition,
+            condition_values=values,
+        )
+
+    def take_claim(self, key: str, *, execution: str, endpoint_id: str, mine: Collection[str],
+                   version: str | None = None) -> bool:
+        """Point the claim at ``execution``: when there is none yet, when it points at one of
+        ``mine`` (this invocation's names, or the same batch invoked again), or, to take over an
+        abandoned claim, when it is still at ``version``. False when another writer holds it."""
+        request = self._claim_update(key, execution=execution, endpoint_id=endpoint_id, mine=mine, version=version)
+        try:
+            self.dynamodb.update_item(**request)
+        except ClientError as error:
+            if not _conditional_failed(error):
+                raise
+            return False
+        return True
+
+    def take_claims(self, wanted: Sequence[tuple[str, str, str | None]], *, execution: str,
+                    mine: Collection[str]) -> dict[str, bool]:
+        """:meth:`take_claim` for many ``(endpoint id, key, version)`` at once: TransactWriteItems of
+        up to 100 conditional updates (a batch of 2,000 profiles claims in 20 calls, where one
+        write each would take 2,000). A transaction fails whole when one condition fails; its
+        cancellation reasons say which, and the rest are written again without them. A conflict
+        with another transaction on the same claims (the same batch invoked twice at once) falls
+        back to one conditional write per claim. Returns whether each key was taken."""
+        taken: dict[str, bool] = {}
+        # One action per item in a transaction (DynamoDB refuses two on one item): a key that two
+        # profiles share (a malformed batch) is claimed once, and both get that answer.
+        unique = list({key: (endpoint_id, key, version) for endpoint_id, key, version in reversed(wanted)}.values())
+        unique.reverse()
+        for start in range(0, len(unique), _TRANSACT_ITEMS):
+            chunk = list(unique[start:start + _TRANSACT_ITEMS])
+            while chunk:
+                items = [{"Update": self._claim_update(key, execution=execution, endpoint_id=endpoint_id, mine=mine,
+                                                       version=version)} for endpoint_id, key, version in chunk]
+                try:
+                    self.dynamodb.transact_write_items(TransactItems=items)
+                except ClientError as error:
+                    if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                        raise
+                    codes = [str(r.get("Code")) for r in error.response.get("CancellationReasons") or []]
+                    if len(codes) != len(chunk) or not set(codes) <= {"None", "ConditionalCheckFailed"}:
+                        taken.update({key: self.take_claim(key, execution=execution, endpoint_id=endpoint_id,
+                                                           mine=mine, version=version)
+                                      for endpoint_id, key, version in chunk})
+                        break
+                    taken.update({item[1]: False for item, code in zip(chunk, codes, strict=True)
+                                  if code == "ConditionalCheckFailed"})
+                    chunk = [item for item, code in zip(chunk, codes, strict=True) if code != "ConditionalCheckFailed"]
+                    continue
+                taken.update({key: True for _, key, _ in chunk})
+                break
+        return taken
