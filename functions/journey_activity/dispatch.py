@@ -39,6 +39,7 @@ from journey_activity.ledger import (
     result_from_record,
 )
 from journey_activity.models.batch import (
+    FINAL_STATUSES,
     Batch,
     BatchContext,
     EndpointResult,
@@ -79,6 +80,12 @@ ANSWER_SLACK_SECONDS = 1.0
 _START_MARGIN_SECONDS = 3.0
 # A throttled start is tried again after a pause growing to this, while the deadline allows.
 _START_RETRY_MAX_PAUSE_SECONDS = 1.0
+# Left to the function after the deadline to compile and answer before it times out.
+_ANSWER_SECONDS = 1.0
+# Left after the start, at the latest, for the last look at the parts and the answer.
+START_ANSWER_MARGIN_SECONDS = 1.5
+# The function's remaining time in milliseconds (Lambda's context.get_remaining_time_in_millis).
+Remaining = Callable[[], int]
 
 
 def execution_arn(state_machine_arn: str, name: str) -> str:
@@ -597,3 +604,62 @@ def wait_for_parts(book: Ledger, runs: list[tuple[Batch, str]], deadline: float,
 def wait_for_results(book: Ledger, batch: Batch, arn: str, deadline: float) -> dict[str, EndpointResult]:
     """:func:`wait_for_parts` for a single execution."""
     return wait_for_parts(book, [(batch, arn)], deadline).results
+
+
+def deadline_for(seconds: float, remaining: Remaining | None, started: float) -> float:
+    """The trigger's deadline: ``seconds`` after ``started``, and at least a second before the function times out."""
+    if remaining is not None:
+        seconds = min(seconds, remaining() / 1000 - _ANSWER_SECONDS)
+    return started + max(seconds, 0.0)
+
+
+def answer_by(deadline: float, remaining: Remaining | None) -> float:
+    """When the answer goes out even if a call to AWS is still running: a little after the
+    deadline, never later than half a second before the function times out."""
+    latest = deadline + ANSWER_SLACK_SECONDS
+    if remaining is not None:
+        latest = min(latest, time.monotonic() + remaining() / 1000 - 0.5)
+    return latest
+
+
+def start_answer_by(deadline: float, remaining: Remaining | None) -> float:
+    """How long the answer may wait for the start: until the function's last 1.5 s (a start slower
+    than the deadline, on a loaded service, still starts its parts); without the function's
+    remaining time, a little after the deadline. A call that hangs past it no longer holds the
+    answer (:func:`start_parts_by`)."""
+    if remaining is None:
+        return deadline + ANSWER_SLACK_SECONDS
+    return time.monotonic() + remaining() / 1000 - START_ANSWER_MARGIN_SECONDS
+
+
+def start_and_wait(batch: Batch, settings: InvokerSettings, seconds: float, *, started: float,
+                   remaining: Remaining | None = None) -> dict[str, EndpointResult]:
+    """The invoker's service: start the batch's parts and wait for their outcomes until the
+    trigger's deadline (``seconds`` after ``started``, capped by the function's ``remaining`` time).
+    Returns what is known then, by endpoint id: the endpoints answered without an execution, those
+    of the started parts, and those another execution owns (answered with its outcome). An endpoint
+    left out is ``PENDING``. Raises :class:`PayloadError`, :class:`ConfigurationError` or
+    :class:`StartUnavailable` when the batch cannot start at all."""
+    if not batch.recipients:
+        logger.info("Answering an empty batch")
+        return {}
+    deadline = deadline_for(seconds, remaining, started)
+    begun = start_parts_by(batch, settings, deadline, answer_at=start_answer_by(deadline, remaining))
+    logger.info("Started", extra={"executions": len(begun.runs), "seconds": round(time.monotonic() - started, 3),
+                                  "deadline_in": round(deadline - time.monotonic(), 3)})
+    foreign: dict[str, EndpointResult] = {}
+    if begun.foreign:
+        logger.info("Endpoints another execution sends are answered with its outcome",
+                    extra={"foreign": len(begun.foreign)})
+
+    def owners() -> None:
+        if begun.foreign:
+            foreign.update(claims.foreign_results(ledger(), begun.foreign, deadline))
+
+    waited = wait_for_parts(ledger(), begun.runs, deadline, answer_by=answer_by(deadline, remaining), then=owners)
+    results = {**begun.answered, **waited.results, **dict(foreign)}
+    final = sum(1 for result in results.values() if result.journey_status in FINAL_STATUSES)
+    logger.info("Answering", extra={"endpoints": len(batch.recipients), "final": final,
+                                    "executions": len(begun.runs), "progress_reads": waited.progress_reads,
+                                    "seconds": round(time.monotonic() - started, 3)})
+    return results
