@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from journey_activity import claims
-from journey_activity.ledger import Ledger, claim_key
+from journey_activity.ledger import Ledger
 from journey_activity.models.batch import Batch, BatchContext, LedgerStatus, Recipient
 from tests.conftest import LEDGER_KEYS
 
@@ -160,38 +160,3 @@ def test_the_same_profiles_split_differently_at_once_are_each_owned_by_one_execu
         for profile, key in planned.foreign.items():
             assert key == f"token-{profile}"
             assert owners(world, profile)[profile] == sent[profile]
-
-
-def test_claim_keys_are_hashed_into_their_own_partition():
-    key = claim_key("x" * 5000)
-    assert key["pk"].startswith("claim#")
-    assert len(key["pk"]) == 6 + 64
-    assert key["sk"] == "#claim"
-
-
-def test_claims_are_taken_a_hundred_at_a_time_and_those_held_elsewhere_are_told_apart(world):
-    book = world["book"]
-    calls: list[str] = []
-    book.dynamodb.meta.events.register("before-call.dynamodb.*", lambda model, **_: calls.append(model.name))
-    held = {"token-p007", "token-p120", "token-p149"}
-    for key in held:
-        assert book.take_claim(key, execution="someone-else", endpoint_id="x", mine=())
-    calls.clear()
-    wanted = [(f"p{index:03d}", f"token-p{index:03d}", None) for index in range(150)]
-    taken = book.take_claims(wanted, execution="mine", mine=["mine"])
-    # Two transactions, each retried once without the claims another holds: 4 calls for 150 claims.
-    assert calls == ["TransactWriteItems"] * 4
-    assert {key for key, ok in taken.items() if not ok} == held
-    assert sum(taken.values()) == 147
-    claims_now = book.claims([key for _, key, _ in wanted])
-    assert {key for key, claim in claims_now.items() if claim["execution"] == "someone-else"} == held
-    # The same batch again (a retried invocation) finds its own claims: all taken, nothing moved.
-    assert sum(book.take_claims(wanted, execution="mine", mine=["mine"]).values()) == 147
-
-
-def test_two_profiles_sharing_a_key_are_claimed_in_one_transaction_once(book):
-    """A malformed batch whose profiles share an IdempotencyToken: DynamoDB refuses a transaction with
-    two actions on one item, so the key is claimed once and both profiles get its answer."""
-    taken = book.take_claims([("p-1", "token-a", None), ("p-2", "token-a", None), ("p-3", "token-b", None)],
-                             execution="exec-1", mine=set())
-    assert taken == {"token-a": True, "token-b": True}

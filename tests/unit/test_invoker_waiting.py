@@ -28,7 +28,7 @@ from journey_activity.dispatch import (
 )
 from journey_activity.errors import StartUnavailable
 from journey_activity.handlers import _runtime
-from journey_activity.ledger import Ledger, progress_key
+from journey_activity.ledger import Ledger
 from journey_activity.models.batch import Batch, BatchContext, LedgerStatus, Recipient
 from tests.conftest import LEDGER_KEYS
 
@@ -85,24 +85,6 @@ def book(aws_env):
 def open_endpoint(book: Ledger, endpoint_id: str) -> None:
     send, _ = book.begin_send(BATCH, endpoint_id, channel="SMS", provider="http", about={"journey_id": "j" * 600})
     assert send
-
-
-def test_the_progress_version_moves_once_per_record_made_final(book):
-    assert book.progress(BATCH) == 0
-    open_endpoint(book, "a")
-    assert book.progress(BATCH) == 0  # an open record is no progress
-    assert book.finish(BATCH, "a", LedgerStatus.DELIVERED)[0]
-    assert book.progress(BATCH) == 1
-    assert not book.finish(BATCH, "a", LedgerStatus.FAILED)[0]  # already final: no write, no move
-    assert book.progress(BATCH) == 1
-    from journey_activity.models.batch import EndpointResult
-    book.record_skipped(BATCH, [EndpointResult(endpoint_id=e, channel="SMS", status=LedgerStatus.SKIPPED)
-                                for e in ("s1", "s2")])
-    assert book.progress(BATCH) == 3
-    # The progress item lives in a partition of its own: the batch's records never include it.
-    assert set(book.batch_records(BATCH)) == {"a", "s1", "s2"}
-    assert "pk" in progress_key(BATCH)
-    assert progress_key(BATCH)["pk"] != BATCH
 
 
 def test_while_nothing_is_final_each_poll_is_one_getitem_and_the_execution_is_looked_at_once(book, aws_env):

@@ -1,13 +1,28 @@
-"""The ledger's key formats: a provider's message id of any length makes a valid pointer key
-(DynamoDB's partition key is at most 2,048 bytes), and short ids stay readable."""
+"""The ledger's key formats (journey_activity.ledger.keys): a provider's message id of any length
+makes a valid pointer key (DynamoDB's partition key is at most 2,048 bytes), short ids stay
+readable, and no two item kinds share a partition."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from journey_activity.ledger import MAX_PARTITION_KEY_BYTES, pointer_key
+from journey_activity.ledger.keys import (
+    MAX_PARTITION_KEY_BYTES,
+    claim_key,
+    is_part,
+    key_pointer_key,
+    pace_key,
+    part_key,
+    pointer_key,
+    progress_key,
+    recipient_key,
+    record_key,
+    template_key,
+)
 
 BATCH = "pinpoint-0123"
 
@@ -45,3 +60,33 @@ def test_a_long_message_id_is_recorded_and_its_receipts_find_it(book, message_id
     assert [r["status"] for r in pointer["receipts"]] == ["delivered"]
     assert book.pointer("http", message_id) == pointer
     assert book.get(BATCH, "e1")["provider_message_id"] == message_id
+
+
+def _partition(key: dict[str, Any]) -> str:
+    """The partition key's value, from a plain key or one in DynamoDB's wire form."""
+    pk = key["pk"]
+    return str(pk["S"] if isinstance(pk, dict) else pk)
+
+
+def test_each_item_kind_has_a_partition_of_its_own():
+    keys = {
+        "record": record_key(BATCH, "e1"), "pointer": pointer_key("http", "m"),
+        "key pointer": key_pointer_key("http", "k"), "part": part_key(BATCH, 0),
+        "recipient": recipient_key(BATCH, "e1"), "template": template_key(BATCH),
+        "claim": claim_key("token"), "progress": progress_key(BATCH), "pace": pace_key("http"),
+    }
+    partitions = {kind: _partition(key) for kind, key in keys.items()}
+    assert partitions["record"] == BATCH
+    assert len(set(partitions.values())) == len(keys)
+    prefixes = [pk.split("#")[0] + "#" for kind, pk in partitions.items() if kind != "record"]
+    assert not any(BATCH.startswith(prefix) for prefix in prefixes)
+
+
+def test_a_part_number_sorts_as_text_and_its_partition_is_told_from_a_recipient_s():
+    assert [part_key(BATCH, n)["sk"] for n in (0, 9, 10)] == ["00000", "00009", "00010"]
+    assert is_part(part_key(BATCH, 3)["pk"])
+    assert not is_part(recipient_key(BATCH, "e1")["pk"])
+
+
+def test_a_template_is_read_by_the_reference_the_execution_carries():
+    assert template_key(BATCH) == template_key(BATCH, "#template")
