@@ -2,7 +2,7 @@
 
 Each one removes work moto repeats on every request without changing any answer: the same
 responses, the same errors, the same wire formats. Each is idempotent, marked on what it
-replaces, and covered by a test in ``tests/unit/test_engine_patches.py`` that fails without it.
+replaces, and covered by a test in ``tests/local/test_engine_patches.py`` that fails without it.
 Profile first (README, "Where the time goes"); these are where a local batch spent its CPU:
 
 - :func:`cache_jsonpath_parsing`: the state machine interpreter parses every JSONPath

@@ -345,7 +345,7 @@ def _waiting_machine(queue_url: str) -> str:
 def machine() -> Any:
     """moto's interpreter with a state machine waiting for tokens: ``(sfn, sqs, queue_url, arn)``.
     With the engine's fix of moto's early-callback race (a token answered as soon as it is out
-    could otherwise be missed and the run wait out its heartbeat: tests/unit/test_local_task_tokens.py)."""
+    could otherwise be missed and the run wait out its heartbeat: tests/local/test_local_task_tokens.py)."""
     deliver_early_callbacks()
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         sqs = boto3.client("sqs", region_name="us-east-1")
