@@ -1,4 +1,4 @@
-"""Every key of the ledger table, in one place: no other module spells a ``pk`` or ``sk``.
+"""Every key of the ledger table, in one place: no other module builds a ``pk`` or ``sk``.
 
 One DynamoDB table (``pk``, ``sk``, both strings; TTL on ``expires_at``, epoch seconds, the
 function's ``LEDGER_TTL_DAYS`` after the write that set it) holds every item kind. Each kind's

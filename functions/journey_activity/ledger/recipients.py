@@ -117,12 +117,14 @@ class Recipients(Table):
         part (None: its own item, from before parts). BatchGetItem, eventually consistent first;
         the misses are read again strongly."""
         holders: dict[tuple[str, str], list[str]] = {}
+        keys: dict[tuple[str, str], dict[str, str]] = {}
         for endpoint_id, part in wanted.items():
             key = recipient_key(batch_id, endpoint_id) if part is None else part_key(batch_id, part)
+            keys[(key["pk"], key["sk"])] = key
             holders.setdefault((key["pk"], key["sk"]), []).append(endpoint_id)
         found: dict[str, str] = {}
         for consistent in (False, True):
-            missing = [{"pk": pk, "sk": sk} for (pk, sk), held in holders.items() if any(e not in found for e in held)]
+            missing = [keys[pair] for pair, held in holders.items() if any(e not in found for e in held)]
             for start in range(0, len(missing), BATCH_GET_KEYS):
                 for item in self._batch_get([_to_item(key) for key in missing[start:start + BATCH_GET_KEYS]],
                                             consistent):
