@@ -91,11 +91,15 @@ def ids_of(event: dict[str, Any]) -> list[str]:
 
 
 def wait_for_batches(local: LocalEnvironment, events: list[dict[str, Any]], timeout: float) -> Counter[str]:
-    """Every execution of the batches ended (or ``timeout``): their statuses counted."""
+    """Every execution of the batches ended (or ``timeout``): their statuses counted
+    (``NONE`` for a batch with no execution at all)."""
     limit = time.monotonic() + timeout
     statuses: Counter[str] = Counter()
     for event in events:
-        for name in local.batch_execution_names(connect.batch_id_for(event)):
+        names = local.batch_execution_names(connect.batch_id_for(event))
+        if not names:
+            statuses["NONE"] += 1
+        for name in names:
             left = max(1.0, limit - time.monotonic())
             statuses[local.wait_for_execution(local.execution_arn(name), timeout=left)["status"]] += 1
     return statuses

@@ -21,6 +21,11 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         verified.preflight()
     except verified.UnverifiedEngineError as error:
         pytest.exit(str(error), returncode=3)
+    # The tests start one local environment after another: each takes a ledger DynamoDB process
+    # started while the previous test ran, instead of waiting for one to start.
+    from journey_activity_local.engine import dynamodb_process
+
+    dynamodb_process.keep_spares()
 
 
 @pytest.fixture

@@ -368,7 +368,7 @@ class LocalEnvironment:
                            "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION})
         os.environ.pop("AWS_PROFILE", None)
         # The ledger's DynamoDB starts first, in its own process (it imports while this one sets up).
-        self.dynamodb = DynamoDBProcess(REGION, ACCOUNT).start()
+        self.dynamodb = DynamoDBProcess.take(REGION, ACCOUNT)
         self._stack.callback(self.dynamodb.stop)
         self._stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
         engine_patches.install(execution_histories_kept=self.options.execution_histories_kept)

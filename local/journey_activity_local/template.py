@@ -10,10 +10,12 @@ stands for, and a resource whose ``Condition`` is false does not exist (:meth:`T
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -69,8 +71,13 @@ _Loader.add_multi_constructor("!", _construct)
 
 
 def load_yaml(path: Path) -> dict[str, Any]:
-    with path.open() as handle:
-        return yaml.load(handle, Loader=_Loader)  # noqa: S506 - safe loader with CFN tags only
+    """The document, parsed once per text (a test session loads the same template many times)."""
+    return copy.deepcopy(_parsed(path.read_text()))
+
+
+@lru_cache(maxsize=8)
+def _parsed(text: str) -> dict[str, Any]:
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - safe loader with CFN tags only
 
 
 @dataclass(frozen=True)

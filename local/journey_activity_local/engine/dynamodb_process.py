@@ -13,6 +13,12 @@ applies each item write atomically, a Query reading its one partition, no tracki
 items, and the capacity meter (:mod:`journey_activity_local.engine.dynamodb_units`), whose counts the parent
 reads and resets through the control pipe (:meth:`DynamoDBProcess.units`).
 
+A test session starts many environments one after another, and the child's start (importing
+moto's server, its checks and patches) is most of an environment's set-up: with
+:func:`keep_spares` on, :meth:`DynamoDBProcess.take` hands out a spare started while the previous
+one served (a fresh process: nothing of an earlier run is in it) and starts the next spare. Off by
+default: a single ``run`` has no next environment to start one for.
+
 Control protocol: the child writes its URL as the first line of its control stream, then answers
 each command line (``reset``, ``snapshot``) with one JSON line. It ends when its stdin closes (the
 parent stopped, or died), so no child outlives its run.
@@ -20,6 +26,7 @@ parent stopped, or died), so no child outlives its run.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
@@ -30,6 +37,24 @@ from typing import IO, Any, Self
 
 STARTUP_SECONDS = 60.0
 
+_spares: dict[tuple[str, str], DynamoDBProcess] = {}
+_spares_lock = threading.Lock()
+_keep_spares = False
+
+
+def keep_spares(keep: bool = True) -> None:
+    """Keep one spare child started ahead for the next :meth:`DynamoDBProcess.take` (see above)."""
+    global _keep_spares
+    with _spares_lock:
+        if keep and not _keep_spares:
+            atexit.register(keep_spares, False)
+        _keep_spares = keep
+        left = [] if keep else list(_spares.values())
+        if not keep:
+            _spares.clear()
+    for spare in left:
+        spare.stop()
+
 
 class DynamoDBProcess:
     """``with DynamoDBProcess() as dynamodb: dynamodb.url`` — moto's DynamoDB in a child process."""
@@ -39,6 +64,24 @@ class DynamoDBProcess:
         self.url = ""
         self._process: subprocess.Popen[str] | None = None
         self._lock = threading.Lock()
+
+    @classmethod
+    def take(cls, region: str, account: str) -> DynamoDBProcess:
+        """A started child: the spare kept for this Region and account if there is one (see
+        :func:`keep_spares`), else a new one; and, with spares kept, the next spare started."""
+        with _spares_lock:
+            spare = _spares.pop((region, account), None)
+            if _keep_spares:
+                _spares[(region, account)] = cls(region, account).start()
+        if spare is not None and spare.running:
+            return spare
+        if spare is not None:
+            spare.stop()
+        return cls(region, account).start()
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
 
     def start(self) -> Self:
         """Start the child; :meth:`wait_ready` gives its URL (the parent sets up meanwhile)."""
@@ -82,17 +125,16 @@ class DynamoDBProcess:
         self._ask("reset")
 
     def stop(self) -> None:
+        """End the child at once: it holds nothing to save (its tables are this run's only)."""
         process, self._process = self._process, None
         if process is None:
             return
         with contextlib.suppress(Exception):
             assert process.stdin is not None
             process.stdin.close()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
+        with contextlib.suppress(OSError):
             process.kill()
-            process.wait(timeout=10)
+        process.wait(timeout=10)
         if process.stdout is not None:
             process.stdout.close()
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from typing import Self
 
 log = logging.getLogger(__name__)
@@ -40,10 +41,15 @@ class MotoServer:
         return self
 
     def stop(self) -> None:
+        """Stop serving; the serving thread notices within its half-second poll, on a thread of its
+        own, so an environment's teardown does not wait for it (its port is never reused here)."""
         if self._started:
             self._started = False
-            with contextlib.suppress(Exception):  # a server already gone is stopped
-                self._server.stop()
+            threading.Thread(target=self._stop, name="moto-server-stop", daemon=True).start()
+
+    def _stop(self) -> None:
+        with contextlib.suppress(Exception):  # a server already gone is stopped
+            self._server.stop()
 
     def __enter__(self) -> Self:
         return self.start()

@@ -76,6 +76,8 @@ PRELOADED_MODULES = (
 INIT_SECONDS = 10.0
 # How long an environment that is told to stop may take before it is killed.
 STOP_SECONDS = 2.0
+# Lower scheduling priority of the execution environments than of the engine (see worker_main).
+WORKER_NICENESS = 5
 # Lambda's default on-demand environment has 128 MB; the template's MemorySize overrides it.
 DEFAULT_MEMORY_MB = 128
 
@@ -241,6 +243,10 @@ def worker_main(setup: WorkerSetup, connection: Connection) -> None:
     # process's garbage collections: a full collection would otherwise walk (and copy, page by
     # page) the whole preloaded heap in every worker.
     gc.freeze()
+    # The engine's services (Step Functions, the ledger's DynamoDB, the HTTP API) stand for AWS's,
+    # which run on machines of their own: on this one they are served before the functions.
+    with contextlib.suppress(OSError):
+        os.nice(WORKER_NICENESS)
     # `kill -USR1 <worker>` prints where a stuck handler is (to the function's log).
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     # A function's stdout is its log (CloudWatch in Lambda); locally it goes to the log file, else
@@ -391,12 +397,16 @@ class ExecutionEnvironment:
 
     def stop(self) -> None:
         """Let it end (an idle environment); killed if it does not."""
+        self.ask_to_stop()
+        self.process.join(timeout=STOP_SECONDS)
+        self.kill()
+
+    def ask_to_stop(self) -> None:
+        """Tell an idle environment to end, without waiting (:meth:`stop` waits)."""
         if self.alive:
             with contextlib.suppress(OSError, ValueError):
                 self._connection.send(None)
         self.alive = False
-        self.process.join(timeout=STOP_SECONDS)
-        self.kill()
 
     def kill(self) -> None:
         self.alive = False
@@ -578,12 +588,18 @@ class FunctionPool:
             environment.stop()
 
     def close(self) -> None:
+        for environment in self.close_idle():
+            environment.stop()
+
+    def close_idle(self) -> list[ExecutionEnvironment]:
+        """Close the pool and ask its idle environments to end; returns them (to :meth:`ExecutionEnvironment.stop`)."""
         with self._condition:
             self._closed = True
             idle, self._idle = self._idle, []
             self._condition.notify_all()
         for environment in idle:
-            environment.stop()
+            environment.ask_to_stop()
+        return idle
 
 
 # Without reserved concurrency Lambda scales a function out (a Map runs up to 40 senders at once
@@ -636,8 +652,10 @@ class LambdaRuntime:
             self.pools[name].reconfigure(setup)
 
     def close(self) -> None:
-        for pool in self.pools.values():
-            pool.close()
+        # Every environment is told first, then each awaited: they end at the same time.
+        stopping = [environment for pool in self.pools.values() for environment in pool.close_idle()]
+        for environment in stopping:
+            environment.stop()
 
     def summary(self) -> dict[str, dict[str, Any]]:
         """Per function: invocations, cold starts (count and seconds), timeouts, throttles, peak."""
