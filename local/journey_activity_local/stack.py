@@ -369,6 +369,7 @@ class LocalEnvironment:
         os.environ.pop("AWS_PROFILE", None)
         # The ledger's DynamoDB starts first, in its own process (it imports while this one sets up).
         self.dynamodb = DynamoDBProcess.take(REGION, ACCOUNT)
+        self._stack.callback(DynamoDBProcess.prepare_spare, REGION, ACCOUNT)  # last, once all is stopped
         self._stack.callback(self.dynamodb.stop)
         self._stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
         engine_patches.install(execution_histories_kept=self.options.execution_histories_kept)

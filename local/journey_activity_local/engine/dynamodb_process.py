@@ -15,9 +15,10 @@ reads and resets through the control pipe (:meth:`DynamoDBProcess.units`).
 
 A test session starts many environments one after another, and the child's start (importing
 moto's server, its checks and patches) is most of an environment's set-up: with
-:func:`keep_spares` on, :meth:`DynamoDBProcess.take` hands out a spare started while the previous
-one served (a fresh process: nothing of an earlier run is in it) and starts the next spare. Off by
-default: a single ``run`` has no next environment to start one for.
+:func:`keep_spares` on, an environment that ends starts the next one's child
+(:meth:`DynamoDBProcess.prepare_spare`) and :meth:`DynamoDBProcess.take` hands it out (a fresh
+process: nothing of an earlier run is in it). Off by default: a single ``run`` has no next
+environment to start one for.
 
 Control protocol: the child writes its URL as the first line of its control stream, then answers
 each command line (``reset``, ``snapshot``) with one JSON line. It ends when its stdin closes (the
@@ -68,16 +69,22 @@ class DynamoDBProcess:
     @classmethod
     def take(cls, region: str, account: str) -> DynamoDBProcess:
         """A started child: the spare kept for this Region and account if there is one (see
-        :func:`keep_spares`), else a new one; and, with spares kept, the next spare started."""
+        :func:`keep_spares`), else a new one."""
         with _spares_lock:
             spare = _spares.pop((region, account), None)
-            if _keep_spares:
-                _spares[(region, account)] = cls(region, account).start()
         if spare is not None and spare.running:
             return spare
         if spare is not None:
             spare.stop()
         return cls(region, account).start()
+
+    @classmethod
+    def prepare_spare(cls, region: str, account: str) -> None:
+        """With spares kept, start the next environment's child now (an environment calls it as it
+        ends, so the spare's start does not compete with a run for the machine)."""
+        with _spares_lock:
+            if _keep_spares and (region, account) not in _spares:
+                _spares[(region, account)] = cls(region, account).start()
 
     @property
     def running(self) -> bool:

@@ -76,8 +76,6 @@ PRELOADED_MODULES = (
 INIT_SECONDS = 10.0
 # How long an environment that is told to stop may take before it is killed.
 STOP_SECONDS = 2.0
-# Lower scheduling priority of the execution environments than of the engine (see worker_main).
-WORKER_NICENESS = 5
 # Lambda's default on-demand environment has 128 MB; the template's MemorySize overrides it.
 DEFAULT_MEMORY_MB = 128
 
@@ -243,10 +241,6 @@ def worker_main(setup: WorkerSetup, connection: Connection) -> None:
     # process's garbage collections: a full collection would otherwise walk (and copy, page by
     # page) the whole preloaded heap in every worker.
     gc.freeze()
-    # The engine's services (Step Functions, the ledger's DynamoDB, the HTTP API) stand for AWS's,
-    # which run on machines of their own: on this one they are served before the functions.
-    with contextlib.suppress(OSError):
-        os.nice(WORKER_NICENESS)
     # `kill -USR1 <worker>` prints where a stuck handler is (to the function's log).
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     # A function's stdout is its log (CloudWatch in Lambda); locally it goes to the log file, else
