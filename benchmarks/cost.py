@@ -22,7 +22,10 @@ from invocation to the end of the execution:
 - API Gateway HTTP API: every receipt the provider POSTed (retries included).
 - EventBridge: every engagement event the functions put on the bus (each under 64 KB: one
   billed event each).
-- SQS and SNS: every request the functions made to them (none with the generic HTTP provider).
+- SQS and SNS: every request the functions made to them, and the receipts' queues: each receipt the
+  HTTP API put on the callback queue (SendMessage) and each receive that returned messages and
+  delete batch of the queues' event source mappings (an idle mapping's empty long polls are a
+  fixed cost of about 20,000 requests a day per queue, not counted per endpoint).
 - DynamoDB storage and point-in-time-recovery backups: the bytes the run's batches leave in the
   ledger table (every item scanned after the run, sized by DynamoDB's rules, plus its per-item
   overhead of STORAGE_OVERHEAD_BYTES), kept for the ledger's TTL (the template's LedgerTtlDays
@@ -204,6 +207,13 @@ def price(units: dict[str, float], endpoints: int) -> dict[str, Any]:
             "total_usd_per_million_endpoints": round(sum(by_service.values()) * scale, 2)}
 
 
+def queue_requests(local: LocalEnvironment) -> int:
+    """SQS requests of the receipts' path outside the functions: the HTTP API's SendMessage and
+    the event source mappings' receives and deletes."""
+    pollers = [poller for poller in (local.receipt_queue, local.callback_poller) if poller is not None]
+    return local.http_api.queued + sum(poller.requests for poller in pollers)
+
+
 def measure(batches: int, mix: str = "stress") -> dict[str, Any]:
     behaviours: dict[str, str] = {}
     events = [batch_event(number, behaviours, mix) for number in range(batches + 1)]
@@ -221,6 +231,7 @@ def measure(batches: int, mix: str = "stress") -> dict[str, Any]:
         allowed_before = Counter(local.guard_totals().allowed)
         events_before = len(local.event_bus.events())
         receipts_before = len(local.provider.receipts)
+        queue_requests_before = queue_requests(local)
         attempts_before = sum(local.provider.attempts.values())
         for event in events:
             with metered() as used:
@@ -261,7 +272,8 @@ def measure(batches: int, mix: str = "stress") -> dict[str, Any]:
                            for name in measured_ms)
         units["http_api_requests"] = sum(r["attempts"] for r in local.provider.receipts[receipts_before:])
         units["eventbridge_events"] = len(local.event_bus.events()) - events_before
-        units["sqs_requests"] = sum(n for (_, action), n in allowed.items() if action.startswith("sqs:"))
+        units["sqs_requests"] = (sum(n for (_, action), n in allowed.items() if action.startswith("sqs:"))
+                                 + queue_requests(local) - queue_requests_before)
         units["sns_requests"] = sum(n for (_, action), n in allowed.items() if action.startswith("sns:"))
         items_after, bytes_after = ledger_bytes(local.client("dynamodb"))
         # Last, so its sends (and the receipts the stand-in posts for them) count in nothing above.

@@ -639,13 +639,13 @@ class LocalEnvironment:
 
     def _receipts_throttle(self) -> Any:
         """The receipt API's stage throttling, as the template sets it (API Gateway enforces it)."""
-        from journey_activity_local.engine.http_api import StageThrottle
+        from journey_activity_local.engine.token_bucket import TokenBucket
 
         api = self.template.resources.get("ReceiptsApi", {}).get("Properties", {})
         settings = self.template.resolve(api.get("DefaultRouteSettings") or {}, self._refs({}))
         if "ThrottlingRateLimit" not in settings or "ThrottlingBurstLimit" not in settings:
             return None
-        return StageThrottle(float(settings["ThrottlingRateLimit"]), int(settings["ThrottlingBurstLimit"]))
+        return TokenBucket(float(settings["ThrottlingRateLimit"]), int(settings["ThrottlingBurstLimit"]))
 
     def _stop_running_executions(self) -> None:
         """A run still waiting for a receipt would go on in its thread after the environment

@@ -5,7 +5,8 @@ from __future__ import annotations
 import urllib.error
 import urllib.request
 
-from journey_activity_local.engine.http_api import LocalHttpApi, StageThrottle
+from journey_activity_local.engine.http_api import LocalHttpApi
+from journey_activity_local.engine.token_bucket import TokenBucket
 from journey_activity_local.runtime.lambda_endpoint import LambdaRegistry
 from journey_activity_local.template import Template
 from tests.lint.test_template import ROOT
@@ -21,7 +22,7 @@ def _status(url: str) -> int:
 
 def test_requests_beyond_the_burst_get_429_before_any_function_runs():
     registry = LambdaRegistry({})
-    with LocalHttpApi(registry, throttle=StageThrottle(rate=0.001, burst=2)) as api:
+    with LocalHttpApi(registry, throttle=TokenBucket(rate=0.001, burst=2)) as api:
         statuses = [_status(f"{api.url}/receipts/http") for _ in range(4)]
     assert statuses == [404, 404, 429, 429]  # no route here: the throttle answers first
     assert api.throttle is not None
@@ -30,7 +31,7 @@ def test_requests_beyond_the_burst_get_429_before_any_function_runs():
 
 
 def test_the_bucket_refills_at_the_rate():
-    throttle = StageThrottle(rate=1000, burst=1)
+    throttle = TokenBucket(rate=1000, burst=1)
     assert throttle.admit()
     throttle._at -= 0.01  # ten milliseconds later: ten tokens' worth, capped at the burst
     assert throttle.admit()
@@ -41,3 +42,18 @@ def test_the_template_sets_the_stage_throttling():
     settings = template.resolve(template.resources["ReceiptsApi"]["Properties"]["DefaultRouteSettings"], {})
     assert float(settings["ThrottlingRateLimit"]) > 0
     assert int(settings["ThrottlingBurstLimit"]) >= float(settings["ThrottlingRateLimit"])
+
+
+def test_the_standins_rate_limit_admits_one_second_at_once_then_the_rate():
+    now = [0.0]
+    limit = TokenBucket(3.0, clock=lambda: now[0])
+    assert [limit.admit() for _ in range(4)] == [True, True, True, False]
+    now[0] += 1 / 3
+    assert [limit.admit(), limit.admit()] == [True, False]
+    assert limit.refused == 2
+
+
+def test_a_standin_without_a_rate_admits_everything():
+    limit = TokenBucket(None)
+    assert all(limit.admit() for _ in range(1000))
+    assert limit.refused == 0

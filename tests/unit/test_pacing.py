@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 from journey_activity.pacing import FALLBACK_SES_RATE, Pacer, forget_account_rates, pace_key, ses_account_rate
-from journey_activity_local.standins.registry import RateLimit
 
 
 class Clock:
@@ -134,18 +133,3 @@ def test_an_unreadable_ses_account_rate_paces_at_the_sandbox_rate(caplog):
     assert ses_account_rate(None, lambda: Quota(denied)) == FALLBACK_SES_RATE
     assert "could not be read" in caplog.text
     forget_account_rates()
-
-
-def test_the_standins_rate_limit_admits_one_second_at_once_then_the_rate():
-    clock = Clock(0.0)
-    limit = RateLimit(3.0, clock=clock)
-    assert [limit.admit() for _ in range(4)] == [True, True, True, False]
-    clock.now += 1 / 3
-    assert [limit.admit(), limit.admit()] == [True, False]
-    assert limit.refused == 2
-
-
-def test_a_standin_without_a_rate_admits_everything():
-    limit = RateLimit(None)
-    assert all(limit.admit() for _ in range(1000))
-    assert limit.refused == 0

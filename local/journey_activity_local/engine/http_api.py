@@ -22,6 +22,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from journey_activity_local.engine.token_bucket import TokenBucket
 from journey_activity_local.runtime.lambda_endpoint import FunctionError, LambdaRegistry
 from journey_activity_local.server import LocalServer, TrackingHTTPServer
 from journey_activity_local.template import FunctionSpec
@@ -32,29 +33,6 @@ log = logging.getLogger(__name__)
 def _route_pattern(path: str) -> re.Pattern[str]:
     pattern = re.sub(r"\\\{(\w+)(?:\\\+)?\\\}", lambda m: f"(?P<{m.group(1)}>[^/]+)", re.escape(path))
     return re.compile(f"^{pattern}$")
-
-
-class StageThrottle:
-    """An HTTP API stage's default route throttling (``DefaultRouteSettings``): a token bucket
-    of ``burst`` tokens refilled at ``rate`` a second; without a token API Gateway answers 429
-    before the function runs."""
-
-    def __init__(self, rate: float, burst: int) -> None:
-        self.rate, self.burst = float(rate), int(burst)
-        self._tokens, self._at = float(burst), time.monotonic()
-        self._lock = threading.Lock()
-        self.refused = 0
-
-    def admit(self) -> bool:
-        with self._lock:
-            now = time.monotonic()
-            self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
-            self._at = now
-            if self._tokens >= 1:
-                self._tokens -= 1
-                return True
-            self.refused += 1
-            return False
 
 
 @dataclass(frozen=True)
@@ -239,7 +217,7 @@ class _Server(TrackingHTTPServer):
     registry: LambdaRegistry
     routes: list[tuple[str, str, re.Pattern[str], FunctionSpec]]
     integrations: list[tuple[ServiceIntegration, re.Pattern[str]]]
-    throttle: StageThrottle | None
+    throttle: TokenBucket | None
     region: str
     lock: threading.Lock
     queued: int
@@ -249,7 +227,7 @@ class LocalHttpApi(LocalServer):
     thread_name = "local-http-api"
 
     def __init__(self, registry: LambdaRegistry, host: str = "127.0.0.1", port: int = 0,
-                 throttle: StageThrottle | None = None) -> None:
+                 throttle: TokenBucket | None = None) -> None:
         server = _Server((host, port), _Handler)
         server.registry = registry
         server.throttle = throttle

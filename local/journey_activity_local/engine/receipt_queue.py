@@ -69,6 +69,9 @@ class QueuePoller:
         self.batch_size = batch_size
         self.invocations = 0
         self.deleted = 0
+        # SQS requests for messages (a receive that returned some, a delete batch), as billed;
+        # the empty long polls of an idle queue are the mapping's fixed cost, not counted here.
+        self.requests = 0
         self.left = 0
         self._lock = threading.Lock()
         self._handled = threading.Condition(self._lock)
@@ -127,6 +130,7 @@ class QueuePoller:
             log.warning("the receipt queue's function failed; the batch stays on the queue",
                         extra={"error": error.payload})
             with self._lock:
+                self.requests += 1
                 self.invocations += 1
                 self.left += len(messages)
                 self._handled.notify_all()
@@ -137,6 +141,7 @@ class QueuePoller:
             sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=[
                 {"Id": str(index), "ReceiptHandle": m["ReceiptHandle"]} for index, m in enumerate(done)])
         with self._lock:
+            self.requests += 2 if done else 1
             self.invocations += 1
             self.deleted += len(done)
             self.left += len(messages) - len(done)

@@ -27,8 +27,8 @@ from urllib.parse import urlsplit
 import urllib3
 
 from journey_activity.signing import signed_headers
+from journey_activity_local.engine.token_bucket import TokenBucket
 from journey_activity_local.server import LocalServer, TrackingHTTPServer
-from journey_activity_local.standins.registry import RateLimit
 
 log = logging.getLogger(__name__)
 
@@ -226,7 +226,7 @@ class ProviderStandIn(LocalServer):
         self.receipt_delay = receipt_delay
         self.latency = latency
         self.progress_receipts = progress_receipts
-        self.rate_limit = RateLimit(send_rate)
+        self.rate_limit = TokenBucket(send_rate)
         self.receipt_retries = receipt_retries
         self.retry_backoff = retry_backoff
         self._behaviours = {address: Behaviour.parse(value) for address, value in (behaviours or {}).items()}

@@ -21,6 +21,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Self, runtime_checkable
 
+from journey_activity_local.engine.token_bucket import TokenBucket
+
 KINDS = ("http", "ses", "sms-voice", "push", "twilio")
 # kind -> the module whose import registers it.
 MODULES: dict[str, str] = {
@@ -97,38 +99,6 @@ class StandIn(Protocol):
     def __exit__(self, *exc: object) -> None: ...
 
 
-class RateLimit:
-    """A provider's send rate, as a token bucket: ``rate`` a second, up to one second's worth at once
-    (at least one). ``admit()`` takes a token or says the request is over the rate; ``refused``
-    counts those answers."""
-
-    def __init__(self, rate: float | None, clock: Callable[[], float] | None = None) -> None:
-        import time
-
-        if rate is not None and rate <= 0:
-            raise ValueError("a send rate must be positive")
-        self.rate = rate
-        self._clock = clock or time.monotonic
-        self._capacity = max(1.0, rate or 1.0)
-        self._tokens = self._capacity
-        self._at = self._clock()
-        self._lock = threading.Lock()
-        self.refused = 0
-
-    def admit(self) -> bool:
-        if self.rate is None:
-            return True
-        with self._lock:
-            now = self._clock()
-            self._tokens = min(self._capacity, self._tokens + (now - self._at) * self.rate)
-            self._at = now
-            if self._tokens >= 1:
-                self._tokens -= 1
-                return True
-            self.refused += 1
-            return False
-
-
 class SendLog:
     """What every provider stand-in keeps: the ``--behave`` word per address, each accepted message
     once (``sends``), attempts per idempotency key, and requests for a message already accepted
@@ -138,7 +108,7 @@ class SendLog:
         from journey_activity_local.standins.http import Behaviour
 
         self._behaviours = {address: Behaviour.parse(value) for address, value in behaviours.items()}
-        self.rate_limit = RateLimit(send_rate)
+        self.rate_limit = TokenBucket(send_rate)
         self._lock = threading.Lock()
         self._sends: list[dict[str, Any]] = []
         self._attempts: defaultdict[str, int] = defaultdict(int)
