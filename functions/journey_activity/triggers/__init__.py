@@ -28,7 +28,7 @@ invoker answers; a recipient missing here is answered ``PENDING``."""
 class TriggerAdapter:
     """One journey product's adapter: how its event becomes a :class:`~journey_activity.models.batch.Batch`
     and the batch's results its synchronous response. A module per trigger builds one (``ADAPTER``)
-    and :func:`adapters` lists it. The functions are plain module functions; an adapter holds no state.
+    and :data:`SHAPES` names it. The functions are plain module functions; an adapter holds no state.
     """
 
     source: str
@@ -57,13 +57,14 @@ class TriggerAdapter:
     """For people (the command line): what a response says of each id."""
 
 
-# Each trigger by its source, in the order :func:`adapter_for` tries them, with the top-level keys
-# that make an event its own: an event is recognized here, so an invocation imports only its own
-# trigger's adapter and models (a Connect container never builds Pinpoint's).
 SHAPES: dict[str, tuple[str, ...]] = {
     "pinpoint": ("Endpoints", "ApplicationId"),
     "connect": ("InvocationMetadata", "Items"),
 }
+"""Every trigger by its source (its module ``journey_activity.triggers.<source>``), in the order
+:func:`adapter_for` tries them, with the top-level keys that make an event its own. An event is
+recognized here, so an invocation imports only its own trigger's adapter and models (a Connect
+container never builds Pinpoint's)."""
 
 
 def has_shape(source: str, event: Mapping[str, Any]) -> bool:
