@@ -45,7 +45,7 @@ import time
 from typing import Any
 
 from journey_activity.config import HttpProviderConfig
-from journey_activity.models.pinpoint import ChannelType
+from journey_activity.models.channels import ChannelType
 from journey_activity.providers.base import SendRequest
 from journey_activity.providers.http import HttpProvider
 from journey_activity.triggers.pinpoint import batch_id_for

@@ -8,7 +8,9 @@
 - :func:`resolve_reference` turns ``secretsmanager:<arn>`` / ``ssm:<name>`` references into
   their values through Powertools ``parameters`` (cached), so configuration and execution
   input only ever carry the reference.
-- :class:`RedactingFormatter` masks endpoint addresses and user attributes in log records.
+- :class:`RedactingFormatter` (from :mod:`journey_activity.redaction`, where every function's
+  logger takes it without importing the guards above) masks endpoint addresses and user
+  attributes in log records.
 """
 
 from __future__ import annotations
@@ -21,13 +23,17 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
-
 from journey_activity.errors import ProviderRejected, ProviderUnavailable
+
+# Re-exported: the log formatter lives apart, so a function's logger imports none of the guards here.
+from journey_activity.redaction import LOG_PERSONAL_DATA_VARIABLE as LOG_PERSONAL_DATA_VARIABLE
+from journey_activity.redaction import PERSONAL_KEYS as PERSONAL_KEYS
+from journey_activity.redaction import REDACTED as REDACTED
+from journey_activity.redaction import RedactingFormatter as RedactingFormatter
+from journey_activity.redaction import redact as redact
 from journey_activity.transient import is_transient
 
 ALLOW_LOCAL_PROVIDERS_VARIABLE = "ALLOW_LOCAL_PROVIDERS"
-LOG_PERSONAL_DATA_VARIABLE = "LOG_PERSONAL_DATA"
 SECRET_MAX_AGE_SECONDS = 300
 
 SECRETS_MANAGER_PREFIX = "secretsmanager:"
@@ -257,54 +263,3 @@ def scrub(text: str, secret_values: Iterable[str]) -> str:
 def split_secrets(value: str) -> list[str]:
     """A signing secret's value: one secret, or two comma-separated during a rotation."""
     return [part.strip() for part in value.split(",") if part.strip()]
-
-
-# -- personal data in logs -------------------------------------------------------------------------
-
-REDACTED = "[REDACTED]"
-# Keys (compared case-insensitively) whose values are personal data: an endpoint's address and
-# user data, and a rendered message (it may hold the user's name or attributes).
-PERSONAL_KEYS = frozenset({
-    "address", "profile", "userattributes", "attributes", "user", "message", "location", "demographic",
-})
-
-
-# Deeper than any event or record this package logs; a formatter must never raise, even on a
-# self-referencing structure.
-_MAX_DEPTH = 32
-
-
-def redact(value: Any, depth: int = 0) -> Any:
-    """``value`` with the values of :data:`PERSONAL_KEYS` masked, at any depth."""
-    if depth > _MAX_DEPTH:
-        return REDACTED
-    if isinstance(value, Mapping):
-        return {key: REDACTED if str(key).lower() in PERSONAL_KEYS else redact(item, depth + 1)
-                for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [redact(item, depth + 1) for item in value]
-    return value
-
-
-class RedactingFormatter(LambdaPowertoolsFormatter):
-    """Powertools' JSON formatter, masking personal data unless ``LOG_PERSONAL_DATA=true``.
-
-    The top-level ``message`` is the log line itself (a constant string, never an f-string, by
-    the project's style) and is kept, as is Powertools' ``location`` (function:line); a message
-    logged as a dict is redacted like ``extra``. ``extra`` cannot use the key ``message`` (the
-    logging module reserves it), so a ``message`` key is only ever nested, and masked there.
-    """
-
-    def serialize(self, log: Any) -> str:
-        if not _flag(LOG_PERSONAL_DATA_VARIABLE):
-            log = {key: _top_level(key, value) for key, value in log.items()}
-        return super().serialize(log)
-
-
-def _top_level(key: str, value: Any) -> Any:
-    # Powertools' own "location" (function:line) and the log line are not personal data.
-    if key == "location" or (key == "message" and isinstance(value, str)):
-        return value
-    if key.lower() in PERSONAL_KEYS and key != "message":
-        return REDACTED
-    return redact(value)

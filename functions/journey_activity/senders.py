@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from journey_activity.models.pinpoint import PUSH_CHANNELS, ChannelType
+from journey_activity.models.channels import PUSH_CHANNELS, ChannelType
 
 Family = Literal["email", "sms-voice", "push", "http"]
 FAMILIES: tuple[Family, ...] = ("email", "sms-voice", "push", "http")

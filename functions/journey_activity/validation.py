@@ -9,7 +9,7 @@ import re
 from enum import StrEnum
 
 from journey_activity.models.batch import Recipient, RecipientRef
-from journey_activity.models.pinpoint import PUSH_CHANNELS, ChannelType
+from journey_activity.models.channels import PUSH_CHANNELS, ChannelType
 from journey_activity.settings.validate import ValidateSettings
 
 

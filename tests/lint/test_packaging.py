@@ -6,11 +6,17 @@
   module of the local engine, no moto, no command line.
 - Nothing in the product imports the developer's tool or its libraries (an import graph read from
   the source, so a lazy import inside a function counts too).
+- The invoker, whose cold start counts against the trigger's answer deadline, imports none of the
+  modules its path never calls (the senders, providers, receipts, templates, provider guards,
+  Pinpoint's event models), and a Connect event imports no part of the Pinpoint trigger.
 """
 
 from __future__ import annotations
 
 import ast
+import json
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -111,3 +117,45 @@ def test_the_import_check_sees_a_lazy_import(tmp_path):
     module = tmp_path / "m.py"
     module.write_text("def f():\n    from journey_activity_local.engine import limits\n    import moto.core\n")
     assert _imports(module) & NOT_ON_LAMBDA == {"journey_activity_local", "moto"}
+
+
+# What the invoker's path never calls: imported by it, each would only lengthen its cold start
+# (benchmarks/batch.py --imports-only measures it). A module named here imports none of its own
+# dependencies into the invoker either, as the check is on the whole of sys.modules.
+NOT_IN_THE_INVOKER = (
+    "journey_activity.security", "journey_activity.senders", "journey_activity.receipts",
+    "journey_activity.templating", "journey_activity.validation", "journey_activity.signing",
+    "journey_activity.pacing", "journey_activity.reporting", "journey_activity.provider_events",
+    "journey_activity.config", "journey_activity.providers", "journey_activity.sinks",
+    "journey_activity.settings.providers", "journey_activity.settings.validate",
+    "journey_activity.settings.callback", "journey_activity.settings.reporting",
+    "journey_activity.models.pinpoint", "journey_activity.triggers.pinpoint", "twilio", "requests",
+)
+
+
+def _modules_after(code: str) -> list[str]:
+    """The modules a fresh interpreter holds after running ``code`` (the product's, and any named above)."""
+    listing = ("import sys, json; print(json.dumps(sorted(m for m in sys.modules if m.startswith("
+               f"{tuple(sorted({name.split('.')[0] for name in NOT_IN_THE_INVOKER}))!r}))))")
+    output = subprocess.run([sys.executable, "-c", f"{code}\n{listing}"], check=True, capture_output=True,
+                            text=True).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def _named(modules: list[str]) -> list[str]:
+    return [m for m in modules if any(m == name or m.startswith(f"{name}.") for name in NOT_IN_THE_INVOKER)]
+
+
+def test_the_invoker_imports_nothing_its_path_never_calls():
+    modules = _modules_after("import journey_activity.handlers.invoker")
+    assert "journey_activity.handlers.invoker" in modules
+    assert _named(modules) == []
+
+
+def test_a_connect_event_imports_no_part_of_the_pinpoint_trigger():
+    event = {"InvocationMetadata": {}, "Items": {"CustomerProfiles": []}}
+    modules = _modules_after("import journey_activity.handlers.invoker\n"
+                             "from journey_activity.triggers import adapter_for\n"
+                             f"assert adapter_for({event!r}).source == 'connect'")
+    assert "journey_activity.triggers.connect" in modules
+    assert _named(modules) == []

@@ -14,11 +14,11 @@ from aws_lambda_powertools import Logger, Metrics
 from journey_activity import aws
 from journey_activity.errors import AwsThrottled
 from journey_activity.ledger import Ledger
-from journey_activity.security import RedactingFormatter
+from journey_activity.redaction import RedactingFormatter
 from journey_activity.settings.base import get_function_settings
 
 # Endpoint addresses, user attributes and rendered messages are personal data: masked in every
-# log line unless LOG_PERSONAL_DATA=true (journey_activity.security.RedactingFormatter).
+# log line unless LOG_PERSONAL_DATA=true (journey_activity.redaction.RedactingFormatter).
 logger = Logger(logger_formatter=RedactingFormatter())
 metrics = Metrics()
 # An invocation that counts nothing (a refused receipt, an event the finalizer ignores) is

@@ -15,14 +15,15 @@ of a failed invocation, gets ``{"error": …}``, as do events of no known trigge
 from __future__ import annotations
 
 import time
-from typing import Any
-
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from typing import TYPE_CHECKING, Any
 
 from journey_activity import dispatch, triggers
 from journey_activity.errors import ConfigurationError, PayloadError
 from journey_activity.handlers._runtime import logger, throttling_is_retried
 from journey_activity.settings.invoker import get_invoker_settings
+
+if TYPE_CHECKING:  # an annotation only: the invoker's cold start does not import it
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 # The adapters whose trigger reads a raised error as the batch's failure.
 _RAISES_FOR = frozenset({"connect"})

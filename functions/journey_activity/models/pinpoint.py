@@ -6,40 +6,14 @@ template may reference any of them.
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from journey_activity.models.channels import PUSH_CHANNELS, ChannelType
 
-class ChannelType(StrEnum):
-    PUSH = "PUSH"
-    GCM = "GCM"
-    APNS = "APNS"
-    APNS_SANDBOX = "APNS_SANDBOX"
-    APNS_VOIP = "APNS_VOIP"
-    APNS_VOIP_SANDBOX = "APNS_VOIP_SANDBOX"
-    ADM = "ADM"
-    SMS = "SMS"
-    VOICE = "VOICE"
-    EMAIL = "EMAIL"
-    BAIDU = "BAIDU"
-    CUSTOM = "CUSTOM"
-    IN_APP = "IN_APP"
+__all__ = ["MAX_ENDPOINTS", "PUSH_CHANNELS", "ChannelType", "PinpointEndpoint", "PinpointEvent", "PinpointUser"]
 
-
-PUSH_CHANNELS = frozenset(
-    {
-        ChannelType.PUSH,
-        ChannelType.GCM,
-        ChannelType.APNS,
-        ChannelType.APNS_SANDBOX,
-        ChannelType.APNS_VOIP,
-        ChannelType.APNS_VOIP_SANDBOX,
-        ChannelType.ADM,
-        ChannelType.BAIDU,
-    }
-)
 
 MAX_ENDPOINTS = 50
 

@@ -24,7 +24,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from journey_activity.errors import ProviderOptedOut, ProviderRejected
-from journey_activity.models.pinpoint import ChannelType
+from journey_activity.models.channels import ChannelType
 from journey_activity.providers.aws_sdk import check_time_left, error_code, error_status, from_sdk_error, sdk_client
 from journey_activity.providers.base import SendRequest, SendResult
 from journey_activity.receipts import Outcome, Receipt, classify

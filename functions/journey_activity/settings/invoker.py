@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from journey_activity.models.pinpoint import ChannelType
+from journey_activity.models.channels import ChannelType
 from journey_activity.settings.base import cached_settings
 from journey_activity.settings.compile import (
     DEFAULT_EVENT_ATTRIBUTES,

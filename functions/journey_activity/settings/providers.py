@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
-from journey_activity.models.pinpoint import ChannelType
+from journey_activity.models.channels import ChannelType
 from journey_activity.security import SECRETS_MANAGER_PREFIX, SSM_PREFIX, is_reference
 from journey_activity.settings.base import FunctionSettings, cached_settings
 

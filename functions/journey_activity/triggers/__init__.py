@@ -8,6 +8,7 @@ behind it see the trigger only through the batch context's ids.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -27,7 +28,7 @@ invoker answers; a recipient missing here is answered ``PENDING``."""
 class TriggerAdapter:
     """One journey product's adapter: how its event becomes a :class:`~journey_activity.models.batch.Batch`
     and the batch's results its synchronous response. A module per trigger builds one (``ADAPTER``)
-    and :func:`adapters` lists it. The functions are plain module functions; an adapter holds no state.
+    and :data:`SHAPES` names it. The functions are plain module functions; an adapter holds no state.
     """
 
     source: str
@@ -56,25 +57,43 @@ class TriggerAdapter:
     """For people (the command line): what a response says of each id."""
 
 
+SHAPES: dict[str, tuple[str, ...]] = {
+    "pinpoint": ("Endpoints", "ApplicationId"),
+    "connect": ("InvocationMetadata", "Items"),
+}
+"""Every trigger by its source (its module ``journey_activity.triggers.<source>``), in the order
+:func:`adapter_for` tries them, with the top-level keys that make an event its own. An event is
+recognized here, so an invocation imports only its own trigger's adapter and models (a Connect
+container never builds Pinpoint's)."""
+
+
+def has_shape(source: str, event: Mapping[str, Any]) -> bool:
+    """Whether ``event`` has one of the top-level keys of ``source``'s trigger (:data:`SHAPES`)."""
+    return any(key in event for key in SHAPES[source])
+
+
+def adapter(source: str) -> TriggerAdapter:
+    """The adapter of one trigger, by its source; its module is imported on first use."""
+    module = importlib.import_module(f"{__name__}.{source}")
+    found: TriggerAdapter = module.ADAPTER
+    return found
+
+
 def adapters() -> tuple[TriggerAdapter, ...]:
     """Every trigger adapter, in the order :func:`adapter_for` tries them."""
-    # Imported here: each adapter imports its models; the registry is read once per invocation.
-    from journey_activity.triggers import connect, pinpoint
-
-    return (pinpoint.ADAPTER, connect.ADAPTER)
+    return tuple(adapter(source) for source in SHAPES)
 
 
 def adapter_for(event: Any) -> TriggerAdapter:
     """The adapter whose shape the event has. Raises :class:`PayloadError` naming what was expected."""
-    known = adapters()
     if not isinstance(event, dict):
         raise PayloadError(f"the event must be a JSON object, not {type(event).__name__}")
-    matching = [adapter for adapter in known if adapter.recognizes(event)]
+    matching = [adapter(source) for source in SHAPES if has_shape(source, event)]
     if len(matching) == 1:
         return matching[0]
     if matching:
         raise PayloadError("the event has the keys of more than one trigger: "
                            + "; ".join(f"{a.name} ({a.expects})" for a in matching))
     keys = ", ".join(sorted(ascii(key)[1:-1][:40] for key in event)[:8]) or "none"
-    raise PayloadError("the event is neither " + " nor ".join(f"{a.name} ({a.expects})" for a in known)
+    raise PayloadError("the event is neither " + " nor ".join(f"{a.name} ({a.expects})" for a in adapters())
                        + f"; its keys: {keys}")

@@ -19,7 +19,7 @@ from journey_activity.compile import every_result, fit_result_data, json_size, r
 from journey_activity.errors import PayloadError
 from journey_activity.models.batch import Batch, BatchContext, Recipient
 from journey_activity.models.connect import ConnectEvent
-from journey_activity.triggers import Results, TriggerAdapter
+from journey_activity.triggers import Results, TriggerAdapter, has_shape
 from journey_activity.triggers.common import batch_id_for as _batch_id_for
 from journey_activity.triggers.common import describe_validation_error, is_unicode, unusable
 
@@ -49,8 +49,8 @@ def batch_id_for(payload: Any) -> str:
 
 
 def recognizes(event: Mapping[str, Any]) -> bool:
-    """A Connect event: it has ``InvocationMetadata`` or ``Items``."""
-    return "InvocationMetadata" in event or "Items" in event
+    """A Connect event: it has ``InvocationMetadata`` or ``Items`` (:data:`journey_activity.triggers.SHAPES`)."""
+    return has_shape(SOURCE, event)
 
 
 def _readable_id(raw: Any) -> str | None:

@@ -11,7 +11,7 @@ from journey_activity.compile import compile_batch
 from journey_activity.errors import PayloadError
 from journey_activity.models.batch import Batch, BatchContext, Recipient
 from journey_activity.models.pinpoint import PinpointEndpoint, PinpointEvent
-from journey_activity.triggers import TriggerAdapter
+from journey_activity.triggers import TriggerAdapter, has_shape
 from journey_activity.triggers.common import batch_id_for, describe_validation_error
 from journey_activity.triggers.common import is_unicode as _is_unicode
 from journey_activity.triggers.common import unusable as _unusable
@@ -97,8 +97,8 @@ def to_response(attributes_by_endpoint: Mapping[str, Mapping[str, str]]) -> dict
 
 
 def recognizes(event: Mapping[str, Any]) -> bool:
-    """A Pinpoint event: it has ``Endpoints`` or ``ApplicationId``."""
-    return "Endpoints" in event or "ApplicationId" in event
+    """A Pinpoint event: it has ``Endpoints`` or ``ApplicationId`` (:data:`journey_activity.triggers.SHAPES`)."""
+    return has_shape(SOURCE, event)
 
 
 def endpoint_ids(event: Any) -> list[str]:

@@ -202,7 +202,7 @@ def publish_event(setup: StandInSetup, record: Mapping[str, Any]) -> None:
 def parse_provider_options(values: list[str] | None) -> dict[str, str]:
     """``["EMAIL=ses", "SMS=sms-voice"]`` -> ``{"EMAIL": "ses", "SMS": "sms-voice"}``, checked:
     the channel must be a known channel type and the kind a registered kind."""
-    from journey_activity.models.pinpoint import ChannelType
+    from journey_activity.models.channels import ChannelType
 
     channels = sorted(c.value for c in ChannelType)
     chosen: dict[str, str] = {}
