@@ -91,14 +91,21 @@ def ids_of(event: dict[str, Any]) -> list[str]:
 
 
 def wait_for_batches(local: LocalEnvironment, events: list[dict[str, Any]], timeout: float) -> Counter[str]:
-    """Every execution of the batches ended (or ``timeout``): their statuses counted
-    (``NONE`` for a batch with no execution at all)."""
+    """Every execution of the batches ended (or ``timeout``): their statuses counted (``NONE``
+    for a batch with no execution at all, ``UNLISTED_<status>`` for one ListExecutions missed)."""
     limit = time.monotonic() + timeout
     statuses: Counter[str] = Counter()
     for event in events:
-        names = local.batch_execution_names(connect.batch_id_for(event))
+        batch_id = connect.batch_id_for(event)
+        names = local.batch_execution_names(batch_id)
         if not names:
-            statuses["NONE"] += 1
+            # Not listed: DescribeExecution tells a listing that missed it from no execution at all.
+            try:
+                described = local.client("stepfunctions").describe_execution(
+                    executionArn=local.execution_arn(batch_id))["status"]
+                statuses[f"UNLISTED_{described}"] += 1
+            except ClientError:
+                statuses["NONE"] += 1
         for name in names:
             left = max(1.0, limit - time.monotonic())
             statuses[local.wait_for_execution(local.execution_arn(name), timeout=left)["status"]] += 1

@@ -101,6 +101,24 @@ def _table(ids: list[str], answers: dict[str, dict[str, str]], final: dict[str, 
     return table
 
 
+# Options run and serve share.
+SendRateOption = Annotated[float | None, typer.Option(
+    help="Messages a second each provider stand-in accepts (past it: the provider's throttling answer); "
+         "channels sent through a --provider stand-in are paced at it (send_rate).", min=0.01)]
+AwsFaultsOption = Annotated[float, typer.Option(
+    "--aws-faults", help="Share (0 to 1) of the functions' AWS calls that fail with the service's own throttling "
+                         "error, as when throttling outlasts the SDK's retries.")]
+FaultSeedOption = Annotated[int, typer.Option(help="Seed of --aws-faults.")]
+ProviderOption = Annotated[list[str] | None, typer.Option(
+    "--provider", help="CHANNEL=KIND: send CHANNEL through a local stand-in of KIND (http, ses, sms-voice, push, "
+                       "twilio), speaking that provider's real API. Repeatable; unnamed channels use http.")]
+ConfigurationOption = Annotated[Path | None, typer.Option(
+    help="A configuration object (JSON {\"CONNECT_ACTIONS\": {...}, \"CHANNEL_PROVIDERS\": {...}, ...}): put into "
+         "the local S3 and named by ConfigurationObject, as deployed (docs/configuration.md).")]
+TemplateOption = Annotated[Path | None, typer.Option(help="The SAM template (default: the checkout's).")]
+
+
+
 @app.command()
 def run(
     event_file: Annotated[Path, typer.Argument(
@@ -116,31 +134,22 @@ def run(
         help="Seconds the invoker waits for outcomes (default: the trigger's own, Connect 25, Pinpoint 10).")] = None,
     receipt_delay: Annotated[float, typer.Option(help="Seconds before the stand-in posts a receipt.")] = 0.2,
     latency: Annotated[float, typer.Option(help="Seconds each send to the stand-in takes.")] = 0.0,
-    send_rate: Annotated[float | None, typer.Option(
-        help="Messages a second each provider stand-in accepts (past it: the provider's throttling answer); "
-             "channels sent through a --provider stand-in are paced at it (send_rate).", min=0.01)] = None,
+    send_rate: SendRateOption = None,
     behave: Annotated[list[str] | None, typer.Option(
         help="ADDRESS=KIND: how the stand-ins treat an address (deliver, bounce, fail, reject, throttle, outage, "
              "never, early, duplicate, optout, flaky:N, throttled:N, stall:SECONDS). Repeatable.")] = None,
     receipt_timeout: Annotated[int, typer.Option(help="Seconds a send waits for its receipt.")] = 30,
     heartbeat: Annotated[int, typer.Option(help="Heartbeat seconds of the receipt wait.")] = 20,
     wait: Annotated[bool, typer.Option(help="Wait for the execution to end before printing outcomes.")] = True,
-    template: Annotated[Path | None, typer.Option(help="The SAM template (default: the checkout's).")] = None,
+    template: TemplateOption = None,
     log_level: Annotated[str, typer.Option(help="The functions' log level (their JSON logs go to stderr).")]
     = "CRITICAL",
     env: Annotated[list[str] | None, typer.Option(help="NAME=VALUE set for the functions (e.g. EVENT_ATTRIBUTES). "
                                                        "Repeatable.")] = None,
-    aws_faults: Annotated[float, typer.Option(
-        "--aws-faults", help="Share (0 to 1) of the functions' AWS calls that fail with the service's own throttling "
-                             "error, as when throttling outlasts the SDK's retries.")] = 0.0,
-    fault_seed: Annotated[int, typer.Option(help="Seed of --aws-faults.")] = 0,
-    provider: Annotated[list[str] | None, typer.Option(
-        "--provider", help="CHANNEL=KIND: send CHANNEL through a local stand-in of KIND (http, ses, sms-voice, push, "
-                           "twilio), speaking that provider's real API. Repeatable; unnamed channels use http.")]
-    = None,
-    configuration: Annotated[Path | None, typer.Option(
-        help="A configuration object (JSON {\"CONNECT_ACTIONS\": {...}, \"CHANNEL_PROVIDERS\": {...}, ...}): put into "
-             "the local S3 and named by ConfigurationObject, as deployed (docs/configuration.md).")] = None,
+    aws_faults: AwsFaultsOption = 0.0,
+    fault_seed: FaultSeedOption = 0,
+    provider: ProviderOption = None,
+    configuration: ConfigurationOption = None,
 ) -> None:
     """Run EVENT.json through the real state machine on the embedded local engine."""
     event = _read_event(event_file)
@@ -375,28 +384,19 @@ def serve(
         help="Seconds the invoker waits for outcomes (default: the trigger's own, Connect 25, Pinpoint 10).")] = None,
     receipt_delay: Annotated[float, typer.Option(help="Seconds before the stand-in posts a receipt.")] = 0.2,
     latency: Annotated[float, typer.Option(help="Seconds each send to the stand-in takes.")] = 0.0,
-    send_rate: Annotated[float | None, typer.Option(
-        help="Messages a second each provider stand-in accepts (past it: the provider's throttling answer); "
-             "channels sent through a --provider stand-in are paced at it (send_rate).", min=0.01)] = None,
+    send_rate: SendRateOption = None,
     behave: Annotated[list[str] | None, typer.Option(
         help="ADDRESS=KIND: how the stand-in treats an address (as for run). Repeatable.")] = None,
     receipt_timeout: Annotated[int, typer.Option(help="Seconds a send waits for its receipt.")] = 900,
     heartbeat: Annotated[int, typer.Option(help="Heartbeat seconds of the receipt wait.")] = 300,
-    template: Annotated[Path | None, typer.Option(help="The SAM template (default: the checkout's).")] = None,
+    template: TemplateOption = None,
     log_level: Annotated[str, typer.Option(help="The functions' log level (their JSON logs go to stderr).")]
     = "WARNING",
     env: Annotated[list[str] | None, typer.Option(help="NAME=VALUE set for the functions. Repeatable.")] = None,
-    aws_faults: Annotated[float, typer.Option(
-        "--aws-faults", help="Share (0 to 1) of the functions' AWS calls that fail with the service's own throttling "
-                             "error, as when throttling outlasts the SDK's retries.")] = 0.0,
-    fault_seed: Annotated[int, typer.Option(help="Seed of --aws-faults.")] = 0,
-    provider: Annotated[list[str] | None, typer.Option(
-        "--provider", help="CHANNEL=KIND: send CHANNEL through a local stand-in of KIND (http, ses, sms-voice, push, "
-                           "twilio), speaking that provider's real API. Repeatable; unnamed channels use http.")]
-    = None,
-    configuration: Annotated[Path | None, typer.Option(
-        help="A configuration object (JSON {\"CONNECT_ACTIONS\": {...}, \"CHANNEL_PROVIDERS\": {...}, ...}): put into "
-             "the local S3 and named by ConfigurationObject, as deployed (docs/configuration.md).")] = None,
+    aws_faults: AwsFaultsOption = 0.0,
+    fault_seed: FaultSeedOption = 0,
+    provider: ProviderOption = None,
+    configuration: ConfigurationOption = None,
 ) -> None:
     """Keep the embedded stack up for your own tools until SIGINT or SIGTERM.
 

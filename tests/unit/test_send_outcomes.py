@@ -280,3 +280,35 @@ def test_a_send_writes_the_record_twice_and_links_the_pointer_once(endpoint, mon
     assert units["other_rcu"] == 0.5  # the recipient, read eventually consistent
     assert endpoint.pointer("push", "msg-count")["task_token"] == TOKEN
     assert "task_token" not in endpoint.get("batch-1", "ep-1")
+
+
+def _paced_task(heartbeat: float) -> Any:
+    return sender.SendTask(task_token=TOKEN, context=BatchContext(batch_id="batch-1", source="test"),
+                           recipient=RecipientRef(endpoint_id="ep-1", channel="GCM", part=0),
+                           receipt={"timeout_seconds": heartbeat * 4, "heartbeat_seconds": heartbeat})
+
+
+def test_a_waiting_task_never_waits_for_a_send_slot_past_half_its_heartbeat(endpoint, monkeypatch):
+    """A task's heartbeat clock runs while it waits for a paced provider's slot: a slot further
+    ahead than half the heartbeat is refused (ProviderThrottled, retried by Step Functions with a
+    fresh clock), the endpoint is not sent and its lease is given back; within it, it is sent."""
+    from journey_activity import pacing
+
+    provider = _Answering(SendResult("msg-paced-1"))
+    monkeypatch.setattr(sender, "provider_for", lambda config: provider)
+    settings = settings_from({"CHANNEL_PROVIDERS": json.dumps(
+        {"GCM": {"url": "https://push.example.com/send", "name": "push", "send_rate": 1}})})
+    # Every slot of the next 5 s is taken by other senders.
+    pacer = pacing.Pacer(endpoint.table_name)
+    taken = [pacer.take("push", 1, within=30) for _ in range(6)]
+    assert all(taken)
+    assert sender.slot_wait_seconds(_paced_task(4)) == 2
+    with pytest.raises(sender.ProviderThrottled, match="within 2 s"):
+        sender.send(_paced_task(4), settings)
+    assert provider.requests == []
+    assert endpoint.get("batch-1", "ep-1")["status"] != "SENT"
+    assert sender.slot_wait_seconds(_paced_task(60)) == sender.PACE_WAIT_SECONDS
+    monkeypatch.setattr(pacing.Slot, "wait", lambda self: None)  # the slot's time, without the sleep
+    with Stubber(aws.client("stepfunctions")):
+        sender.send(_paced_task(60), settings)
+    assert [request.endpoint_id for request in provider.requests] == ["ep-1"]

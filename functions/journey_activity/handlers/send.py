@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from journey_activity import aws
 from journey_activity.errors import (
@@ -65,6 +65,15 @@ from journey_activity.sinks.events import trigger_ids
 from journey_activity.templating import render
 
 
+class ReceiptWindow(BaseModel):
+    """The waiting task's TimeoutSeconds and HeartbeatSeconds (Validate's ``$.receipt``)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    timeout_seconds: float = Field(gt=0)
+    heartbeat_seconds: float = Field(gt=0)
+
+
 class SendTask(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -74,6 +83,17 @@ class SendTask(BaseModel):
     # Ids only: the address and the profile are read from the ledger, only when sending.
     recipient: RecipientRef
     retry_count: int = 0
+    # The wait's clock runs while this task waits for a send slot: set when a task waits.
+    receipt: ReceiptWindow | None = None
+
+
+def slot_wait_seconds(task: SendTask) -> float:
+    """How far ahead a send slot may be: PACE_WAIT_SECONDS, and, for a task waiting for its receipt,
+    no more than half its heartbeat and half its timeout, so the provider's receipt has the other
+    half (a waiting task whose heartbeat passed while it waited for a slot would end TIMED_OUT)."""
+    if task.receipt is None:
+        return PACE_WAIT_SECONDS
+    return min(PACE_WAIT_SECONDS, task.receipt.heartbeat_seconds / 2, task.receipt.timeout_seconds / 2)
 
 
 def idempotency_key(batch_id: str, endpoint_id: str) -> str:
@@ -291,11 +311,12 @@ def _send_leased(task: SendTask, config: ProviderConfig, book: Ledger, record: d
         deadline=deadline,
     )
     if slot is None:
-        slot = take_slot(config, deadline)
+        within = slot_wait_seconds(task)
+        slot = take_slot(config, deadline, within)
         if slot is None:
             metrics.add_metric(name="SendsPaced", unit=MetricUnit.Count, value=1)
             raise ProviderThrottled(f"{config.name}: paced at {send_rate(config):g} messages a second, and no send "
-                                    f"slot is free within {PACE_WAIT_SECONDS:g} s", 429)
+                                    f"slot is free within {within:g} s", 429)
     slot.wait()
     try:
         accepted = provider_for(config).send(request)
