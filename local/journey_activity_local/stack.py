@@ -594,7 +594,7 @@ class LocalEnvironment:
 
     def _start_queue_pollers(self) -> dict[str, Any]:
         """Lambda's event source mappings of the template's queues, by the queue's logical id."""
-        from journey_activity_local.engine.receipt_queue import QueuePoller
+        from journey_activity_local.engine.receipt_queue import INITIAL_CONCURRENT_BATCHES, QueuePoller
 
         queues = {"ReceiptQueue": self.receipt_path, "CallbackQueue": self.callback_queue}
         pollers = {}
@@ -609,9 +609,12 @@ class LocalEnvironment:
             function = str(self.template.resolve(mapping.get("FunctionName"), self._refs({})))
             if not queue or function not in self.registry.specs:
                 continue
+            maximum = self.template.resolve((mapping.get("ScalingConfig") or {}).get("MaximumConcurrency"),
+                                            self._refs({}))
             pollers[queue_id] = self._stack.enter_context(QueuePoller(
                 self.registry, function, queue["queue_url"], queue["queue_arn"], region=REGION,
-                batch_size=int(mapping.get("BatchSize", 10))))
+                batch_size=int(mapping.get("BatchSize", 10)),
+                pollers=min(INITIAL_CONCURRENT_BATCHES, int(maximum)) if maximum else INITIAL_CONCURRENT_BATCHES))
         return pollers
 
     def _guard_config(self, refs: Mapping[str, Any]) -> aws_guards.GuardConfig:

@@ -25,6 +25,11 @@ IDLE_SECONDS = 0.05
 # message arrives or this passes, instead of a short poll every IDLE_SECONDS (which cost the
 # engine a tenth of its CPU on an idle queue).
 WAIT_SECONDS = 1
+# Lambda's SQS event source mapping "starts processing five batches at a time with five concurrent
+# invocations" and scales up from there, to ScalingConfig's MaximumConcurrency when set (Lambda
+# developer guide, services-sqs-scaling.html): the local one runs five, or MaximumConcurrency when
+# that is below five.
+INITIAL_CONCURRENT_BATCHES = 5
 
 
 def lambda_attribute(value: dict[str, Any]) -> dict[str, Any]:
@@ -60,7 +65,7 @@ class QueuePoller:
     """``with QueuePoller(registry, function, queue_url, queue_arn): ...``"""
 
     def __init__(self, registry: Any, function: str, queue_url: str, queue_arn: str, *, region: str,
-                 pollers: int = 2, batch_size: int = BATCH_SIZE) -> None:
+                 pollers: int = INITIAL_CONCURRENT_BATCHES, batch_size: int = BATCH_SIZE) -> None:
         self.registry = registry
         self.function = function
         self.queue_url = queue_url
