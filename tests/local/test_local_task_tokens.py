@@ -103,3 +103,33 @@ def test_a_callback_before_the_heartbeat_wait_resumes_the_task(monkeypatch):
     deliver_early_callbacks()  # the engine's fix, around the held set-up
     status, _ = _resume_before_the_heartbeat_wait(callback_sent)
     assert status == "SUCCEEDED"
+
+
+def test_a_callback_while_another_execution_is_starting_is_answered_as_aws_answers():
+    """moto 5.2.x asks every running execution's environment for the token; one that has just
+    started has none yet, and the call failed with a 500 (AttributeError) for any token. Held here
+    at that moment: an execution whose worker has no environment."""
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    from journey_activity_local.engine.stepfunctions_patches import skip_starting_executions
+
+    skip_starting_executions()
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        sfn = boto3.client("stepfunctions", region_name="us-east-1")
+        definition = {"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 30, "End": True}}}
+        machine = sfn.create_state_machine(name="m", definition=json.dumps(definition),
+                                           roleArn="arn:aws:iam::123456789012:role/r")["stateMachineArn"]
+        arn = sfn.start_execution(stateMachineArn=machine, name="starting")["executionArn"]
+        backend = stepfunctions_parser_backends["123456789012"]["us-east-1"]
+        execution = next(e for sm in backend.state_machines for e in sm.executions if e.execution_arn == arn)
+        original = execution.exec_worker
+        execution.exec_worker = type("Starting", (), {"env": None})()  # its thread has not set it up yet
+        try:
+            for call in (lambda: sfn.send_task_success(taskToken="unknown", output="{}"),
+                         lambda: sfn.send_task_failure(taskToken="unknown"),
+                         lambda: sfn.send_task_heartbeat(taskToken="unknown")):
+                with pytest.raises(sfn.exceptions.InvalidToken):
+                    call()
+        finally:
+            execution.exec_worker = original
+            sfn.stop_execution(executionArn=arn)

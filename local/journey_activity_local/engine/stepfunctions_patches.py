@@ -24,6 +24,7 @@ def install() -> None:
     start_executions_atomically()
     deliver_early_callbacks()
     refuse_resumed_tasks()
+    skip_starting_executions()
     reuse_lambda_clients()
     stop_at_once()
 
@@ -129,6 +130,28 @@ def refuse_resumed_tasks() -> None:
     refuse_resumed._journey_activity_patch = True  # type: ignore[attr-defined]
     CallbackPoolManager.notify = refuse_resumed  # type: ignore[method-assign]
     CallbackPoolManager.heartbeat = refuse_resumed_heartbeat  # type: ignore[method-assign]
+
+
+def skip_starting_executions() -> None:
+    """moto (5.2.x) finds a task token's execution by asking every running execution's
+    environment; an execution that has just started has none yet (its worker sets it up on its own
+    thread), and SendTaskSuccess, SendTaskFailure and SendTaskHeartbeat then fail with a 500
+    (``'NoneType' object has no attribute 'callback_pool_manager'``) for any token, while another
+    batch starts. Such an execution holds no task token: it is left out of that search, and the
+    call is answered as AWS answers it."""
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    get_executions = StepFunctionsParserBackend._get_executions
+    if getattr(get_executions, "_journey_activity_patch", False):
+        return
+
+    @functools.wraps(get_executions)
+    def with_environment(self: Any, execution_status: Any = None) -> Any:
+        return [execution for execution in get_executions(self, execution_status)
+                if getattr(getattr(execution, "exec_worker", None), "env", None) is not None]
+
+    with_environment._journey_activity_patch = True  # type: ignore[attr-defined]
+    StepFunctionsParserBackend._get_executions = with_environment  # type: ignore[method-assign]
 
 
 def reuse_lambda_clients() -> None:

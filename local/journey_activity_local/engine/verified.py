@@ -137,6 +137,8 @@ SHAPES: tuple[Shape, ...] = (
     Shape("refuse_resumed_tasks", f"{_PARSER}.asl.eval.callback.callback", "CallbackPoolManager.heartbeat",
           ("callback_id",)),
     Shape("refuse_resumed_tasks", f"{_PARSER}.api", "TaskTimedOut"),
+    Shape("skip_starting_executions", f"{_PARSER}.models", "StepFunctionsParserBackend._get_executions",
+          ("execution_status",)),
     Shape("reuse_lambda_clients", f"{_PARSER}.asl.component.state.exec.state_task.lambda_eval_utils",
           "boto_client_for", ("region", "service")),
     Shape("stop_at_once", f"{_PARSER}.backend.execution", "Execution.stop", ("stop_date", "error", "cause")),
