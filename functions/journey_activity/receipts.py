@@ -234,9 +234,17 @@ def resume(ledger: Ledger, sfn: Any, target: Target, record: Mapping[str, Any], 
     token = target.task_token
     result = result_from_record(record)
     outcome = {"DELIVERED": Outcome.DELIVERED, "SKIPPED": Outcome.SKIPPED}.get(str(result.status), Outcome.FAILED)
+    if not token and target.reread is not None:
+        # Sent before any task waited ("Send to every endpoint at once"), the pointer had no token
+        # when read. Read again now that the record is final: a task that linked its token
+        # meanwhile may have read the record before it was final, and only this resume wakes it.
+        # (Record written, then pointer read here; pointer linked, then record read there: one
+        # of the two reads sees the other's write, so one of them resumes; a second resume is
+        # refused as a gone task.)
+        token = (target.reread() or {}).get("task_token")
     if not token:
-        # Sent before any task waited ("Send to every endpoint at once"): the task that waits for
-        # this endpoint finds the record final when it links the pointer, and resumes itself.
+        # No task waits yet: the task that will wait for this endpoint finds the record final
+        # when it links the pointer, and resumes itself.
         return outcome
     # The task's output (or failure cause) lands in the execution history: a summary, never the
     # receipt's detail, which a provider may fill with the address.

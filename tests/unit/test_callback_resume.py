@@ -144,3 +144,36 @@ def test_a_receipt_throttled_a_few_times_is_applied_by_the_callback_itself(sent,
         assert deliver() == (200, {"result": "delivered", "message_id": "msg-resume", "endpoint_id": "ep-1"})
         stub.assert_no_pending_responses()
     assert sent.get("batch-1", "ep-1")["status"] == "DELIVERED"
+
+
+def test_a_task_that_links_while_the_receipt_is_applied_is_resumed(environment, monkeypatch):  # noqa: F811
+    """Sent at once (no task waiting: the pointer has no token). The receipt reads the pointer (no
+    token); right then the endpoint's task links its token and reads the record, not yet final;
+    then the receipt makes the record final. Neither saw the other: the receipt reads the pointer
+    again after its write and resumes the task (it used to answer without resuming anything, and
+    the task ended TIMED_OUT)."""
+    from journey_activity.ledger import Ledger
+
+    environment()
+    book = ledger()
+    assert book.begin_send("batch-1", "ep-1", channel="SMS", provider="http")[0]
+    book.mark_sent("batch-1", "ep-1", provider="http", message_id="msg-resume", task_token=None)
+    reads = {"count": 0}
+    read = Ledger.pointer
+
+    def task_links_after_the_first_read(self: Ledger, provider: str, message_id: str) -> Any:
+        reads["count"] += 1
+        pointer = read(self, provider, message_id)
+        if reads["count"] == 1:
+            linked = book.link_pointer("batch-1", "ep-1", provider="http", message_id="msg-resume",
+                                       task_token=TOKEN)
+            assert not linked.get("receipts")  # nothing parked: the receipt applies, it does not park
+            assert book.get("batch-1", "ep-1")["status"] == "SENT"  # what the task reads: not final
+        return pointer
+
+    monkeypatch.setattr(Ledger, "pointer", task_links_after_the_first_read)
+    with Stubber(aws.client("stepfunctions")) as stub:
+        stub.add_response("send_task_success", {}, expected_params={"taskToken": TOKEN, "output": ANY})
+        assert deliver()[1]["result"] == "delivered"
+        stub.assert_no_pending_responses()
+    assert book.get("batch-1", "ep-1")["status"] == "DELIVERED"
