@@ -90,25 +90,32 @@ def test_a_retry_whose_task_is_gone_is_acknowledged_and_not_tried_again(sent, go
         stub.assert_no_pending_responses()
 
 
+def _after_the_first_pointer_read(monkeypatch: pytest.MonkeyPatch, then: Any) -> None:
+    """``then()`` runs right after the receipt's first read of the message pointer: another
+    invocation's write lands between that read and what the receipt does next."""
+    from journey_activity.ledger import Ledger
+
+    reads = {"count": 0}
+    read = Ledger.pointer
+
+    def and_then(self: Ledger, provider: str, message_id: str) -> Any:
+        reads["count"] += 1
+        pointer = read(self, provider, message_id)
+        if reads["count"] == 1:
+            then()
+        return pointer
+
+    monkeypatch.setattr(Ledger, "pointer", and_then)
+
+
 def test_a_receipt_holding_a_stale_token_resumes_the_retried_senders_task(sent, monkeypatch):
     """The token lives on the message pointer. A retried sender links it again with its new
     token; a receipt that read the pointer just before holds the old one, whose task is gone.
     It reads the pointer again and resumes the task that waits now."""
-    from journey_activity.ledger import Ledger
-
     newer = "token-" + "n" * 600
-    reads = {"count": 0}
-    read = Ledger.pointer
-
-    def stale_first(self: Ledger, provider: str, message_id: str) -> Any:
-        reads["count"] += 1
-        pointer = read(self, provider, message_id)
-        if reads["count"] == 1:
-            # The retried sender links with its token right after this read.
-            sent.link_pointer("batch-1", "ep-1", provider="http", message_id="msg-resume", task_token=newer)
-        return pointer
-
-    monkeypatch.setattr(Ledger, "pointer", stale_first)
+    # The retried sender links with its token right after the receipt's first read.
+    _after_the_first_pointer_read(monkeypatch, lambda: sent.link_pointer(
+        "batch-1", "ep-1", provider="http", message_id="msg-resume", task_token=newer))
     with Stubber(aws.client("stepfunctions")) as stub:
         stub.add_client_error("send_task_success", service_error_code="TaskTimedOut", http_status_code=400,
                               expected_params={"taskToken": TOKEN, "output": ANY})
@@ -152,26 +159,17 @@ def test_a_task_that_links_while_the_receipt_is_applied_is_resumed(environment, 
     then the receipt makes the record final. Neither saw the other: the receipt reads the pointer
     again after its write and resumes the task (it used to answer without resuming anything, and
     the task ended TIMED_OUT)."""
-    from journey_activity.ledger import Ledger
-
     environment()
     book = ledger()
     assert book.begin_send("batch-1", "ep-1", channel="SMS", provider="http")[0]
     book.mark_sent("batch-1", "ep-1", provider="http", message_id="msg-resume", task_token=None)
-    reads = {"count": 0}
-    read = Ledger.pointer
 
-    def task_links_after_the_first_read(self: Ledger, provider: str, message_id: str) -> Any:
-        reads["count"] += 1
-        pointer = read(self, provider, message_id)
-        if reads["count"] == 1:
-            linked = book.link_pointer("batch-1", "ep-1", provider="http", message_id="msg-resume",
-                                       task_token=TOKEN)
-            assert not linked.get("receipts")  # nothing parked: the receipt applies, it does not park
-            assert book.get("batch-1", "ep-1")["status"] == "SENT"  # what the task reads: not final
-        return pointer
+    def the_task_links() -> None:
+        linked = book.link_pointer("batch-1", "ep-1", provider="http", message_id="msg-resume", task_token=TOKEN)
+        assert not linked.get("receipts")  # nothing parked: the receipt applies, it does not park
+        assert book.get("batch-1", "ep-1")["status"] == "SENT"  # what the task reads: not final
 
-    monkeypatch.setattr(Ledger, "pointer", task_links_after_the_first_read)
+    _after_the_first_pointer_read(monkeypatch, the_task_links)
     with Stubber(aws.client("stepfunctions")) as stub:
         stub.add_response("send_task_success", {}, expected_params={"taskToken": TOKEN, "output": ANY})
         assert deliver()[1]["result"] == "delivered"
