@@ -90,6 +90,47 @@ def test_concurrent_senders_each_get_a_slot_of_their_own(pacer, clock):
     assert sorted(round((at - clock.now) * 1000) for at in slots) == [10 * i for i in range(40)]
 
 
+def test_a_slot_is_the_takers_own_even_when_the_next_write_lands_before_its_answer(pacer, clock):
+    # moto's handler turns the backend's live item into the answer after the write: a second
+    # taker's write landing in between gave both takers its slot (a clean-clone CI run). Here the
+    # first taker, its write done, waits up to half a second for the second taker's write before
+    # it answers. Serialized as DynamoDB serializes an item's writes, the second waits instead.
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.dynamodb.models import dynamodb_backends
+
+    from journey_activity_local.engine.dynamodb_patches import _serialize_dynamodb
+
+    backend = dynamodb_backends[DEFAULT_ACCOUNT_ID]["us-east-1"]
+    assert pacer.take("ses", 100.0, within=60) is not None  # the item exists: the next takes update it
+    _serialize_dynamodb(backend)
+    write, first_written, second_done = backend.update_item, threading.Event(), threading.Event()
+    writes: list[int] = []
+
+    def update_item(*args: Any, **kwargs: Any) -> Any:
+        item = write(*args, **kwargs)
+        writes.append(1)
+        if len(writes) == 1:
+            first_written.set()
+            second_done.wait(timeout=0.5)
+        return item
+
+    backend.update_item = update_item
+    slots: list[float] = []
+
+    def take() -> None:
+        slot = pacer.take("ses", 100.0, within=60)
+        assert slot is not None
+        slots.append(slot.at)
+
+    first = threading.Thread(target=take)
+    first.start()
+    assert first_written.wait(timeout=10)
+    take()
+    second_done.set()
+    first.join()
+    assert sorted(round((at - clock.now) * 1000) for at in slots) == [10, 20]
+
+
 def test_a_slot_waits_until_its_time(clock):
     from journey_activity.pacing import Slot
 

@@ -9,11 +9,21 @@ import functools
 import threading
 from typing import Any
 
+# One request at a time, for the backend's methods and for moto's request handler around them.
+_ONE_REQUEST = threading.RLock()
+_HANDLER_ACTIONS = ("get_item", "put_item", "update_item", "delete_item", "query", "scan", "batch_write_item",
+                    "batch_get_item", "transact_write_items", "transact_get_items")
+
 
 def _serialize_dynamodb(backend: Any) -> None:
     """Make moto's DynamoDB apply one request at a time, as DynamoDB applies each item write
-    atomically; the handlers run on many threads here."""
-    lock = threading.RLock()
+    atomically; the handlers run on many threads here.
+
+    The backend's methods alone are not enough: moto's request handler (``DynamoHandler``) reads
+    the item before an update and turns the backend's *live* item into the answer after it, so
+    an ``UpdateItem`` with ``ReturnValues`` could answer with the next request's write (two pacers
+    were given the same send slot). The handler's actions take the same lock, so an answer is the
+    state its own write left."""
     for name in ("update_item", "put_item", "get_item", "delete_item", "query", "scan", "batch_write_item",
                  "batch_get_item", "transact_write_items"):
         method = getattr(backend, name, None)
@@ -21,10 +31,28 @@ def _serialize_dynamodb(backend: Any) -> None:
             continue
 
         def locked(*args: Any, __method: Any = method, **kwargs: Any) -> Any:
-            with lock:
+            with _ONE_REQUEST:
                 return __method(*args, **kwargs)
 
         setattr(backend, name, functools.wraps(method)(locked))
+    _serialize_dynamodb_requests()
+
+
+def _serialize_dynamodb_requests() -> None:
+    from moto.dynamodb.responses import DynamoHandler
+
+    for name in _HANDLER_ACTIONS:
+        action = getattr(DynamoHandler, name, None)
+        if action is None or getattr(action, "_journey_activity_patch", False):
+            continue
+
+        def one_request(self: Any, __action: Any = action) -> Any:
+            with _ONE_REQUEST:
+                return __action(self)
+
+        patched = functools.wraps(action)(one_request)
+        setattr(patched, "_journey_activity_patch", True)  # noqa: B010 - marks the patch
+        setattr(DynamoHandler, name, patched)
 
 
 def _query_one_partition() -> None:

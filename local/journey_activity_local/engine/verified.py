@@ -126,6 +126,9 @@ SHAPES: tuple[Shape, ...] = (
     Shape("untrack_dynamodb_items", f"{_DDB}.models.dynamo_type", "Item", has=("instances_tracked",)),
     Shape("serialize_dynamodb", f"{_DDB}.models", "DynamoDBBackend",
           has=("update_item", "put_item", "get_item", "query", "batch_write_item")),
+    Shape("serialize_dynamodb", f"{_DDB}.responses", "DynamoHandler.update_item", ()),
+    Shape("serialize_dynamodb", f"{_DDB}.responses", "DynamoHandler",
+          has=("get_item", "put_item", "delete_item", "query", "batch_write_item", "transact_write_items")),
     # stepfunctions_patches: the interpreter as the service behaves
     Shape("start_executions_atomically", f"{_PARSER}.models", "StepFunctionsParserBackend.start_execution",
           ("state_machine_arn", "name")),
