@@ -23,7 +23,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
-from journey_activity import aws
+from journey_activity import aws, groups
 from journey_activity.ledger import Ledger, now_iso, result_from_record
 from journey_activity.models.batch import LedgerStatus
 
@@ -93,6 +93,8 @@ class Target:
     task_token: str | None
     # Reads the pointer again: a retried sender may have linked it with a newer token meanwhile.
     reread: Callable[[], Mapping[str, Any] | None] | None = dataclasses.field(default=None, compare=False)
+    # Group wait mode: the endpoint's group waits (journey_activity.groups), not a task of its own.
+    group: str | None = None
 
 
 def target_of(pointer: Mapping[str, Any] | None,
@@ -100,7 +102,8 @@ def target_of(pointer: Mapping[str, Any] | None,
     """The pointer's endpoint, once a sender has linked it."""
     if not pointer or not pointer.get("batch_id"):
         return None
-    return Target(str(pointer["batch_id"]), str(pointer["endpoint_id"]), pointer.get("task_token") or None, reread)
+    return Target(str(pointer["batch_id"]), str(pointer["endpoint_id"]), pointer.get("task_token") or None, reread,
+                  pointer.get("group") or None)
 
 
 def stored_receipt(receipt: Receipt) -> dict[str, Any]:
@@ -151,6 +154,9 @@ def apply_receipt(ledger: Ledger, sfn: Any, target: Target, receipt: Mapping[str
     kind = classify(parsed.status)
     if kind is Outcome.PROGRESS:
         record = ledger.note(batch_id, endpoint_id, last_receipt_status=parsed.status, last_receipt_at=now_iso())
+        if target.group and record.get("status") in (LedgerStatus.SENDING, LedgerStatus.SENT):
+            groups.heartbeat(ledger, sfn, batch_id, target.group, clock=clock)
+            return Outcome.PROGRESS
         if target.task_token and record.get("status") in (LedgerStatus.SENDING, LedgerStatus.SENT):
             return heartbeat(ledger, sfn, target, clock=clock)
         return Outcome.PROGRESS
@@ -173,7 +179,7 @@ def apply_receipt(ledger: Ledger, sfn: Any, target: Target, receipt: Mapping[str
             ledger.note(batch_id, endpoint_id, late_receipt_status=parsed.status, late_receipt_at=now_iso())
             report_late(current, parsed.status)
             return Outcome.LATE
-        if current.get("receipt_status") == parsed.status and target.task_token:
+        if current.get("receipt_status") == parsed.status and (target.task_token or target.group):
             # The same receipt made the record final, and its resume may have failed (throttled,
             # a 5xx) after that write: this retry by the provider resumes the task again. A task
             # that was resumed refuses (gone), and that is the duplicate it looks like. Other
@@ -234,6 +240,10 @@ def resume(ledger: Ledger, sfn: Any, target: Target, record: Mapping[str, Any], 
     token = target.task_token
     result = result_from_record(record)
     outcome = {"DELIVERED": Outcome.DELIVERED, "SKIPPED": Outcome.SKIPPED}.get(str(result.status), Outcome.FAILED)
+    if target.group:
+        # The group waits: this endpoint is counted off it (and the group resumed when it was the last).
+        groups.settle(ledger, sfn, {**record, "group": record.get("group") or target.group}, counted=not again)
+        return outcome
     if not token and target.reread is not None:
         # Sent before any task waited ("Send to every endpoint at once"), the pointer had no token
         # when read. Read again now that the record is final: a task that linked its token

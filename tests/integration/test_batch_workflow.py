@@ -66,11 +66,11 @@ def test_every_channel_type_is_sent_and_delivered(make_local, invoke):
     entered = [e["stateEnteredEventDetails"]["name"] for e in run.history() if e["type"].endswith("StateEntered")]
     assert entered.count("Send and wait for delivery receipt") == len(endpoints)
     assert "Record failed delivery" not in entered
-    # Plus, per batch: Validate, the send at once (one Map and one sender per channel family: e-mail,
-    # SMS and voice, push, HTTP), the Map of waits, Compile, Report.
+    # Plus, per batch: Validate, the wait mode's Choice, the send at once (one Map and one sender per
+    # channel family: e-mail, SMS and voice, push, HTTP), the Map of waits, Compile, Report.
     families = 4
     assert entered.count("Send without waiting") == families
-    assert len(entered) == len(endpoints) + 5 + families
+    assert len(entered) == len(endpoints) + 6 + families
 
 
 def test_the_documentation_example_runs(make_local, invoke):

@@ -174,7 +174,8 @@ def test_the_prefix_parameter_cannot_widen_the_grant():
 
 
 # What each function's code does with the ledger (journey_activity.ledger and claims): Query for
-# batch reads, GetItem for single records and the progress item, UpdateItem for every state
+# batch reads (and, in group wait mode, a group's open records), GetItem for single records and
+# the progress item, UpdateItem for every state
 # change, PutItem for a large template, BatchWriteItem for recipients and skipped endpoints,
 # BatchGetItem for addresses and claims. No Scan, no DeleteItem, nothing more. The local run
 # enforces these grants on every call (journey_activity_local.engine.aws_guards).
@@ -182,11 +183,11 @@ LEDGER_ACTIONS = {
     "InvokerFunctionRole": {"dynamodb:Query", "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem",
                             "dynamodb:BatchWriteItem", "dynamodb:UpdateItem"},
     "ValidateFunctionRole": {"dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:UpdateItem"},
-    "SendFunctionRole": {"dynamodb:UpdateItem", "dynamodb:GetItem"},
-    "RecordOutcomeFunctionRole": {"dynamodb:UpdateItem", "dynamodb:GetItem"},
+    "SendFunctionRole": {"dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:Query"},
+    "RecordOutcomeFunctionRole": {"dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:Query"},
     "CompileFunctionRole": {"dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:GetItem"},
     "ReportFunctionRole": set(),
-    "CallbackFunctionRole": {"dynamodb:UpdateItem", "dynamodb:GetItem"},
+    "CallbackFunctionRole": {"dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:Query"},
     "FinalizeFunctionRole": {"dynamodb:UpdateItem", "dynamodb:GetItem"},
 }
 

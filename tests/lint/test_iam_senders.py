@@ -23,8 +23,10 @@ PROVIDER_ACTIONS = {
 @pytest.mark.parametrize("role", [*SENDERS, "ReceiptQueueFunctionRole"])
 def test_ledger_and_task_actions(transformed, role):  # noqa: F811
     actions = _actions_of(transformed, role)
-    assert {a for a in actions if a.startswith("dynamodb:")} == {"dynamodb:GetItem", "dynamodb:UpdateItem"}
+    assert {a for a in actions if a.startswith("dynamodb:")} == {"dynamodb:GetItem", "dynamodb:UpdateItem",
+                                                                  "dynamodb:Query"}
     assert actions["dynamodb:GetItem"] == LEDGER
+    assert actions["dynamodb:Query"] == LEDGER  # group wait mode: a group's open records
     assert actions["dynamodb:UpdateItem"] == LEDGER
     for action in ("states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"):
         assert actions[action] == ["*"], action

@@ -284,7 +284,7 @@ def test_each_handler_imports_its_own_settings_and_not_all_of_them(handler, own)
 _BROKEN = {"CHANNEL_PROVIDERS": "{not json", "ADDRESS_RULES": '{"SMS": "("}', "SENDER_FUNCTIONS": '{"x": 1}',
            "RECEIPT_HEARTBEAT_SECONDS": "900", "REPORT_SINK": "kafka", "CONNECT_ACTIONS": "[",
            "RESULT_DATA": "{}", "EVENT_ATTRIBUTES": '{"a": "("}', "SIGNATURE_TOLERANCE_SECONDS": "0",
-           "CONNECT_DEADLINE_SECONDS": "99"}
+           "CONNECT_DEADLINE_SECONDS": "99", "WAIT_MODE": "batch", "GROUP_SIZE": "0"}
 
 
 @pytest.mark.parametrize("name", ["InvokerSettings", "CompileSettings", "ProviderSettings", "ValidateSettings",

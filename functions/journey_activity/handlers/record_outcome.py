@@ -17,7 +17,7 @@ from journey_activity.errors import (
     TemplateError,
 )
 from journey_activity.handlers._runtime import ledger, logger, metrics, throttling_is_retried
-from journey_activity.ledger import result_from_record
+from journey_activity.ledger import is_final, result_from_record
 from journey_activity.models.batch import LedgerStatus
 from journey_activity.receipts import DELIVERY_FAILED_ERROR
 
@@ -51,10 +51,48 @@ def classify(error_name: str, cause: str | None) -> tuple[LedgerStatus, str, str
     return LedgerStatus.FAILED, "send_error", f"{error_name}: {_cause_message(cause) or ''}".strip()
 
 
+def record_group(event: dict[str, Any]) -> dict[str, Any]:
+    """Group wait mode: the group's task failed (retries exhausted, or its timeout or heartbeat
+    passed). Its endpoints not final yet get the status an endpoint's own task would have given
+    them; after a send error (``final`` false), an endpoint the provider accepted (SENT) keeps
+    waiting for its receipt instead (``waiting`` counts them, and the state machine waits for the
+    group again), as its own task would still be waiting."""
+    batch_id, group = event["context"]["batch_id"], event["group"]
+    error = event.get("error") or {}
+    status, reason, detail = classify(str(error.get("Error", "States.TaskFailed")), error.get("Cause"))
+    logger.thread_safe_append_keys(batch_id=batch_id, group=group["id"])
+    book = ledger()
+    records = {record["sk"]: record for record in book.group_records(batch_id, group["id"])}
+    waiting, recorded = 0, 0
+    for recipient in group["recipients"]:
+        record = records.get(recipient["endpoint_id"])
+        if is_final(record):
+            continue
+        if record is not None and record.get("status") == LedgerStatus.SENT and status is not LedgerStatus.TIMED_OUT \
+                and not event.get("final"):
+            waiting += 1
+            continue
+        endpoint_status, endpoint_reason, endpoint_detail = status, reason, detail
+        if status is LedgerStatus.TIMED_OUT and (record or {}).get("outcome_unknown"):
+            endpoint_status, endpoint_reason = LedgerStatus.FAILED, ProviderOutcomeUnknown.reason
+            endpoint_detail = "the provider's answer to the send was lost and no delivery receipt came"
+        applied, _ = book.finish(batch_id, recipient["endpoint_id"], endpoint_status, reason=endpoint_reason,
+                                 error=endpoint_detail, extra={"channel": recipient.get("channel")}, group=group["id"])
+        recorded += applied
+    if recorded:
+        metrics.add_metric(name=f"Endpoints{status.value.title().replace('_', '')}", unit=MetricUnit.Count,
+                           value=recorded)
+    logger.info("Recorded the group's failed endpoints", extra={"status": status.value, "reason": reason,
+                                                                "recorded": recorded, "waiting": waiting})
+    return {"group": group["id"], "recorded": recorded, "waiting": waiting}
+
+
 @throttling_is_retried
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if isinstance(event.get("group"), dict):
+        return record_group(event)
     batch_id = event["context"]["batch_id"]
     recipient = event["recipient"]
     error = event.get("error") or {}

@@ -28,7 +28,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
-from journey_activity import aws
+from journey_activity import aws, groups
 from journey_activity.errors import (
     JourneyActivityError,
     ProfileMissing,
@@ -85,6 +85,8 @@ class SendTask(BaseModel):
     retry_count: int = 0
     # The wait's clock runs while this task waits for a send slot: set when a task waits.
     receipt: ReceiptWindow | None = None
+    # Group wait mode: the endpoint's group (journey_activity.groups) waits for it, not a task of its own.
+    group: str | None = None
 
 
 def slot_wait_seconds(task: SendTask) -> float:
@@ -226,7 +228,8 @@ def send(task: SendTask, settings: ProviderSettings, deadline: float | None = No
         channel=recipient.channel,
         provider=config.name,
         # The trigger's ids, so a late receipt's event carries them too.
-        about={key: value for key, value in trigger_ids(task.context).items() if key != "batch_id"},
+        about={**{key: value for key, value in trigger_ids(task.context).items() if key != "batch_id"},
+               "group": task.group},
         # This invocation's, at most: no other sends the endpoint meanwhile.
         lease_seconds=(deadline - time.monotonic() + AFTER_SEND_SECONDS) if deadline is not None else LEASE_SECONDS,
     )
@@ -237,6 +240,7 @@ def send(task: SendTask, settings: ProviderSettings, deadline: float | None = No
     if not should_send:
         if is_final(record):
             logger.info("Endpoint already final; resuming from the ledger", extra={"status": record.get("status")})
+            # (A group's sender checks the whole group once it has sent: see send_and_wait_group.)
             _resume_from_record(record, task.task_token)
             return {"status": record.get("status"), "resent": False}
         message_id = record.get("provider_message_id")
@@ -247,14 +251,14 @@ def send(task: SendTask, settings: ProviderSettings, deadline: float | None = No
         # resume this attempt's task, not the last one's. The link returns what was parked.
         if message_id:
             pointer = book.link_pointer(batch_id, recipient.endpoint_id, provider=config.name, message_id=message_id,
-                                        task_token=task.task_token)
+                                        task_token=task.task_token, group=task.group)
         elif record.get("outcome_unknown"):
             pointer = book.link_key_pointer(batch_id, recipient.endpoint_id, provider=config.name,
                                             idempotency_key=idempotency_key(batch_id, recipient.endpoint_id),
-                                            task_token=task.task_token)
+                                            task_token=task.task_token, group=task.group)
         else:
             pointer = {}
-        target = Target(batch_id, recipient.endpoint_id, task.task_token)
+        target = Target(batch_id, recipient.endpoint_id, task.task_token, group=task.group)
         applied = apply_parked(book, aws.client("stepfunctions"), target, pointer["receipts"]) \
             if pointer.get("receipts") else None
         # A receipt may have made the record final between this attempt's start and its link,
@@ -334,10 +338,10 @@ def _send_leased(task: SendTask, config: ProviderConfig, book: Ledger, record: d
         lost = f"{type(error).__name__}: {error}"
         pointer = _provider_may_have_it(lambda: record_after_send(lambda: book.mark_outcome_unknown(
             batch_id, recipient.endpoint_id, provider=config.name, idempotency_key=request.idempotency_key,
-            error=lost, task_token=task.task_token)))
-        if pointer.get("receipts") and task.task_token:
-            apply_parked(book, aws.client("stepfunctions"), Target(batch_id, recipient.endpoint_id, task.task_token),
-                         pointer["receipts"])
+            error=lost, task_token=task.task_token, group=task.group)))
+        if pointer.get("receipts") and (task.task_token or task.group):
+            target = Target(batch_id, recipient.endpoint_id, task.task_token, group=task.group)
+            apply_parked(book, aws.client("stepfunctions"), target, pointer["receipts"])
         return {"status": LedgerStatus.SENT.value, "outcome_unknown": True}
     except ProviderError as error:
         book.note(batch_id, recipient.endpoint_id, last_error=f"{type(error).__name__}: {error}"[:1000])
@@ -354,11 +358,11 @@ def _send_leased(task: SendTask, config: ProviderConfig, book: Ledger, record: d
         return _provider_may_have_it(lambda: _finish_now(book, task, config.name, outcome, accepted.message_id))
     _, pointer = _provider_may_have_it(lambda: record_after_send(lambda: book.mark_sent(
         batch_id, recipient.endpoint_id, provider=config.name, message_id=accepted.message_id,
-        task_token=task.task_token)))
-    if pointer.get("receipts") and task.task_token:
+        task_token=task.task_token, group=task.group)))
+    if pointer.get("receipts") and (task.task_token or task.group):
         logger.info("Receipt arrived before the message id was recorded; applying it")
-        apply_parked(book, aws.client("stepfunctions"), Target(batch_id, recipient.endpoint_id, task.task_token),
-                     pointer["receipts"])
+        apply_parked(book, aws.client("stepfunctions"),
+                     Target(batch_id, recipient.endpoint_id, task.task_token, group=task.group), pointer["receipts"])
     return {"status": LedgerStatus.SENT.value, "provider_message_id": accepted.message_id}
 
 
@@ -376,9 +380,12 @@ def _finish_now(book: Ledger, task: SendTask, provider: str, outcome: SyncOutcom
         reason=outcome.reason,
         receipt_status=outcome.receipt_status,
         extra={"provider_message_id": message_id, "sent_at": now if message_id else None},
+        group=task.group,
     ))
     if not applied:
         logger.info("Endpoint already final; resuming from the ledger", extra={"status": record.get("status")})
+    elif task.group:
+        groups.settle(book, aws.client("stepfunctions"), record, counted=True)
     metrics.add_metric(name=f"Endpoints{str(record.get('status', '')).title().replace('_', '')}",
                        unit=MetricUnit.Count, value=1)
     if task.task_token:
@@ -442,10 +449,118 @@ def send_group(group: SendGroup, settings: ProviderSettings, deadline: float | N
     return counts
 
 
+class Group(BaseModel):
+    """One group of group wait mode (Validate's ``$.groups`` item): endpoints of one channel family."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str = Field(pattern=r"^g[0-9]{1,5}$")
+    label: str = ""
+    sender: str
+    recipients: list[RecipientRef] = Field(min_length=1)
+
+
+class GroupTask(BaseModel):
+    """"Send the group and wait for its delivery receipts" (and "Wait for the group's remaining
+    receipts", ``wait_only``): the group's one waiting task."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    task_token: str | None = None
+    context: BatchContext
+    group: Group
+    receipt: ReceiptWindow | None = None
+    retry_count: int = 0
+    wait_only: bool = False
+
+
+# What the state machine retries (the same names, and so the same Retry, as an endpoint's task),
+# most urgent first: a group attempt that left endpoints for any of these fails with the first.
+_LEFT_FOR_RETRY: tuple[type[ProviderError], ...] = (ProviderUnavailable, ProviderThrottled)
+
+
+def group_send_seconds(task: GroupTask) -> float | None:
+    """How long an attempt may send before it stops and lets the state machine retry the rest:
+    half the wait's heartbeat and half its timeout, as a single endpoint's slot wait (the
+    heartbeat clock runs from the task's start; receipts keep it alive only once sent)."""
+    if task.receipt is None:
+        return None
+    return min(task.receipt.heartbeat_seconds, task.receipt.timeout_seconds) / 2
+
+
+def send_and_wait_group(task: GroupTask, settings: ProviderSettings, deadline: float | None = None) -> dict[str, Any]:
+    """Send the group's endpoints that were not sent yet (concurrently, paced, each by the same
+    protocol as an endpoint's own task), then leave the group's task open for its receipts:
+    every writer of a final status counts its endpoint off the group, and the last resumes it
+    (:mod:`journey_activity.groups`). A rejection, a bad template or a missing profile ends its
+    endpoint FAILED at once, with the reason an endpoint's own task would have recorded; an
+    endpoint the provider throttled or failed on is left, and the attempt fails with that error
+    for the state machine's Retry, whose next attempt sends only what is left."""
+    from journey_activity.handlers.record_outcome import classify
+
+    book, batch_id, group = ledger(), task.context.batch_id, task.group
+    sfn = aws.client("stepfunctions")
+    book.open_group(batch_id, group.id, size=len(group.recipients), task_token=task.task_token, label=group.label)
+    errors: list[Exception] = []
+    counts = dict.fromkeys(("sent", "final", "failed", "left"), 0)
+    if not task.wait_only:
+        window = group_send_seconds(task)
+        if window is not None:
+            stop = time.monotonic() + window
+            deadline = stop if deadline is None else min(deadline, stop)
+
+        def one(recipient: RecipientRef) -> str:
+            logger.thread_safe_append_keys(endpoint_id=recipient.endpoint_id, channel=recipient.channel)
+            if deadline is not None and deadline <= time.monotonic():
+                errors.append(ProviderThrottled(f"the group's send window ({window:g} s) is over", None))
+                return "left"
+            endpoint = SendTask(context=task.context, recipient=recipient, receipt=task.receipt, group=group.id,
+                                retry_count=task.retry_count)
+            try:
+                outcome = send(endpoint, settings, deadline)
+            except (ProviderRejected, TemplateError, ProfileMissing) as error:
+                status, reason, detail = classify(type(error).__name__, str(error))
+                applied, record = book.finish(batch_id, recipient.endpoint_id, status, reason=reason, error=detail,
+                                              extra={"channel": recipient.channel}, group=group.id)
+                if applied:
+                    groups.settle(book, sfn, record, counted=True)
+                return "failed"
+            except Exception as error:
+                errors.append(error)
+                return "left"
+            return "sent" if outcome.get("status") == LedgerStatus.SENT.value else "final"
+
+        with ThreadPoolExecutor(max_workers=max(1, min(GROUP_WORKERS, len(group.recipients)))) as pool:
+            for kind in pool.map(one, group.recipients):
+                counts[kind] += 1
+        for kind, count in counts.items():
+            if count:
+                metrics.add_metric(name=f"GroupEndpoints{kind.title()}", unit=MetricUnit.Count, value=count)
+    logger.info("Group sent", extra={"group": group.id, **counts})
+    if errors:
+        for error_class in _LEFT_FOR_RETRY:
+            first = next((error for error in errors if isinstance(error, error_class)), None)
+            if first is not None:
+                raise error_class(f"{counts['left']} of the group's endpoints left for a retry: {first}", None)
+        raise errors[0]
+    # Token then counter (open_group), so a last receipt before this attempt's token was written
+    # is seen here: see journey_activity.ledger.groups.
+    remaining = book.group_remaining(batch_id, group.id)
+    if remaining is not None and remaining <= 0:
+        groups.resume_if_complete(book, sfn, batch_id, group.id, token=task.task_token)
+    return {"group": group.id, **counts}
+
+
 @throttling_is_retried
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if isinstance(event.get("group"), dict):
+        group_task = GroupTask.model_validate(event)
+        logger.thread_safe_append_keys(batch_id=group_task.context.batch_id, group=group_task.group.id,
+                                       attempt=group_task.retry_count + 1,
+                                       sender=os.environ.get("SENDER_FAMILY", "http"))
+        return send_and_wait_group(group_task, get_provider_settings(), send_deadline(context))
     if "recipients" in event:
         group = SendGroup.model_validate(event)
         logger.thread_safe_append_keys(batch_id=group.context.batch_id, sender=os.environ.get("SENDER_FAMILY", "http"))

@@ -16,6 +16,7 @@ partition, is the trigger's id, which the invoker names; it never starts with on
 | large template (:mod:`.templates`) | ``data#<batch id>``             | ``#template``     | written with it          |
 | claim (:mod:`.claims`)             | ``claim#<sha-256 of the key>``  | ``#claim``        | renewed by every take    |
 | batch progress (:mod:`.progress`)  | ``progress#<batch id>``         | ``#progress``     | set by the first advance |
+| group wait (:mod:`.groups`)        | ``group#<batch id>``            | ``<group id>``    | set by the first attempt |
 | provider pace (``pacing``)         | ``pace#<provider>``             | ``#pace``         | none (one per provider)  |
 
 Attributes:
@@ -31,7 +32,9 @@ Attributes:
   recipient (before parts): ``data``, one endpoint's, compressed.
 - large template: ``template``.
 - claim: ``execution``, ``endpoint_id``, ``claimed_at`` (ms), ``version`` (random, per take).
-- batch progress: ``version`` (ADD).
+- batch progress: ``version`` (ADD); in group wait mode also, per group, ``remaining_<group id>``
+  (endpoints not final yet, ADD) and ``heartbeat_<group id>`` (ms, the group's last heartbeat).
+- group wait: ``task_token`` (the group's waiting task, this attempt's), ``size``, ``label``.
 - provider pace: ``next_at`` (ms, the next free send slot).
 
 The functions here return plain keys (``{"pk": "…", "sk": "…"}``) except :func:`pointer_key`,
@@ -121,6 +124,11 @@ def is_part(pk: str) -> bool:
 
 def progress_key(batch_id: str) -> dict[str, str]:
     return {"pk": f"progress#{batch_id}", "sk": PROGRESS_SK}
+
+
+def group_key(batch_id: str, group: str) -> dict[str, str]:
+    """A group's waiting task (group wait mode): ``group#`` never meets a batch id or another kind."""
+    return {"pk": f"group#{batch_id}", "sk": group}
 
 
 def pace_key(provider: str) -> dict[str, Any]:

@@ -58,27 +58,31 @@ class Pointers(Table):
         )
 
     def link_pointer(self, batch_id: str, endpoint_id: str, *, provider: str, message_id: str,
-                     task_token: str | None) -> dict[str, Any]:
+                     task_token: str | None, group: str | None = None) -> dict[str, Any]:
         """Point the provider's message id at the endpoint and its waiting task (idempotent: a
         retried sender links again with its new token, since its first attempt may have stopped
         between the record and the pointer). Returns the pointer; its ``receipts`` are receipts
         that arrived before the link."""
-        return self._link(pointer_key(provider, message_id), batch_id, endpoint_id, task_token)
+        return self._link(pointer_key(provider, message_id), batch_id, endpoint_id, task_token, group)
 
     def link_key_pointer(self, batch_id: str, endpoint_id: str, *, provider: str,
-                         idempotency_key: str, task_token: str | None) -> dict[str, Any]:
+                         idempotency_key: str, task_token: str | None, group: str | None = None) -> dict[str, Any]:
         """The same for the idempotency key's pointer (a lost answer: see
         :meth:`journey_activity.ledger.records.Records.mark_outcome_unknown`)."""
-        return self._link(key_pointer_key(provider, idempotency_key), batch_id, endpoint_id, task_token)
+        return self._link(key_pointer_key(provider, idempotency_key), batch_id, endpoint_id, task_token, group)
 
     def _link(self, key: Mapping[str, Any], batch_id: str, endpoint_id: str,
-              task_token: str | None) -> dict[str, Any]:
+              task_token: str | None, group: str | None = None) -> dict[str, Any]:
         """Link the pointer; without a token (the batch's first send, before any task waits: see
         :func:`journey_activity.handlers.send.send_group`) a receipt finds the endpoint and makes
-        its record final, and the task that waits for it later resumes itself from the record."""
+        its record final, and the task that waits for it later resumes itself from the record.
+        With ``group`` (group wait mode) the endpoint's group waits, not a task of its own: the
+        receipt counts the endpoint off the group (:mod:`journey_activity.groups`)."""
         sets = {"batch_id": batch_id, "endpoint_id": endpoint_id, "updated_at": now_iso()}
         if task_token:
             sets["task_token"] = task_token
+        if group:
+            sets["group"] = group
         # The sender's half of the race (see the module's notes): unconditional and atomic, so a
         # retried sender links again with its own token (the last link's token is the one a
         # receipt resumes). The pointer it returns carries the receipts parked before it.

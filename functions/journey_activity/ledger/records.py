@@ -26,6 +26,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from journey_activity.ledger.groups import Groups
 from journey_activity.ledger.keys import record_key
 from journey_activity.ledger.pointers import Pointers
 from journey_activity.ledger.progress import Progress
@@ -43,7 +44,7 @@ def is_final(record: Mapping[str, Any] | None) -> bool:
     return record is not None and record.get("status") in FINAL_STATUSES
 
 
-class Records(Pointers, Progress):
+class Records(Pointers, Progress, Groups):
     """The endpoint records; a final status advances the batch's progress, a send links its pointer."""
 
     # -- reads -------------------------------------------------------------------------
@@ -200,7 +201,7 @@ class Records(Pointers, Progress):
                 raise
 
     def mark_sent(self, batch_id: str, endpoint_id: str, *, provider: str, message_id: str,
-                  task_token: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
+                  task_token: str | None, group: str | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
         """The provider accepted: store its message id, then link the message pointer (with the
         waiting task's token).
 
@@ -223,11 +224,11 @@ class Records(Pointers, Progress):
                 raise
             record = _item_as_it_is(error)
         pointer = self.link_pointer(batch_id, endpoint_id, provider=provider, message_id=message_id,
-                                    task_token=task_token)
+                                    task_token=task_token, group=group)
         return record, pointer
 
     def mark_outcome_unknown(self, batch_id: str, endpoint_id: str, *, provider: str, idempotency_key: str,
-                             error: str, task_token: str | None) -> dict[str, Any]:
+                             error: str, task_token: str | None, group: str | None = None) -> dict[str, Any]:
         """The provider may have the message, but its answer was lost: SENT without a message id
         (so a retried task never sends again), flagged so that a receipt wait that ends without
         a receipt is ``send_outcome_unknown``; the idempotency key's pointer is linked so that
@@ -249,7 +250,7 @@ class Records(Pointers, Progress):
             if not _conditional_failed(failure):
                 raise
         return self.link_key_pointer(batch_id, endpoint_id, provider=provider, idempotency_key=idempotency_key,
-                                     task_token=task_token)
+                                     task_token=task_token, group=group)
 
     def finish(
         self,
@@ -261,13 +262,19 @@ class Records(Pointers, Progress):
         error: str | None = None,
         receipt_status: str | None = None,
         extra: Mapping[str, Any] | None = None,
+        group: str | None = None,
     ) -> tuple[bool, dict[str, Any]]:
         """Give a record its final status unless it already has one.
 
         Returns ``(applied, record)``; ``applied`` is false when another writer got there first.
+        The record of a group's endpoint (its ``group``, or ``group`` given for one its sender never
+        began) lowers the group's counter with the batch's progress; the record returned then
+        carries ``group_remaining`` and ``group_heartbeat_at`` (not stored: see :mod:`.groups`).
         """
         now = now_iso()
         sets: dict[str, Any] = {"status": status.value, "updated_at": now, "finished_at": now}
+        if group:
+            sets["group"] = group
         for field, value in (("reason", reason), ("error", error), ("receipt_status", receipt_status)):
             if value is not None:
                 sets[field] = value[:1000]
@@ -289,6 +296,9 @@ class Records(Pointers, Progress):
             if not _conditional_failed(failure):
                 raise
             return False, _item_as_it_is(failure)
+        if record.get("group"):
+            remaining, heartbeat_at = self.count_off(batch_id, str(record["group"]))
+            return True, {**record, "group_remaining": remaining, "group_heartbeat_at": heartbeat_at}
         self._advance(batch_id)
         return True, record
 

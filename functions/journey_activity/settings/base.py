@@ -35,6 +35,8 @@ ENV: dict[str, tuple[str, bool]] = {
     "invoker_deadline_seconds": ("INVOKER_DEADLINE_SECONDS", False),
     "receipt_timeout_seconds": ("RECEIPT_TIMEOUT_SECONDS", False),
     "receipt_heartbeat_seconds": ("RECEIPT_HEARTBEAT_SECONDS", False),
+    "wait_mode": ("WAIT_MODE", False),
+    "group_size": ("GROUP_SIZE", False),
     "ledger_ttl_days": ("LEDGER_TTL_DAYS", False),
     "channel_providers": ("CHANNEL_PROVIDERS", True),
     "provider_url": ("PROVIDER_URL", False),

@@ -4,7 +4,7 @@ functions it routes to, and the receipt wait it gives the state machine."""
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -20,6 +20,12 @@ class ValidateSettings(ProviderSettings):
     address_rules: dict[str, str] = Field(default_factory=dict)
     # Channel family (journey_activity.senders.FAMILIES) -> its sender function's ARN (Validate).
     sender_functions: dict[str, str] = Field(default_factory=dict)
+    # "endpoint": one waiting task per endpoint (each endpoint's path in the console); "group": one
+    # per group of a channel family's endpoints (the template's WaitMode; see docs/guide/wait-modes.md).
+    wait_mode: Literal["endpoint", "group"] = "endpoint"
+    # Group mode: at most this many endpoints in one group (its state and its sender's payload
+    # stay far below Step Functions' 256 KB; see journey_activity.handlers.validate.GROUP_BYTES).
+    group_size: int = Field(default=100, ge=1, le=1000)
 
     @field_validator("address_rules")
     @classmethod

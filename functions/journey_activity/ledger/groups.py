@@ -1,0 +1,146 @@
+"""Group waits (group wait mode): one waiting task for a group of a batch's endpoints.
+
+In group mode the state machine waits once per group (the batch's endpoints of one channel family,
+in chunks), not once per endpoint. Two items keep a group:
+
+- the group item (``pk = "group#<batch id>"``, ``sk = <group id>``): the waiting task's token, the
+  group's size and label. Written by each attempt of the group's task (a retried task has a new
+  token); read by whoever finds the group complete, to resume it.
+- the group's counter on the batch's progress item (:mod:`.progress`): ``remaining_<group id>``,
+  set to the group's size by its first attempt and lowered by one by every writer of an endpoint's
+  final status (:meth:`journey_activity.ledger.records.Records.finish`, in the same write that
+  advances the batch's progress: no write more per endpoint). The writer that sees it reach zero
+  checks the group's records and resumes the task.
+
+The counter decides who looks, never what is true: a count lowered twice (a write retried after a
+lost answer) reaches zero early, and the check of the records finds an endpoint still open, so
+nothing is resumed until the last one is final; a count never lowered (a write that failed after
+the record became final) is caught by the receipt's retry (:func:`journey_activity.groups.settle`),
+by the sender's own check at the end of each attempt, or by the group's timeout.
+
+Token then counter, counter then token: the sender writes the token and then reads the counter; a
+final writer lowers the counter and then reads the token. One of the two reads sees the other's
+write, so a group whose last endpoint became final between two attempts is still resumed.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from journey_activity.ledger.keys import group_key, progress_key
+from journey_activity.ledger.table import Table, _from_item, _to_item
+from journey_activity.models.batch import FINAL_STATUSES
+
+GROUP_ID = re.compile(r"^g[0-9]{1,5}$")
+
+
+def _check(group: str) -> str:
+    # The id names attributes of the progress item: only ids Validate makes.
+    if not GROUP_ID.match(group):
+        raise ValueError(f"not a group id: {group!r}")
+    return group
+
+
+def remaining_field(group: str) -> str:
+    return f"remaining_{_check(group)}"
+
+
+def heartbeat_field(group: str) -> str:
+    return f"heartbeat_{_check(group)}"
+
+
+class Groups(Table):
+    def open_group(self, batch_id: str, group: str, *, size: int, task_token: str | None, label: str = "") -> int:
+        """An attempt of the group's task begins: its token on the group item, then the counter
+        (the group's size, on the first attempt only). Returns the endpoints not final yet, as the
+        counter has them."""
+        sets: dict[str, Any] = {"size": size, "label": label[:200]}
+        if task_token:
+            sets["task_token"] = task_token
+        self._update(_to_item(group_key(batch_id, group)), sets,
+                     if_not_exists={"expires_at": self._expires_at()})
+        progress = self._update(_to_item(progress_key(batch_id)), {},
+                                if_not_exists={remaining_field(group): size, "expires_at": self._expires_at()})
+        return int(progress.get(remaining_field(group), size))
+
+    def group_token(self, batch_id: str, group: str) -> str | None:
+        response = self.dynamodb.get_item(TableName=self.table_name, Key=_to_item(group_key(batch_id, group)),
+                                          ConsistentRead=True)
+        item = _from_item(response.get("Item")) or {}
+        return item.get("task_token") or None
+
+    def group_remaining(self, batch_id: str, group: str) -> int | None:
+        """The group's counter (None before its first attempt)."""
+        response = self.dynamodb.get_item(TableName=self.table_name, Key=_to_item(progress_key(batch_id)),
+                                          ConsistentRead=True)
+        item = _from_item(response.get("Item")) or {}
+        value = item.get(remaining_field(group))
+        return None if value is None else int(value)
+
+    def open_in_group(self, batch_id: str, group: str) -> list[dict[str, Any]]:
+        """The group's endpoint records that are not final (strongly consistent; reads the batch's
+        partition: once per group, when its counter says it is complete)."""
+        names = {"#g": "group", "#st": "status"}
+        finals = sorted(status.value for status in FINAL_STATUSES)
+        values: dict[str, Any] = {":g": group, **{f":f{index}": status for index, status in enumerate(finals)}}
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "pk = :pk",
+            "FilterExpression": f"#g = :g AND NOT (#st IN ({', '.join(f':f{i}' for i in range(len(finals)))}))",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": _to_item({**values, ":pk": batch_id}),
+            "ConsistentRead": True,
+        }
+        found: list[dict[str, Any]] = []
+        while True:
+            response = self.dynamodb.query(**request)
+            found.extend(_from_item(item) or {} for item in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return found
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def group_records(self, batch_id: str, group: str) -> list[dict[str, Any]]:
+        """Every record of the group (the view, the group's failure)."""
+        response_items: list[dict[str, Any]] = []
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "pk = :pk",
+            "FilterExpression": "#g = :g",
+            "ExpressionAttributeNames": {"#g": "group"},
+            "ExpressionAttributeValues": _to_item({":pk": batch_id, ":g": group}),
+            "ConsistentRead": True,
+        }
+        while True:
+            response = self.dynamodb.query(**request)
+            response_items.extend(_from_item(item) or {} for item in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return response_items
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def count_off(self, batch_id: str, group: str, count: int = 1) -> tuple[int, int]:
+        """``count`` of the group's endpoints became final: advance the batch's progress and lower
+        the group's counter, in one write. Returns the counter after it, and the group's last
+        heartbeat (ms, 0 for none). Raises when the write fails: unlike the batch's progress
+        alone, a lost count would leave the group waiting for its timeout (the caller's retry
+        counts again; see the module's notes)."""
+        item = self._update(_to_item(progress_key(batch_id)), {},
+                            add={"version": count, remaining_field(group): -count},
+                            if_not_exists={"expires_at": self._expires_at()})
+        return int(item.get(remaining_field(group), 0)), int(item.get(heartbeat_field(group), 0))
+
+    def claim_group_heartbeat(self, batch_id: str, group: str, now: float, interval: float) -> bool:
+        """Whether this caller sends the group's heartbeat for this interval (see
+        :meth:`journey_activity.ledger.heartbeats.Heartbeats.claim_heartbeat`, the same for an endpoint)."""
+        field = heartbeat_field(group)
+        try:
+            self._update(_to_item(progress_key(batch_id)), {field: int(now * 1000)},
+                         condition=f"attribute_exists(pk) AND (attribute_not_exists({field}) OR {field} <= :due)",
+                         condition_values={":due": int((now - interval) * 1000)})
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
