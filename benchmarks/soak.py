@@ -39,8 +39,11 @@ schedule cannot fit is retried (``ProviderThrottled``). The same checks must hol
 endpoint may end ``FAILED provider_throttled`` (a wrong status: no fault asks for it);
 ``refused_over_rate`` counts the stand-ins' throttling answers.
 
+With ``--wait-mode group`` the stack is deployed with ``WaitMode=group`` (one waiting task per
+group of a channel family's endpoints): the same checks must hold.
+
 Run: python benchmarks/soak.py [--batches 40] [--seed 7] [--parallel 2] [--provider EMAIL=ses ...]
-    [--aws-faults 0.05] [--send-rate 10]
+    [--aws-faults 0.05] [--send-rate 10] [--wait-mode group]
 """
 
 from __future__ import annotations
@@ -255,7 +258,7 @@ def seconds_per_batch(batches: list[Batch], count: int = 10) -> dict[str, float]
 
 def soak(batches: int, seed: int, parallel: int, heartbeat: int = 15,
          providers: dict[str, str] | None = None, aws_faults: float = 0.0, fault_seed: int = 0,
-         send_rate: float | None = None) -> dict[str, Any]:
+         send_rate: float | None = None, wait_mode: str = "endpoint") -> dict[str, Any]:
     planned, behaviours = plan(batches, seed, SDK_STALL_SECONDS if providers else STALL_SECONDS, providers)
     provider: dict[str, Any] = {"*": {"type": "http", "name": "http", "url": "",
                                       "timeout_seconds": SENDER_TIMEOUT_SECONDS,
@@ -263,7 +266,7 @@ def soak(batches: int, seed: int, parallel: int, heartbeat: int = 15,
     options = LocalOptions(receipt_delay=0.05, deadline_seconds=2, receipt_timeout_seconds=heartbeat * 2,
                            receipt_heartbeat_seconds=heartbeat, behaviours=behaviours, log_level="CRITICAL",
                            providers=dict(providers or {}), aws_faults=aws_faults, fault_seed=fault_seed,
-                           send_rate=send_rate)
+                           send_rate=send_rate, parameters={"WaitMode": wait_mode})
     started = time.perf_counter()
     with LocalEnvironment(options) as local:
         provider["*"]["url"] = f"{local.provider.url}/messages"
@@ -319,6 +322,8 @@ def main() -> None:
     parser.add_argument("--fault-seed", type=int, default=0)
     parser.add_argument("--send-rate", type=float, default=None,
                         help="messages a second each provider stand-in accepts, and the providers' send_rate")
+    parser.add_argument("--wait-mode", choices=("endpoint", "group"), default="endpoint",
+                        help="the template's WaitMode: one waiting task per endpoint, or per group")
     args = parser.parse_args()
     if not 0.0 <= args.aws_faults <= 1.0:
         parser.error("--aws-faults takes a share between 0 and 1")
@@ -328,7 +333,7 @@ def main() -> None:
         parser.error(str(error))
     with contextlib.redirect_stdout(sys.stderr):
         figures = soak(args.batches, args.seed, args.parallel, providers=providers, aws_faults=args.aws_faults,
-                       fault_seed=args.fault_seed, send_rate=args.send_rate)
+                       fault_seed=args.fault_seed, send_rate=args.send_rate, wait_mode=args.wait_mode)
     ordered = {key: figures[key] for key in ("endpoints", "lost", "duplicate_sends", "wrong_status",
                                              "unhandled_errors", "seconds")}
     ordered.update({k: v for k, v in figures.items() if k not in ordered})

@@ -116,6 +116,16 @@ ConfigurationOption = Annotated[Path | None, typer.Option(
     help="A configuration object (JSON {\"CONNECT_ACTIONS\": {...}, \"CHANNEL_PROVIDERS\": {...}, ...}): put into "
          "the local S3 and named by ConfigurationObject, as deployed (docs/configuration.md).")]
 TemplateOption = Annotated[Path | None, typer.Option(help="The SAM template (default: the checkout's).")]
+WaitModeOption = Annotated[str, typer.Option(
+    "--wait-mode", help="The template's WaitMode: endpoint (one waiting task per endpoint) or group (one per group "
+                        "of a channel family's endpoints; docs/guide/wait-modes.md).")]
+WAIT_MODES = ("endpoint", "group")
+
+
+def _wait_mode(value: str) -> dict[str, str]:
+    if value not in WAIT_MODES:
+        raise _fail(f"--wait-mode takes {' or '.join(WAIT_MODES)}; got {value!r}")
+    return {"WaitMode": value}
 
 
 
@@ -150,8 +160,10 @@ def run(
     fault_seed: FaultSeedOption = 0,
     provider: ProviderOption = None,
     configuration: ConfigurationOption = None,
+    wait_mode: WaitModeOption = "endpoint",
 ) -> None:
     """Run EVENT.json through the real state machine on the embedded local engine."""
+    parameters = _wait_mode(wait_mode)
     event = _read_event(event_file)
     behaviours = _parse_behaviours(behave or [])
     environment = _parse_env(env or [])
@@ -181,7 +193,7 @@ def run(
     options = LocalOptions(template=template, receipt_delay=receipt_delay, latency=latency, behaviours=behaviours,
                            send_rate=send_rate, deadline_seconds=deadline, receipt_timeout_seconds=receipt_timeout,
                            receipt_heartbeat_seconds=heartbeat, environment=environment,
-                           log_level=log_level.upper(), providers=providers,
+                           log_level=log_level.upper(), providers=providers, parameters=parameters,
                            aws_faults=aws_faults, fault_seed=fault_seed, configuration_file=configuration)
     stderr = Console(stderr=True)
     if not stderr.is_terminal:
@@ -397,6 +409,7 @@ def serve(
     fault_seed: FaultSeedOption = 0,
     provider: ProviderOption = None,
     configuration: ConfigurationOption = None,
+    wait_mode: WaitModeOption = "endpoint",
 ) -> None:
     """Keep the embedded stack up for your own tools until SIGINT or SIGTERM.
 
@@ -404,6 +417,7 @@ def serve(
     --endpoint-url`, boto3's `endpoint_url`), the invoker's name, the receipts URL, the local AWS
     endpoint (and the ledger's DynamoDB endpoint) and credentials, and each provider stand-in's URL
     and credentials."""
+    parameters = _wait_mode(wait_mode)
     behaviours = _parse_behaviours(behave or [])
     environment = _parse_env(env or [])
     _read_configuration(configuration, environment)
@@ -419,7 +433,7 @@ def serve(
     options = LocalOptions(template=template, receipt_delay=receipt_delay, latency=latency, behaviours=behaviours,
                            send_rate=send_rate, deadline_seconds=deadline, receipt_timeout_seconds=receipt_timeout,
                            receipt_heartbeat_seconds=heartbeat, environment=environment,
-                           log_level=log_level.upper(), providers=providers,
+                           log_level=log_level.upper(), providers=providers, parameters=parameters,
                            aws_faults=aws_faults, fault_seed=fault_seed, configuration_file=configuration)
     stop = threading.Event()
     for signal_number in (signal.SIGINT, signal.SIGTERM):
