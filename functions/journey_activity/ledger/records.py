@@ -26,6 +26,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from journey_activity import aws
 from journey_activity.ledger.groups import Groups
 from journey_activity.ledger.keys import record_key
 from journey_activity.ledger.pointers import Pointers
@@ -34,6 +35,8 @@ from journey_activity.ledger.table import _conditional_failed, _from_item, _item
 from journey_activity.models.batch import FINAL_STATUSES, EndpointResult, LedgerStatus
 
 _OPEN = [LedgerStatus.SENDING.value, LedgerStatus.SENT.value]
+# Tries of a group's count after a final status (see finish).
+COUNT_ATTEMPTS = 4
 
 
 def result_from_record(record: Mapping[str, Any]) -> EndpointResult:
@@ -297,7 +300,11 @@ class Records(Pointers, Progress, Groups):
                 raise
             return False, _item_as_it_is(failure)
         if record.get("group"):
-            remaining, heartbeat_at = self.count_off(batch_id, str(record["group"]))
+            # The record is final now: a retry of this whole call would find it so and count
+            # nothing, so the count is retried here (past the SDK's own retries) before it raises.
+            group = str(record["group"])
+            remaining, heartbeat_at = aws.retry_throttled(lambda: self.count_off(batch_id, group),
+                                                          attempts=COUNT_ATTEMPTS, first_pause=0.05)
             return True, {**record, "group_remaining": remaining, "group_heartbeat_at": heartbeat_at}
         self._advance(batch_id)
         return True, record
