@@ -4,12 +4,14 @@ the per-endpoint mode."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from journey_activity.models.pinpoint import ChannelType
 from journey_activity_local.stack import LocalEnvironment, LocalOptions
 
-from .conftest import address_for, endpoint, event_with
+from .conftest import address_for, endpoint, event_with, load_event
 
 pytestmark = pytest.mark.integration
 
@@ -37,9 +39,12 @@ def test_every_channel_is_sent_and_each_family_waits_once(make_local, invoke):
     assert states.count("Send the group and wait for its delivery receipts") == 4
     assert "Send and wait for delivery receipt" not in states
     assert len(states) == 9
-    labels = sorted(e["stateEnteredEventDetails"]["input"] for e in run.history()
-                    if e["type"] == "TaskStateEntered")
-    assert any('"Send SMS and voice (6 endpoints)"' in label for label in labels), labels
+    # Each group's label opens its task's payload (TaskScheduled, as the console shows it).
+    labels = sorted(json.loads(e["taskScheduledEventDetails"]["parameters"])["Payload"]["label"]
+                    for e in run.history() if e["type"] == "TaskScheduled"
+                    and "task_token" in json.loads(e["taskScheduledEventDetails"]["parameters"])["Payload"])
+    assert labels == ["Send HTTP and in-app (6 endpoints)", "Send SMS and voice (6 endpoints)",
+                      "Send e-mail (3 endpoints)", "Send push (24 endpoints)"]
 
 
 FAULTS = {
@@ -125,3 +130,18 @@ def test_progress_receipts_keep_a_slow_group_alive_with_heartbeats(make_local, i
     assert run.status("slow") == "DELIVERED"
     run.finish()
     assert [r["status"] for r in local.provider.receipts] == ["sent", "delivered"]
+
+
+def test_a_connect_journey_gets_the_same_answer_in_group_mode(make_local):
+    # Connect's contract: every ProfileId answered, ResultData the same keys as in endpoint mode.
+    from .test_connect_workflow import ACTIONS, EXAMPLE_IDS, result_data
+
+    local = make_local(parameters=GROUP, environment={"CONNECT_ACTIONS": json.dumps(ACTIONS)},
+                       deadline_seconds=None)
+    answers = result_data(local.invoke(load_event("connect_journey")))
+    assert list(answers) == list(EXAMPLE_IDS.values())
+    assert answers[EXAMPLE_IDS["maria"]] == {"status": "DELIVERED", "channel": "SMS", "provider": "http",
+                                             "attempts": 1}
+    assert answers[EXAMPLE_IDS["bad"]] == {"status": "SKIPPED", "channel": "SMS", "reason": "invalid_profile",
+                                           "attempts": 0}
+    assert answers[EXAMPLE_IDS["bad_phone"]]["reason"] == "address_invalid"
