@@ -10,7 +10,7 @@ import threading
 from typing import Any
 
 # One request at a time, for the backend's methods and for moto's request handler around them.
-_ONE_REQUEST = threading.RLock()
+ONE_REQUEST = threading.RLock()
 _HANDLER_ACTIONS = ("get_item", "put_item", "update_item", "delete_item", "query", "scan", "batch_write_item",
                     "batch_get_item", "transact_write_items", "transact_get_items")
 
@@ -31,7 +31,7 @@ def _serialize_dynamodb(backend: Any) -> None:
             continue
 
         def locked(*args: Any, __method: Any = method, **kwargs: Any) -> Any:
-            with _ONE_REQUEST:
+            with ONE_REQUEST:
                 return __method(*args, **kwargs)
 
         setattr(backend, name, functools.wraps(method)(locked))
@@ -47,7 +47,7 @@ def _serialize_dynamodb_requests() -> None:
             continue
 
         def one_request(self: Any, __action: Any = action) -> Any:
-            with _ONE_REQUEST:
+            with ONE_REQUEST:
                 return __action(self)
 
         patched = functools.wraps(action)(one_request)

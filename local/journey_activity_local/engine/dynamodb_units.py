@@ -239,6 +239,8 @@ def install() -> None:
     global _installed
     from moto.dynamodb.responses import DynamoHandler
 
+    from journey_activity_local.engine.dynamodb_patches import ONE_REQUEST
+
     with _lock:
         if _installed or _remote is not None:  # the remote process counts
             return
@@ -246,7 +248,10 @@ def install() -> None:
             method = getattr(DynamoHandler, name)
 
             def priced(self: Any, __method: Any = method, __pricer: Any = pricer) -> Any:
-                return __pricer(self, lambda: __method(self))
+                # Inside the request's turn (dynamodb_patches): the pricer reads the items the
+                # request touches, before and after it, while no other request writes them.
+                with ONE_REQUEST:
+                    return __pricer(self, lambda: __method(self))
 
             setattr(DynamoHandler, name, functools.wraps(method)(priced))
         _installed = True
