@@ -228,6 +228,9 @@ def test_view_refuses_what_is_not_an_execution(tmp_path):
         assert result.returncode == 2
         assert message in result.stderr
         assert not (tmp_path / "x.html").exists()
+    result = journey_activity("view", str(EXAMPLE), "--ledger-table", "ledger", "-o", str(tmp_path / "x.html"))
+    assert result.returncode == 2
+    assert "--ledger-table is for an execution ARN" in result.stderr
 
 
 def test_provider_chooses_a_stand_in_per_channel_and_refuses_a_bad_choice_in_one_line():

@@ -220,3 +220,32 @@ def test_endpoint_mode_draws_no_group(load_event):
     assert 'class="group-node"' not in page
     assert 'class="group-row"' not in page
     assert "one wait per group" not in page
+
+
+def test_a_deployed_executions_records_are_read_from_the_ledger_table(run):
+    """`view ARN --ledger-table TABLE`: a strongly consistent Query of the batch's partition, every page,
+    numbers back as numbers; the batch id is the execution input's."""
+    import boto3
+    from boto3.dynamodb.types import TypeSerializer
+    from botocore.stub import Stubber
+
+    from journey_activity_local.view.sources import batch_id_of, load_records
+
+    batch_id = batch_id_of(run["events"], {})
+    assert batch_id == run["execution"]["name"]
+    assert batch_id_of([], {"name": "connect-4f1c2a"}) == "connect-4f1c2a"
+    serialize = TypeSerializer().serialize
+    items = [{key: serialize(value) for key, value in record.items()} for record in run["records"].values()]
+    dynamodb = boto3.client("dynamodb", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x")
+    asked = {"TableName": "journey-activity-LedgerTable", "KeyConditionExpression": "pk = :pk",
+             "ExpressionAttributeValues": {":pk": {"S": batch_id}}, "ConsistentRead": True}
+    last = {"pk": {"S": batch_id}, "sk": {"S": "push-amara"}}
+    with Stubber(dynamodb) as stub:
+        stub.add_response("query", {"Items": items[:3], "LastEvaluatedKey": last}, asked)
+        stub.add_response("query", {"Items": items[3:]}, {**asked, "ExclusiveStartKey": last})
+        records = load_records(dynamodb, "journey-activity-LedgerTable", batch_id)
+        stub.assert_no_pending_responses()
+    assert records == run["records"]
+    assert isinstance(records["sms-maria"]["attempts"], int)
+    maria = next(e for e in build_model(run["events"], DEFINITION, records).endpoints if e.id == "sms-maria")
+    assert "retry 2: send attempt 3" in [entry["text"] for entry in maria.timeline]
