@@ -160,8 +160,8 @@ def test_an_endpoints_timeline_is_its_own_from_the_ledger(run, view):
 
 
 def test_attempts_the_groups_tries_do_not_explain_are_counted_not_timed(run):
-    """A record whose attempts do not match its group's tries (here: no history of the group at all)
-    still says how many there were, timed at the record's creation."""
+    """A record whose attempts do not match its group's tries (no history of the group at all, or
+    fewer attempts than tries) still says how many there were, timed at the record's creation."""
     records = {"sms-maria": run["records"]["sms-maria"]}
     started = [e for e in run["events"] if e["type"] in ("ExecutionStarted", "TaskStateEntered")][:2]
     maria = next(e for e in build_model(started, DEFINITION, records).endpoints if e.id == "sms-maria")
@@ -170,6 +170,14 @@ def test_attempts_the_groups_tries_do_not_explain_are_counted_not_timed(run):
     assert maria.timeline[0]["text"] == "send attempt 1 (3 attempts in all; last error: ProviderUnavailable)"
     assert maria.timeline[0]["t"] == pytest.approx(0.59)  # created_at, from the execution's start
     assert [e["kind"] for e in maria.timeline[1:]] == ["sent", "heartbeat", "receipt", "outcome"]
+
+    # Two attempts for three tries before its send: one try left it unsent (its send window was over),
+    # so which tries made them is unknown.
+    records = {"sms-maria": dict(run["records"]["sms-maria"], attempts=2)}
+    maria = next(e for e in build_model(run["events"], DEFINITION, records).endpoints if e.id == "sms-maria")
+    assert [(e["kind"], e["text"]) for e in maria.timeline[:2]] == [
+        ("scheduled", "send attempt 1 (2 attempts in all; last error: ProviderUnavailable)"),
+        ("sent", "sent via http, waiting for the delivery receipt (msg-be183140498e434c9fea91329dc97799)")]
 
 
 def test_the_page_draws_each_group_and_lists_its_endpoints_under_it(view):

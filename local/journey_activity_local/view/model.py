@@ -638,16 +638,18 @@ def _error_name(text: Any) -> str:
 def _attempt_entries(item: Endpoint, record: Mapping[str, Any], tries: list[_Try], personal_data: bool,
                      offset: Any) -> list[dict[str, Any]]:
     """An endpoint's send attempts, its send and its final write, from its ledger record. The record
-    counts attempts; their times are the group task's tries when they match (the endpoint was tried
-    on each of the first ``attempts`` tries and sent on the last), else only the first is timed."""
+    counts attempts; their times are the group task's tries when they match (as many attempts as
+    tries up to its send or its final write), else only the first is timed (the record's creation)."""
     entries: list[dict[str, Any]] = []
     attempts = int(record.get("attempts") or 0)
     sent = parse_time(record.get("sent_at"))
     last_error = str(record.get("last_error") or "")
     error = last_error[:300] if personal_data else _error_name(last_error)
-    timed = 0 < attempts <= len(tries) and all(t.at for t in tries[:attempts]) and (
-        sent is None or (tries[attempts - 1].at <= sent  # type: ignore[operator]
-                         and (attempts == len(tries) or sent < tries[attempts].at)))  # type: ignore[operator]
+    # Timed only when the attempts are exactly the tries up to its send (or its final write): an
+    # endpoint a try left unsent (its send window was over) made no attempt in it.
+    end = sent or parse_time(record.get("receipt_at") or record.get("finished_at"))
+    made = [t for t in tries if t.at is not None and (end is None or t.at <= end)]
+    timed = 0 < attempts == len(made) and all(t.at is not None for t in tries)
     if timed:
         for number, attempt in enumerate(tries[:attempts], start=1):
             if number == 1:
