@@ -134,7 +134,7 @@ def test_an_endpoints_timeline_is_its_own_from_the_ledger(run, view):
         ("error", "attempt 2 not sent: ProviderUnavailable"),
         ("retry", "retry 2: send attempt 3"),
         ("sent", "sent via http, waiting for the delivery receipt (msg-be183140498e434c9fea91329dc97799)"),
-        ("heartbeat", "progress receipt 'sent': heartbeat sent"),
+        ("heartbeat", "progress receipt 'sent': its group's heartbeat"),
         ("receipt", "receipt: delivered"),
         ("outcome", "DELIVERED"),
     ]

@@ -618,7 +618,10 @@ def _group_endpoint(item: Endpoint, own: list[tuple[str, int]], batch_path: list
     tries = [attempt for thread in own for attempt in group_tries.get(thread, [])]
     item.timeline.extend(dict(entry, state=label)
                          for entry in _attempt_entries(item, record or {}, tries, personal_data, offset))
-    item.timeline.extend(_ledger_entries(item, record, skipped, offset))
+    for entry in _ledger_entries(item, record, skipped, offset):
+        if entry["kind"] == "heartbeat":  # the group's heartbeat: at most one per group per interval
+            entry["text"] = f"progress receipt '{(record or {}).get('last_receipt_status', '')}': its group's heartbeat"
+        item.timeline.append(entry)
     item.timeline.sort(key=lambda entry: (entry["t"] is None, entry["t"] or 0))
     item.timeline.append({"t": None, "at": "", "state": "", "kind": "outcome",
                           "text": " ".join(filter(None, [item.status, item.reason]))})
