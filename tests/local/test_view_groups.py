@@ -180,6 +180,23 @@ def test_attempts_the_groups_tries_do_not_explain_are_counted_not_timed(run):
         ("sent", "sent via http, waiting for the delivery receipt (msg-be183140498e434c9fea91329dc97799)")]
 
 
+def test_without_the_ledgers_records_every_endpoint_is_still_under_its_group(run):
+    """A deployed execution read without --ledger-table, or a plain history file: the groups, their
+    endpoints and the outcomes Compile gave are in the history; the timelines say where the rest is."""
+    view = build_model(run["events"], DEFINITION, execution=run["execution"])
+    assert {e.id: (e.status, e.reason, e.group) for e in view.endpoints} == {
+        "sms-maria": ("DELIVERED", "", "g0"), "voice-lucas": ("TIMED_OUT", "no_receipt", "g0"),
+        "email-kenji": ("FAILED", "bounced", "g1"), "push-amara": ("DELIVERED", "", "g2"),
+        "email-optedout": ("SKIPPED", "opted_out", ""), "sms-inactive": ("SKIPPED", "inactive", ""),
+        "sms-badnumber": ("SKIPPED", "address_invalid", "")}
+    lucas = next(e for e in view.endpoints if e.id == "voice-lucas")
+    assert [(e["kind"], e["text"]) for e in lucas.timeline] == [
+        ("note", "its attempts, send and receipts are in its ledger record, not read here"),
+        ("outcome", "TIMED_OUT no_receipt")]
+    assert [g.label for g in view.groups] == ["Send SMS and voice (2 endpoints)", "Send e-mail (1 endpoint)",
+                                              "Send push (1 endpoint)"]
+
+
 def test_the_page_draws_each_group_and_lists_its_endpoints_under_it(view):
     page = render_page(view)
     nodes = re.findall(r'<g class="group-node" data-group="(g\d)"[^>]*><title>[^<]*</title><rect[^>]*/>'

@@ -623,6 +623,9 @@ def _group_endpoint(item: Endpoint, own: list[tuple[str, int]], batch_path: list
             entry["text"] = f"progress receipt '{(record or {}).get('last_receipt_status', '')}': its group's heartbeat"
         item.timeline.append(entry)
     item.timeline.sort(key=lambda entry: (entry["t"] is None, entry["t"] or 0))
+    if record is None and item.status != "SKIPPED":
+        item.timeline.append({"t": None, "at": "", "state": label, "kind": "note",
+                              "text": "its attempts, send and receipts are in its ledger record, not read here"})
     item.timeline.append({"t": None, "at": "", "state": "", "kind": "outcome",
                           "text": " ".join(filter(None, [item.status, item.reason]))})
 

@@ -293,7 +293,7 @@ padding:0}#timeline li{display:grid;grid-template-columns:64px 190px 1fr;gap:8px
 border-bottom:1px dotted #eceef2}#timeline .t{text-align:right;color:#6b7385;font-variant-numeric:tabular-nums}
 #timeline .st{color:#6b7385}#timeline li.k-retry,#timeline li.k-error,#timeline li.k-failure-receipt{color:#a02012}
 #timeline li.k-receipt{color:#17683a}
-#timeline li.k-outcome{font-weight:600}.hint{color:#6b7385}
+#timeline li.k-outcome{font-weight:600}.hint{color:#6b7385}#timeline li.k-note{color:#6b7385;font-style:italic}
 svg .group-node{cursor:pointer}svg .group-node rect{fill:#fffaf0;stroke:#b7791f;stroke-width:1.5}
 svg .group-node text.name{font-weight:600;font-size:13.5px;fill:#1d2433}svg .group-node text.counts{font-size:12px;
 fill:#434a5a}svg .group-link{fill:none;stroke:#b7791f;stroke-width:1.4;stroke-dasharray:2 4}
