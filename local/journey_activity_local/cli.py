@@ -481,9 +481,19 @@ def view_command(
     personal_data: Annotated[bool, typer.Option("--personal-data", help="Show error details that may hold "
                                                 "personal data (as LOG_PERSONAL_DATA does).")] = False,
     region: Annotated[str | None, typer.Option(help="AWS Region of the execution (default: from its ARN).")] = None,
+    ledger_table: Annotated[str | None, typer.Option(
+        help="An execution ARN's ledger table (the stack's LedgerTableName output): its endpoint records give "
+             "each endpoint's timeline in group wait mode, and receipts and heartbeats in either mode.")] = None,
 ) -> None:
     """Write one self-contained HTML page of an execution: its graph, every endpoint's path and timeline."""
-    from journey_activity_local.view.sources import ViewSourceError, load_execution, load_history_file, write_view
+    from journey_activity_local.view.sources import (
+        ViewSourceError,
+        batch_id_of,
+        load_execution,
+        load_history_file,
+        load_records,
+        write_view,
+    )
 
     try:
         if source.startswith("arn:"):
@@ -497,7 +507,15 @@ def view_command(
                 data = load_execution(boto3.client("stepfunctions", region_name=region or parts[3]), source)
             except (BotoCoreError, ClientError) as error:
                 raise ViewSourceError(f"cannot read {source}: {error}") from None
+            if ledger_table:
+                try:
+                    data.records = load_records(boto3.client("dynamodb", region_name=region or parts[3]),
+                                                ledger_table, batch_id_of(data.events, data.execution))
+                except (BotoCoreError, ClientError) as error:
+                    raise ViewSourceError(f"cannot read the ledger table {ledger_table}: {error}") from None
         else:
+            if ledger_table:
+                raise ViewSourceError("--ledger-table is for an execution ARN (a history file may carry \"records\")")
             data = load_history_file(Path(source), definition, _checkout_definition())
     except ViewSourceError as error:
         raise _fail(str(error)) from None

@@ -98,7 +98,8 @@ def test_a_page_from_a_real_run(browser, tmp_path):
     statuses = {"sms-maria": "DELIVERED", "email-kenji": "FAILED", "push-amara": "DELIVERED",
                 "voice-lucas": "TIMED_OUT", "email-optedout": "SKIPPED", "sms-inactive": "SKIPPED",
                 "sms-badnumber": "SKIPPED"}
-    check_page(browser, page, statuses)
+    # Every endpoint passes the wait mode's Choice (endpoint, the default).
+    check_page(browser, page, statuses, frozenset({"Wait per endpoint or per group?"}))
     html = page.read_text()
     for address in ("+14155550123", "kenji@example.com", "+442071838750"):
         assert address not in html  # personal data stays out of the page
@@ -109,3 +110,56 @@ def test_a_page_from_a_real_run(browser, tmp_path):
     assert "retry 1" in timeline
     assert "ProviderUnavailable" in timeline
     assert "receipt: delivered" in timeline
+
+
+GROUP_PATHS = {  # what the ASL makes of each group of tests/events/group_execution_history.json
+    "g0": {"Send to each group", "Send the group and wait for its delivery receipts",
+           "Record the group's unsent endpoints", "Receipts still awaited?", "Group recorded"},
+    "g1": {"Send to each group", "Send the group and wait for its delivery receipts"},
+    "g2": {"Send to each group", "Send the group and wait for its delivery receipts"},
+}
+
+
+def test_a_group_mode_page(browser, tmp_path, load_event):
+    """Group wait mode: a node per group named for its label; choosing an endpoint highlights its
+    group's path and its group's node and shows its own timeline; choosing a group shows the group's."""
+    run = load_event("group_execution_history")
+    page = tmp_path / "groups.html"
+    page.write_text(render_page(build_model(run["events"], DEFINITION, run["records"], run["execution"])))
+    browser.open(page.as_uri())
+    assert sorted(browser.evaluate(SHOWN_STATES)) == sorted(all_state_names(DEFINITION))
+    shown_groups = ("[...document.querySelectorAll('#graph .group-node')].filter(g => g.getBoundingClientRect()"
+                    ".width > 0).map(g => [g.dataset.group, g.querySelector('text.name').textContent])")
+    assert browser.evaluate(shown_groups) == [["g0", "Send SMS and voice (2 endpoints)"],
+                                              ["g1", "Send e-mail (1 endpoint)"], ["g2", "Send push (1 endpoint)"]]
+    rows = ("[...document.querySelectorAll('#endpoint-table tbody tr[data-endpoint]')]"
+            ".filter(r => r.getBoundingClientRect().height > 0).map(r => r.dataset.endpoint)")
+    assert browser.evaluate(rows) == ["sms-maria", "voice-lucas", "email-kenji", "push-amara", "email-optedout",
+                                      "sms-inactive", "sms-badnumber"]
+    groups_on = "[...document.querySelectorAll('#graph.chosen .group-node.on')].map(g => g.dataset.group)"
+    batch = {"Validate endpoints", "Wait per endpoint or per group?", "Compile EventAttributes",
+             "Report engagement events"}
+    members = {"sms-maria": "g0", "voice-lucas": "g0", "email-kenji": "g1", "push-amara": "g2", "sms-inactive": ""}
+    for endpoint_id, group in members.items():
+        browser.click(f'#endpoint-table tr[data-endpoint="{endpoint_id}"]')
+        assert set(browser.evaluate(HIGHLIGHTED)) == batch | GROUP_PATHS.get(group, set()), endpoint_id
+        assert browser.evaluate(groups_on) == ([group] if group else []), endpoint_id
+        assert browser.evaluate(SELECTED) == [endpoint_id]
+        assert browser.evaluate("document.querySelector('#timeline h3').textContent").startswith(f"{endpoint_id} · ")
+    browser.click('#endpoint-table tr[data-endpoint="sms-maria"]')
+    timeline = browser.evaluate("document.querySelector('#timeline').textContent")
+    assert "retry 2: send attempt 3" in timeline
+    assert "receipt: delivered" in timeline
+    assert "Send SMS and voice (2 endpoints)" in timeline  # its entries shown under its group
+    browser.click('#graph .group-node[data-group="g0"]')
+    assert browser.evaluate(groups_on) == ["g0"]
+    # The group's own row is chosen, no endpoint's.
+    assert browser.evaluate("[...document.querySelectorAll('#endpoint-table tr.selected')]"
+                            ".map(r => r.dataset.group || r.dataset.endpoint)") == ["g0"]
+    heading = browser.evaluate("document.querySelector('#timeline h3').textContent")
+    assert heading.startswith("Send SMS and voice (2 endpoints) · g0")
+    assert "timed out: States.Timeout" in browser.evaluate("document.querySelector('#timeline').textContent")
+    browser.click('#endpoint-table tr.group-row[data-group="g1"]')
+    assert browser.evaluate(groups_on) == ["g1"]
+    assert browser.evaluate("location.hash") == "#group=g1"
+    assert browser.errors == []

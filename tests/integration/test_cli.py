@@ -228,6 +228,9 @@ def test_view_refuses_what_is_not_an_execution(tmp_path):
         assert result.returncode == 2
         assert message in result.stderr
         assert not (tmp_path / "x.html").exists()
+    result = journey_activity("view", str(EXAMPLE), "--ledger-table", "ledger", "-o", str(tmp_path / "x.html"))
+    assert result.returncode == 2
+    assert "--ledger-table is for an execution ARN" in result.stderr
 
 
 def test_provider_chooses_a_stand_in_per_channel_and_refuses_a_bad_choice_in_one_line():
@@ -243,3 +246,56 @@ def test_provider_chooses_a_stand_in_per_channel_and_refuses_a_bad_choice_in_one
     assert refused.stderr.strip().splitlines() == [
         "error: --provider 'EMAIL=sendgrid': unknown kind 'sendgrid'; use one of "
         "['http', 'ses', 'sms-voice', 'push', 'twilio']"]
+
+
+def test_a_group_mode_run_draws_each_group_and_every_endpoints_own_timeline(tmp_path):
+    """WaitMode=group: each group's task is one node named for its label; every endpoint stays
+    listed under its group, its timeline from its ledger record (attempts, send, receipt, outcome)."""
+    history, page, rebuilt = tmp_path / "history.json", tmp_path / "run.html", tmp_path / "again.html"
+    result = journey_activity("run", str(EXAMPLE), "--wait-mode", "group", "--history", str(history), "--view",
+                              str(page), "--behave", "kenji@example.com=bounce", "--behave", "+14155550123=flaky:2")
+    assert result.returncode == 0, result.stderr
+
+    def data(html: str) -> dict:
+        return json.loads(html.split('<script type="application/json" id="execution-data">', 1)[1]
+                          .split("</script>", 1)[0])
+
+    html = page.read_text()
+    shown = data(html)
+    labels = {g["id"]: g["label"] for g in shown["groups"]}
+    assert sorted(labels.values()) == ["Send SMS and voice (2 endpoints)", "Send e-mail (1 endpoint)",
+                                       "Send push (1 endpoint)"]
+    graph = html.split('<svg id="graph"', 1)[1].split("</svg>", 1)[0]
+    for group_id, label in labels.items():
+        assert f'<g class="group-node" data-group="{group_id}"' in graph  # its node in the graph, named for it
+        assert f">{label}</text>" in graph
+    endpoints = {e["id"]: e for e in shown["endpoints"]}
+    assert len(endpoints) == 7  # no group is taken for an endpoint
+    assert {e["id"]: e["status"] for e in shown["endpoints"]} == {
+        "sms-maria": "DELIVERED", "email-kenji": "FAILED", "push-amara": "DELIVERED", "voice-lucas": "DELIVERED",
+        "email-optedout": "SKIPPED", "sms-inactive": "SKIPPED", "sms-badnumber": "SKIPPED"}
+    for endpoint in shown["endpoints"]:
+        kinds = [entry["kind"] for entry in endpoint["timeline"]]
+        if endpoint["status"] == "SKIPPED":
+            assert endpoint["group"] == ""
+            continue
+        assert labels[endpoint["group"]].startswith("Send ")
+        assert "Send the group and wait for its delivery receipts" in endpoint["path"]
+        assert (kinds[0], kinds[-1]) == ("scheduled", "outcome"), endpoint["id"]
+        assert "sent" in kinds, endpoint["id"]
+        assert all(entry["t"] is not None for entry in endpoint["timeline"][:-1]), endpoint["id"]
+    maria = [entry["text"] for entry in endpoints["sms-maria"]["timeline"]]
+    assert endpoints["sms-maria"]["attempts"] == 3
+    assert "retry 2: send attempt 3" in maria
+    assert "receipt: delivered" in maria
+    assert "receipt: bounced" in [entry["text"] for entry in endpoints["email-kenji"]["timeline"]]
+    for address in ("+14155550123", "kenji@example.com", "+442071838750"):
+        assert address not in html
+
+    # A history file holds no ledger records: every endpoint and its outcome are still drawn.
+    result = journey_activity("view", str(history), "-o", str(rebuilt))
+    assert result.returncode == 0, result.stderr
+    again = data(rebuilt.read_text())
+    assert {e["id"]: (e["status"], e["group"]) for e in again["endpoints"]} == {
+        e["id"]: (e["status"], e["group"]) for e in shown["endpoints"]}
+    assert [g["label"] for g in again["groups"]] == [g["label"] for g in shown["groups"]]

@@ -24,6 +24,8 @@ DEFINITION = json.loads((ROOT / "statemachines" / "batch.asl.json").read_text())
 SEND, RECORD = "Send and wait for delivery receipt", "Record failed delivery"
 MAP, VALIDATE, COMPILE, REPORT = "Send to each endpoint", "Validate endpoints", "Compile EventAttributes", \
     "Report engagement events"
+CHOICE, GROUPS, GROUP_SEND = "Wait per endpoint or per group?", "Send to each group", \
+    "Send the group and wait for its delivery receipts"
 
 
 @pytest.fixture
@@ -67,11 +69,15 @@ def test_the_timeline_shows_each_retry_with_its_error_and_the_receipt(aws_events
 def test_each_state_counts_endpoints_entered_succeeded_failed_retried(aws_events):
     states = {s.name: s for s in build_model(aws_events, DEFINITION).states}
     # The definition is today's; the history is of an execution that ran before "Send to every endpoint
-    # at once": its states are drawn, entered by no one.
-    assert [s.name for s in states.values()] == [VALIDATE, "Send to every endpoint at once", "Send without waiting",
-                                                 MAP, SEND, RECORD, "Outcome not recorded", COMPILE, REPORT,
-                                                 "Report not sent"]
+    # at once" and the wait mode's Choice: their states are drawn, entered by no one; the group
+    # mode's Map comes after the flow's main line.
+    assert [s.name for s in states.values()] == [
+        VALIDATE, CHOICE, "Send to every endpoint at once", "Send without waiting", MAP, SEND, RECORD,
+        "Outcome not recorded", COMPILE, REPORT, GROUPS, GROUP_SEND, "Record the group's unsent endpoints",
+        "Receipts still awaited?", "Group outcome not recorded", "Group recorded",
+        "Wait for the group's remaining receipts", "Record the group's outcome", "Report not sent"]
     assert states["Send to every endpoint at once"].entered == 0
+    assert states[CHOICE].entered == states[GROUPS].entered == states[GROUP_SEND].entered == 0
     assert states[MAP].type == "Map"
     assert states[SEND].parent == MAP
     assert states[VALIDATE].parent is None

@@ -9,6 +9,12 @@ Built from three sources, each optional but the first:
 - the ledger's records of the batch, for final statuses, receipts and heartbeats the history does
   not hold (Step Functions records no event for ``SendTaskHeartbeat``).
 
+In group wait mode (``WaitMode=group``) a Map iteration is a group of endpoints (an item with an
+``id``, a ``label`` such as "Send SMS (48 endpoints)" and its ``recipients``), not an endpoint: the
+iteration's events are the group's timeline, every endpoint of the group takes the group's path,
+and each endpoint's own timeline (its send attempts, the send, progress receipts, the receipt, the
+outcome) is drawn from its ledger record, the attempts timed by the group task's tries.
+
 A Map iteration's events are found by following ``previousEventId`` back to their
 ``MapIterationStarted`` event, which carries the iteration's index; the index names the item of the
 Map's ``ItemsPath``, hence the endpoint. Only ids, channels, statuses, reasons and error names are
@@ -63,6 +69,24 @@ class Endpoint:
     error: str = ""
     path: list[str] = field(default_factory=list)
     timeline: list[dict[str, Any]] = field(default_factory=list)
+    group: str = ""
+
+
+@dataclass
+class Group:
+    """Group wait mode: one Map iteration, one waiting task for the endpoints of one channel family."""
+
+    id: str
+    label: str = ""
+    sender: str = ""
+    map: str = ""
+    task: str = ""
+    endpoints: list[str] = field(default_factory=list)
+    attempts: int = 0
+    error: str = ""
+    by_status: dict[str, int] = field(default_factory=dict)
+    path: list[str] = field(default_factory=list)
+    timeline: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -73,14 +97,25 @@ class ExecutionView:
     endpoints: list[Endpoint]
     summary: dict[str, Any]
     personal_data: bool = False
+    groups: list[Group] = field(default_factory=list)
 
     def as_data(self) -> dict[str, Any]:
         return {
             "states": [vars(state) for state in self.states],
             "endpoints": [vars(endpoint) for endpoint in self.endpoints],
+            "groups": [vars(group) for group in self.groups],
             "summary": self.summary,
             "personal_data": self.personal_data,
         }
+
+
+@dataclass
+class _Try:
+    """One try of a group's task (its first state's ``TaskScheduled``) and how it ended, if it failed."""
+
+    at: datetime | None
+    error: str = ""
+    error_at: datetime | None = None
 
 
 @dataclass
@@ -216,6 +251,17 @@ def _endpoint_ref(item: Any) -> tuple[str | None, str]:
     return None, ""
 
 
+def _group_ref(item: Any) -> Mapping[str, Any] | None:
+    """The group an item or an iteration's input is (group wait mode): ``{"id", "label", "recipients"}``,
+    bare or as ``{"group": …}``."""
+    if not isinstance(item, Mapping):
+        return None
+    if isinstance(item.get("id"), str) and isinstance(item.get("recipients"), list):
+        return item
+    inner = item.get("group")
+    return _group_ref(inner) if isinstance(inner, Mapping) else None
+
+
 def _iterations(events: list[dict[str, Any]]) -> dict[int, tuple[str, int] | None]:
     """Each event's Map iteration (map name, index), or None for the batch's own thread."""
     by_id: dict[int, tuple[str, int] | None] = {}
@@ -254,12 +300,40 @@ def build_model(
     started = parse_time(history[0].get("timestamp")) if history else None
 
     endpoints: dict[str, Endpoint] = {}
+    groups: dict[str, Group] = {}
+    iteration_group: dict[tuple[str, int], str] = {}
+    group_tries: dict[tuple[str, int], list[_Try]] = {}
 
     def endpoint(endpoint_id: str, channel: str = "") -> Endpoint:
         found = endpoints.setdefault(endpoint_id, Endpoint(id=endpoint_id))
         if channel and not found.channel:
             found.channel = channel
         return found
+
+    def group(document: Mapping[str, Any], map_name: str) -> Group:
+        found = groups.setdefault(str(document["id"]), Group(id=str(document["id"]), map=map_name))
+        found.label = found.label or str(document.get("label") or "")
+        sender = document.get("sender")
+        found.sender = found.sender or (str(sender).rsplit(":", 1)[-1] if isinstance(sender, str) else "")
+        for recipient in document.get("recipients") or []:
+            found_id, channel = _endpoint_ref(recipient)
+            if found_id:
+                endpoint(found_id, channel).group = found.id
+                if found_id not in found.endpoints:
+                    found.endpoints.append(found_id)
+        return found
+
+    def claim(thread: tuple[str, int], document: Any) -> None:
+        """Whose iteration ``thread`` is: a group's (group wait mode) or an endpoint's."""
+        if thread in iteration_endpoint or thread in iteration_group:
+            return
+        if (found_group := _group_ref(document)) is not None:
+            iteration_group[thread] = group(found_group, thread[0]).id
+            return
+        found_id, channel = _endpoint_ref(document)
+        if found_id:
+            iteration_endpoint[thread] = found_id
+            endpoint(found_id, channel)
 
     def offset(at: datetime | None) -> float | None:
         return round((at - started).total_seconds(), 3) if at and started else None
@@ -303,24 +377,27 @@ def build_model(
             if kind == "MapStateEntered" and isinstance(document, Mapping):
                 items = _path_get(document, items_paths.get(name))
                 map_items[name] = list(items) if isinstance(items, list) else []
-            if thread is not None and thread not in iteration_endpoint:
-                found_id, channel = _endpoint_ref(document)
-                if found_id:
-                    iteration_endpoint[thread] = found_id
-                    endpoint(found_id, channel)
+            if thread is not None:
+                claim(thread, document)
+                if (owner := iteration_group.get(thread)) and not groups[owner].task:
+                    groups[owner].task = name  # the iteration's first state: the group's waiting task
         if kind.startswith("MapIteration") and thread is not None:
             items = map_items.get(thread[0], [])
-            if thread not in iteration_endpoint and thread[1] < len(items):
-                found_id, channel = _endpoint_ref(items[thread[1]])
-                if found_id:
-                    iteration_endpoint[thread] = found_id
-                    endpoint(found_id, channel)
+            if thread[1] < len(items):
+                claim(thread, items[thread[1]])
             if kind in ("MapIterationFailed", "MapIterationAborted"):
                 for (key, _), visit in visits.items():
                     if key == thread and not visit.done:
                         visit.failed = True
         state = current.get(thread)
         visit = visits.get((thread, state)) if state else None
+        owner = iteration_group.get(thread) if thread is not None else None
+        if owner is not None and thread is not None and state == groups[owner].task:
+            tries = group_tries.setdefault(thread, [])
+            if kind == "TaskScheduled":
+                tries.append(_Try(at=at))
+            elif kind in TASK_FAILURES and tries:
+                tries[-1].error, tries[-1].error_at = str(details.get("error") or kind), at
         if visit is not None:
             if kind == "TaskScheduled":
                 visit.scheduled += 1
@@ -346,28 +423,47 @@ def build_model(
                     if found_id:
                         results.setdefault(found_id, output)
         if thread is not None:
-            entry = _timeline_entry(kind, details, state, visit, personal_data)
+            entry = _timeline_entry(kind, details, state, visit, personal_data, group=owner is not None)
             if entry:
                 entry.update(t=offset(at), at=at.isoformat() if at else "")
                 thread_events.setdefault(thread, []).append(entry)
 
     # Endpoints the history names through the Map's items, the outcomes and the ledger.
-    for items in map_items.values():
+    for map_name, items in map_items.items():
         for item in items:
+            if (found_group := _group_ref(item)) is not None:
+                group(found_group, map_name)
+                continue
             found_id, channel = _endpoint_ref(item)
             if found_id:
                 endpoint(found_id, channel)
     for source in (skipped, results, records or {}):
         for endpoint_id, data in source.items():
-            endpoint(endpoint_id, str(data.get("channel") or ""))
+            found = endpoint(endpoint_id, str(data.get("channel") or ""))
+            if isinstance(data.get("group"), str) and not found.group:
+                found.group = data["group"]
 
     batch_path = sorted(((v.first_event, name) for (key, name), v in visits.items() if key is None))
     map_names = {n.name for n in nodes if n.type in ("Map", "Parallel")}
     threads_of: dict[str, list[tuple[str, int]]] = {}
     for thread, endpoint_id in iteration_endpoint.items():
         threads_of.setdefault(endpoint_id, []).append(thread)
+    # Group wait mode: an endpoint takes its group's iteration (its path, its counts); its own
+    # timeline comes from its ledger record below, not from the group's events.
+    group_threads: dict[str, list[tuple[str, int]]] = {}
+    for thread, group_id in iteration_group.items():
+        group_threads.setdefault(group_id, []).append(thread)
+    for item in endpoints.values():
+        if item.group and item.group in group_threads:
+            threads_of.setdefault(item.id, []).extend(group_threads[item.group])
 
     for item in endpoints.values():
+        if item.group:
+            own = group_threads.get(item.group, [])
+            _group_endpoint(item, own, batch_path, map_names, visits, known, group_tries,
+                            results.get(item.id), skipped.get(item.id), (records or {}).get(item.id),
+                            personal_data, offset, groups[item.group].label if item.group in groups else "")
+            continue
         own = threads_of.get(item.id, [])
         own_maps = {thread[0] for thread in own}
         steps = [(first, name) for first, name in batch_path if name not in map_names or name in own_maps]
@@ -388,11 +484,21 @@ def build_model(
         item.timeline.append({"t": None, "at": "", "state": "", "kind": "outcome",
                               "text": " ".join(filter(None, [item.status, item.reason]))})
 
-    _count(nodes, list(endpoints.values()), visits, iteration_endpoint)
+    _count(nodes, list(endpoints.values()), visits, threads_of)
+    for each in groups.values():
+        own = group_threads.get(each.id, [])
+        steps = [(first, name) for first, name in batch_path if name not in map_names or name == each.map]
+        steps += [(v.first_event, name) for (key, name), v in visits.items() if key in own]
+        each.path = [name for _, name in sorted(steps) if name in known or not known]
+        each.attempts = sum(len(group_tries.get(thread, [])) for thread in own)
+        each.error = next((t.error for thread in own for t in reversed(group_tries.get(thread, [])) if t.error), "")
+        for thread in own:
+            each.timeline.extend(thread_events.get(thread, []))
+        each.by_status = dict(Counter(endpoints[e].status for e in each.endpoints if e in endpoints))
     summary = _summary(context, list(endpoints.values()), execution or {}, started, last_time, execution_end,
                        personal_data)
     return ExecutionView(states=nodes, endpoints=list(endpoints.values()), summary=summary,
-                         personal_data=personal_data)
+                         personal_data=personal_data, groups=list(groups.values()))
 
 
 def _items_path(definition: Mapping[str, Any], name: str) -> str | None:
@@ -448,7 +554,9 @@ def _function_name(details: Mapping[str, Any]) -> str:
 
 
 def _timeline_entry(kind: str, details: Mapping[str, Any], state: str | None, visit: _Visit | None,
-                    personal_data: bool) -> dict[str, Any] | None:
+                    personal_data: bool, *, group: bool = False) -> dict[str, Any] | None:
+    """One event of an iteration as a timeline entry; ``group``: a group's iteration (group wait mode),
+    whose send answers how many it sent and whose resume is its last endpoint's outcome."""
     state = state or ""
     error = str(details.get("error") or "")
     cause = str(details.get("cause") or "") if personal_data else ""
@@ -464,14 +572,24 @@ def _timeline_entry(kind: str, details: Mapping[str, Any], state: str | None, vi
             text += f" ({function})"
     elif kind == "TaskSubmitted":
         payload = (_json(details.get("output")) or {})
-        message = payload.get("Payload", {}).get("provider_message_id") if isinstance(payload, Mapping) else None
-        kind_name, text = "sent", "sent, waiting for the delivery receipt" + (f" ({message})" if message else "")
+        answer = payload.get("Payload", {}) if isinstance(payload, Mapping) else {}
+        answer = answer if isinstance(answer, Mapping) else {}
+        if group:
+            counts = ", ".join(f"{answer[key]} {key}" for key in ("sent", "final", "failed", "left")
+                               if isinstance(answer.get(key), int) and (answer[key] or key == "sent"))
+            text = "sent" + (f" ({counts})" if counts else "") + ", waiting for the delivery receipts"
+            kind_name = "sent"
+        else:
+            message = answer.get("provider_message_id")
+            kind_name, text = "sent", "sent, waiting for the delivery receipt" + (f" ({message})" if message else "")
     elif kind == "TaskSucceeded":
         output = _json(details.get("output")) or {}
         receipt = output.get("receipt_status") if isinstance(output, Mapping) else None
         waited = visit is not None and visit.submitted_at is not None
         kind_name = "receipt" if waited else "succeeded"
         text = f"receipt: {receipt}" if receipt else ("task resumed" if waited else "task succeeded")
+        if group and waited and isinstance(output, Mapping) and output.get("complete"):
+            text = "task resumed: every endpoint of the group is final"
     elif kind in TASK_FAILURES:
         waited = visit is not None and visit.submitted_at is not None and kind == "TaskFailed"
         kind_name = "failure-receipt" if waited else "error"
@@ -482,6 +600,96 @@ def _timeline_entry(kind: str, details: Mapping[str, Any], state: str | None, vi
     else:
         return None
     return {"state": state, "kind": kind_name, "text": text}
+
+
+def _group_endpoint(item: Endpoint, own: list[tuple[str, int]], batch_path: list[tuple[int, str]],
+                    map_names: set[str], visits: Mapping[tuple[tuple[str, int] | None, str], _Visit],
+                    known: set[str], group_tries: Mapping[tuple[str, int], list[_Try]],
+                    result: Mapping[str, Any] | None, skipped: Mapping[str, Any] | None,
+                    record: Mapping[str, Any] | None, personal_data: bool, offset: Any, label: str) -> None:
+    """An endpoint of a group (group wait mode): its group's path; its outcome; its own timeline from
+    its ledger record, each send attempt timed by the group task's try that made it (shown under the
+    group's ``label``)."""
+    own_maps = {thread[0] for thread in own}
+    steps = [(first, name) for first, name in batch_path if name not in map_names or name in own_maps]
+    steps += [(v.first_event, name) for (key, name), v in visits.items() if key in own]
+    item.path = [name for _, name in sorted(steps) if name in known or not known]
+    _apply_outcome(item, result, skipped, record, personal_data)
+    tries = [attempt for thread in own for attempt in group_tries.get(thread, [])]
+    item.timeline.extend(dict(entry, state=label)
+                         for entry in _attempt_entries(item, record or {}, tries, personal_data, offset))
+    for entry in _ledger_entries(item, record, skipped, offset):
+        if entry["kind"] == "heartbeat":  # the group's heartbeat: at most one per group per interval
+            entry["text"] = f"progress receipt '{(record or {}).get('last_receipt_status', '')}': its group's heartbeat"
+        item.timeline.append(entry)
+    item.timeline.sort(key=lambda entry: (entry["t"] is None, entry["t"] or 0))
+    if record is None and item.status != "SKIPPED":
+        item.timeline.append({"t": None, "at": "", "state": label, "kind": "note",
+                              "text": "its attempts, send and receipts are in its ledger record, not read here"})
+    item.timeline.append({"t": None, "at": "", "state": "", "kind": "outcome",
+                          "text": " ".join(filter(None, [item.status, item.reason]))})
+
+
+def _entry(kind: str, text: str, at: datetime | None, offset: Any) -> dict[str, Any]:
+    return {"t": offset(at), "at": at.isoformat() if at else "", "state": "", "kind": kind, "text": text}
+
+
+def _error_name(text: Any) -> str:
+    """An error's name (``ProviderUnavailable`` of ``ProviderUnavailable: http failed (503): …``): the
+    rest may quote the provider's answer, which may hold personal data."""
+    name = str(text or "").split(":", 1)[0].strip()
+    return name if name.replace(".", "").replace("_", "").isalnum() else ""
+
+
+def _attempt_entries(item: Endpoint, record: Mapping[str, Any], tries: list[_Try], personal_data: bool,
+                     offset: Any) -> list[dict[str, Any]]:
+    """An endpoint's send attempts, its send and its final write, from its ledger record. The record
+    counts attempts; their times are the group task's tries when they match (as many attempts as
+    tries up to its send or its final write), else only the first is timed (the record's creation)."""
+    entries: list[dict[str, Any]] = []
+    attempts = int(record.get("attempts") or 0)
+    sent = parse_time(record.get("sent_at"))
+    last_error = str(record.get("last_error") or "")
+    error = last_error[:300] if personal_data else _error_name(last_error)
+    # Timed only when the attempts are exactly the tries up to its send (or its final write): an
+    # endpoint a try left unsent (its send window was over) made no attempt in it.
+    end = sent or parse_time(record.get("receipt_at") or record.get("finished_at"))
+    made = [t for t in tries if t.at is not None and (end is None or t.at <= end)]
+    timed = 0 < attempts == len(made) and all(t.at is not None for t in tries)
+    if timed:
+        for number, attempt in enumerate(tries[:attempts], start=1):
+            if number == 1:
+                entries.append(_entry("scheduled", "send attempt 1 (its group's task)", attempt.at, offset))
+            else:
+                entries.append(_entry("retry", f"retry {number - 1}: send attempt {number}", attempt.at, offset))
+            if number < attempts:
+                why = attempt.error or error
+                if personal_data and last_error and number == attempts - 1:
+                    why = f"{why} — {last_error[:300]}" if why else last_error[:300]
+                entries.append(_entry("error", f"attempt {number} not sent" + (f": {why}" if why else ""),
+                                      attempt.error_at, offset))
+    elif attempts:
+        first = parse_time(record.get("created_at"))
+        text = "send attempt 1" + (f" ({attempts} attempts in all; last error: {error or 'none'})"
+                                   if attempts > 1 else "")
+        entries.append(_entry("scheduled", text, first, offset))
+    if sent:
+        provider, message = record.get("provider"), record.get("provider_message_id")
+        text = (f"sent via {provider}" if provider else "sent") + (
+            ", the provider's answer lost: waiting for a receipt" if record.get("outcome_unknown")
+            else ", waiting for the delivery receipt" + (f" ({message})" if message else ""))
+        entries.append(_entry("sent", text, sent, offset))
+    done = parse_time(record.get("receipt_at") or record.get("finished_at"))
+    if record.get("receipt_status"):
+        kind = "receipt" if item.status == "DELIVERED" else "failure-receipt"
+        entries.append(_entry(kind, f"receipt: {record['receipt_status']}", done, offset))
+    elif item.status in ("FAILED", "TIMED_OUT") and attempts:
+        why = " ".join(filter(None, [item.status, item.reason]))
+        task_error = next((attempt.error for attempt in reversed(tries) if attempt.error), "")
+        cause = f"its group's task: {task_error}" if task_error and not error else (
+            f"last error: {error}" if error else "")
+        entries.append(_entry("error", f"recorded {why}" + (f" ({cause})" if cause else ""), done, offset))
+    return entries
 
 
 def _ledger_entries(item: Endpoint, record: Mapping[str, Any] | None, skipped: Mapping[str, Any] | None,
@@ -507,12 +715,10 @@ def _ledger_entries(item: Endpoint, record: Mapping[str, Any] | None, skipped: M
 
 def _count(nodes: list[StateNode], endpoints: list[Endpoint],
            visits: Mapping[tuple[tuple[str, int] | None, str], _Visit],
-           iteration_endpoint: Mapping[tuple[str, int], str]) -> None:
-    """How many endpoints entered, succeeded in, failed in and were retried in each state."""
+           threads_of: Mapping[str, list[tuple[str, int]]]) -> None:
+    """How many endpoints entered, succeeded in, failed in and were retried in each state (in group
+    wait mode, a state of the group's iteration counts each endpoint of the group)."""
     by_state: dict[str, Counter[str]] = {node.name: Counter() for node in nodes}
-    threads_of: dict[str, list[tuple[str, int]]] = {}
-    for thread, endpoint_id in iteration_endpoint.items():
-        threads_of.setdefault(endpoint_id, []).append(thread)
     for item in endpoints:
         threads: list[tuple[str, int] | None] = [None, *threads_of.get(item.id, [])]
         for name in set(item.path):

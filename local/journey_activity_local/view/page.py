@@ -2,9 +2,11 @@
 
 The graph is laid out here, in Python, as SVG: each state a box (a Map or Parallel state a
 container around its own states) carrying its counts; ``Next`` edges solid, ``Catch`` edges dashed
-and labelled with their errors, ``Retry`` as a loop on the box. The table and the summary are HTML
-too, so the page reads without JavaScript; the script only selects an endpoint (highlighting its
-path and showing its timeline). Every text taken from the execution goes through ``html.escape``
+and labelled with their errors, ``Retry`` as a loop on the box. In group wait mode each group's
+task is drawn too, as one box named for the group's label ("Send SMS (48 endpoints)") beside its
+Map, and the table lists each group's endpoints under it. The table and the summary are HTML
+too, so the page reads without JavaScript; the script only selects an endpoint or a group
+(highlighting its path and showing its timeline). Every text taken from the execution goes through ``html.escape``
 here or ``textContent`` in the script; the data block is JSON with ``<`` escaped.
 """
 
@@ -13,13 +15,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from html import escape
+from typing import Any
 
-from journey_activity_local.view.model import ExecutionView, StateNode
+from journey_activity_local.view.model import ExecutionView, Group, StateNode
 
 BOX_W, BOX_H = 300, 58
 GAP_X, GAP_Y = 60, 46
 PAD, HEADER = 22, 40
 STATUS_ORDER = ("DELIVERED", "FAILED", "TIMED_OUT", "SKIPPED", "PENDING")
+GROUP_GAP = 14
 
 
 @dataclass
@@ -99,7 +103,40 @@ def _short_errors(errors: list[str]) -> str:
     return text if len(text) <= 42 else text[:41] + "…"
 
 
-def render_graph(states: list[StateNode]) -> str:
+def _group_counts(group: Group) -> str:
+    statuses = " · ".join(f"{group.by_status[s]} {s}" for s in STATUS_ORDER if group.by_status.get(s))
+    tries = f"{group.attempts} {'try' if group.attempts == 1 else 'tries'}"
+    return " · ".join(filter(None, [group.id, tries, statuses]))
+
+
+def _groups_svg(groups: list[Group], boxes: dict[str, _Box]) -> tuple[str, float, float]:
+    """Each group's task as a box named for its label, in a column right of its Map (one box per
+    iteration); returns the SVG and the right and bottom edges it reaches."""
+    parts: list[str] = []
+    right = bottom = 0.0
+    placed: dict[str, float] = {}
+    for group in groups:
+        container = boxes.get(group.map)
+        if container is None:
+            continue
+        x = container.x + container.w + GAP_X
+        y = placed.get(group.map, container.y + HEADER)
+        placed[group.map] = y + BOX_H + GROUP_GAP
+        # A short dotted stub from the Map's edge: the Map's iterations are these groups.
+        parts.append(f'<polyline class="group-link" points="{container.x + container.w},{y + BOX_H / 2} '
+                     f'{x},{y + BOX_H / 2}"/>')
+        title = escape(f"{group.label} — {group.id}, one waiting task ({group.task}) for its "
+                       f"{len(group.endpoints)} endpoints" + (f", sent by {group.sender}" if group.sender else ""))
+        parts.append(
+            f'<g class="group-node" data-group="{escape(group.id, quote=True)}" tabindex="-1"><title>{title}</title>'
+            f'<rect x="{x}" y="{y}" width="{BOX_W}" height="{BOX_H}" rx="8"/>'
+            f'<text class="name" x="{x + 12}" y="{y + 24}">{escape(group.label or group.id)}</text>'
+            f'<text class="counts" x="{x + 12}" y="{y + 44}">{escape(_group_counts(group))}</text></g>')
+        right, bottom = max(right, x + BOX_W), max(bottom, y + BOX_H)
+    return "".join(parts), right, bottom
+
+
+def render_graph(states: list[StateNode], groups: list[Group] | None = None) -> str:
     boxes: dict[str, _Box] = {}
     width, height = _layout(states, None, 40, 20, boxes)
     # Containers first, edges next, states last: each draws on top of what it sits in.
@@ -121,6 +158,8 @@ def render_graph(states: list[StateNode]) -> str:
         container = node.type in ("Map", "Parallel")
         (containers if container else tasks).append(_state_svg(node, box, container=container))
     view_w, view_h = width + 40 + 120, height + 40
+    grouped, right, bottom = _groups_svg(groups or [], boxes)
+    view_w, view_h = max(view_w, right + 40), max(view_h, bottom + 20)
     return (
         f'<svg id="graph" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {view_w:.0f} {view_h:.0f}" '
         f'style="width:100%;max-width:{view_w:.0f}px;height:auto" role="img" aria-label="state machine">'
@@ -129,7 +168,7 @@ def render_graph(states: list[StateNode]) -> str:
         'orient="auto-start-reverse"><path d="M0,0L10,5L0,10z" fill="#56627a"/></marker>'
         '<marker id="arrow-catch" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
         'orient="auto-start-reverse"><path d="M0,0L10,5L0,10z" fill="#c2410c"/></marker>'
-        '</defs>' + "".join(containers) + "".join(edges) + "".join(tasks) + '</svg>'
+        '</defs>' + "".join(containers) + "".join(edges) + "".join(tasks) + grouped + '</svg>'
     )
 
 
@@ -172,6 +211,7 @@ def _summary_html(view: ExecutionView) -> str:
         f'<span class="pill x-{escape(summary["status"])}">{escape(summary["status"])}</span></h1>'
         f'<p class="meta">trigger <b>{escape(summary["trigger"] or "?")}</b> · {summary["endpoints"]} endpoints · '
         f'wall time <b>{"" if wall is None else f"{wall:.1f} s"}</b> · started {escape(summary["started"])}'
+        f'{f" · one wait per group ({len(view.groups)} groups)" if view.groups else ""}'
         f'{" · error " + escape(summary["error"]) if summary["error"] else ""}</p>'
         f'<div class="row"><dl class="ids">{ids}</dl><div><p>{statuses}</p>'
         f'<table class="channels"><thead><tr><th>channel</th>'
@@ -181,15 +221,39 @@ def _summary_html(view: ExecutionView) -> str:
     )
 
 
+def _endpoint_row(item: Any) -> str:
+    seconds = "" if item.seconds_to_receipt is None else f"{item.seconds_to_receipt:.2f}"
+    return (
+        f'<tr data-endpoint="{escape(item.id, quote=True)}" tabindex="0">'
+        f'<td class="id">{escape(item.id)}</td><td>{escape(item.channel)}</td>'
+        f'<td><span class="pill s-{escape(item.status)}">{escape(item.status)}</span></td>'
+        f'<td>{escape(item.reason)}</td><td class="num">{item.attempts}</td><td class="num">{seconds}</td></tr>')
+
+
+def _grouped_rows(view: ExecutionView) -> list[str]:
+    """Group wait mode: each group's header row (its label; choose it for the group task's timeline),
+    then its endpoints; the endpoints in no group (skipped by Validate) last."""
+    rows: list[str] = []
+    shown: set[str] = set()
+    by_id = {item.id: item for item in view.endpoints}
+    for group in view.groups:
+        rows.append(f'<tr class="group-row" data-group="{escape(group.id, quote=True)}" tabindex="0">'
+                    f'<th colspan="6">{escape(group.label or group.id)} <small>{escape(_group_counts(group))}'
+                    f'{" · " + escape(group.sender) if group.sender else ""}</small></th></tr>')
+        for endpoint_id in group.endpoints:
+            if endpoint_id in by_id and endpoint_id not in shown:
+                rows.append(_endpoint_row(by_id[endpoint_id]))
+                shown.add(endpoint_id)
+    rest = [item for item in view.endpoints if item.id not in shown]
+    if rest:
+        title = "In no group: skipped by Validate" if all(i.status == "SKIPPED" for i in rest) else "In no group"
+        rows.append(f'<tr class="group-row"><th colspan="6">{title}</th></tr>')
+        rows.extend(_endpoint_row(item) for item in rest)
+    return rows
+
+
 def _endpoints_html(view: ExecutionView) -> str:
-    rows = []
-    for item in view.endpoints:
-        seconds = "" if item.seconds_to_receipt is None else f"{item.seconds_to_receipt:.2f}"
-        rows.append(
-            f'<tr data-endpoint="{escape(item.id, quote=True)}" tabindex="0">'
-            f'<td class="id">{escape(item.id)}</td><td>{escape(item.channel)}</td>'
-            f'<td><span class="pill s-{escape(item.status)}">{escape(item.status)}</span></td>'
-            f'<td>{escape(item.reason)}</td><td class="num">{item.attempts}</td><td class="num">{seconds}</td></tr>')
+    rows = _grouped_rows(view) if view.groups else [_endpoint_row(item) for item in view.endpoints]
     return (
         '<section id="endpoints"><h2>Endpoints <small>choose one to see its path and timeline</small></h2>'
         '<table id="endpoint-table"><thead><tr><th>endpoint</th><th>channel</th><th>status</th><th>reason</th>'
@@ -229,7 +293,15 @@ padding:0}#timeline li{display:grid;grid-template-columns:64px 190px 1fr;gap:8px
 border-bottom:1px dotted #eceef2}#timeline .t{text-align:right;color:#6b7385;font-variant-numeric:tabular-nums}
 #timeline .st{color:#6b7385}#timeline li.k-retry,#timeline li.k-error,#timeline li.k-failure-receipt{color:#a02012}
 #timeline li.k-receipt{color:#17683a}
-#timeline li.k-outcome{font-weight:600}.hint{color:#6b7385}
+#timeline li.k-outcome{font-weight:600}.hint{color:#6b7385}#timeline li.k-note{color:#6b7385;font-style:italic}
+svg .group-node{cursor:pointer}svg .group-node rect{fill:#fffaf0;stroke:#b7791f;stroke-width:1.5}
+svg .group-node text.name{font-weight:600;font-size:13.5px;fill:#1d2433}svg .group-node text.counts{font-size:12px;
+fill:#434a5a}svg .group-link{fill:none;stroke:#b7791f;stroke-width:1.4;stroke-dasharray:2 4}
+svg.chosen .group-node,svg.chosen .group-link{opacity:.35}svg.chosen .group-node.on{opacity:1}
+svg.chosen .group-node.on>rect{stroke:#3b63d6;stroke-width:3.5}
+#endpoint-table tr.group-row th{background:#f7f3ea;border-top:2px solid #e3d6bd;padding-top:6px}
+#endpoint-table tr.group-row th small{font-weight:normal;color:#6b7385;margin-left:6px}
+#endpoint-table tr.group-row[data-group]{cursor:pointer}#endpoint-table tr.group-row.selected th{background:#dfe8ff}
 """
 
 SCRIPT = """
@@ -238,8 +310,11 @@ SCRIPT = """
   var data = JSON.parse(document.getElementById("execution-data").textContent);
   var byId = {};
   data.endpoints.forEach(function (e) { byId[e.id] = e; });
+  var groups = {};
+  (data.groups || []).forEach(function (g) { groups[g.id] = g; });
   var graph = document.getElementById("graph");
-  var rows = document.querySelectorAll("#endpoint-table tbody tr");
+  var rows = document.querySelectorAll("#endpoint-table tbody tr[data-endpoint]");
+  var groupRows = document.querySelectorAll("#endpoint-table tbody tr.group-row[data-group]");
   var timeline = document.getElementById("timeline");
 
   function text(tag, cls, value) {
@@ -249,23 +324,29 @@ SCRIPT = """
     return el;
   }
 
-  function select(id) {
-    var endpoint = byId[id];
-    if (!endpoint) { return; }
+  // An endpoint, or (group wait mode) a group: its path highlighted, its timeline listed.
+  function show(item, heading, pathLabel, groupId, endpointId, hash) {
     var path = {};
-    endpoint.path.forEach(function (name) { path[name] = true; });
+    item.path.forEach(function (name) { path[name] = true; });
     graph.classList.add("chosen");
     graph.querySelectorAll(".state").forEach(function (g) {
       g.classList.toggle("on", path[g.getAttribute("data-state")] === true);
     });
-    rows.forEach(function (row) { row.classList.toggle("selected", row.getAttribute("data-endpoint") === id); });
+    graph.querySelectorAll(".group-node").forEach(function (g) {
+      g.classList.toggle("on", groupId !== "" && g.getAttribute("data-group") === groupId);
+    });
+    rows.forEach(function (row) {
+      row.classList.toggle("selected", row.getAttribute("data-endpoint") === endpointId);
+    });
+    groupRows.forEach(function (row) {
+      row.classList.toggle("selected", endpointId === null && row.getAttribute("data-group") === groupId);
+    });
     timeline.replaceChildren();
-    timeline.appendChild(text("h3", "", endpoint.id + " · " + endpoint.channel + " · " + endpoint.status +
-      (endpoint.reason ? " (" + endpoint.reason + ")" : "")));
-    timeline.appendChild(text("p", "st", "path: " + endpoint.path.join(" → ")));
+    timeline.appendChild(text("h3", "", heading));
+    timeline.appendChild(text("p", "st", pathLabel + item.path.join(" → ")));
     var list = document.createElement("ol");
     var shown = "";
-    endpoint.timeline.forEach(function (entry) {
+    item.timeline.forEach(function (entry) {
       var li = document.createElement("li");
       li.className = "k-" + entry.kind;
       li.appendChild(text("span", "t", entry.t === null ? "" : "+" + entry.t.toFixed(2) + " s"));
@@ -275,23 +356,47 @@ SCRIPT = """
       list.appendChild(li);
     });
     timeline.appendChild(list);
-    if (window.location.hash !== "#endpoint=" + encodeURIComponent(id)) {
-      history.replaceState(null, "", "#endpoint=" + encodeURIComponent(id));
+    if (window.location.hash !== hash) {
+      history.replaceState(null, "", hash);
     }
   }
 
-  rows.forEach(function (row) {
-    row.addEventListener("click", function () { select(row.getAttribute("data-endpoint")); });
-    row.addEventListener("keydown", function (event) {
+  function select(id) {
+    var endpoint = byId[id];
+    if (!endpoint) { return; }
+    var group = groups[endpoint.group];
+    show(endpoint, endpoint.id + " · " + endpoint.channel + " · " + endpoint.status +
+      (endpoint.reason ? " (" + endpoint.reason + ")" : ""),
+      group ? "path (its group's: " + (group.label || group.id) + "): " : "path: ",
+      group ? group.id : "", id, "#endpoint=" + encodeURIComponent(id));
+  }
+
+  function selectGroup(id) {
+    var group = groups[id];
+    if (!group) { return; }
+    var counts = Object.keys(group.by_status).map(function (s) { return group.by_status[s] + " " + s; });
+    show(group, (group.label || group.id) + " · " + group.id + (counts.length ? " · " + counts.join(", ") : ""),
+      "path: ", id, null, "#group=" + encodeURIComponent(id));
+  }
+
+  function chooseWith(element, attribute, choose) {
+    element.addEventListener("click", function () { choose(element.getAttribute(attribute)); });
+    element.addEventListener("keydown", function (event) {
       if (event.key === "Enter" || event.key === " ") {
         event.preventDefault();
-        select(row.getAttribute("data-endpoint"));
+        choose(element.getAttribute(attribute));
       }
     });
-  });
+  }
+
+  rows.forEach(function (row) { chooseWith(row, "data-endpoint", select); });
+  groupRows.forEach(function (row) { chooseWith(row, "data-group", selectGroup); });
+  graph.querySelectorAll(".group-node").forEach(function (node) { chooseWith(node, "data-group", selectGroup); });
   var wanted = /^#endpoint=(.*)$/.exec(window.location.hash);
   if (wanted) { select(decodeURIComponent(wanted[1])); }
-  window.journeyView = {select: select, data: data};
+  var wantedGroup = /^#group=(.*)$/.exec(window.location.hash);
+  if (wantedGroup) { selectGroup(decodeURIComponent(wantedGroup[1])); }
+  window.journeyView = {select: select, selectGroup: selectGroup, data: data};
 })();
 """
 
@@ -307,7 +412,8 @@ def render_page(view: ExecutionView) -> str:
         "script-src 'unsafe-inline'; img-src data:\">"
         f"<title>{escape(title)}</title><style>{CSS}</style></head><body>"
         f"<header>{_summary_html(view)}</header>"
-        f"<main><section id=\"graph-wrap\">{render_graph(view.states)}</section>{_endpoints_html(view)}</main>"
+        f"<main><section id=\"graph-wrap\">{render_graph(view.states, view.groups)}</section>"
+        f"{_endpoints_html(view)}</main>"
         f"<script type=\"application/json\" id=\"execution-data\">{data}</script>"
         f"<script>{SCRIPT}</script></body></html>\n"
     )

@@ -4,7 +4,9 @@ A history file is what ``journey-activity run --history`` writes, the list of hi
 ``GetExecutionHistory`` returned; ``aws stepfunctions get-execution-history`` output
 (``{"events": [...]}``) reads too, and so does a document that also carries ``"definition"``,
 ``"execution"`` (``DescribeExecution``'s answer) and ``"records"`` (the ledger's, by endpoint id).
-A file without a definition is drawn with the one given, else the checkout's.
+A file without a definition is drawn with the one given, else the checkout's. A deployed
+execution's ledger records (what group wait mode draws each endpoint's timeline from) are read
+from the stack's ledger table when it is named (``LedgerTableName``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -92,3 +95,49 @@ def load_execution(sfn: Any, execution_arn: str) -> ExecutionData:
     machine = sfn.describe_state_machine_for_execution(executionArn=execution_arn)
     execution = {key: described[key] for key in EXECUTION_FIELDS if key in described}
     return ExecutionData(events=events, definition=_definition(machine.get("definition")), execution=execution)
+
+
+def batch_id_of(events: list[dict[str, Any]], execution: Mapping[str, Any]) -> str:
+    """The batch id whose partition holds the execution's endpoint records: its input's
+    ``context.batch_id``, else the execution's name."""
+    for event in events:
+        if event.get("type") == "ExecutionStarted":
+            details = event.get("executionStartedEventDetails") or {}
+            try:
+                document = json.loads(details.get("input") or "{}")
+            except ValueError:
+                break
+            context = document.get("context") if isinstance(document, dict) else None
+            if isinstance(context, dict) and isinstance(context.get("batch_id"), str) and context["batch_id"]:
+                return str(context["batch_id"])
+            break
+    return str(execution.get("name") or "")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list | set):
+        return [_plain(item) for item in value]
+    return value
+
+
+def load_records(dynamodb: Any, table: str, batch_id: str) -> dict[str, dict[str, Any]]:
+    """The batch's endpoint records (``pk`` = the batch id), by endpoint id: every page of a
+    strongly consistent Query. They hold ids, statuses, times and error names, no addresses."""
+    from boto3.dynamodb.types import TypeDeserializer
+
+    deserialize = TypeDeserializer().deserialize
+    records: dict[str, dict[str, Any]] = {}
+    request: dict[str, Any] = {"TableName": table, "KeyConditionExpression": "pk = :pk",
+                               "ExpressionAttributeValues": {":pk": {"S": batch_id}}, "ConsistentRead": True}
+    while True:
+        response = dynamodb.query(**request)
+        for item in response.get("Items", []):
+            record = _plain({key: deserialize(value) for key, value in item.items()})
+            records[str(record.get("sk") or record.get("endpoint_id"))] = record
+        if "LastEvaluatedKey" not in response:
+            return records
+        request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
