@@ -5,6 +5,8 @@
   overwrite the first.
 - A callback that arrives before the interpreter has set up the task's heartbeat wait (a fast
   receipt) resumes the task; moto 5.2.x misses it and waits out the heartbeat.
+- A task whose heartbeat passed fails with States.HeartbeatTimeout, as on AWS; moto 5.2.x names
+  it States.Timeout.
 """
 
 from __future__ import annotations
@@ -133,3 +135,38 @@ def test_a_callback_while_another_execution_is_starting_is_answered_as_aws_answe
         finally:
             execution.exec_worker = original
             sfn.stop_execution(executionArn=arn)
+
+
+def _silent_task_error() -> str:
+    """The error of a waiting task that gets no callback and no heartbeat (HeartbeatSeconds 1 of 60)."""
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        queue_url = sqs.create_queue(QueueName="tokens")["QueueUrl"]
+        sfn = boto3.client("stepfunctions", region_name="us-east-1")
+        wait = {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+                "Parameters": {"QueueUrl": queue_url, "MessageBody": {"token.$": "$$.Task.Token"}},
+                "HeartbeatSeconds": 1, "TimeoutSeconds": 60, "End": True}
+        arn = sfn.create_state_machine(name="m", roleArn="arn:aws:iam::123456789012:role/r",
+                                       definition=json.dumps({"StartAt": "Wait", "States": {"Wait": wait}}))[
+            "stateMachineArn"]
+        execution = sfn.start_execution(stateMachineArn=arn, name="silent", input="{}")["executionArn"]
+        started = time.monotonic()
+        while sfn.describe_execution(executionArn=execution)["status"] == "RUNNING":
+            assert time.monotonic() - started < 30, "the heartbeat never expired"
+            time.sleep(0.05)
+        events = sfn.get_execution_history(executionArn=execution)["events"]
+        return next(e["taskTimedOutEventDetails"]["error"] for e in events if e["type"] == "TaskTimedOut")
+
+
+def test_moto_alone_names_a_heartbeat_timeout_states_timeout(monkeypatch):
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task import StateTask
+
+    monkeypatch.setattr(StateTask, "_from_error", inspect.unwrap(StateTask._from_error))
+    assert _silent_task_error() == "States.Timeout"
+
+
+def test_a_heartbeat_timeout_is_named_as_aws_names_it():
+    from journey_activity_local.engine.stepfunctions_patches import name_heartbeat_timeouts
+
+    name_heartbeat_timeouts()
+    assert _silent_task_error() == "States.HeartbeatTimeout"

@@ -23,10 +23,43 @@ def install() -> None:
     """Every patch of this module but the announcements (installed by :func:`listen`)."""
     start_executions_atomically()
     deliver_early_callbacks()
+    name_heartbeat_timeouts()
     refuse_resumed_tasks()
     skip_starting_executions()
     reuse_lambda_clients()
     stop_at_once()
+
+
+def name_heartbeat_timeouts() -> None:
+    """A task whose HeartbeatSeconds passed fails with ``States.HeartbeatTimeout`` on AWS; moto
+    (5.2.x) reports every timeout of a task as ``States.Timeout`` (its TimeoutError subclass for
+    heartbeats meets the same branch). Named as AWS names it: a Retry or Catch on
+    ``States.HeartbeatTimeout`` must match locally as it matches on AWS."""
+    from moto.stepfunctions.parser.api import HistoryEventType, TaskTimedOutEventDetails
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task import StateTask
+    from moto.stepfunctions.parser.asl.eval.callback.callback import HeartbeatTimeoutError
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+    if getattr(StateTask._from_error, "_journey_activity_patch", False):
+        return
+    original = StateTask._from_error
+
+    @functools.wraps(original)
+    def from_error(self: Any, env: Any, ex: Exception) -> Any:
+        if not isinstance(ex, HeartbeatTimeoutError):
+            return original(self, env, ex)
+        name = StatesErrorNameType.StatesHeartbeatTimeout
+        return FailureEvent(env=env, error_name=StatesErrorName(typ=name), event_type=HistoryEventType.TaskTimedOut,
+                            event_details=EventDetails(
+                                taskTimedOutEventDetails=TaskTimedOutEventDetails(error=name.to_name())))
+
+    from_error._journey_activity_patch = True  # type: ignore[attr-defined]
+    StateTask._from_error = from_error  # type: ignore[method-assign]
 
 
 def start_executions_atomically() -> None:
