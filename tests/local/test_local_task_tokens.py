@@ -66,18 +66,25 @@ def _late_heartbeat_wait(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
     return callback_sent
 
 
+def _waiting_machine(heartbeat_seconds: int) -> tuple[Any, str, Any, str]:
+    """(sqs, queue url, stepfunctions, machine arn): one task that sends its token to the queue and
+    waits (HeartbeatSeconds ``heartbeat_seconds``, TimeoutSeconds 60). Inside mock_aws."""
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    queue_url = sqs.create_queue(QueueName="tokens")["QueueUrl"]
+    sfn = boto3.client("stepfunctions", region_name="us-east-1")
+    wait = {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+            "Parameters": {"QueueUrl": queue_url, "MessageBody": {"token.$": "$$.Task.Token"}},
+            "HeartbeatSeconds": heartbeat_seconds, "TimeoutSeconds": 60, "End": True}
+    arn = sfn.create_state_machine(name="m", roleArn="arn:aws:iam::123456789012:role/r",
+                                   definition=json.dumps({"StartAt": "Wait", "States": {"Wait": wait}}))[
+        "stateMachineArn"]
+    return sqs, queue_url, sfn, arn
+
+
 def _resume_before_the_heartbeat_wait(callback_sent: threading.Event) -> tuple[str, float]:
     """One waiting task, resumed as soon as its token is out: its execution's status and seconds."""
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
-        sqs = boto3.client("sqs", region_name="us-east-1")
-        queue_url = sqs.create_queue(QueueName="tokens")["QueueUrl"]
-        sfn = boto3.client("stepfunctions", region_name="us-east-1")
-        wait = {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
-                "Parameters": {"QueueUrl": queue_url, "MessageBody": {"token.$": "$$.Task.Token"}},
-                "HeartbeatSeconds": HEARTBEAT_SECONDS, "TimeoutSeconds": 60, "End": True}
-        arn = sfn.create_state_machine(name="m", roleArn="arn:aws:iam::123456789012:role/r",
-                                       definition=json.dumps({"StartAt": "Wait", "States": {"Wait": wait}}))[
-            "stateMachineArn"]
+        sqs, queue_url, sfn, arn = _waiting_machine(HEARTBEAT_SECONDS)
         started = time.monotonic()
         execution = sfn.start_execution(stateMachineArn=arn, name="fast", input="{}")["executionArn"]
         messages: list[dict[str, Any]] = []
@@ -140,15 +147,7 @@ def test_a_callback_while_another_execution_is_starting_is_answered_as_aws_answe
 def _silent_task_error() -> str:
     """The error of a waiting task that gets no callback and no heartbeat (HeartbeatSeconds 1 of 60)."""
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
-        sqs = boto3.client("sqs", region_name="us-east-1")
-        queue_url = sqs.create_queue(QueueName="tokens")["QueueUrl"]
-        sfn = boto3.client("stepfunctions", region_name="us-east-1")
-        wait = {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
-                "Parameters": {"QueueUrl": queue_url, "MessageBody": {"token.$": "$$.Task.Token"}},
-                "HeartbeatSeconds": 1, "TimeoutSeconds": 60, "End": True}
-        arn = sfn.create_state_machine(name="m", roleArn="arn:aws:iam::123456789012:role/r",
-                                       definition=json.dumps({"StartAt": "Wait", "States": {"Wait": wait}}))[
-            "stateMachineArn"]
+        _, _, sfn, arn = _waiting_machine(1)
         execution = sfn.start_execution(stateMachineArn=arn, name="silent", input="{}")["executionArn"]
         started = time.monotonic()
         while sfn.describe_execution(executionArn=execution)["status"] == "RUNNING":

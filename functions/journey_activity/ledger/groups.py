@@ -28,8 +28,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from journey_activity.ledger.keys import group_key, progress_key
 from journey_activity.ledger.table import Table, _from_item, _to_item
 from journey_activity.models.batch import FINAL_STATUSES
@@ -83,42 +81,24 @@ class Groups(Table):
     def open_in_group(self, batch_id: str, group: str) -> list[dict[str, Any]]:
         """The group's endpoint records that are not final (strongly consistent; reads the batch's
         partition: once per group, when its counter says it is complete)."""
-        names = {"#g": "group", "#st": "status"}
         finals = sorted(status.value for status in FINAL_STATUSES)
-        values: dict[str, Any] = {":g": group, **{f":f{index}": status for index, status in enumerate(finals)}}
-        request: dict[str, Any] = {
-            "TableName": self.table_name,
-            "KeyConditionExpression": "pk = :pk",
-            "FilterExpression": f"#g = :g AND NOT (#st IN ({', '.join(f':f{i}' for i in range(len(finals)))}))",
-            "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": _to_item({**values, ":pk": batch_id}),
-            "ConsistentRead": True,
-        }
-        found: list[dict[str, Any]] = []
-        while True:
-            response = self.dynamodb.query(**request)
-            found.extend(_from_item(item) or {} for item in response.get("Items", []))
-            if "LastEvaluatedKey" not in response:
-                return found
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        names = ", ".join(f":f{index}" for index in range(len(finals)))
+        return self._group_query(batch_id, group, f" AND NOT (#st IN ({names}))", {"#st": "status"},
+                                 {f":f{index}": status for index, status in enumerate(finals)})
 
     def group_records(self, batch_id: str, group: str) -> list[dict[str, Any]]:
-        """Every record of the group (the view, the group's failure)."""
-        response_items: list[dict[str, Any]] = []
-        request: dict[str, Any] = {
-            "TableName": self.table_name,
+        """Every record of the group (the group's failure)."""
+        return self._group_query(batch_id, group, "", {}, {})
+
+    def _group_query(self, batch_id: str, group: str, condition: str, names: dict[str, str],
+                     values: dict[str, Any]) -> list[dict[str, Any]]:
+        return self._query_all({
             "KeyConditionExpression": "pk = :pk",
-            "FilterExpression": "#g = :g",
-            "ExpressionAttributeNames": {"#g": "group"},
-            "ExpressionAttributeValues": _to_item({":pk": batch_id, ":g": group}),
+            "FilterExpression": "#g = :g" + condition,
+            "ExpressionAttributeNames": {"#g": "group", **names},
+            "ExpressionAttributeValues": _to_item({":pk": batch_id, ":g": group, **values}),
             "ConsistentRead": True,
-        }
-        while True:
-            response = self.dynamodb.query(**request)
-            response_items.extend(_from_item(item) or {} for item in response.get("Items", []))
-            if "LastEvaluatedKey" not in response:
-                return response_items
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        })
 
     def count_off(self, batch_id: str, group: str, count: int = 1) -> tuple[int, int]:
         """``count`` of the group's endpoints became final: advance the batch's progress and lower
@@ -134,13 +114,4 @@ class Groups(Table):
     def claim_group_heartbeat(self, batch_id: str, group: str, now: float, interval: float) -> bool:
         """Whether this caller sends the group's heartbeat for this interval (see
         :meth:`journey_activity.ledger.heartbeats.Heartbeats.claim_heartbeat`, the same for an endpoint)."""
-        field = heartbeat_field(group)
-        try:
-            self._update(_to_item(progress_key(batch_id)), {field: int(now * 1000)},
-                         condition=f"attribute_exists(pk) AND (attribute_not_exists({field}) OR {field} <= :due)",
-                         condition_values={":due": int((now - interval) * 1000)})
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return self._claim_interval(_to_item(progress_key(batch_id)), heartbeat_field(group), now, interval)

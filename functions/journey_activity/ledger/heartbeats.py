@@ -4,8 +4,6 @@ progress receipts at once one a heartbeat interval sends the waiting task's Send
 
 from __future__ import annotations
 
-from botocore.exceptions import ClientError
-
 from journey_activity.ledger.keys import record_key
 from journey_activity.ledger.table import Table, _to_item
 
@@ -15,16 +13,7 @@ class Heartbeats(Table):
         """Whether this receipt sends the endpoint's heartbeat: True for the one caller whose
         conditional write moved ``heartbeat_at`` (epoch milliseconds) to ``now`` (none yet, or the last one at least
         ``interval`` seconds ago); False for every other (a concurrent receipt claimed it)."""
-        try:
-            # One heartbeat an interval: the record exists (a claim never creates one) and its last
-            # heartbeat is at least an interval old. Concurrent receipts race; the first write wins
-            # and sends the heartbeat; each loser only skips it (its receipt is still noted).
-            self._update(_to_item(record_key(batch_id, endpoint_id)), {"heartbeat_at": int(now * 1000)},
-                         condition="attribute_exists(pk) AND (attribute_not_exists(heartbeat_at) "
-                                   "OR heartbeat_at <= :due)",
-                         condition_values={":due": int((now - interval) * 1000)})
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        # One heartbeat an interval: the record exists (a claim never creates one) and its last
+        # heartbeat is at least an interval old. Concurrent receipts race; the first write wins
+        # and sends the heartbeat; each loser only skips it (its receipt is still noted).
+        return self._claim_interval(_to_item(record_key(batch_id, endpoint_id)), "heartbeat_at", now, interval)

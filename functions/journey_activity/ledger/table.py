@@ -140,6 +140,31 @@ class Table:
                 return item
         return None
 
+    def _query_all(self, request: dict[str, Any]) -> list[dict[str, Any]]:
+        """Every item a Query returns, page after page (``request`` without TableName)."""
+        request = {**request, "TableName": self.table_name}
+        items: list[dict[str, Any]] = []
+        while True:
+            response = self.dynamodb.query(**request)
+            items.extend(_from_item(item) or {} for item in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return items
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def _claim_interval(self, key: Mapping[str, Any], field: str, now: float, interval: float) -> bool:
+        """Whether this caller's conditional write moved ``field`` (epoch milliseconds) to ``now``:
+        the item exists and ``field`` is absent or at least ``interval`` seconds old. Of concurrent
+        callers the first write wins; each other gets False."""
+        try:
+            self._update(key, {field: int(now * 1000)},
+                         condition=f"attribute_exists(pk) AND (attribute_not_exists({field}) OR {field} <= :due)",
+                         condition_values={":due": int((now - interval) * 1000)})
+        except ClientError as error:
+            if _conditional_failed(error):
+                return False
+            raise
+        return True
+
     def _batch_write(self, requests: list[dict[str, Any]], what: str) -> None:
         for start in range(0, len(requests), 25):
             pending: dict[str, Any] = {self.table_name: requests[start : start + 25]}

@@ -55,7 +55,7 @@ def name_heartbeat_timeouts() -> None:
             return original(self, env, ex)
         name = StatesErrorNameType.StatesHeartbeatTimeout
         return FailureEvent(env=env, error_name=StatesErrorName(typ=name), event_type=HistoryEventType.TaskTimedOut,
-                            event_details=EventDetails(
+                            event_details=EventDetails(  # type: ignore[typeddict-item]
                                 taskTimedOutEventDetails=TaskTimedOutEventDetails(error=name.to_name())))
 
     from_error._journey_activity_patch = True  # type: ignore[attr-defined]
