@@ -104,10 +104,11 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     metrics.add_metric(name="EndpointsSkipped", unit=MetricUnit.Count, value=len(skipped))
     metrics.add_metric(name="EndpointsToSend", unit=MetricUnit.Count, value=len(sendable))
     logger.info("Validated batch", extra={"sendable": len(sendable), "skipped": len(skipped)})
-    group_mode = settings.wait_mode == "group"
+    wait_mode = run.context.wait_mode or settings.wait_mode
+    group_mode = wait_mode == "group"
     return {
         "context": run.context.model_dump(mode="json"),
-        "wait_mode": settings.wait_mode,
+        "wait_mode": wait_mode,
         "sendable": sendable,
         # Group mode: what "Send to each group" maps over (every sendable endpoint is in one group).
         **({"groups": make_groups(sendable, settings.group_size)} if group_mode else {}),

@@ -8,7 +8,7 @@ their own response shape.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -116,6 +116,8 @@ class BatchContext(BaseModel):
     template: str | None = None
     # Set when the template is too large to travel through every state: it is in the ledger.
     template_ref: str | None = None
+    # The trigger's own wait mode (a Connect action's wait_mode), over the deployment's WaitMode.
+    wait_mode: Literal["endpoint", "group"] | None = None
 
 
 class ExecutionInput(BaseModel):

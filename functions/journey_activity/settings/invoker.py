@@ -5,7 +5,7 @@ invoker neither imports nor validates them."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -56,6 +56,8 @@ class ConnectAction(BaseModel):
     address: list[str] | None = None
     # The message template; a JSON object or array is sent as a JSON document (rendered inside its strings).
     message: str | dict[str, Any] | list[Any] = ""
+    # This action's wait mode, over the deployment's WaitMode: "group" for a high-volume action.
+    wait_mode: Literal["endpoint", "group"] | None = None
 
     @field_validator("channel")
     @classmethod

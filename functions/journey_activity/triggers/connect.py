@@ -169,6 +169,7 @@ def to_batch(payload: Any, settings: InvokerSettings) -> Batch:
         action_id=campaign.ActionId,
         campaign_name=campaign.CampaignName,
         template=action.template() if action else None,
+        wait_mode=action.wait_mode if action else None,
     )
     return Batch(context=context, recipients=recipients)
 
