@@ -23,7 +23,8 @@ from invocation to the end of the execution:
 - EventBridge: every engagement event the functions put on the bus (each under 64 KB: one
   billed event each).
 - SQS and SNS: every request the functions made to them, and the receipts' queues: each receipt the
-  HTTP API put on the callback queue (SendMessage) and each receive that returned messages and
+  HTTP API put on the callback queue (SendMessage, under the integration's role: the IAM guard
+  counts it once, with the functions' calls) and each receive that returned messages and
   delete batch of the queues' event source mappings (an idle mapping's empty long polls are a
   fixed cost of about 20,000 requests a day per queue, not counted per endpoint).
 - DynamoDB storage and point-in-time-recovery backups: the bytes the run's batches leave in the
@@ -228,10 +229,11 @@ def plain_price(seconds: list[float]) -> dict[str, Any]:
 
 
 def queue_requests(local: LocalEnvironment) -> int:
-    """SQS requests of the receipts' path outside the functions: the HTTP API's SendMessage and
-    the event source mappings' receives and deletes."""
+    """SQS requests of the receipts' path that no role makes: the event source mappings' receives
+    and deletes. (The HTTP API's SendMessage is made under the integration's role, ReceiptsApiRole,
+    and counted with the functions' own calls by the IAM guard.)"""
     pollers = [poller for poller in (local.receipt_queue, local.callback_poller) if poller is not None]
-    return local.http_api.queued + sum(poller.requests for poller in pollers)
+    return sum(poller.requests for poller in pollers)
 
 
 def measure(batches: int, mix: str = "stress", mode: str = "endpoint") -> dict[str, Any]:
