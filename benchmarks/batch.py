@@ -2,8 +2,11 @@
 
 Each wait mode (the template's WaitMode; ``--mode endpoint``, ``group`` or ``both``, the
 default) runs the same batches in a local environment of its own, one after the other. Prints
-the modes' figures side by side, then as its last line one JSON object: the invoker's import
-figures, and under ``modes`` each mode's:
+the modes' figures side by side, then as its last line one JSON object:
+- invoker_import_ratio: time to import the invoker handler module over time to import
+  boto3, fresh interpreters, median of --imports each; dependency_floor_import_ratio the same
+  for boto3, Powertools' Logger and one pydantic model alone (what no change of ours can cut);
+and under ``modes`` each mode's:
 - transitions_per_endpoint: billed state transitions of a 50-endpoint execution / 50 (every
   state entered, plus each retry of a task: Standard workflows are billed per transition),
   median of --runs batches;
@@ -11,16 +14,13 @@ figures, and under ``modes`` each mode's:
   100 ms latency and immediate receipts (median of --runs batches);
 - naive_seconds_per_batch: a plain sequential loop sending the same 50 messages through the
   same stand-in with the same HTTP provider adapter, measured in the same run;
-- invoker_import_ratio: time to import the invoker handler module over time to import
-  boto3, fresh interpreters, median of --imports each; dependency_floor_import_ratio the same
-  for boto3, Powertools' Logger and one pydantic model alone (what no change of ours can cut);
 - dynamodb: DynamoDB read and write capacity units per endpoint of one batch (invocation to the
   execution's end, every handler's calls), priced from the calls actually made by DynamoDB's
   rules (journey_activity_local.engine.dynamodb_units), median of --runs batches: ``rcu_per_endpoint``
   and ``wcu_per_endpoint`` in all, of which ``poll_rcu_per_endpoint`` is the invoker's polling
   and ``progress_wcu_per_endpoint`` the writers' updates of the batch progress item it reads.
 
-- drift (with ``--batches N``): N more batches one after another in the same environment; the
+- drift (with ``--batches N``, in each mode): N more batches one after another in the same environment; the
   mean seconds of the first and the last ten, their ratio (flat is 1.0), and the resident memory
   of the engine's process, of the ledger's DynamoDB process and of the functions' worker
   processes before and after.
