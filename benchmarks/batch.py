@@ -1,22 +1,26 @@
 """Benchmark one 50-endpoint batch on the embedded engine.
 
-Prints human-readable figures, then as its last line one JSON object:
-- transitions_per_endpoint: StateEntered events of one 50-endpoint execution / 50
-  (Standard workflows are billed per state transition);
+Each wait mode (the template's WaitMode; ``--mode endpoint``, ``group`` or ``both``, the
+default) runs the same batches in a local environment of its own, one after the other. Prints
+the modes' figures side by side, then as its last line one JSON object:
+- invoker_import_ratio: time to import the invoker handler module over time to import
+  boto3, fresh interpreters, median of --imports each; dependency_floor_import_ratio the same
+  for boto3, Powertools' Logger and one pydantic model alone (what no change of ours can cut);
+and under ``modes`` each mode's:
+- transitions_per_endpoint: billed state transitions of a 50-endpoint execution / 50 (every
+  state entered, plus each retry of a task: Standard workflows are billed per transition),
+  median of --runs batches;
 - seconds_per_batch: invoker call to response, 50 endpoints, a provider stand-in with
   100 ms latency and immediate receipts (median of --runs batches);
 - naive_seconds_per_batch: a plain sequential loop sending the same 50 messages through the
   same stand-in with the same HTTP provider adapter, measured in the same run;
-- invoker_import_ratio: time to import the invoker handler module over time to import
-  boto3, fresh interpreters, median of --imports each; dependency_floor_import_ratio the same
-  for boto3, Powertools' Logger and one pydantic model alone (what no change of ours can cut);
 - dynamodb: DynamoDB read and write capacity units per endpoint of one batch (invocation to the
   execution's end, every handler's calls), priced from the calls actually made by DynamoDB's
   rules (journey_activity_local.engine.dynamodb_units), median of --runs batches: ``rcu_per_endpoint``
   and ``wcu_per_endpoint`` in all, of which ``poll_rcu_per_endpoint`` is the invoker's polling
   and ``progress_wcu_per_endpoint`` the writers' updates of the batch progress item it reads.
 
-- drift (with ``--batches N``): N more batches one after another in the same environment; the
+- drift (with ``--batches N``, in each mode): N more batches one after another in the same environment; the
   mean seconds of the first and the last ten, their ratio (flat is 1.0), and the resident memory
   of the engine's process, of the ledger's DynamoDB process and of the functions' worker
   processes before and after.
@@ -28,7 +32,7 @@ Prints human-readable figures, then as its last line one JSON object:
   endpoints the provider has), billed transitions per endpoint once the executions end, and the
   same sends one after another by a plain loop in the same run (the baseline: ``last_send_over_loop``).
 
-Run: python benchmarks/batch.py [--runs 3] [--imports 7] [--batches 200]
+Run: python benchmarks/batch.py [--runs 3] [--imports 7] [--batches 200] [--mode endpoint|group|both]
      python benchmarks/batch.py --imports-only [--imports 7]
      python benchmarks/batch.py --burst [--burst-sizes 50,100] [--receipt-delay 20]
 """
@@ -44,6 +48,7 @@ import sys
 import time
 from typing import Any
 
+from cost import MODES, transitions  # benchmarks/cost.py: the same billing rule
 from journey_activity.config import HttpProviderConfig
 from journey_activity.models.channels import ChannelType
 from journey_activity.providers.base import SendRequest
@@ -286,6 +291,8 @@ def main() -> None:
                         help="instead: Connect batches whose receipts are slow; when is every endpoint sent?")
     parser.add_argument("--burst-sizes", default="50,100")
     parser.add_argument("--receipt-delay", type=float, default=20.0)
+    parser.add_argument("--mode", choices=[*MODES, "both"], default="both",
+                        help="the template's WaitMode to measure, or both (one local environment after the other)")
     parser.add_argument("--imports-only", action="store_true",
                         help="only the invoker's cold import against boto3 and the dependency floor")
     args = parser.parse_args()
@@ -303,10 +310,32 @@ def main() -> None:
         print(json.dumps({"burst": results}))
         return
 
+    modes = list(MODES) if args.mode == "both" else [args.mode]
+    results = {mode: measure(mode, args.runs, args.batches) for mode in modes}
+    figures: dict[str, Any] = {"endpoints": ENDPOINTS, **import_figures(args.imports), "modes": results}
+    for line in side_by_side(results):
+        print(line)
+    print_imports(figures)
+    for mode, result in results.items():
+        environments = result["execution_environments"]
+        colds = [f["cold_start_ms_median"] for f in environments.values() if f["cold_start_ms_median"] is not None]
+        print(f"{mode} mode: execution environments: {result['cold_starts']} cold starts, median per function "
+              f"{statistics.median(colds) if colds else 0:.0f} ms")
+        drifted = result.get("drift")
+        if drifted is not None:
+            print(f"{mode} mode: {drifted['batches']} batches in a row: first ten {drifted['first_ten_seconds']} s, "
+                  f"last ten {drifted['last_ten_seconds']} s ({drifted['last_over_first']}x); memory "
+                  f"{drifted['memory_before']} -> {drifted['memory_after']}")
+    print(json.dumps(figures))
+
+
+def measure(mode: str, runs: int, batches: int) -> dict[str, Any]:
+    """One wait mode's figures, in a local environment of its own deployed with WaitMode ``mode``."""
     options = LocalOptions(receipt_delay=0.0, latency=LATENCY, deadline_seconds=30, receipt_timeout_seconds=60,
-                           receipt_heartbeat_seconds=30)
+                           receipt_heartbeat_seconds=30, parameters={"WaitMode": mode})
     batch_seconds: list[float] = []
     naive_seconds: list[float] = []
+    billed: list[int] = []
     units: list[dict[str, float]] = []
     # Handlers log to stdout as in Lambda; keep stdout for the figures.
     with contextlib.redirect_stdout(sys.stderr), LocalEnvironment(options) as local:
@@ -314,7 +343,7 @@ def main() -> None:
         warm = batch(59)
         local.invoke(warm)
         local.wait_for_execution(local.execution_arn(batch_id_for(warm)))
-        for run in range(args.runs):
+        for run in range(runs):
             event = batch(run)
             with metered() as used:
                 started = time.perf_counter()
@@ -324,22 +353,22 @@ def main() -> None:
                 arn = local.execution_arn(batch_id_for(event))
                 local.wait_for_execution(arn)
             units.append(used)
-            print(f"batch {run}: DynamoDB units {used}", file=sys.stderr)
-            print(f"batch {run}: {batch_seconds[-1]:.3f} s, statuses {sorted(statuses)}", file=sys.stderr)
+            billed.append(transitions(local.history(arn)))
+            print(f"{mode} batch {run}: DynamoDB units {used}", file=sys.stderr)
+            print(f"{mode} batch {run}: {batch_seconds[-1]:.3f} s, statuses {sorted(statuses)}, "
+                  f"{billed[-1]} transitions", file=sys.stderr)
             naive_seconds.append(naive_loop(f"{local.provider.url}/messages", event))
             print(f"naive {run}: {naive_seconds[-1]:.3f} s", file=sys.stderr)
-        entered = sum(1 for e in local.history(arn) if e["type"].endswith("StateEntered"))
-        drifted = drift(local, args.batches) if args.batches else None
+        drifted = drift(local, batches) if batches else None
         environments = local.registry.summary()
-
-    figures = {
-        "endpoints": ENDPOINTS,
-        "transitions_per_endpoint": round(entered / ENDPOINTS, 3),
+    per_endpoint = statistics.median(billed) / ENDPOINTS
+    figures: dict[str, Any] = {
+        "mode": mode,
+        "transitions_per_endpoint": round(per_endpoint, 3),
         "seconds_per_batch": round(statistics.median(batch_seconds), 3),
         "naive_seconds_per_batch": round(statistics.median(naive_seconds), 3),
         "speedup_vs_naive": round(statistics.median(naive_seconds) / statistics.median(batch_seconds), 2),
-        **import_figures(args.imports),
-        "cost_per_million_endpoints_usd": round(entered / ENDPOINTS * 1_000_000 * 0.025 / 1000, 2),
+        "cost_per_million_endpoints_usd": round(per_endpoint * 1_000_000 * 0.025 / 1000, 2),
         "dynamodb": dynamodb_figures(units),
         # Per function: invocations, cold starts (count, median and max ms), timeouts, peak concurrency.
         "execution_environments": environments,
@@ -347,23 +376,32 @@ def main() -> None:
     }
     if drifted is not None:
         figures["drift"] = drifted
-    print(f"state transitions per endpoint: {figures['transitions_per_endpoint']} "
-          f"(${figures['cost_per_million_endpoints_usd']} per million endpoints at $0.025 per 1,000)")
-    print(f"seconds per batch: {figures['seconds_per_batch']} vs naive loop {figures['naive_seconds_per_batch']} "
-          f"({figures['speedup_vs_naive']}x)")
-    print_imports(figures)
-    dynamodb = figures["dynamodb"]
-    print(f"DynamoDB per endpoint: {dynamodb['rcu_per_endpoint']} RCU (invoker polling "
-          f"{dynamodb['poll_rcu_per_endpoint']}), {dynamodb['wcu_per_endpoint']} WCU (progress item "
-          f"{dynamodb['progress_wcu_per_endpoint']})")
-    colds = [f["cold_start_ms_median"] for f in environments.values() if f["cold_start_ms_median"] is not None]
-    print(f"execution environments: {figures['cold_starts']} cold starts, median per function "
-          f"{statistics.median(colds) if colds else 0:.0f} ms")
-    if drifted is not None:
-        print(f"{drifted['batches']} batches in a row: first ten {drifted['first_ten_seconds']} s, last ten "
-              f"{drifted['last_ten_seconds']} s ({drifted['last_over_first']}x); memory "
-              f"{drifted['memory_before']} -> {drifted['memory_after']}")
-    print(json.dumps(figures))
+    return figures
+
+
+def side_by_side(results: dict[str, dict[str, Any]]) -> list[str]:
+    """The modes' figures in columns: lines to print."""
+    modes = list(results)
+
+    def row(label: str, key: str, *path: str) -> str:
+        values = []
+        for mode in modes:
+            value: Any = results[mode]
+            for part in (*path, key):
+                value = value[part]
+            values.append(f"{value:>11}")
+        return f"  {label:34}" + "".join(values)
+
+    return [f"  {'per batch of ' + str(ENDPOINTS) + ' endpoints':34}" + "".join(f"{mode:>11}" for mode in modes),
+            row("billed transitions per endpoint", "transitions_per_endpoint"),
+            row("Step Functions USD per million", "cost_per_million_endpoints_usd"),
+            row("seconds per batch", "seconds_per_batch"),
+            row("plain loop, seconds per batch", "naive_seconds_per_batch"),
+            row("plain loop over batch (speed-up)", "speedup_vs_naive"),
+            row("DynamoDB read units per endpoint", "rcu_per_endpoint", "dynamodb"),
+            row("  of which the invoker's polling", "poll_rcu_per_endpoint", "dynamodb"),
+            row("DynamoDB write units per endpoint", "wcu_per_endpoint", "dynamodb"),
+            row("  of which the progress item", "progress_wcu_per_endpoint", "dynamodb")]
 
 
 if __name__ == "__main__":

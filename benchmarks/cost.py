@@ -23,7 +23,8 @@ from invocation to the end of the execution:
 - EventBridge: every engagement event the functions put on the bus (each under 64 KB: one
   billed event each).
 - SQS and SNS: every request the functions made to them, and the receipts' queues: each receipt the
-  HTTP API put on the callback queue (SendMessage) and each receive that returned messages and
+  HTTP API put on the callback queue (SendMessage, under the integration's role: the IAM guard
+  counts it once, with the functions' calls) and each receive that returned messages and
   delete batch of the queues' event source mappings (an idle mapping's empty long polls are a
   fixed cost of about 20,000 requests a day per queue, not counted per endpoint).
 - DynamoDB storage and point-in-time-recovery backups: the bytes the run's batches leave in the
@@ -35,12 +36,17 @@ from invocation to the end of the execution:
 Not counted: CloudWatch Logs and metrics, X-Ray, data transfer, Secrets Manager's monthly
 secret fee, free tiers.
 
-The same run measures a plain design: one Lambda function per batch that sends the 50 messages
-one after another through the same stand-in (no orchestration, no receipts, no ledger), priced
-at one request plus its measured duration at 256 MB.
+Each wait mode (the template's WaitMode; --mode endpoint, group or both, the default) runs the
+same batches in a local environment of its own, one after the other: "endpoint" waits for each
+endpoint in a task of its own, "group" once per group of a channel family's endpoints.
 
-Prints dollars per million endpoints by service, ours and the plain design's; the last line is
-one JSON object. Run: python benchmarks/cost.py [--batches 3] [--mix stress|typical]
+The same runs measure a plain design: one Lambda function per batch that sends the 50 messages
+one after another through the same stand-in (no orchestration, no receipts, no ledger), priced
+at one request plus its measured duration at 256 MB (the median over every mode's runs).
+
+Prints dollars per million endpoints by service, the modes side by side with the plain design,
+then the billed units per endpoint; the last line is one JSON object with every mode's figures.
+Run: python benchmarks/cost.py [--batches 3] [--mix stress|typical] [--mode endpoint|group|both]
 """
 
 from __future__ import annotations
@@ -72,6 +78,10 @@ HANDLER_SECONDS = 0.005
 # DynamoDB bills storage as the items' raw size plus 100 bytes per item (its indexing overhead).
 STORAGE_OVERHEAD_BYTES = 100
 GB = 1024**3
+# The template's WaitMode values, in the order the table shows them.
+MODES = ("endpoint", "group")
+# Storage outlives the batch: listed below the per-request total, as the docs' table does.
+STORAGE_SERVICES = ("dynamodb_storage", "dynamodb_pitr")
 DAYS_PER_MONTH = 365 / 12
 
 # List prices, us-east-1, as published on 2026-11-24 (Lambda on x86 and on Arm, Standard workflows, on-demand
@@ -203,22 +213,36 @@ def price(units: dict[str, float], endpoints: int) -> dict[str, Any]:
         by_service[SERVICE_OF[key]] = by_service.get(SERVICE_OF[key], 0.0) + amount * PRICES[key][0]
     scale = 1_000_000 / endpoints
     per_million = {service: round(dollars * scale, 2) for service, dollars in sorted(by_service.items())}
+    requests = sum(dollars for service, dollars in by_service.items() if service not in STORAGE_SERVICES)
     return {"usd_per_million_endpoints": per_million,
-            "total_usd_per_million_endpoints": round(sum(by_service.values()) * scale, 2)}
+            "total_usd_per_million_endpoints": round(sum(by_service.values()) * scale, 2),
+            "total_without_storage_usd_per_million_endpoints": round(requests * scale, 2)}
+
+
+def plain_price(seconds: list[float]) -> dict[str, Any]:
+    """The plain one-Lambda-per-batch design: one request per batch plus its measured duration."""
+    units = {"lambda_requests": float(len(seconds)),
+             "lambda_gb_seconds_arm": sum(seconds) * PLAIN_MEMORY_MB / 1024}
+    return {**price(units, ENDPOINTS * len(seconds)),
+            "seconds_per_batch": round(statistics.median(seconds), 3),
+            "note": "no receipts, no retries, no per-endpoint status"}
 
 
 def queue_requests(local: LocalEnvironment) -> int:
-    """SQS requests of the receipts' path outside the functions: the HTTP API's SendMessage and
-    the event source mappings' receives and deletes."""
+    """SQS requests of the receipts' path that no role makes: the event source mappings' receives
+    and deletes. (The HTTP API's SendMessage is made under the integration's role, ReceiptsApiRole,
+    and counted with the functions' own calls by the IAM guard.)"""
     pollers = [poller for poller in (local.receipt_queue, local.callback_poller) if poller is not None]
-    return local.http_api.queued + sum(poller.requests for poller in pollers)
+    return sum(poller.requests for poller in pollers)
 
 
-def measure(batches: int, mix: str = "stress") -> dict[str, Any]:
+def measure(batches: int, mix: str = "stress", mode: str = "endpoint") -> dict[str, Any]:
+    """One wait mode's figures: ``batches`` batches (after a warm-up batch) in a local environment
+    of its own, deployed with WaitMode ``mode``."""
     behaviours: dict[str, str] = {}
     events = [batch_event(number, behaviours, mix) for number in range(batches + 1)]
     options = LocalOptions(receipt_delay=0.2, latency=LATENCY, deadline_seconds=30, receipt_timeout_seconds=60,
-                           receipt_heartbeat_seconds=30, behaviours=behaviours)
+                           receipt_heartbeat_seconds=30, behaviours=behaviours, parameters={"WaitMode": mode})
     units: Counter[str] = Counter()
     with contextlib.redirect_stdout(sys.stderr), LocalEnvironment(options) as local:
         warm = events.pop()  # warm environments and connections first, as a warm Lambda fleet is
@@ -281,12 +305,12 @@ def measure(batches: int, mix: str = "stress") -> dict[str, Any]:
     endpoints = ENDPOINTS * len(events)
     days = retention_days()
     units.update(storage_units(bytes_after - bytes_before, days))
-    plain_units = {"lambda_requests": float(len(events)),
-                   "lambda_gb_seconds_arm": sum(plain_seconds) * PLAIN_MEMORY_MB / 1024}
     # Four significant digits (a GB-month per endpoint is a few millionths).
     per_endpoint = {key: float(f"{value / endpoints:.4g}") for key, value in sorted(units.items())}
     return {
+        "mode": mode,
         "endpoints": endpoints,
+        "transitions_per_endpoint": round(units["state_transitions"] / endpoints, 3),
         "mix": {"name": mix, **{fault: round(len(slots) / ENDPOINTS, 3) for fault, slots in MIXES[mix].items()}},
         "provider_latency_seconds": LATENCY,
         "units_per_endpoint": per_endpoint,
@@ -301,16 +325,86 @@ def measure(batches: int, mix: str = "stress") -> dict[str, Any]:
                                                                            / max(invocations[name], 1)),
                                        "memory_mb": memory[name]}
                                 for name in sorted(invocations)},
+        # Where the units come from: every AWS call the functions made, by function and action.
+        "aws_calls_per_endpoint": {f"{function} {action}": round(count / endpoints, 3)
+                                   for (function, action), count in sorted(allowed.items())},
         "lambda_usd_per_million_endpoints_measured_durations": round(
             (units["lambda_requests"] * PRICES["lambda_requests"][0] + measured_usd) * 1_000_000 / endpoints, 2),
         "ours": price(dict(units), endpoints),
-        "plain_one_lambda_per_batch": {**price(plain_units, endpoints),
-                                       "seconds_per_batch": round(statistics.median(plain_seconds), 3),
-                                       "note": "no receipts, no retries, no per-endpoint status"},
+        "plain_seconds": [round(seconds, 3) for seconds in plain_seconds],
+    }
+
+
+def compare(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Every mode's figures (``measure``'s, by mode) as one object: the modes' summaries side by
+    side, the plain design priced from every mode's runs, the prices."""
+    plain_seconds = [seconds for figures in results.values() for seconds in figures["plain_seconds"]]
+    first = next(iter(results.values()))
+    return {
+        "mix": first["mix"],
+        "endpoints_per_mode": first["endpoints"],
+        "summary": {mode: {"transitions_per_endpoint": figures["transitions_per_endpoint"],
+                           "total_usd_per_million_endpoints":
+                               figures["ours"]["total_without_storage_usd_per_million_endpoints"],
+                           "total_with_storage_usd_per_million_endpoints":
+                               figures["ours"]["total_usd_per_million_endpoints"]}
+                    for mode, figures in results.items()},
+        "modes": {mode: {key: value for key, value in figures.items() if key != "plain_seconds"}
+                  for mode, figures in results.items()},
+        "plain_one_lambda_per_batch": plain_price(plain_seconds),
         "prices": {"date": PRICES_DATE, "region": PRICES_REGION,
                    **{key: {"usd": value, "per": unit, "source": source}
                       for key, (value, unit, source) in PRICES.items()}},
     }
+
+
+# Units per endpoint the second table shows, with their labels.
+UNIT_ROWS = (("state_transitions", "billed transitions"), ("lambda_requests", "Lambda requests"),
+             ("dynamodb_write_units", "DynamoDB write units"), ("dynamodb_read_units", "DynamoDB read units"),
+             ("http_api_requests", "HTTP API requests"), ("eventbridge_events", "EventBridge events"),
+             ("sqs_requests", "SQS requests"), ("sns_requests", "SNS requests"))
+
+
+def table(compared: dict[str, Any]) -> list[str]:
+    """The by-service dollars per million endpoints, the modes side by side with the plain loop,
+    then the units per endpoint behind them: lines to print."""
+    modes = list(compared["modes"])
+    plain = compared["plain_one_lambda_per_batch"]
+    costs = {mode: figures["ours"] for mode, figures in compared["modes"].items()}
+    services = sorted({service for ours in costs.values() for service in ours["usd_per_million_endpoints"]},
+                      key=lambda service: (service in STORAGE_SERVICES,
+                                           -max(ours["usd_per_million_endpoints"].get(service, 0.0)
+                                                for ours in costs.values()), service))
+
+    def row(label: str, values: list[str]) -> str:
+        return f"  {label:22}" + "".join(f"{value:>11}" for value in values)
+
+    def dollars(mode: str, service: str) -> str:
+        return f"{costs[mode]['usd_per_million_endpoints'].get(service, 0.0):.2f}"
+
+    lines = ["per million endpoints (USD):", row("service", [*modes, "plain"])]
+    for service in services:
+        if service in STORAGE_SERVICES:
+            continue
+        plain_usd = plain["usd_per_million_endpoints"].get(service)
+        lines.append(row(service, [*(dollars(mode, service) for mode in modes),
+                                   "" if plain_usd is None else f"{plain_usd:.2f}"]))
+    lines.append(row("total", [*(f"{costs[mode]['total_without_storage_usd_per_million_endpoints']:.2f}"
+                                 for mode in modes), f"{plain['total_usd_per_million_endpoints']:.2f}"]))
+    for service in services:
+        if service in STORAGE_SERVICES:
+            lines.append(row(service, [*(dollars(mode, service) for mode in modes), ""]))
+    lines.append(row("total with storage", [*(f"{costs[mode]['total_usd_per_million_endpoints']:.2f}"
+                                              for mode in modes), ""]))
+    lines.append("per endpoint:")
+    lines.append(row("unit", modes))
+    for key, label in UNIT_ROWS:
+        lines.append(row(label, [f"{compared['modes'][mode]['units_per_endpoint'].get(key, 0.0):.3f}"
+                                 for mode in modes]))
+    ledgers = {mode: compared["modes"][mode]["ledger"] for mode in modes}
+    lines.append(row("ledger bytes", [str(ledgers[mode]["bytes_per_endpoint"]) for mode in modes]))
+    lines.append(row("ledger items", [f"{ledgers[mode]['items_per_endpoint']:.2f}" for mode in modes]))
+    return lines
 
 
 def main() -> None:
@@ -318,21 +412,24 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=3)
     parser.add_argument("--mix", choices=sorted(MIXES), default="stress",
                         help="the batches' share of provider faults (see MIXES)")
+    parser.add_argument("--mode", choices=[*MODES, "both"], default="both",
+                        help="the template's WaitMode to measure, or both (one local environment after the other)")
     args = parser.parse_args()
-    figures = measure(args.batches, args.mix)
-    ours, plain = figures["ours"], figures["plain_one_lambda_per_batch"]
-    print(f"{figures['endpoints']} endpoints, {args.mix} mix; list prices {PRICES_REGION}, {PRICES_DATE}")
-    print("per million endpoints (USD):")
-    for service, dollars in ours["usd_per_million_endpoints"].items():
-        print(f"  {service:16} {dollars:8.2f}")
-    print(f"  {'total':16} {ours['total_usd_per_million_endpoints']:8.2f}")
-    ledger = figures["ledger"]
-    print(f"ledger: {ledger['bytes_per_endpoint']} bytes and {ledger['items_per_endpoint']} items per endpoint "
-          f"({ledger['gb_per_million_endpoints']} GB per million) kept {ledger['retention_days']} days: "
-          "dynamodb_storage and dynamodb_pitr above")
+    modes = list(MODES) if args.mode == "both" else [args.mode]
+    compared = compare({mode: measure(args.batches, args.mix, mode) for mode in modes})
+    plain = compared["plain_one_lambda_per_batch"]
+    print(f"{compared['endpoints_per_mode']} endpoints per mode, {args.mix} mix; "
+          f"list prices {PRICES_REGION}, {PRICES_DATE}")
+    for line in table(compared):
+        print(line)
+    for mode, figures in compared["modes"].items():
+        ledger = figures["ledger"]
+        print(f"{mode} mode: {figures['transitions_per_endpoint']} billed transitions per endpoint; ledger "
+              f"{ledger['bytes_per_endpoint']} bytes in {ledger['items_per_endpoint']} items per endpoint "
+              f"({ledger['gb_per_million_endpoints']} GB per million) kept {ledger['retention_days']} days")
     print(f"plain one-Lambda-per-batch loop: {plain['total_usd_per_million_endpoints']:.2f} "
-          f"({plain['note']})")
-    print(json.dumps(figures))
+          f"({plain['note']}, {plain['seconds_per_batch']} s a batch)")
+    print(json.dumps(compared))
 
 
 if __name__ == "__main__":

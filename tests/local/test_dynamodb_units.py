@@ -49,3 +49,11 @@ def test_a_query_costs_every_item_of_the_partition_whatever_its_filter_and_a_pro
         assert book.progress("nothing-final-yet") == 0
     assert units == {"poll_calls": 2, "poll_rcu": 2.0, "poll_wcu": 0.0}
     dynamodb_units.reset()
+
+
+def test_a_groups_check_of_its_open_records_is_not_the_invokers_polling(book):
+    book.begin_send("b", "e0", channel="SMS", provider="http", about={"group": "g0"})
+    with metered() as units:
+        assert [record["sk"] for record in book.open_in_group("b", "g0")] == ["e0"]
+    assert units == {"other_calls": 1, "other_rcu": 1.0, "other_wcu": 0.0}
+    dynamodb_units.reset()

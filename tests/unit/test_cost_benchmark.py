@@ -82,3 +82,62 @@ def test_the_ledger_is_sized_by_dynamodbs_rules_plus_the_per_item_overhead(cost)
 
     # "pk" + "abc" = 5, "n" + 12 (2 digits: 1 + 1 byte) = 3; "pk" + "é" (2 bytes) = 4; plus 100 each.
     assert cost.ledger_bytes(Scanned()) == (2, 5 + 3 + 4 + 2 * cost.STORAGE_OVERHEAD_BYTES)
+
+
+def test_the_total_lists_storage_apart(cost):
+    priced = cost.price({"state_transitions": 40_000.0, "dynamodb_storage_gb_months": 4.0}, endpoints=1_000_000)
+    assert priced["total_without_storage_usd_per_million_endpoints"] == 1.0
+    assert priced["total_usd_per_million_endpoints"] == 2.0
+
+
+def test_the_plain_loop_is_one_request_per_batch_and_its_duration(cost):
+    plain = cost.plain_price([2.0, 4.0, 3.0])
+    # 3 requests and 9 s at 256 MB on Arm, for 150 endpoints.
+    expected = (3 * 0.20 / 1_000_000 + 9 * 0.25 * 0.0000133334) * 1_000_000 / 150
+    assert plain["total_usd_per_million_endpoints"] == round(expected, 2)
+    assert plain["seconds_per_batch"] == 3.0
+
+
+def figures(cost, mode, transitions, plain_seconds):
+    """What measure() returns for one mode, reduced to what compare() and table() read."""
+    units = {"state_transitions": transitions, "dynamodb_write_units": 3.0, "lambda_requests": 1.0,
+             "dynamodb_storage_gb_months": 0.000001}
+    return {"mode": mode, "endpoints": 150, "transitions_per_endpoint": transitions,
+            "mix": {"name": "typical"}, "units_per_endpoint": units,
+            "ledger": {"bytes_per_endpoint": 1000, "items_per_endpoint": 2.0},
+            "ours": cost.price({key: value * 150 for key, value in units.items()}, endpoints=150),
+            "plain_seconds": plain_seconds}
+
+
+def test_both_modes_are_compared_side_by_side(cost):
+    compared = cost.compare({"endpoint": figures(cost, "endpoint", 1.06, [7.0, 7.2]),
+                             "group": figures(cost, "group", 0.2, [7.1])})
+    assert list(compared["modes"]) == ["endpoint", "group"]
+    # 1.06 transitions, 3 write units and a Lambda request per endpoint: 26.50 + 1.88 + 0.20.
+    assert compared["summary"]["endpoint"]["total_usd_per_million_endpoints"] == 28.58
+    assert compared["summary"]["group"]["transitions_per_endpoint"] == 0.2
+    assert compared["summary"]["group"]["total_with_storage_usd_per_million_endpoints"] == 7.33
+    # The plain loop from every mode's runs.
+    assert compared["plain_one_lambda_per_batch"]["seconds_per_batch"] == 7.1
+    assert all("plain_seconds" not in mode for mode in compared["modes"].values())
+    assert compared["prices"]["date"] == cost.PRICES_DATE
+
+    lines = cost.table(compared)
+    assert lines[1].split() == ["service", "endpoint", "group", "plain"]
+    rows = {line[:24].strip(): line[24:].split() for line in lines[2:]}  # a label, then the columns
+    assert rows["step_functions"] == ["26.50", "5.00"]  # the plain loop has no state machine
+    assert rows["lambda"][:2] == ["0.20", "0.20"]
+    assert rows["total"][:2] == ["28.58", "7.08"]
+    assert rows["dynamodb_storage"] == ["0.25", "0.25"]
+    assert rows["total with storage"] == ["28.83", "7.33"]
+    assert rows["billed transitions"] == ["1.060", "0.200"]
+    # Storage below the total, the units per endpoint after both.
+    labels = list(rows)
+    assert labels.index("total") < labels.index("dynamodb_storage") < labels.index("billed transitions")
+
+
+def test_one_mode_alone_has_one_column(cost):
+    compared = cost.compare({"group": figures(cost, "group", 0.2, [7.1])})
+    lines = cost.table(compared)
+    assert lines[1].split() == ["service", "group", "plain"]
+    assert cost.MODES == ("endpoint", "group")

@@ -17,8 +17,8 @@ numbers about one byte per two significant digits plus one, binary by length, bo
 one byte, lists and maps 3 bytes plus one per element.
 
 Calls are tallied by kind: ``poll`` (the invoker's polling reads: the batch progress item, and
-the Query filtered to final records), ``progress`` (the writers' updates of the progress item)
-or ``other``. Used by ``benchmarks/batch.py``.
+the Query filtered to final records; not a group's Query of its open records), ``progress`` (the
+writers' updates of the progress item) or ``other``. Used by ``benchmarks/batch.py``.
 """
 
 from __future__ import annotations
@@ -153,8 +153,11 @@ def _kind(body: Mapping[str, Any], key: Mapping[str, Any] | None = None, *, writ
     pk = next(iter((key or {}).get("pk", {}).values()), "")
     if isinstance(pk, str) and pk.startswith(_PROGRESS_PREFIX):
         return "progress" if write else "poll"
-    if not write and "FilterExpression" in body and "KeyConditionExpression" in body:
-        return "poll"  # the invoker's read of newly final records (the only filtered Query)
+    # The invoker's read of newly final records; a group's check of its open records (group wait
+    # mode, filtered on the records' group) is the group's, not the polling's.
+    if (not write and "FilterExpression" in body and "KeyConditionExpression" in body
+            and "group" not in (body.get("ExpressionAttributeNames") or {}).values()):
+        return "poll"
     return "other"
 
 
