@@ -187,3 +187,22 @@ def test_a_group_stays_within_its_bytes():
     assert len(made) > 1
     assert all(len(json.dumps(g["recipients"])) <= 64_000 for g in made)
     assert made[0]["label"].startswith("Send push (")
+
+
+def test_a_retried_attempt_leaves_alone_only_what_an_earlier_one_finished(group):
+    from journey_activity.handlers.send import _done_earlier
+    from journey_activity.ledger.keys import record_key
+    from journey_activity.ledger.table import _to_item
+
+    sfn = Sfn({"token-1"})
+    _deliver(group, sfn, "a")
+    records = {record["sk"]: record for record in group.group_records(BATCH, "g0")}
+    assert _done_earlier(group, records["a"]) == "final"
+    assert _done_earlier(group, records["b"]) == "sent"  # SENT, and its pointer linked
+    assert _done_earlier(group, None) is None  # never begun
+    # SENT, but the attempt stopped before linking its pointer: sent again? No: linked again.
+    assert group.begin_send(BATCH, "d", channel="SMS", provider="http", about={"group": "g0"})[0]
+    group._update(_to_item(record_key(BATCH, "d")), {"status": "SENT", "provider_message_id": "msg-d"})
+    assert _done_earlier(group, group.get(BATCH, "d")) is None
+    assert group.begin_send(BATCH, "e", channel="SMS", provider="http", about={"group": "g0"})[0]
+    assert _done_earlier(group, group.get(BATCH, "e")) is None  # SENDING: its lease decides

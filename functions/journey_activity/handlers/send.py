@@ -488,6 +488,25 @@ def group_send_seconds(task: GroupTask) -> float | None:
     return min(task.receipt.heartbeat_seconds, task.receipt.timeout_seconds) / 2
 
 
+def _done_earlier(book: Ledger, record: dict[str, Any] | None) -> str | None:
+    """"final" or "sent" when an earlier attempt of the group finished this endpoint's part; None
+    when this attempt must send it (or link it again: sent, but its pointer is not linked)."""
+    if record is None:
+        return None
+    if is_final(record):
+        return "final"
+    if record.get("status") != LedgerStatus.SENT.value:
+        return None
+    provider, message_id = str(record.get("provider", "")), record.get("provider_message_id")
+    if message_id:
+        pointer = book.pointer(provider, str(message_id))
+    elif record.get("outcome_unknown"):
+        pointer = book.key_pointer(provider, idempotency_key(str(record["pk"]), str(record["sk"])))
+    else:
+        return None
+    return "sent" if pointer and pointer.get("batch_id") and not pointer.get("receipts") else None
+
+
 def send_and_wait_group(task: GroupTask, settings: ProviderSettings, deadline: float | None = None) -> dict[str, Any]:
     """Send the group's endpoints that were not sent yet (concurrently, paced, each by the same
     protocol as an endpoint's own task), then leave the group's task open for its receipts:
@@ -509,8 +528,16 @@ def send_and_wait_group(task: GroupTask, settings: ProviderSettings, deadline: f
             stop = time.monotonic() + window
             deadline = stop if deadline is None else min(deadline, stop)
 
+        # A retried attempt reads its group once and leaves alone what an earlier attempt finished:
+        # a final endpoint, and a sent one whose pointer is linked (its receipt finds it).
+        earlier = {record["sk"]: record for record in book.group_records(batch_id, group.id)} \
+            if task.retry_count else {}
+
         def one(recipient: RecipientRef) -> str:
             logger.thread_safe_append_keys(endpoint_id=recipient.endpoint_id, channel=recipient.channel)
+            done = _done_earlier(book, earlier.get(recipient.endpoint_id))
+            if done:
+                return done
             if deadline is not None and deadline <= time.monotonic():
                 errors.append(ProviderThrottled(f"the group's send window ({window:g} s) is over", None))
                 return "left"
