@@ -145,3 +145,19 @@ def test_a_connect_journey_gets_the_same_answer_in_group_mode(make_local):
     assert answers[EXAMPLE_IDS["bad"]] == {"status": "SKIPPED", "channel": "SMS", "reason": "invalid_profile",
                                            "attempts": 0}
     assert answers[EXAMPLE_IDS["bad_phone"]]["reason"] == "address_invalid"
+
+
+def test_a_connect_action_can_wait_per_group_in_an_endpoint_deployment(make_local):
+    from .test_connect_workflow import ACTIONS, event_of, result_data
+
+    actions = {name: {**action, "wait_mode": "group"} for name, action in ACTIONS.items()}
+    local = make_local(environment={"CONNECT_ACTIONS": json.dumps(actions)}, deadline_seconds=None)
+    event = event_of(list(range(6)))
+    answers = result_data(local.invoke(event))
+    assert {answer["status"] for answer in answers.values()} == {"DELIVERED"}
+    from journey_activity.triggers import connect
+
+    arn = local.execution_arn(connect.batch_id_for(event))
+    local.wait_for_execution(arn)
+    states = [e["stateEnteredEventDetails"]["name"] for e in local.history(arn) if e["type"] == "TaskStateEntered"]
+    assert states.count("Send the group and wait for its delivery receipts") == 1
