@@ -217,7 +217,8 @@ def check(local: LocalEnvironment, batches: list[Batch]) -> dict[str, Any]:
                 if len(wrong_examples) < 5:
                     wrong_examples.append(f"{endpoint_id} ({batch.faults[endpoint_id]}): {status}, expected {expected}"
                                           f" [{records[endpoint_id].get('reason')}: "
-                                          f"{str(records[endpoint_id].get('error'))[:120]}; late receipt "
+                                          f"{str(records[endpoint_id].get('error'))[:120]}; last error "
+                                          f"{str(records[endpoint_id].get('last_error'))[:160]}; late receipt "
                                           f"{records[endpoint_id].get('late_receipt_status')}; receipts "
                                           f"{receipts.get(records[endpoint_id].get('provider_message_id'))}]")
             if reported.get((batch_id, endpoint_id)) != {status.lower()}:

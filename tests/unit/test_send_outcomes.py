@@ -312,3 +312,29 @@ def test_a_waiting_task_never_waits_for_a_send_slot_past_half_its_heartbeat(endp
     with Stubber(aws.client("stepfunctions")):
         sender.send(_paced_task(60), settings)
     assert [request.endpoint_id for request in provider.requests] == ["ep-1"]
+
+
+def _group_task(heartbeat: float, endpoint_ids: tuple[str, ...] = ("ep-1",)) -> Any:
+    return sender.GroupTask(task_token=TOKEN, context=BatchContext(batch_id="batch-1", source="test"),
+                            group={"id": "g0", "label": "Send push (1 endpoint)", "sender": "push-fn",
+                                   "recipients": [{"endpoint_id": e, "channel": "GCM", "part": 0}
+                                                  for e in endpoint_ids]},
+                            receipt={"timeout_seconds": heartbeat * 4, "heartbeat_seconds": heartbeat})
+
+
+def test_a_group_sends_only_with_the_providers_whole_timeout_left_in_its_window(endpoint, monkeypatch):
+    """The group's send window is half its heartbeat: a send that would not have the provider's
+    whole timeout left in it is not started (it would fail as unavailable for want of time, and
+    use up the retries meant for an outage): the attempt fails ProviderThrottled, retried later."""
+    provider = _Answering(SendResult("msg-group-1"))
+    monkeypatch.setattr(sender, "provider_for", lambda config: provider)
+    settings = settings_from({"CHANNEL_PROVIDERS": json.dumps(
+        {"GCM": {"url": "https://push.example.com/send", "name": "push", "timeout_seconds": 5}})})
+    with pytest.raises(sender.ProviderThrottled, match="send window"):
+        sender.send_and_wait_group(_group_task(heartbeat=8), settings)  # a 4 s window, a 5 s timeout
+    assert provider.requests == []
+    with Stubber(aws.client("stepfunctions")):
+        outcome = sender.send_and_wait_group(_group_task(heartbeat=20), settings)  # 10 s
+    assert outcome["sent"] == 1
+    assert [request.endpoint_id for request in provider.requests] == ["ep-1"]
+    assert endpoint.get("batch-1", "ep-1")["group"] == "g0"

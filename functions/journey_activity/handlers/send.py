@@ -538,8 +538,12 @@ def send_and_wait_group(task: GroupTask, settings: ProviderSettings, deadline: f
             done = _done_earlier(book, earlier.get(recipient.endpoint_id))
             if done:
                 return done
-            if deadline is not None and deadline <= time.monotonic():
-                errors.append(ProviderThrottled(f"the group's send window ({window:g} s) is over", None))
+            config = settings.provider_for(recipient.channel)
+            # A send starts only with the provider's whole timeout left in the window: cut short, a
+            # provider call would fail as unavailable (or worse, ambiguous) for want of time alone.
+            needed = config.timeout_seconds if config is not None else 0.0
+            if deadline is not None and deadline - time.monotonic() < needed:
+                errors.append(ProviderThrottled("no time left in the group's send window for a provider call", None))
                 return "left"
             endpoint = SendTask(context=task.context, recipient=recipient, receipt=task.receipt, group=group.id,
                                 retry_count=task.retry_count)
