@@ -1,9 +1,19 @@
 """What a million endpoints cost on AWS, counted from the calls a local run actually makes.
 
-Runs 50-endpoint batches (every channel, with a mix of provider retries, bounces and skipped
-endpoints: --mix stress, the soak's fault rates, or typical; see MIXES) through the whole local
-stack, counts every billed unit, and prices it with the list prices below. Counted, per batch,
-from invocation to the end of the execution:
+Runs 50-endpoint batches (with a mix of provider retries, bounces and skipped endpoints: --mix
+stress, the soak's fault rates, or typical; see MIXES) through the whole local stack, counts every
+billed unit, and prices it with the list prices below. The batches' shape (--shape):
+
+- connect (the default, the live trigger): Amazon Connect outbound campaigns' journey custom action,
+  50 profiles (ProfileId, CustomerData, IdempotencyToken) of one action from CONNECT_ACTIONS. A
+  Connect action has one channel: SMS here, sent by the SMS/voice family's sender through the
+  generic HTTP stand-in (the provider every channel has locally), so one sender family and, in
+  group mode, one group a batch. The faults are set by address, as for Pinpoint; Connect's event
+  has no opt-out, so the skipped 6% are profiles without a phone number or with an unusable one.
+- pinpoint (the legacy trigger): Amazon Pinpoint custom-channel batches over six channels (four
+  sender families, four groups a batch).
+
+Counted, per batch, from invocation to the end of the batch's executions:
 
 - Step Functions (Standard): state transitions, from the execution's history: every state
   entered, plus one for each retry of a task (AWS bills a retry as a transition).
@@ -11,11 +21,21 @@ from invocation to the end of the execution:
   priced at its Architectures' rate (the template's functions run on arm64: a fifth less).
   The duration is modeled, not taken from the local clock: the local engine runs every service
   and function on two cores, so a send that takes 150 ms on AWS takes seconds here (the measured
-  figure is printed too, as an upper bound). Modeled, per invocation: AWS_CALL_SECONDS for each
-  AWS call the function made (counted by the local IAM guard, which sees every call), plus
-  LATENCY for each provider request, plus HANDLER_SECONDS; rounded up to the millisecond as
-  Lambda bills. The invoker is the exception: it waits for outcomes in real time, so its
-  measured duration is used.
+  figure is printed too, as an upper bound). Each invocation is modeled on its own
+  (invocation_seconds; InvocationLog records its event, the AWS calls the local IAM guard saw it
+  make, and the provider requests for its endpoints by idempotency key) and rounded up to the
+  millisecond as Lambda bills: HANDLER_SECONDS, plus AWS_CALL_SECONDS for each AWS call made
+  outside the sender's workers, plus its endpoints' work on its threads. A sender sends a group
+  ("Send the group and wait", group mode) or its family's endpoints ("Send to every endpoint at
+  once", endpoint mode) on min(GROUP_WORKERS, endpoints) threads: each endpoint's work (LATENCY per
+  provider request it made, plus its even share of the invocation's other AWS calls) is run in
+  order on the first free thread (pool_seconds), so n equal endpoints take ceil(n / 16) endpoint
+  times, and a retried attempt whose one endpoint still sends takes that endpoint's time. A group
+  attempt's serial part is its open and close (GROUP_OPEN_CALLS, GROUP_RETRY_CALLS on a retry,
+  GROUP_CLOSE_CALLS). An endpoint's own task has one endpoint: every call and request one after
+  another, as every other function's calls are. The serial model (every call and request of an
+  invocation one after another: the model before the workers were counted) is printed too. The
+  invoker is the exception: it waits for outcomes in real time, so its measured duration is used.
 - DynamoDB (on-demand): read and write request units from the items each call touched, by
   DynamoDB's own rounding rules (journey_activity_local.engine.dynamodb_units: strongly consistent and
   eventually consistent reads, conditional writes whose condition failed included).
@@ -40,35 +60,57 @@ Each wait mode (the template's WaitMode; --mode endpoint, group or both, the def
 same batches in a local environment of its own, one after the other: "endpoint" waits for each
 endpoint in a task of its own, "group" once per group of a channel family's endpoints.
 
-The same runs measure a plain design: one Lambda function per batch that sends the 50 messages
-one after another through the same stand-in (no orchestration, no receipts, no ledger), priced
-at one request plus its measured duration at 256 MB (the median over every mode's runs).
+The same runs measure a plain design: one Lambda function per batch that sends the batch's
+messages one after another through the same stand-in (a Connect profile without a phone number
+has none; no orchestration, no receipts, no ledger), priced at one request plus its measured
+duration at 256 MB (the median over every mode's runs).
 
 Prints dollars per million endpoints by service, the modes side by side with the plain design,
 then the billed units per endpoint; the last line is one JSON object with every mode's figures.
 Run: python benchmarks/cost.py [--batches 3] [--mix stress|typical] [--mode endpoint|group|both]
+                               [--shape connect|pinpoint]
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
+import heapq
 import json
 import math
 import statistics
 import sys
+import threading
 import time
 from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from journey_activity.triggers.pinpoint import batch_id_for
+from journey_activity.handlers.send import GROUP_WORKERS, idempotency_key
+from journey_activity.triggers import connect, pinpoint
 from journey_activity_local.engine.dynamodb_units import item_size, metered
+from journey_activity_local.runtime.lambda_endpoint import ThrottledError
 from journey_activity_local.stack import TABLE_NAME, LocalEnvironment, LocalOptions, default_template
 from journey_activity_local.template import Template
 
 ENDPOINTS = 50
 LATENCY = 0.1
 CHANNELS = ("SMS", "EMAIL", "GCM", "APNS", "VOICE", "CUSTOM")
+# The batches' shape (--shape), the live trigger first: Amazon Connect custom-action batches (one
+# channel per action) or Amazon Pinpoint custom-channel batches (every channel in one batch).
+SHAPES = ("connect", "pinpoint")
+# The Connect shape's one action: SMS, sent by the SMS/voice family's sender through the generic
+# HTTP stand-in (locally every channel's provider unless told otherwise), as the Pinpoint batches are.
+CONNECT_ACTION_ID = "cost-reminder"
+CONNECT_ACTIONS = {CONNECT_ACTION_ID: {"channel": "SMS", "message": "Hello {{Attributes.Customer.FirstName|there}}"}}
+# A group attempt's AWS calls outside its workers: open_group's two writes (the group item, the
+# progress item's counter) first; on a retried attempt the Query of the group's records
+# (group_records), then, unless the attempt failed, group_remaining's read.
+GROUP_OPEN_CALLS = 2
+GROUP_RETRY_CALLS = 1
+GROUP_CLOSE_CALLS = 1
 PLAIN_MEMORY_MB = 256
 # A DynamoDB or Step Functions API call from Lambda in the same Region: single-digit to low
 # double-digit milliseconds; 10 ms is the assumption.
@@ -159,6 +201,179 @@ def batch_event(number: int, behaviours: dict[str, str], mix: str = "stress") ->
             "Data": "Hello {{User.UserAttributes.FirstName|there}}", "Endpoints": endpoints}
 
 
+def connect_event(number: int, behaviours: dict[str, str], mix: str = "stress") -> dict[str, Any]:
+    """50 profiles of one Connect custom action (SMS, CONNECT_ACTIONS), with the faults of ``mix``
+    by address, as ``batch_event``'s. Connect's event carries no opt-out: the skipped slots are a
+    profile without a phone number (7 and 31: address_missing) and one whose number is unusable
+    (13: address_invalid)."""
+    faults = {slot: behaviour for behaviour, slots in MIXES[mix].items() for slot in slots}
+    profiles = []
+    for index in range(ENDPOINTS):
+        profile_id = hashlib.md5(f"cost-{number}-{index}".encode()).hexdigest()  # 32 hex, like Connect's ids
+        to = address("SMS", number, index)
+        data: dict[str, Any] = {"profileId": profile_id, "firstName": f"Name{index}", "mobilePhoneNumber": to}
+        slot = index % 50
+        if slot in (7, 31):
+            del data["mobilePhoneNumber"]
+        elif slot == 13:
+            data["mobilePhoneNumber"] = "not-an-address"
+        elif slot in faults:
+            behaviours[to] = faults[slot]
+        profiles.append({"ProfileId": profile_id, "CustomerData": json.dumps(data),
+                         "IdempotencyToken": hashlib.sha256(f"cost-{number}-{index}".encode()).hexdigest()})
+    run = f"cost-campaign#2026-11-24T08-{number:02d}-00Z"
+    return {"InvocationMetadata": {"CampaignContext": {"CampaignId": "cost-campaign", "RunId": run,
+                                                       "ActionId": CONNECT_ACTION_ID, "CampaignName": "cost"}},
+            "Items": {"CustomerProfiles": profiles}}
+
+
+def shape_event(shape: str, number: int, behaviours: dict[str, str], mix: str) -> dict[str, Any]:
+    return connect_event(number, behaviours, mix) if shape == "connect" else batch_event(number, behaviours, mix)
+
+
+def batch_id_of(shape: str, event: dict[str, Any]) -> str:
+    return connect.batch_id_for(event) if shape == "connect" else pinpoint.batch_id_for(event)
+
+
+def plain_sends(shape: str, event: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """What the plain loop sends for a batch: (endpoint id, channel, address, message); a Connect
+    profile without a phone number is left out (there is nothing to send to)."""
+    if shape != "connect":
+        return [(endpoint_id, item["ChannelType"], item["Address"], event["Data"])
+                for endpoint_id, item in event["Endpoints"].items()]
+    message = str(CONNECT_ACTIONS[CONNECT_ACTION_ID]["message"])
+    sends = []
+    for item in event["Items"]["CustomerProfiles"]:
+        phone = json.loads(item["CustomerData"]).get("mobilePhoneNumber")
+        if phone:
+            sends.append((item["ProfileId"], "SMS", phone, message))
+    return sends
+
+
+def pool_seconds(works: Sequence[float], workers: int) -> float:
+    """The wall-clock time of ``works`` (seconds each) run on ``workers`` threads, each thread
+    taking the next work in order as soon as it is free (as ThreadPoolExecutor.map's queue is
+    drained): uniform works take ceil(n / workers) rounds, one long work at least its own time."""
+    free = [0.0] * max(1, min(workers, len(works)))
+    for work in works:
+        heapq.heappush(free, heapq.heappop(free) + work)
+    return max(free)
+
+
+def invocation_seconds(serial_calls: int, worker_calls: int, provider_requests: Sequence[int],
+                       workers: int = GROUP_WORKERS) -> float:
+    """One invocation's modeled duration: HANDLER_SECONDS, AWS_CALL_SECONDS for each of its calls
+    outside its workers (``serial_calls``), then its endpoints (one entry of ``provider_requests``
+    each: the requests that endpoint's send made) on min(``workers``, endpoints) threads
+    (:func:`pool_seconds`), each endpoint's work LATENCY per provider request plus its share of
+    ``worker_calls`` (shared evenly: the guard counts an invocation's calls, not an endpoint's).
+    Without endpoints (every function but a sender) every call is serial; with one endpoint (an
+    endpoint's own task) it is the serial model, every call and request one after another."""
+    if not provider_requests:
+        return HANDLER_SECONDS + (serial_calls + worker_calls) * AWS_CALL_SECONDS
+    share = worker_calls * AWS_CALL_SECONDS / len(provider_requests)
+    works = [share + requests * LATENCY for requests in provider_requests]
+    return HANDLER_SECONDS + serial_calls * AWS_CALL_SECONDS + pool_seconds(works, workers)
+
+
+def serial_seconds(calls: int, provider_requests: Sequence[int]) -> float:
+    """The same invocation as if its calls and requests ran one after another (the model before
+    the senders' workers were counted): an upper bound of :func:`invocation_seconds`."""
+    return HANDLER_SECONDS + calls * AWS_CALL_SECONDS + sum(provider_requests) * LATENCY
+
+
+def sender_work(event: dict[str, Any], calls: int, succeeded: bool) -> tuple[str, list[str], int]:
+    """A sender invocation's (batch id, endpoint ids its workers take in order, AWS calls outside
+    its workers) from its event: a group attempt (its group's endpoints; GROUP_OPEN_CALLS, on a
+    retry GROUP_RETRY_CALLS, and GROUP_CLOSE_CALLS when it succeeded, serial; a group whose
+    receipts were all in by the attempt's end is resumed from there, counted with the workers'
+    calls), "Wait for the group's remaining receipts" (no endpoints: every call serial), "Send to
+    every endpoint at once" (the family's own endpoints: every call in the workers) or an
+    endpoint's own task (one endpoint)."""
+    context = event.get("context") or {}
+    batch_id = str(context.get("batch_id", ""))
+    group = event.get("group")
+    if isinstance(group, dict):
+        if event.get("wait_only"):
+            return batch_id, [], calls
+        ids = [str(recipient["endpoint_id"]) for recipient in group.get("recipients") or []]
+        serial = (GROUP_OPEN_CALLS + (GROUP_RETRY_CALLS if event.get("retry_count") else 0)
+                  + (GROUP_CLOSE_CALLS if succeeded else 0))
+        return batch_id, ids, min(serial, calls)
+    if "recipients" in event:
+        return batch_id, [str(recipient["endpoint_id"]) for recipient in event["recipients"]
+                          if recipient.get("sender") == event.get("sender")], 0
+    recipient = event.get("recipient") or {}
+    return batch_id, [str(recipient["endpoint_id"])] if "endpoint_id" in recipient else [], 0
+
+
+@dataclass
+class Invocation:
+    """One Lambda invocation of a local run: its function, event, whether it succeeded, the AWS
+    calls its environment made (the IAM guard's report for it) and the provider's requests per
+    idempotency key made while it ran (its own endpoints' and, by chance, those of invocations
+    running at the same time)."""
+
+    function: str
+    event: bytes
+    succeeded: bool
+    calls: int
+    provider_requests: dict[str, int]
+
+    def billed_ms(self, sender: bool) -> tuple[int, int, int]:
+        """(modeled ms, serial-model ms, provider requests of its own endpoints), each ms rounded up as
+        Lambda bills an invocation."""
+        if not sender:
+            seconds = invocation_seconds(self.calls, 0, [])
+            return math.ceil(seconds * 1000), math.ceil(seconds * 1000), 0
+        try:
+            event = json.loads(self.event or b"{}")
+        except ValueError:
+            event = {}
+        batch_id, ids, serial = sender_work(event if isinstance(event, dict) else {}, self.calls, self.succeeded)
+        requests = [self.provider_requests.get(idempotency_key(batch_id, endpoint_id), 0) for endpoint_id in ids]
+        return (math.ceil(invocation_seconds(serial, self.calls - serial, requests) * 1000),
+                math.ceil(serial_seconds(self.calls, requests) * 1000), sum(requests))
+
+
+class InvocationLog:
+    """Every invocation the local Lambda endpoint runs from now on (:class:`Invocation`), recorded
+    by wrapping the registry's ``invoke`` and its guard-report ``absorb`` (one report per
+    invocation, from the environment that ran it)."""
+
+    def __init__(self, local: LocalEnvironment) -> None:
+        self.records: list[Invocation] = []
+        registry, provider, here = local.registry, local.provider, threading.local()
+        invoke, absorb = registry.invoke, registry.absorb
+
+        def absorbing(report: Any) -> None:
+            here.report = report
+            if absorb is not None:
+                absorb(report)
+
+        def record(spec: Any, raw: bytes, before: dict[str, int], succeeded: bool) -> None:
+            after, report = provider.attempts, here.report
+            calls = sum(report.allowed.values()) if report is not None else 0
+            moved = {key: count - before.get(key, 0) for key, count in after.items() if count != before.get(key, 0)}
+            self.records.append(Invocation(spec.logical_id, raw, succeeded, calls, moved))
+
+        def invoking(spec: Any, raw: bytes) -> bytes:
+            here.report = None
+            before = provider.attempts
+            try:
+                answer = invoke(spec, raw)
+            except ThrottledError:  # not run, not billed
+                raise
+            except Exception:
+                record(spec, raw, before, False)
+                raise
+            record(spec, raw, before, True)
+            return answer
+
+        registry.invoke = invoking  # type: ignore[method-assign]
+        registry.absorb = absorbing
+
+
 def transitions(history: list[dict[str, Any]]) -> int:
     """States entered, plus one for each retry of a task (a task scheduled again)."""
     types = Counter(event["type"] for event in history)
@@ -168,7 +383,8 @@ def transitions(history: list[dict[str, Any]]) -> int:
     return entered + max(0, scheduled - task_entered)
 
 
-def plain_loop(provider_url: str, event: dict[str, Any]) -> float:
+def plain_loop(provider_url: str, sends: list[tuple[str, str, str, str]], batch: str) -> float:
+    """The plain design's batch: ``sends`` (:func:`plain_sends`) one after another, no retries."""
     from journey_activity.config import HttpProviderConfig
     from journey_activity.errors import ProviderError
     from journey_activity.providers.base import SendRequest
@@ -176,11 +392,10 @@ def plain_loop(provider_url: str, event: dict[str, Any]) -> float:
 
     provider = HttpProvider(HttpProviderConfig(url=provider_url))
     started = time.perf_counter()
-    for endpoint_id, item in event["Endpoints"].items():
+    for endpoint_id, channel, to, message in sends:
         with contextlib.suppress(ProviderError):  # the plain design does not retry
-            provider.send(SendRequest(batch_id="plain", endpoint_id=endpoint_id, channel=item["ChannelType"],
-                                      address=item["Address"], message=event["Data"],
-                                      idempotency_key=f"plain-{event['ScheduledTime']}-{endpoint_id}"))
+            provider.send(SendRequest(batch_id="plain", endpoint_id=endpoint_id, channel=channel, address=to,
+                                      message=message, idempotency_key=f"plain-{batch}-{endpoint_id}"))
     return time.perf_counter() - started
 
 
@@ -236,19 +451,32 @@ def queue_requests(local: LocalEnvironment) -> int:
     return sum(poller.requests for poller in pollers)
 
 
-def measure(batches: int, mix: str = "stress", mode: str = "endpoint") -> dict[str, Any]:
-    """One wait mode's figures: ``batches`` batches (after a warm-up batch) in a local environment
-    of its own, deployed with WaitMode ``mode``."""
+def measure(batches: int, mix: str = "stress", mode: str = "endpoint", shape: str = "connect") -> dict[str, Any]:
+    """One wait mode's figures: ``batches`` batches of ``shape`` (after a warm-up batch) in a local
+    environment of its own, deployed with WaitMode ``mode``."""
     behaviours: dict[str, str] = {}
-    events = [batch_event(number, behaviours, mix) for number in range(batches + 1)]
-    options = LocalOptions(receipt_delay=0.2, latency=LATENCY, deadline_seconds=30, receipt_timeout_seconds=60,
-                           receipt_heartbeat_seconds=30, behaviours=behaviours, parameters={"WaitMode": mode})
+    events = [shape_event(shape, number, behaviours, mix) for number in range(batches + 1)]
+    # Connect: the product's own Connect deadline (25 s of Connect's 30); Pinpoint: 30 s.
+    options = LocalOptions(receipt_delay=0.2, latency=LATENCY, deadline_seconds=None if shape == "connect" else 30,
+                           receipt_timeout_seconds=60, receipt_heartbeat_seconds=30, behaviours=behaviours,
+                           parameters={"WaitMode": mode},
+                           environment={"CONNECT_ACTIONS": json.dumps(CONNECT_ACTIONS)} if shape == "connect" else {})
     units: Counter[str] = Counter()
+
+    def run(event: dict[str, Any]) -> list[str]:
+        """Invoke, wait for the batch's executions to end; their ARNs."""
+        local.invoke(event)
+        batch_id = batch_id_of(shape, event)
+        arns = [local.execution_arn(name) for name in local.batch_execution_names(batch_id) or [batch_id]]
+        for arn in arns:
+            local.wait_for_execution(arn)
+        return arns
+
     with contextlib.redirect_stdout(sys.stderr), LocalEnvironment(options) as local:
-        warm = events.pop()  # warm environments and connections first, as a warm Lambda fleet is
-        local.invoke(warm)
-        local.wait_for_execution(local.execution_arn(batch_id_for(warm)))
+        log = InvocationLog(local)
+        run(events.pop())  # warm environments and connections first, as a warm Lambda fleet is
         time.sleep(0.5)
+        log.records.clear()
         items_before, bytes_before = ledger_bytes(local.client("dynamodb"))
         registry = local.registry
         invocations_before, billed_before = Counter(registry.invocations), Counter(registry.billed_ms)
@@ -259,12 +487,10 @@ def measure(batches: int, mix: str = "stress", mode: str = "endpoint") -> dict[s
         attempts_before = sum(local.provider.attempts.values())
         for event in events:
             with metered() as used:
-                local.invoke(event)
-                arn = local.execution_arn(batch_id_for(event))
-                local.wait_for_execution(arn)
+                arns = run(event)
                 # The last engagement events and late work of the batch.
                 time.sleep(0.5)
-            units["state_transitions"] += transitions(local.history(arn))
+            units["state_transitions"] += sum(transitions(local.history(arn)) for arn in arns)
             units["dynamodb_read_units"] += sum(v for k, v in used.items() if k.endswith("_rcu"))
             units["dynamodb_write_units"] += sum(v for k, v in used.items() if k.endswith("_wcu"))
         invocations = registry.invocations - invocations_before
@@ -276,24 +502,37 @@ def measure(batches: int, mix: str = "stress", mode: str = "endpoint") -> dict[s
         for (function, _), count in allowed.items():
             calls[function] += count
         provider_requests = sum(local.provider.attempts.values()) - attempts_before
-        senders = [name for name in invocations if name.endswith("SendFunction")]
-        sender_invocations = sum(invocations[name] for name in senders) or 1
-        billed: dict[str, float] = {}
-        for name, count in invocations.items():
-            if name == "InvokerFunction":
-                billed[name] = measured_ms[name]
+        records = list(log.records)
+        # Each invocation modeled on its own (invocation_seconds): the senders' endpoints on their
+        # workers; the serial model alongside (serial_seconds), as it was counted before.
+        billed: Counter[str] = Counter()
+        serial_ms: Counter[str] = Counter()
+        widths: dict[str, list[int]] = {}
+        attributed = 0
+        for record in records:
+            sender = record.function.endswith("SendFunction")
+            if record.function == "InvokerFunction":  # waits for outcomes in real time: measured
                 continue
-            seconds = count * HANDLER_SECONDS + calls[name] * AWS_CALL_SECONDS
-            if name in senders:  # the provider requests, shared by the senders as they ran
-                seconds += provider_requests * LATENCY * count / sender_invocations
-            billed[name] = math.ceil(seconds * 1000)
+            modeled, serial, requests = record.billed_ms(sender)
+            billed[record.function] += modeled
+            serial_ms[record.function] += serial
+            attributed += requests
+            if sender:
+                widths.setdefault(record.function, []).append(len(sender_work(
+                    json.loads(record.event or b"{}"), record.calls, record.succeeded)[1]))
+        for name in ("InvokerFunction",):
+            if name in measured_ms:
+                billed[name] = serial_ms[name] = measured_ms[name]
         units["lambda_requests"] = sum(invocations.values())
         for name in billed:  # priced at the function's architecture (the template's Architectures)
             key = "lambda_gb_seconds_arm" if arm[name] else "lambda_gb_seconds"
             units[key] += billed[name] / 1000 * memory[name] / 1024
-        measured_usd = sum(measured_ms[name] / 1000 * memory[name] / 1024
-                           * PRICES["lambda_gb_seconds_arm" if arm[name] else "lambda_gb_seconds"][0]
-                           for name in measured_ms)
+
+        def lambda_usd(ms: Counter[str]) -> float:
+            return sum(ms[name] / 1000 * memory[name] / 1024
+                       * PRICES["lambda_gb_seconds_arm" if arm[name] else "lambda_gb_seconds"][0] for name in ms)
+
+        measured_usd, serial_usd = lambda_usd(measured_ms), lambda_usd(serial_ms)
         units["http_api_requests"] = sum(r["attempts"] for r in local.provider.receipts[receipts_before:])
         units["eventbridge_events"] = len(local.event_bus.events()) - events_before
         units["sqs_requests"] = (sum(n for (_, action), n in allowed.items() if action.startswith("sqs:"))
@@ -301,7 +540,8 @@ def measure(batches: int, mix: str = "stress", mode: str = "endpoint") -> dict[s
         units["sns_requests"] = sum(n for (_, action), n in allowed.items() if action.startswith("sns:"))
         items_after, bytes_after = ledger_bytes(local.client("dynamodb"))
         # Last, so its sends (and the receipts the stand-in posts for them) count in nothing above.
-        plain_seconds = [plain_loop(f"{local.provider.url}/messages", event) for event in events]
+        plain_seconds = [plain_loop(f"{local.provider.url}/messages", plain_sends(shape, event),
+                                    batch_id_of(shape, event)) for event in events]
     endpoints = ENDPOINTS * len(events)
     days = retention_days()
     units.update(storage_units(bytes_after - bytes_before, days))
@@ -309,6 +549,7 @@ def measure(batches: int, mix: str = "stress", mode: str = "endpoint") -> dict[s
     per_endpoint = {key: float(f"{value / endpoints:.4g}") for key, value in sorted(units.items())}
     return {
         "mode": mode,
+        "shape": shape,
         "endpoints": endpoints,
         "transitions_per_endpoint": round(units["state_transitions"] / endpoints, 3),
         "mix": {"name": mix, **{fault: round(len(slots) / ENDPOINTS, 3) for fault, slots in MIXES[mix].items()}},
@@ -321,15 +562,23 @@ def measure(batches: int, mix: str = "stress", mode: str = "endpoint") -> dict[s
         "lambda_per_function": {name: {"requests_per_endpoint": round(invocations[name] / endpoints, 3),
                                        "aws_calls_per_invocation": round(calls[name] / max(invocations[name], 1), 2),
                                        "modeled_ms_per_invocation": round(billed[name] / max(invocations[name], 1)),
+                                       "serial_model_ms_per_invocation": round(serial_ms[name]
+                                                                               / max(invocations[name], 1)),
                                        "measured_ms_per_invocation": round(measured_ms[name]
                                                                            / max(invocations[name], 1)),
-                                       "memory_mb": memory[name]}
+                                       "memory_mb": memory[name],
+                                       **({"endpoints_per_invocation": round(statistics.mean(widths[name]), 2)}
+                                          if widths.get(name) else {})}
                                 for name in sorted(invocations)},
+        # Provider requests the model gave to the senders' endpoints, of all the stand-in answered.
+        "provider_requests": {"total": provider_requests, "attributed": attributed},
         # Where the units come from: every AWS call the functions made, by function and action.
         "aws_calls_per_endpoint": {f"{function} {action}": round(count / endpoints, 3)
                                    for (function, action), count in sorted(allowed.items())},
         "lambda_usd_per_million_endpoints_measured_durations": round(
             (units["lambda_requests"] * PRICES["lambda_requests"][0] + measured_usd) * 1_000_000 / endpoints, 2),
+        "lambda_usd_per_million_endpoints_serial_model": round(
+            (units["lambda_requests"] * PRICES["lambda_requests"][0] + serial_usd) * 1_000_000 / endpoints, 2),
         "ours": price(dict(units), endpoints),
         "plain_seconds": [round(seconds, 3) for seconds in plain_seconds],
     }
@@ -341,6 +590,7 @@ def compare(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
     plain_seconds = [seconds for figures in results.values() for seconds in figures["plain_seconds"]]
     first = next(iter(results.values()))
     return {
+        "shape": first.get("shape", "connect"),
         "mix": first["mix"],
         "endpoints_per_mode": first["endpoints"],
         "summary": {mode: {"transitions_per_endpoint": figures["transitions_per_endpoint"],
@@ -414,11 +664,14 @@ def main() -> None:
                         help="the batches' share of provider faults (see MIXES)")
     parser.add_argument("--mode", choices=[*MODES, "both"], default="both",
                         help="the template's WaitMode to measure, or both (one local environment after the other)")
+    parser.add_argument("--shape", choices=SHAPES, default="connect",
+                        help="connect: Amazon Connect custom-action batches (one channel, SMS); pinpoint: Amazon "
+                             "Pinpoint custom-channel batches (every channel)")
     args = parser.parse_args()
     modes = list(MODES) if args.mode == "both" else [args.mode]
-    compared = compare({mode: measure(args.batches, args.mix, mode) for mode in modes})
+    compared = compare({mode: measure(args.batches, args.mix, mode, args.shape) for mode in modes})
     plain = compared["plain_one_lambda_per_batch"]
-    print(f"{compared['endpoints_per_mode']} endpoints per mode, {args.mix} mix; "
+    print(f"{compared['endpoints_per_mode']} endpoints per mode, {args.shape} batches, {args.mix} mix; "
           f"list prices {PRICES_REGION}, {PRICES_DATE}")
     for line in table(compared):
         print(line)
@@ -427,6 +680,10 @@ def main() -> None:
         print(f"{mode} mode: {figures['transitions_per_endpoint']} billed transitions per endpoint; ledger "
               f"{ledger['bytes_per_endpoint']} bytes in {ledger['items_per_endpoint']} items per endpoint "
               f"({ledger['gb_per_million_endpoints']} GB per million) kept {ledger['retention_days']} days")
+        print(f"{mode} mode: Lambda {figures['ours']['usd_per_million_endpoints'].get('lambda', 0.0):.2f} modeled "
+              f"(senders' endpoints on their workers); {figures['lambda_usd_per_million_endpoints_serial_model']:.2f} "
+              f"as if serial; {figures['lambda_usd_per_million_endpoints_measured_durations']:.2f} at the measured "
+              f"durations (an upper bound)")
     print(f"plain one-Lambda-per-batch loop: {plain['total_usd_per_million_endpoints']:.2f} "
           f"({plain['note']}, {plain['seconds_per_batch']} s a batch)")
     print(json.dumps(compared))

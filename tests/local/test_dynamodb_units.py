@@ -57,3 +57,13 @@ def test_a_groups_check_of_its_open_records_is_not_the_invokers_polling(book):
         assert [record["sk"] for record in book.open_in_group("b", "g0")] == ["e0"]
     assert units == {"other_calls": 1, "other_rcu": 1.0, "other_wcu": 0.0}
     dynamodb_units.reset()
+
+
+def test_a_transactions_writes_cost_twice_a_writes_units(book):
+    """The invoker's claims (TransactWriteItems, one conditional update per claim): two write units
+    per KB of each item, as DynamoDB bills a transactional write."""
+    with metered() as units:
+        taken = book.take_claims([("e1", "claim-1", None), ("e2", "claim-2", None)], execution="x1", mine=["x1"])
+    assert taken == {"claim-1": True, "claim-2": True}
+    assert units["other_wcu"] == 2 * 2
+    dynamodb_units.reset()

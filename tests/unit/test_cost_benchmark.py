@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import json
+import math
 import sys
 from pathlib import Path
 
@@ -141,3 +143,103 @@ def test_one_mode_alone_has_one_column(cost):
     lines = cost.table(compared)
     assert lines[1].split() == ["service", "group", "plain"]
     assert cost.MODES == ("endpoint", "group")
+
+
+def test_a_pool_runs_its_works_in_order_on_the_first_free_thread(cost):
+    assert cost.pool_seconds([0.1] * 12, 16) == pytest.approx(0.1)  # one round: every endpoint at once
+    assert cost.pool_seconds([0.1] * 47, 16) == pytest.approx(0.3)  # ceil(47 / 16) rounds
+    assert cost.pool_seconds([0.1] * 32, 16) == pytest.approx(0.2)
+    # One long work holds its thread; the others share the rest.
+    assert cost.pool_seconds([0.5, 0.1, 0.1, 0.1], 2) == pytest.approx(0.5)
+    assert cost.pool_seconds([0.2], 1) == pytest.approx(0.2)
+    assert cost.pool_seconds([], 16) == 0.0
+
+
+def test_an_invocation_without_endpoints_is_serial(cost):
+    seconds = cost.invocation_seconds(3, 2, [])
+    assert seconds == pytest.approx(cost.HANDLER_SECONDS + 5 * cost.AWS_CALL_SECONDS)
+
+
+def test_an_endpoints_own_task_is_the_serial_model(cost):
+    """One endpoint: its calls and requests one after another, as before the workers were counted."""
+    seconds = cost.invocation_seconds(0, 4, [2])
+    assert seconds == pytest.approx(cost.serial_seconds(4, [2]))
+    assert seconds == pytest.approx(cost.HANDLER_SECONDS + 4 * cost.AWS_CALL_SECONDS + 2 * cost.LATENCY)
+
+
+def test_a_group_sends_its_endpoints_on_min_of_its_workers_and_its_size(cost):
+    # 12 endpoints, one request and three calls each, the group's open and close serial: one round.
+    seconds = cost.invocation_seconds(3, 36, [1] * 12)
+    one = 3 * cost.AWS_CALL_SECONDS + cost.LATENCY
+    assert seconds == pytest.approx(cost.HANDLER_SECONDS + 3 * cost.AWS_CALL_SECONDS + one)
+    # Twelve times less than the serial model's endpoint work.
+    assert cost.serial_seconds(39, [1] * 12) == pytest.approx(
+        cost.HANDLER_SECONDS + 3 * cost.AWS_CALL_SECONDS + 12 * one)
+    # 47 endpoints on 16 threads: three rounds.
+    assert cost.invocation_seconds(0, 0, [1] * 47) == pytest.approx(cost.HANDLER_SECONDS + 3 * cost.LATENCY)
+    assert cost.GROUP_WORKERS == 16
+
+
+def test_a_retried_group_attempt_takes_as_long_as_its_endpoint_still_sending(cost):
+    # Eleven endpoints an earlier attempt finished (no request), one sent now (two requests: it failed once).
+    seconds = cost.invocation_seconds(4, 0, [0] * 11 + [2])
+    assert seconds == pytest.approx(cost.HANDLER_SECONDS + 4 * cost.AWS_CALL_SECONDS + 2 * cost.LATENCY)
+
+
+def test_a_sender_events_endpoints_and_serial_calls(cost):
+    context = {"batch_id": "b1"}
+    group = {"id": "g1", "sender": "S", "recipients": [{"endpoint_id": "e1"}, {"endpoint_id": "e2"}]}
+    # A first attempt: open (2) and, as it succeeded, the close (1).
+    assert cost.sender_work({"context": context, "group": group, "retry_count": 0}, 20, True) == ("b1", ["e1", "e2"], 3)
+    # A retry reads its group once more; one that failed never reached its close.
+    assert cost.sender_work({"context": context, "group": group, "retry_count": 1}, 20, False)[2] == 3
+    assert cost.sender_work({"context": context, "group": group, "retry_count": 1}, 20, True)[2] == 4
+    assert cost.sender_work({"context": context, "group": group, "retry_count": 1}, 2, True)[2] == 2
+    # Waiting for the remaining receipts: no endpoint, every call serial.
+    assert cost.sender_work({"context": context, "group": group, "wait_only": True}, 5, True) == ("b1", [], 5)
+    # Send at once: the family's own endpoints, every call in the workers.
+    at_once = {"context": context, "sender": "S",
+               "recipients": [{"endpoint_id": "e1", "sender": "S"}, {"endpoint_id": "e2", "sender": "T"},
+                              {"endpoint_id": "e3", "sender": "S"}]}
+    assert cost.sender_work(at_once, 9, True) == ("b1", ["e1", "e3"], 0)
+    # An endpoint's own task.
+    assert cost.sender_work({"context": context, "recipient": {"endpoint_id": "e9"}}, 4, True) == ("b1", ["e9"], 0)
+
+
+def test_an_invocation_is_billed_from_its_own_endpoints_requests(cost):
+    from journey_activity.handlers.send import idempotency_key
+
+    group = {"id": "g1", "sender": "S", "recipients": [{"endpoint_id": f"e{i}"} for i in range(20)]}
+    event = json.dumps({"context": {"batch_id": "b1"}, "group": group, "retry_count": 0}).encode()
+    requests = {idempotency_key("b1", f"e{i}"): 1 for i in range(20)}
+    requests[idempotency_key("other-batch", "e0")] = 3  # another invocation's, running meanwhile
+    invocation = cost.Invocation("SmsVoiceSendFunction", event, True, 63, requests)
+    modeled, serial, attributed = invocation.billed_ms(sender=True)
+    assert attributed == 20
+    # 20 endpoints on 16 threads: two rounds of (100 ms + 3 calls) after 3 serial calls.
+    assert modeled == math.ceil((cost.HANDLER_SECONDS + 3 * cost.AWS_CALL_SECONDS
+                                 + 2 * (cost.LATENCY + 3 * cost.AWS_CALL_SECONDS)) * 1000)
+    assert serial == math.ceil((cost.HANDLER_SECONDS + 63 * cost.AWS_CALL_SECONDS + 20 * cost.LATENCY) * 1000)
+    # Another function: its calls one after another.
+    assert cost.Invocation("CallbackFunction", b"{}", True, 9, {}).billed_ms(sender=False) == (95, 95, 0)
+
+
+def test_connect_batches_are_one_sms_action_with_the_mixs_faults_by_address(cost):
+    behaviours: dict[str, str] = {}
+    event = cost.connect_event(1, behaviours, "typical")
+    profiles = event["Items"]["CustomerProfiles"]
+    assert len(profiles) == cost.ENDPOINTS
+    assert event["InvocationMetadata"]["CampaignContext"]["ActionId"] in cost.CONNECT_ACTIONS
+    assert {action["channel"] for action in cost.CONNECT_ACTIONS.values()} == {"SMS"}
+    assert all(len(p["ProfileId"]) == 32 and p["IdempotencyToken"] for p in profiles)
+    data = [json.loads(p["CustomerData"]) for p in profiles]
+    # Skipped: two without a phone number, one with an unusable one.
+    assert [i for i, d in enumerate(data) if "mobilePhoneNumber" not in d] == [7, 31]
+    assert data[13]["mobilePhoneNumber"] == "not-an-address"
+    assert behaviours == {data[2]["mobilePhoneNumber"]: "flaky:1", data[23]["mobilePhoneNumber"]: "bounce"}
+    # Another batch: other profiles, another batch id; the plain loop sends to every phone number.
+    other = cost.connect_event(2, {}, "typical")
+    assert cost.batch_id_of("connect", other) != cost.batch_id_of("connect", event)
+    assert len(cost.plain_sends("connect", event)) == 48
+    assert len(cost.plain_sends("pinpoint", cost.batch_event(1, {}, "typical"))) == 50
+    assert cost.SHAPES[0] == "connect"

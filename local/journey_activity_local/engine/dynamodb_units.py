@@ -232,9 +232,27 @@ def _price_batch_get(handler: Any, call: Any) -> Any:
     return call()
 
 
+def _price_transact_write(handler: Any, call: Any) -> Any:
+    """TransactWriteItems: each Put, Update, Delete and ConditionCheck at twice a write's units
+    (DynamoDB's transactional rate: two write units per KB of the item), the transaction
+    carried out or cancelled, as a failed conditional write is billed."""
+    befores = []
+    for action in handler.body.get("TransactItems") or []:
+        for request in action.values():
+            table = request.get("TableName", "")
+            key = request.get("Key") or _key_of(handler, table, request.get("Item") or {})
+            befores.append((table, key, max(item_size(_stored(handler, table, key)), item_size(request.get("Item")))))
+    try:
+        return call()
+    finally:
+        for table, key, before in befores:
+            after = item_size(_stored(handler, table, key))
+            _add(_kind({}, key, write=True), write=2 * write_units(max(before, after)))
+
+
 _PRICERS = {"get_item": _price_get_item, "query": _price_query, "put_item": _price_write,
             "update_item": _price_write, "delete_item": _price_write, "batch_write_item": _price_batch_write,
-            "batch_get_item": _price_batch_get}
+            "batch_get_item": _price_batch_get, "transact_write_items": _price_transact_write}
 
 
 def install() -> None:
