@@ -70,10 +70,10 @@ SENDER_TIMEOUT_SECONDS = 0.5
 STALL_SECONDS = 1.0
 # An AWS provider's SDK call counts a slow answer as an ambiguous failure (never retried: the
 # endpoint waits for the provider's events; a push endpoint is FAILED at once), so its timeout gets
-# headroom over the local AWS's latency under load, and the stall stays past it. The first batches
-# meet every function's cold start at once on two cores, with the stand-ins answering from the
-# engine's own process: 2 s left a push answer or two of 50 past the timeout there, in both wait
-# modes (a local load, not a provider's answer).
+# headroom over the local AWS's latency under load, and the stall stays past it. The first batch
+# meets every function's cold start at once on two cores, with the stand-ins answering from the
+# engine's own process: there, some push answers still come past the timeout, in both wait modes
+# (a local load, not a provider's answer; see docs/performance/benchmarks.md).
 SDK_TIMEOUT_SECONDS = 3.0
 SDK_STALL_SECONDS = 4.0
 # fault -> (rate, stand-in behaviour, expected final status)
