@@ -322,19 +322,20 @@ def _group_task(heartbeat: float, endpoint_ids: tuple[str, ...] = ("ep-1",)) -> 
                             receipt={"timeout_seconds": heartbeat * 4, "heartbeat_seconds": heartbeat})
 
 
-def test_a_group_sends_only_with_the_providers_whole_timeout_left_in_its_window(endpoint, monkeypatch):
-    """The group's send window is half its heartbeat: a send that would not have the provider's
-    whole timeout left in it is not started (it would fail as unavailable for want of time, and
-    use up the retries meant for an outage): the attempt fails ProviderThrottled, retried later."""
+def test_a_group_starts_sends_within_its_window_and_gives_each_call_its_whole_timeout(endpoint, monkeypatch):
+    """The group's send window is half its heartbeat: no send starts after it (the attempt fails
+    ProviderThrottled, retried later with a fresh clock); a send started within it has its
+    provider's whole timeout, bounded by the invocation's deadline only (a call cut short by the
+    window would fail for want of time alone: as unavailable, or as a lost answer)."""
     provider = _Answering(SendResult("msg-group-1"))
     monkeypatch.setattr(sender, "provider_for", lambda config: provider)
     settings = settings_from({"CHANNEL_PROVIDERS": json.dumps(
         {"GCM": {"url": "https://push.example.com/send", "name": "push", "timeout_seconds": 5}})})
-    with pytest.raises(sender.ProviderThrottled, match="send window"):
-        sender.send_and_wait_group(_group_task(heartbeat=8), settings)  # a 4 s window, a 5 s timeout
+    with pytest.raises(sender.ProviderThrottled, match="send window is over"):
+        sender.send_and_wait_group(_group_task(heartbeat=0.000_001), settings)  # over before the first send
     assert provider.requests == []
     with Stubber(aws.client("stepfunctions")):
-        outcome = sender.send_and_wait_group(_group_task(heartbeat=20), settings)  # 10 s
+        outcome = sender.send_and_wait_group(_group_task(heartbeat=2), settings)  # a 1 s window, a 5 s timeout
     assert outcome["sent"] == 1
-    assert [request.endpoint_id for request in provider.requests] == ["ep-1"]
+    assert [(request.endpoint_id, request.deadline) for request in provider.requests] == [("ep-1", None)]
     assert endpoint.get("batch-1", "ep-1")["group"] == "g0"

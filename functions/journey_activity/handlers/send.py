@@ -87,15 +87,20 @@ class SendTask(BaseModel):
     receipt: ReceiptWindow | None = None
     # Group wait mode: the endpoint's group (journey_activity.groups) waits for it, not a task of its own.
     group: str | None = None
+    # Group wait mode: when the group's send window ends (time.monotonic()): a send starts by then.
+    send_by: float | None = None
 
 
 def slot_wait_seconds(task: SendTask) -> float:
     """How far ahead a send slot may be: PACE_WAIT_SECONDS, and, for a task waiting for its receipt,
     no more than half its heartbeat and half its timeout, so the provider's receipt has the other
     half (a waiting task whose heartbeat passed while it waited for a slot would end TIMED_OUT)."""
-    if task.receipt is None:
-        return PACE_WAIT_SECONDS
-    return min(PACE_WAIT_SECONDS, task.receipt.heartbeat_seconds / 2, task.receipt.timeout_seconds / 2)
+    wait = PACE_WAIT_SECONDS
+    if task.receipt is not None:
+        wait = min(wait, task.receipt.heartbeat_seconds / 2, task.receipt.timeout_seconds / 2)
+    if task.send_by is not None:
+        wait = min(wait, max(task.send_by - time.monotonic(), 0.0))
+    return wait
 
 
 def idempotency_key(batch_id: str, endpoint_id: str) -> str:
@@ -523,10 +528,11 @@ def send_and_wait_group(task: GroupTask, settings: ProviderSettings, deadline: f
     errors: list[Exception] = []
     counts = dict.fromkeys(("sent", "final", "failed", "left"), 0)
     if not task.wait_only:
+        # Sends start within the window (half the heartbeat: see group_send_seconds); each provider
+        # call then has its own timeout, bounded by the invocation's deadline only, as an
+        # endpoint's own task's: a call cut short by the window would fail for want of time alone.
         window = group_send_seconds(task)
-        if window is not None:
-            stop = time.monotonic() + window
-            deadline = stop if deadline is None else min(deadline, stop)
+        send_by = None if window is None else time.monotonic() + window
 
         # A retried attempt reads its group once and leaves alone what an earlier attempt finished:
         # a final endpoint, and a sent one whose pointer is linked (its receipt finds it).
@@ -538,15 +544,11 @@ def send_and_wait_group(task: GroupTask, settings: ProviderSettings, deadline: f
             done = _done_earlier(book, earlier.get(recipient.endpoint_id))
             if done:
                 return done
-            config = settings.provider_for(recipient.channel)
-            # A send starts only with the provider's whole timeout left in the window: cut short, a
-            # provider call would fail as unavailable (or worse, ambiguous) for want of time alone.
-            needed = config.timeout_seconds if config is not None else 0.0
-            if deadline is not None and deadline - time.monotonic() < needed:
-                errors.append(ProviderThrottled("no time left in the group's send window for a provider call", None))
+            if send_by is not None and time.monotonic() >= send_by:
+                errors.append(ProviderThrottled("the group's send window is over", None))
                 return "left"
             endpoint = SendTask(context=task.context, recipient=recipient, receipt=task.receipt, group=group.id,
-                                retry_count=task.retry_count)
+                                retry_count=task.retry_count, send_by=send_by)
             try:
                 outcome = send(endpoint, settings, deadline)
             except (ProviderRejected, TemplateError, ProfileMissing) as error:
