@@ -44,6 +44,17 @@ THROTTLING_CODES = frozenset({"Throttling", "ThrottlingException", "ThrottledExc
                               "RequestLimitExceeded", "RequestThrottled", "SlowDown"})
 
 
+# Step Functions' answer to a task call whose task is gone: it timed out, was already resumed, or
+# the token is not one of ours.
+GONE_TASK_ERRORS = frozenset({"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"})
+
+
+def error_code(error: BaseException) -> str:
+    """A botocore ClientError's code ("" for anything else)."""
+    response = getattr(error, "response", None)
+    return str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""
+
+
 def is_throttling(error: BaseException) -> bool:
     """A botocore ClientError whose code is a throttling code."""
     response = getattr(error, "response", None)

@@ -19,17 +19,10 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from journey_activity import aws
+from journey_activity.aws import GONE_TASK_ERRORS, error_code
 from journey_activity.ledger import Ledger
 
 LOG = logging.getLogger(__name__)
-# Task is gone: it timed out, was already resumed, or the token is not one of ours.
-_GONE = frozenset({"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"})
-
-
-def _code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))
-
-
 def resume_if_complete(book: Ledger, sfn: Any, batch_id: str, group: str, *, token: str | None = None) -> bool:
     """Resume the group's task when none of its endpoints is open; True when this call resumed
     it. ``token``: the caller's own (the sender's, at the end of its attempt); otherwise the
@@ -44,7 +37,7 @@ def resume_if_complete(book: Ledger, sfn: Any, batch_id: str, group: str, *, tok
     try:
         sfn.send_task_success(taskToken=token, output=output)
     except ClientError as error:
-        if _code(error) not in _GONE:
+        if error_code(error) not in GONE_TASK_ERRORS:
             raise
         # A retried attempt may have written a newer token meanwhile: that one waits.
         fresh = book.group_token(batch_id, group)
@@ -53,7 +46,7 @@ def resume_if_complete(book: Ledger, sfn: Any, batch_id: str, group: str, *, tok
         try:
             sfn.send_task_success(taskToken=fresh, output=output)
         except ClientError as again:
-            if _code(again) not in _GONE:
+            if error_code(again) not in GONE_TASK_ERRORS:
                 raise
             return False
     return True
@@ -95,8 +88,8 @@ def heartbeat(book: Ledger, sfn: Any, batch_id: str, group: str, *, clock: Calla
     try:
         sfn.send_task_heartbeat(taskToken=token)
     except ClientError as error:
-        if aws.is_throttling(error) or _code(error) in _GONE:
-            LOG.info("Group heartbeat not sent", extra={"group": group, "error": _code(error)})
+        if aws.is_throttling(error) or error_code(error) in GONE_TASK_ERRORS:
+            LOG.info("Group heartbeat not sent", extra={"group": group, "error": error_code(error)})
             return False
         raise
     return True

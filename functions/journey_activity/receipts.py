@@ -24,6 +24,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
 from journey_activity import aws, groups
+from journey_activity.aws import GONE_TASK_ERRORS, error_code
 from journey_activity.ledger import Ledger, now_iso, result_from_record
 from journey_activity.models.batch import LedgerStatus
 
@@ -35,8 +36,6 @@ FAILED = frozenset(
 )
 # The destination opted out (or is suppressed): the endpoint is SKIPPED, not FAILED.
 OPTED_OUT = frozenset({"opted_out"})
-# Task is gone: it timed out, was already resumed, or the token is not one of ours.
-GONE_TASK_ERRORS = frozenset({"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"})
 DELIVERY_FAILED_ERROR = "DeliveryFailed"
 LOG = logging.getLogger(__name__)
 
@@ -77,10 +76,6 @@ def classify(status: str) -> Outcome:
         return Outcome.SKIPPED
     # accepted, queued, sending, sent, buffered, and anything new: progress, not an outcome.
     return Outcome.PROGRESS
-
-
-def _error_code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,7 +135,7 @@ def heartbeat(ledger: Ledger, sfn: Any, target: Target, *, clock: Callable[[], f
         if aws.is_throttling(error):
             LOG.info("Heartbeat throttled; dropped", extra={"endpoint_id": target.endpoint_id})
             return Outcome.PROGRESS
-        if _error_code(error) not in GONE_TASK_ERRORS:
+        if error_code(error) not in GONE_TASK_ERRORS:
             raise
         return Outcome.LATE
     return Outcome.PROGRESS
@@ -270,11 +265,11 @@ def resume(ledger: Ledger, sfn: Any, target: Target, record: Mapping[str, Any], 
             else:
                 sfn.send_task_failure(taskToken=token, error=DELIVERY_FAILED_ERROR, cause=output[:32_000])
         except ClientError as error:
-            if _error_code(error) not in GONE_TASK_ERRORS:
+            if error_code(error) not in GONE_TASK_ERRORS:
                 raise
             fresh = target.reread() if target.reread else None
             token = (fresh or {}).get("task_token")
-            gone = _error_code(error)
+            gone = error_code(error)
             continue
         return outcome
     if not again:
@@ -294,9 +289,9 @@ def resume_with_result(ledger: Ledger, sfn: Any, record: Mapping[str, Any], toke
     try:
         sfn.send_task_success(taskToken=token, output=json.dumps(result_from_record(record).summary()))
     except ClientError as error:
-        if _error_code(error) not in GONE_TASK_ERRORS:
+        if error_code(error) not in GONE_TASK_ERRORS:
             raise
-        ledger.note(batch_id, endpoint_id, resume_error=_error_code(error))
+        ledger.note(batch_id, endpoint_id, resume_error=error_code(error))
         return False
     return True
 

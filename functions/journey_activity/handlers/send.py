@@ -42,6 +42,7 @@ from journey_activity.errors import (
 )
 from journey_activity.handlers._runtime import ledger, logger, metrics, throttling_is_retried
 from journey_activity.ledger import Ledger, is_final, now_iso, result_from_record
+from journey_activity.ledger.groups import GROUP_ID
 from journey_activity.models.batch import BatchContext, LedgerStatus, RecipientRef
 from journey_activity.pacing import Pacer, Slot, ses_account_rate
 from journey_activity.providers import SendRequest, SyncOutcome, provider_for
@@ -91,13 +92,20 @@ class SendTask(BaseModel):
     send_by: float | None = None
 
 
+def half_receipt_window(receipt: ReceiptWindow | None) -> float | None:
+    """Half the wait's heartbeat and half its timeout (the heartbeat clock runs from the task's
+    start): how long a waiting task may spend before its send, so the receipt has the other half."""
+    return None if receipt is None else min(receipt.heartbeat_seconds, receipt.timeout_seconds) / 2
+
+
 def slot_wait_seconds(task: SendTask) -> float:
     """How far ahead a send slot may be: PACE_WAIT_SECONDS, and, for a task waiting for its receipt,
     no more than half its heartbeat and half its timeout, so the provider's receipt has the other
     half (a waiting task whose heartbeat passed while it waited for a slot would end TIMED_OUT)."""
     wait = PACE_WAIT_SECONDS
-    if task.receipt is not None:
-        wait = min(wait, task.receipt.heartbeat_seconds / 2, task.receipt.timeout_seconds / 2)
+    half = half_receipt_window(task.receipt)
+    if half is not None:
+        wait = min(wait, half)
     if task.send_by is not None:
         wait = min(wait, max(task.send_by - time.monotonic(), 0.0))
     return wait
@@ -459,7 +467,7 @@ class Group(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    id: str = Field(pattern=r"^g[0-9]{1,5}$")
+    id: str = Field(pattern=GROUP_ID.pattern)
     label: str = ""
     sender: str
     recipients: list[RecipientRef] = Field(min_length=1)
@@ -486,11 +494,9 @@ _LEFT_FOR_RETRY: tuple[type[ProviderError], ...] = (ProviderUnavailable, Provide
 
 def group_send_seconds(task: GroupTask) -> float | None:
     """How long an attempt may send before it stops and lets the state machine retry the rest:
-    half the wait's heartbeat and half its timeout, as a single endpoint's slot wait (the
-    heartbeat clock runs from the task's start; receipts keep it alive only once sent)."""
-    if task.receipt is None:
-        return None
-    return min(task.receipt.heartbeat_seconds, task.receipt.timeout_seconds) / 2
+    half the wait's heartbeat and half its timeout, as a single endpoint's slot wait (receipts
+    keep the group alive only once sent)."""
+    return half_receipt_window(task.receipt)
 
 
 def _done_earlier(book: Ledger, record: dict[str, Any] | None) -> str | None:

@@ -89,22 +89,13 @@ class Records(Pointers, Progress, Groups):
         return {endpoint_id: record for endpoint_id, record in records.items() if endpoint_id not in known}
 
     def _query_batch(self, batch_id: str, extra: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-        records: dict[str, dict[str, Any]] = {}
-        request: dict[str, Any] = {
+        items = self._query_all({
             **extra,
-            "TableName": self.table_name,
             "KeyConditionExpression": "pk = :pk",
             "ExpressionAttributeValues": _to_item({**extra.get("ExpressionAttributeValues", {}), ":pk": batch_id}),
             "ConsistentRead": True,
-        }
-        while True:
-            response = self.dynamodb.query(**request)
-            for item in response.get("Items", []):
-                record = _from_item(item) or {}
-                records[record["sk"]] = record
-            if "LastEvaluatedKey" not in response:
-                return records
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        })
+        return {record["sk"]: record for record in items}
 
     # -- writes ------------------------------------------------------------------------
 
