@@ -388,10 +388,11 @@ def test_custom_event_attributes_by_jmespath(make_local, invoke):
 
 
 def test_progress_receipts_keep_a_slow_delivery_alive_with_heartbeats(make_local, invoke):
-    # The final receipt comes after 3 s, past the 2 s heartbeat; the "sent" receipt at 1.5 s
-    # sends a heartbeat, so the wait goes on and the endpoint is delivered, not timed out.
-    local = make_local(progress_receipts=True, receipt_delay=3.0, receipt_timeout_seconds=8,
-                       receipt_heartbeat_seconds=2, deadline_seconds=6)
+    # The final receipt comes after 6 s, past the 4 s heartbeat; the "sent" receipt at 3 s
+    # sends a heartbeat, so the wait goes on and the endpoint is delivered, not timed out. (A 2 s
+    # heartbeat left too little room on a loaded two-core CI machine.)
+    local = make_local(progress_receipts=True, receipt_delay=6.0, receipt_timeout_seconds=16,
+                       receipt_heartbeat_seconds=4, deadline_seconds=12)
     run = invoke(local, event_with({"slow": endpoint("SMS", "+14155550123")}))
     assert run.status("slow") == "DELIVERED"
     run.finish()

@@ -126,8 +126,10 @@ def test_an_outage_fails_the_unsent_and_the_group_still_waits_for_the_sent(make_
 
 
 def test_progress_receipts_keep_a_slow_group_alive_with_heartbeats(make_local, invoke):
-    local = make_local(parameters=GROUP, progress_receipts=True, receipt_delay=3.0, receipt_timeout_seconds=8,
-                       receipt_heartbeat_seconds=2, deadline_seconds=6)
+    # As for an endpoint's task: the final receipt after 6 s, past the 4 s heartbeat; the "sent"
+    # receipt at 3 s is the group's heartbeat.
+    local = make_local(parameters=GROUP, progress_receipts=True, receipt_delay=6.0, receipt_timeout_seconds=16,
+                       receipt_heartbeat_seconds=4, deadline_seconds=12)
     run = invoke(local, event_with({"slow": endpoint("SMS", "+14155550123")}))
     assert run.status("slow") == "DELIVERED"
     run.finish()
