@@ -339,3 +339,61 @@ def test_a_group_starts_sends_within_its_window_and_gives_each_call_its_whole_ti
     assert outcome["sent"] == 1
     assert [(request.endpoint_id, request.deadline) for request in provider.requests] == [("ep-1", None)]
     assert endpoint.get("batch-1", "ep-1")["group"] == "g0"
+
+
+class _Blipping(_Answering):
+    """Fails the first ``failures`` calls with ``error``, then answers."""
+
+    def __init__(self, answer: SendResult, error: Exception, failures: int) -> None:
+        super().__init__(answer)
+        self.error, self.failures = error, failures
+
+    def send(self, request: SendRequest) -> SendResult:
+        self.requests.append(request)
+        if len(self.requests) <= self.failures:
+            raise self.error
+        return self.answer
+
+
+@pytest.mark.parametrize("error", [sender.ProviderUnavailable("push: 503", 503),
+                                   sender.ProviderThrottled("push: 429", 429)])
+def test_a_group_sends_an_endpoint_again_after_one_provider_blip(endpoint, monkeypatch, error):
+    """One failed or throttled call is sent again within the attempt, after the pause: the group's
+    attempt ends without failing (no retry of the whole group); a second failure is the attempt's,
+    left for the state machine's Retry, and the endpoint's lease is given back for it."""
+    pauses: list[float] = []
+
+    def pause() -> float:
+        pauses.append(0.0)
+        return 0.0
+
+    provider = _Blipping(SendResult("msg-blip-1"), error, failures=1)
+    monkeypatch.setattr(sender, "provider_for", lambda config: provider)
+    settings = settings_from({"CHANNEL_PROVIDERS": json.dumps(
+        {"GCM": {"url": "https://push.example.com/send", "name": "push"}})})
+    with Stubber(aws.client("stepfunctions")):
+        outcome = sender.send_and_wait_group(_group_task(heartbeat=60), settings, pause=pause)
+    assert (outcome["sent"], outcome["left"]) == (1, 0)
+    assert [request.endpoint_id for request in provider.requests] == ["ep-1", "ep-1"]
+    assert pauses == [0.0]
+    assert endpoint.get("batch-1", "ep-1")["status"] == "SENT"
+
+    endpoint.put_recipients("batch-2", {"ep-1": Recipient(endpoint_id="ep-1", channel="GCM", address=ADDRESS)})
+    twice = _Blipping(SendResult("msg-blip-2"), error, failures=2)
+    monkeypatch.setattr(sender, "provider_for", lambda config: twice)
+    task = _group_task(heartbeat=60).model_copy(update={"context": BatchContext(batch_id="batch-2", source="test")})
+    with pytest.raises(type(error), match="left for a retry"):
+        sender.send_and_wait_group(task, settings, pause=pause)
+    assert len(twice.requests) == 2
+    assert endpoint.get("batch-2", "ep-1")["status"] != "SENT"
+
+
+def test_a_group_leaves_a_blip_for_the_retry_when_the_pause_would_end_past_its_window(endpoint, monkeypatch):
+    """No second send starts after the group's send window: the attempt fails for the Retry."""
+    provider = _Blipping(SendResult("msg-blip-3"), sender.ProviderUnavailable("push: 503", 503), failures=1)
+    monkeypatch.setattr(sender, "provider_for", lambda config: provider)
+    settings = settings_from({"CHANNEL_PROVIDERS": json.dumps(
+        {"GCM": {"url": "https://push.example.com/send", "name": "push"}})})
+    with pytest.raises(sender.ProviderUnavailable, match="left for a retry"):
+        sender.send_and_wait_group(_group_task(heartbeat=2), settings, pause=lambda: 5.0)  # a 1 s window
+    assert len(provider.requests) == 1

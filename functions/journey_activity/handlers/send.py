@@ -15,9 +15,11 @@ whichever state sends it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
+import random
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -492,6 +494,33 @@ class GroupTask(BaseModel):
 _LEFT_FOR_RETRY: tuple[type[ProviderError], ...] = (ProviderUnavailable, ProviderThrottled)
 
 
+# A group's endpoint whose provider failed or throttled once is sent again after a pause in this
+# range, once, within the attempt: a blip of one provider call then costs one call, not a retried
+# attempt of the whole group (a billed transition and a new invocation reading the group again).
+GROUP_BLIP_PAUSE_SECONDS = (0.5, 1.5)
+
+
+def _send_again_after_a_blip(endpoint: SendTask, settings: ProviderSettings, deadline: float | None,
+                             send_by: float | None, pause: Callable[[], float]) -> dict[str, Any]:
+    """:func:`send`, and once more after ``pause()`` seconds when the provider failed or throttled
+    (5xx, 429, unreachable) and nothing may have reached it, if the pause ends within the group's
+    send window and the invocation's deadline. The second send runs the same protocol (its own
+    lease and attempt); a second failure is raised, left for the state machine's Retry."""
+    try:
+        return send(endpoint, settings, deadline)
+    except _LEFT_FOR_RETRY as error:
+        if getattr(error, "provider_may_have_it", False):
+            raise
+        wait = pause()
+        limits = [limit for limit in (send_by, deadline) if limit is not None]
+        if limits and time.monotonic() + wait >= min(limits):
+            raise
+        logger.info("Sending again after a provider blip", extra={"error_type": type(error).__name__,
+                                                                    "pause_seconds": round(wait, 2)})
+        time.sleep(wait)
+    return send(endpoint, settings, deadline)
+
+
 def group_send_seconds(task: GroupTask) -> float | None:
     """How long an attempt may send before it stops and lets the state machine retry the rest:
     half the wait's heartbeat and half its timeout, as a single endpoint's slot wait (receipts
@@ -518,14 +547,19 @@ def _done_earlier(book: Ledger, record: dict[str, Any] | None) -> str | None:
     return "sent" if pointer and pointer.get("batch_id") and not pointer.get("receipts") else None
 
 
-def send_and_wait_group(task: GroupTask, settings: ProviderSettings, deadline: float | None = None) -> dict[str, Any]:
+def send_and_wait_group(task: GroupTask, settings: ProviderSettings, deadline: float | None = None, *,
+                        pause: Callable[[], float] | None = None) -> dict[str, Any]:
     """Send the group's endpoints that were not sent yet (concurrently, paced, each by the same
     protocol as an endpoint's own task), then leave the group's task open for its receipts:
     every writer of a final status counts its endpoint off the group, and the last resumes it
     (:mod:`journey_activity.groups`). A rejection, a bad template or a missing profile ends its
     endpoint FAILED at once, with the reason an endpoint's own task would have recorded; an
-    endpoint the provider throttled or failed on is left, and the attempt fails with that error
-    for the state machine's Retry, whose next attempt sends only what is left."""
+    endpoint the provider throttled or failed on is sent once more after a pause
+    (``pause``, seconds; :data:`GROUP_BLIP_PAUSE_SECONDS` by default); when that fails too it is
+    left, and the attempt fails with that error for the state machine's Retry, whose next attempt
+    sends only what is left."""
+    if pause is None:
+        pause = functools.partial(random.uniform, *GROUP_BLIP_PAUSE_SECONDS)
     from journey_activity.handlers.record_outcome import classify
 
     book, batch_id, group = ledger(), task.context.batch_id, task.group
@@ -556,7 +590,7 @@ def send_and_wait_group(task: GroupTask, settings: ProviderSettings, deadline: f
             endpoint = SendTask(context=task.context, recipient=recipient, receipt=task.receipt, group=group.id,
                                 retry_count=task.retry_count, send_by=send_by)
             try:
-                outcome = send(endpoint, settings, deadline)
+                outcome = _send_again_after_a_blip(endpoint, settings, deadline, send_by, pause)
             except (ProviderRejected, TemplateError, ProfileMissing) as error:
                 status, reason, detail = classify(type(error).__name__, str(error))
                 applied, record = book.finish(batch_id, recipient.endpoint_id, status, reason=reason, error=detail,

@@ -644,8 +644,10 @@ def _error_name(text: Any) -> str:
 def _attempt_entries(item: Endpoint, record: Mapping[str, Any], tries: list[_Try], personal_data: bool,
                      offset: Any) -> list[dict[str, Any]]:
     """An endpoint's send attempts, its send and its final write, from its ledger record. The record
-    counts attempts; their times are the group task's tries when they match (as many attempts as
-    tries up to its send or its final write), else only the first is timed (the record's creation)."""
+    counts attempts; they are timed by the group task's tries up to its send or its final write
+    when they match: one attempt a try, or two in some (a send the provider failed or throttled is
+    sent again once within its try, after a pause; which tries did is not recorded). Otherwise only
+    the first is timed (the record's creation)."""
     entries: list[dict[str, Any]] = []
     attempts = int(record.get("attempts") or 0)
     sent = parse_time(record.get("sent_at"))
@@ -655,8 +657,19 @@ def _attempt_entries(item: Endpoint, record: Mapping[str, Any], tries: list[_Try
     # endpoint a try left unsent (its send window was over) made no attempt in it.
     end = sent or parse_time(record.get("receipt_at") or record.get("finished_at"))
     made = [t for t in tries if t.at is not None and (end is None or t.at <= end)]
-    timed = 0 < attempts == len(made) and all(t.at is not None for t in tries)
-    if timed:
+    timed = 0 < len(made) <= attempts <= 2 * len(made) and all(t.at is not None for t in tries)
+    if timed and attempts > len(made):
+        # Sent again within some tries: the tries are timed, the attempts counted.
+        for number, attempt in enumerate(made, start=1):
+            text = (f"send attempt 1 (its group's task; {attempts} attempts in {len(made)} "
+                    f"{'try' if len(made) == 1 else 'tries'}: a failed send is sent again once within its try)"
+                    if number == 1 else f"retry {number - 1}: its group's task's try {number}")
+            entries.append(_entry("scheduled" if number == 1 else "retry", text, attempt.at, offset))
+            if number < len(made):
+                why = attempt.error or error
+                entries.append(_entry("error", f"try {number} not sent" + (f": {why}" if why else ""),
+                                      attempt.error_at, offset))
+    elif timed:
         for number, attempt in enumerate(tries[:attempts], start=1):
             if number == 1:
                 entries.append(_entry("scheduled", "send attempt 1 (its group's task)", attempt.at, offset))
