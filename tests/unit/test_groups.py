@@ -206,3 +206,21 @@ def test_a_retried_attempt_leaves_alone_only_what_an_earlier_one_finished(group)
     assert _done_earlier(group, group.get(BATCH, "d")) is None
     assert group.begin_send(BATCH, "e", channel="SMS", provider="http", about={"group": "g0"})[0]
     assert _done_earlier(group, group.get(BATCH, "e")) is None  # SENDING: its lease decides
+
+
+def test_a_group_whose_counter_reached_zero_early_waits_for_an_endpoint_not_begun_yet(book):
+    """An endpoint its sender has not begun has no record: a counter at zero early (a count made
+    twice) finds no open record, and the group is still not complete, since fewer records than the
+    group's size are final."""
+    sfn = Sfn({"token-1"})
+    book.open_group(BATCH, "g0", size=3, task_token="token-1")
+    _sent(book, "a")
+    _sent(book, "b")
+    _deliver(book, sfn, "a")
+    book.count_off(BATCH, "g0")  # counted twice
+    _deliver(book, sfn, "b")
+    assert book.group_remaining(BATCH, "g0") == 0
+    assert sfn.resumed == []
+    _sent(book, "c")  # its sender begins it only now
+    _deliver(book, sfn, "c")
+    assert sfn.resumed == ["token-1"]

@@ -136,3 +136,93 @@ def test_the_provider_name_is_the_configured_one(environment):  # noqa: F811
         settings_from({"CHANNEL_PROVIDERS": json.dumps({
             "SMS": {"type": "sms-voice", "name": "a", "configuration_set": "c"},
             "VOICE": {"type": "sms-voice", "name": "b", "configuration_set": "c"}})})
+
+
+GROUP_TOKEN = "token-group-" + "g" * 300
+
+
+@pytest.fixture
+def grouped(environment):  # noqa: F811 - the fixture above
+    """A group of three e-mails, all sent, waiting for their receipts (group wait mode)."""
+    environment({"EMAIL": {"type": "ses", "from_address": "news@example.com", "configuration_set": "journeys"}})
+    book = ledger()
+    book.open_group("batch-1", "g0", size=3, task_token=GROUP_TOKEN, label="Send EMAIL (3 endpoints)")
+    for index in (1, 2, 3):
+        assert book.begin_send("batch-1", f"ep-{index}", channel="EMAIL", provider="ses", about={"group": "g0"})[0]
+        book.mark_sent("batch-1", f"ep-{index}", provider="ses", message_id=f"ses-g-{index}", task_token=None,
+                       group="g0")
+    return book
+
+
+def test_a_batch_of_receipts_counts_its_group_off_in_one_write_and_resumes_it_once(grouped):
+    """Three final receipts in one queue batch: three record writes and one write of the batch's
+    progress with the group's counter (not one each), then the group's task resumed once."""
+    from journey_activity_local.engine.dynamodb_units import metered
+
+    with Stubber(aws.client("stepfunctions")) as stub, metered() as units:
+        stub.add_response("send_task_success", {}, {"taskToken": GROUP_TOKEN, "output": ANY})
+        answer = _handle(_event(*(_sns(_record("Delivery", f"ses-g-{index}")) for index in (1, 2, 3))))
+        stub.assert_no_pending_responses()
+    assert answer == {"batchItemFailures": []}
+    assert units["progress_calls"] == 1
+    assert [grouped.get("batch-1", f"ep-{index}")["status"] for index in (1, 2, 3)] == ["DELIVERED"] * 3
+    assert grouped.group_remaining("batch-1", "g0") == 0
+    assert grouped.progress("batch-1") == 3
+
+
+def test_a_count_not_written_leaves_its_receipts_on_the_queue_and_their_redelivery_resumes(grouped, monkeypatch):
+    """The count's write fails past its retries after the records became final: every receipt it
+    counted stays on the queue; delivered again, they find their records final, check the group
+    (complete: resumed) and heal its counter."""
+    from botocore.exceptions import ClientError
+
+    from journey_activity.ledger import Ledger
+    from journey_activity.ledger.records import COUNT_ATTEMPTS
+
+    calls: list[int] = []
+
+    def refused(self: Ledger, batch_id: str, group: str, count: int = 1) -> tuple[int, int]:
+        calls.append(count)
+        raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}},
+                          "UpdateItem")
+
+    real = Ledger.count_off
+    monkeypatch.setattr(Ledger, "count_off", refused)
+    bodies = [_sns(_record("Delivery", f"ses-g-{index}")) for index in (1, 2, 3)]
+    with Stubber(aws.client("stepfunctions")) as stub:
+        answer = _handle(_event(*bodies))
+        stub.assert_no_pending_responses()  # nothing resumed: the count said nothing yet
+    assert calls == [3] * COUNT_ATTEMPTS
+    assert answer == {"batchItemFailures": [{"itemIdentifier": f"sqs-{index}"} for index in range(3)]}
+    assert grouped.group_remaining("batch-1", "g0") == 3
+    monkeypatch.setattr(Ledger, "count_off", real)
+    with Stubber(aws.client("stepfunctions")) as stub:
+        stub.add_response("send_task_success", {}, {"taskToken": GROUP_TOKEN, "output": ANY})
+        for _ in range(2):  # the others find the group complete too: the resumed task refuses them
+            stub.add_client_error("send_task_success", service_error_code="TaskTimedOut", http_status_code=400)
+        assert _handle(_event(*bodies)) == {"batchItemFailures": []}
+        stub.assert_no_pending_responses()
+
+
+def test_a_count_never_made_is_healed_by_a_redelivery_while_the_group_is_still_open(grouped):
+    """A function stopped after a receipt's final status and before its count (its tally never
+    written): the redelivered receipt finds the group still open and lowers the counter to the
+    endpoints still open, so the last receipt brings it to zero and resumes the group (without
+    the heal it would stay at one, and the group would wait for its timeout)."""
+    from journey_activity.ledger.records import counts_deferred
+
+    sfn = aws.client("stepfunctions")
+    first = _sns(_record("Delivery", "ses-g-1"))
+    with Stubber(sfn) as stub, counts_deferred():  # applied, its count lost with the function
+        receipt_queue.apply(grouped, "ses", next(iter(receipt_queue.parse(first).receipts)))
+        stub.assert_no_pending_responses()
+    assert grouped.group_remaining("batch-1", "g0") == 3
+    with Stubber(sfn) as stub:
+        assert _handle(_event(first)) == {"batchItemFailures": []}  # redelivered: checked, healed
+        assert grouped.group_remaining("batch-1", "g0") == 2
+        stub.add_response("send_task_heartbeat", {}, {"taskToken": GROUP_TOKEN})  # counted off, still open
+        assert _handle(_event(_sns(_record("Delivery", "ses-g-2")))) == {"batchItemFailures": []}
+        stub.add_response("send_task_success", {}, {"taskToken": GROUP_TOKEN, "output": ANY})
+        assert _handle(_event(_sns(_record("Delivery", "ses-g-3")))) == {"batchItemFailures": []}
+        stub.assert_no_pending_responses()
+    assert grouped.group_remaining("batch-1", "g0") == 0

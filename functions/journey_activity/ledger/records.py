@@ -20,8 +20,13 @@ Writes per endpoint on the usual path: the recipient (invoker), SENDING, SENT, t
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import time
-from collections.abc import Collection, Iterable, Mapping
+from collections import Counter
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -37,6 +42,45 @@ from journey_activity.models.batch import FINAL_STATUSES, EndpointResult, Ledger
 _OPEN = [LedgerStatus.SENDING.value, LedgerStatus.SENT.value]
 # Tries of a group's count after a final status (see finish).
 COUNT_ATTEMPTS = 4
+# On a record :meth:`Records.finish` returns: its group's count waits in the caller's tally.
+DEFERRED = "group_count_deferred"
+
+
+@dataclass
+class CountTally:
+    """The counts a batch of receipts owes the ledger while :func:`counts_deferred` is on: per
+    (batch id, group id or None), how many records became final, and which messages (``current``
+    when each count was added) they came from."""
+
+    counts: Counter[tuple[str, str | None]] = dataclasses.field(default_factory=Counter)
+    owners: dict[tuple[str, str | None], set[str]] = dataclasses.field(default_factory=dict)
+    current: str = ""
+
+    def add(self, batch_id: str, group: str | None) -> None:
+        self.counts[(batch_id, group)] += 1
+        self.owners.setdefault((batch_id, group), set()).add(self.current)
+
+    def take(self) -> Counter[tuple[str, str | None]]:
+        counts, self.counts = self.counts, Counter()
+        return counts
+
+
+_TALLY: ContextVar[CountTally | None] = ContextVar("journey_activity_count_tally", default=None)
+
+
+@contextlib.contextmanager
+def counts_deferred() -> Iterator[CountTally]:
+    """Within the block (one thread: a function applying a queue's batch of receipts), a final
+    status's count (the batch's progress, the group's counter) is added to the tally instead of
+    written: the caller writes them once per batch and group
+    (:func:`journey_activity.groups.flush_counts`). A receipt's write of its record's final status
+    then costs one write, not two (with ten receipts a batch, 1.1 writes each)."""
+    tally = CountTally()
+    reset = _TALLY.set(tally)
+    try:
+        yield tally
+    finally:
+        _TALLY.reset(reset)
 
 
 def result_from_record(record: Mapping[str, Any]) -> EndpointResult:
@@ -290,6 +334,10 @@ class Records(Pointers, Progress, Groups):
             if not _conditional_failed(failure):
                 raise
             return False, _item_as_it_is(failure)
+        tally = _TALLY.get()
+        if tally is not None:
+            tally.add(batch_id, str(record["group"]) if record.get("group") else None)
+            return True, ({**record, DEFERRED: True} if record.get("group") else record)
         if record.get("group"):
             # The record is final now: a retry of this whole call would find it so and count
             # nothing, so the count is retried here (past the SDK's own retries) before it raises.
