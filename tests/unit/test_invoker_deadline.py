@@ -71,3 +71,28 @@ def test_each_trigger_s_deadline_is_configurable_and_the_function_s_time_caps_it
     invoker.handler(pinpoint_event(), Context(28_000))
     invoker.handler(connect_event(), Context(9_000))  # a second to answer before the function times out
     assert waits == [20, 12, 8]
+
+
+def test_a_cold_start_the_invocation_waited_for_counts_in_the_trigger_s_time(waits, monkeypatch):
+    """Lambda keeps a cold start's init out of the function's timeout, but Connect's 30 s and
+    Pinpoint's 15 s include it: the first invocation of an on-demand environment that began as the
+    imports ended counts its deadline from when they began; a warm one, one that found its
+    environment ready long before (provisioned, or initialized ahead), or a later one, from the
+    handler's start."""
+    monkeypatch.setenv("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand")
+
+    def cold(loaded_seconds_ago: float, imported_seconds_ago: float) -> None:
+        now = time.monotonic()
+        monkeypatch.setattr(invoker, "LOADED_AT", now - loaded_seconds_ago)
+        monkeypatch.setattr(invoker, "_IMPORTED_AT", now - imported_seconds_ago)
+        monkeypatch.setattr(invoker, "_cold", True)
+
+    cold(loaded_seconds_ago=4, imported_seconds_ago=0)
+    invoker.handler(connect_event(), Context(28_000))  # imports of 4 s: 21 s left of 25
+    invoker.handler(connect_event(), Context(28_000))  # warm now
+    cold(loaded_seconds_ago=60, imported_seconds_ago=50)  # initialized ahead of the invocation
+    invoker.handler(connect_event(), Context(28_000))
+    cold(loaded_seconds_ago=4, imported_seconds_ago=0)
+    monkeypatch.setenv("AWS_LAMBDA_INITIALIZATION_TYPE", "provisioned-concurrency")
+    invoker.handler(pinpoint_event(), Context(28_000))
+    assert waits == [21, 25, 25, 10]

@@ -687,6 +687,8 @@ def lambda_environment(function: str, handler: str, memory_mb: int, variables: M
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb),
         "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function}",
         "AWS_LAMBDA_LOG_STREAM_NAME": "local",
+        # Every local environment starts when an invocation needs it, as on-demand Lambda's do.
+        "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
         "_HANDLER": handler,
     }
 
