@@ -83,7 +83,7 @@ def test_a_cold_start_the_invocation_waited_for_counts_in_the_trigger_s_time(wai
 
     def cold(loaded_seconds_ago: float, imported_seconds_ago: float) -> None:
         now = time.monotonic()
-        monkeypatch.setattr(invoker, "LOADED_AT", now - loaded_seconds_ago)
+        monkeypatch.setattr(invoker, "IMPORTS_BEGAN", now - loaded_seconds_ago)
         monkeypatch.setattr(invoker, "_IMPORTED_AT", now - imported_seconds_ago)
         monkeypatch.setattr(invoker, "_cold", True)
 
@@ -92,7 +92,9 @@ def test_a_cold_start_the_invocation_waited_for_counts_in_the_trigger_s_time(wai
     invoker.handler(connect_event(), Context(28_000))  # warm now
     cold(loaded_seconds_ago=60, imported_seconds_ago=50)  # initialized ahead of the invocation
     invoker.handler(connect_event(), Context(28_000))
+    cold(loaded_seconds_ago=60, imported_seconds_ago=0)  # longer than an init: not one
+    invoker.handler(connect_event(), Context(28_000))
     cold(loaded_seconds_ago=4, imported_seconds_ago=0)
     monkeypatch.setenv("AWS_LAMBDA_INITIALIZATION_TYPE", "provisioned-concurrency")
     invoker.handler(pinpoint_event(), Context(28_000))
-    assert waits == [21, 25, 25, 10]
+    assert waits == [21, 25, 25, 25, 10]

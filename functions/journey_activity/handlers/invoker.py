@@ -18,8 +18,9 @@ import os
 import time
 from typing import TYPE_CHECKING, Any
 
-from journey_activity import LOADED_AT, dispatch, triggers
+from journey_activity import dispatch, triggers
 from journey_activity.errors import ConfigurationError, PayloadError
+from journey_activity.handlers import IMPORTS_BEGAN
 from journey_activity.handlers._runtime import logger, throttling_is_retried
 from journey_activity.settings.invoker import get_invoker_settings
 
@@ -31,6 +32,8 @@ _RAISES_FOR = frozenset({"connect"})
 # An invocation that began this soon after the imports ended waited for them (a cold start's
 # init); one later found its environment ready (provisioned, or initialized ahead by Lambda).
 _WAITED_FOR_INIT_SECONDS = 0.5
+# Lambda's init phase lasts at most 10 s: imports that took longer were not one init.
+_INIT_SECONDS_AT_MOST = 10.0
 
 
 def began(now: float) -> float:
@@ -41,8 +44,9 @@ def began(now: float) -> float:
     global _cold
     cold, _cold = _cold, False
     if (cold and os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "on-demand"
-            and 0 <= now - _IMPORTED_AT <= _WAITED_FOR_INIT_SECONDS):
-        return min(now, LOADED_AT)
+            and 0 <= now - _IMPORTED_AT <= _WAITED_FOR_INIT_SECONDS
+            and 0 <= _IMPORTED_AT - IMPORTS_BEGAN <= _INIT_SECONDS_AT_MOST):
+        return IMPORTS_BEGAN
     return now
 
 
