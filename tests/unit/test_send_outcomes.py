@@ -397,3 +397,27 @@ def test_a_group_leaves_a_blip_for_the_retry_when_the_pause_would_end_past_its_w
     with pytest.raises(sender.ProviderUnavailable, match="left for a retry"):
         sender.send_and_wait_group(_group_task(heartbeat=2), settings, pause=lambda: 5.0)  # a 1 s window
     assert len(provider.requests) == 1
+
+
+def test_a_group_reads_its_recipients_parts_once_not_once_an_endpoint(endpoint, monkeypatch):
+    """Three endpoints in one part: one read of the part for the group (BatchGetItem), none per endpoint."""
+    from journey_activity.ledger import Ledger
+    from journey_activity_local.engine.dynamodb_units import metered
+
+    endpoint.put_recipients("batch-1", {e: Recipient(endpoint_id=e, channel="GCM", address=f"device-{e}")
+                                        for e in ("ep-1", "ep-2", "ep-3")})
+    reads: list[str] = []
+    one_by_one = Ledger.recipient
+    monkeypatch.setattr(Ledger, "recipient", lambda self, *args: reads.append(args[1]) or one_by_one(self, *args))
+    provider = _Answering(SendResult("msg-parts"))
+    monkeypatch.setattr(sender, "provider_for", lambda config: provider)
+    settings = settings_from({"CHANNEL_PROVIDERS": json.dumps(
+        {"GCM": {"url": "https://push.example.com/send", "name": "push"}})})
+    with Stubber(aws.client("stepfunctions")), metered() as units:
+        outcome = sender.send_and_wait_group(_group_task(heartbeat=60, endpoint_ids=("ep-1", "ep-2", "ep-3")),
+                                             settings)
+    assert outcome["sent"] == 3
+    assert reads == []
+    assert sorted(request.address for request in provider.requests) == ["device-ep-1", "device-ep-2", "device-ep-3"]
+    # The part (one eventually consistent read unit at most), the group item, the counter.
+    assert units["other_rcu"] <= 0.5 + 2

@@ -45,6 +45,7 @@ from journey_activity.errors import (
 from journey_activity.handlers._runtime import ledger, logger, metrics, throttling_is_retried
 from journey_activity.ledger import Ledger, is_final, now_iso, result_from_record
 from journey_activity.ledger.groups import GROUP_ID
+from journey_activity.ledger.recipients import StoredRecipient
 from journey_activity.models.batch import BatchContext, LedgerStatus, RecipientRef
 from journey_activity.pacing import Pacer, Slot, ses_account_rate
 from journey_activity.providers import SendRequest, SyncOutcome, provider_for
@@ -228,9 +229,10 @@ def take_slot(config: ProviderConfig, deadline: float | None, wait: float = PACE
 
 
 def send(task: SendTask, settings: ProviderSettings, deadline: float | None = None, *,
-         slot: Slot | None = None) -> dict[str, Any]:
+         slot: Slot | None = None, stored: StoredRecipient | None = None) -> dict[str, Any]:
     """One endpoint: send it unless it was sent (``slot``: a send slot already taken for it), and
-    link its pointer to the task's token."""
+    link its pointer to the task's token. ``stored``: its address and profile, when the caller
+    read them already (a group reads its parts once), else read here."""
     batch_id, recipient = task.context.batch_id, task.recipient
     config = settings.provider_for(recipient.channel)
     if config is None:
@@ -285,7 +287,7 @@ def send(task: SendTask, settings: ProviderSettings, deadline: float | None = No
         return {"status": LedgerStatus.SENT.value, "provider_message_id": message_id, "resent": False}
 
     try:
-        return _send_leased(task, config, book, record, deadline, slot)
+        return _send_leased(task, config, book, record, deadline, slot, stored)
     except Exception as error:
         if not getattr(error, "provider_may_have_it", False):
             # Nothing reached the provider (or it refused): the next attempt may send at once.
@@ -304,13 +306,14 @@ def _provider_may_have_it(write: Callable[[], T]) -> T:
 
 
 def _send_leased(task: SendTask, config: ProviderConfig, book: Ledger, record: dict[str, Any],
-                 deadline: float | None, slot: Slot | None) -> dict[str, Any]:
+                 deadline: float | None, slot: Slot | None, stored: StoredRecipient | None = None) -> dict[str, Any]:
     """The send itself, once :func:`send` holds the endpoint's lease."""
     batch_id, recipient = task.context.batch_id, task.recipient
     if record.get("send_error") == ProviderRejected.__name__:
         # "Send to every endpoint at once" had the provider's refusal: never sent again.
         raise ProviderRejected(str(record.get("send_error_cause") or f"{config.name}: rejected"))
-    stored = book.recipient(batch_id, recipient.endpoint_id, recipient.part)
+    if stored is None:
+        stored = book.recipient(batch_id, recipient.endpoint_id, recipient.part)
     if stored is None:
         raise ProfileMissing(f"endpoint {recipient.endpoint_id}'s address and profile are not in the ledger")
     message = render(_template(book, task.context), stored.profile)
@@ -501,13 +504,14 @@ GROUP_BLIP_PAUSE_SECONDS = (0.5, 1.5)
 
 
 def _send_again_after_a_blip(endpoint: SendTask, settings: ProviderSettings, deadline: float | None,
-                             send_by: float | None, pause: Callable[[], float]) -> dict[str, Any]:
+                             send_by: float | None, pause: Callable[[], float],
+                             stored: StoredRecipient | None = None) -> dict[str, Any]:
     """:func:`send`, and once more after ``pause()`` seconds when the provider failed or throttled
     (5xx, 429, unreachable) and nothing may have reached it, if the pause ends within the group's
     send window and the invocation's deadline. The second send runs the same protocol (its own
     lease and attempt); a second failure is raised, left for the state machine's Retry."""
     try:
-        return send(endpoint, settings, deadline)
+        return send(endpoint, settings, deadline, stored=stored)
     except _LEFT_FOR_RETRY as error:
         if getattr(error, "provider_may_have_it", False):
             raise
@@ -518,7 +522,7 @@ def _send_again_after_a_blip(endpoint: SendTask, settings: ProviderSettings, dea
         logger.info("Sending again after a provider blip", extra={"error_type": type(error).__name__,
                                                                     "pause_seconds": round(wait, 2)})
         time.sleep(wait)
-    return send(endpoint, settings, deadline)
+    return send(endpoint, settings, deadline, stored=stored)
 
 
 def group_send_seconds(task: GroupTask) -> float | None:
@@ -578,6 +582,8 @@ def send_and_wait_group(task: GroupTask, settings: ProviderSettings, deadline: f
         # a final endpoint, and a sent one whose pointer is linked (its receipt finds it).
         earlier = {record["sk"]: record for record in book.group_records(batch_id, group.id)} \
             if task.retry_count else {}
+        # The group's addresses and profiles: each of its parts read once, not once an endpoint.
+        stored = book.recipients_of(batch_id, {r.endpoint_id: r.part for r in group.recipients})
 
         def one(recipient: RecipientRef) -> str:
             logger.thread_safe_append_keys(endpoint_id=recipient.endpoint_id, channel=recipient.channel)
@@ -590,7 +596,8 @@ def send_and_wait_group(task: GroupTask, settings: ProviderSettings, deadline: f
             endpoint = SendTask(context=task.context, recipient=recipient, receipt=task.receipt, group=group.id,
                                 retry_count=task.retry_count, send_by=send_by)
             try:
-                outcome = _send_again_after_a_blip(endpoint, settings, deadline, send_by, pause)
+                outcome = _send_again_after_a_blip(endpoint, settings, deadline, send_by, pause,
+                                                   stored.get(recipient.endpoint_id))
             except (ProviderRejected, TemplateError, ProfileMissing) as error:
                 status, reason, detail = classify(type(error).__name__, str(error))
                 applied, record = book.finish(batch_id, recipient.endpoint_id, status, reason=reason, error=detail,

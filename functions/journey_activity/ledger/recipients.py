@@ -113,16 +113,20 @@ class Recipients(Table):
         return None if document is None else _stored(document)
 
     def recipient_addresses(self, batch_id: str, wanted: Mapping[str, int | None]) -> dict[str, str]:
-        """The addresses of the endpoints found, by endpoint id; ``wanted`` gives each endpoint's
-        part (None: its own item, from before parts). BatchGetItem, eventually consistent first;
-        the misses are read again strongly."""
+        """The addresses of the endpoints found, by endpoint id (see :meth:`recipients_of`)."""
+        return {endpoint_id: stored.address for endpoint_id, stored in self.recipients_of(batch_id, wanted).items()}
+
+    def recipients_of(self, batch_id: str, wanted: Mapping[str, int | None]) -> dict[str, StoredRecipient]:
+        """The endpoints found, by endpoint id; ``wanted`` gives each endpoint's part (None: its
+        own item, from before parts). Each part is read once (BatchGetItem, eventually consistent
+        first; the misses are read again strongly)."""
         holders: dict[tuple[str, str], list[str]] = {}
         keys: dict[tuple[str, str], dict[str, str]] = {}
         for endpoint_id, part in wanted.items():
             key = recipient_key(batch_id, endpoint_id) if part is None else part_key(batch_id, part)
             keys[(key["pk"], key["sk"])] = key
             holders.setdefault((key["pk"], key["sk"]), []).append(endpoint_id)
-        found: dict[str, str] = {}
+        found: dict[str, StoredRecipient] = {}
         for consistent in (False, True):
             missing = [keys[pair] for pair, held in holders.items() if any(e not in found for e in held)]
             for start in range(0, len(missing), BATCH_GET_KEYS):
@@ -131,7 +135,7 @@ class Recipients(Table):
                     pk, sk = str(item["pk"]), str(item["sk"])
                     documents = (_part_documents(item) if is_part(pk)
                                  else {sk: json.loads(zlib.decompress(bytes(item["data"])))})
-                    found.update({e: _stored(documents[e]).address for e in holders[(pk, sk)] if e in documents})
+                    found.update({e: _stored(documents[e]) for e in holders[(pk, sk)] if e in documents})
             if len(found) == len(wanted):
                 break
         return found
