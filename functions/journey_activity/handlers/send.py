@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
 from journey_activity import aws, groups
@@ -426,6 +426,19 @@ class SendGroup(BaseModel):
 GROUP_WORKERS = 16
 
 
+def _read_parts(book: Ledger, batch_id: str, recipients: list[RecipientRef]) -> dict[str, StoredRecipient]:
+    """The recipients' addresses and profiles, each part read once; none when the read fails
+    (throttled past its retries): each send then reads its own, as it would alone."""
+    if not recipients:
+        return {}
+    try:
+        return book.recipients_of(batch_id, {r.endpoint_id: r.part for r in recipients})
+    except (ClientError, BotoCoreError) as error:
+        logger.warning("The recipients' parts were not read at once; each send reads its own",
+                       extra={"error_type": type(error).__name__})
+        return {}
+
+
 def send_group(group: SendGroup, settings: ProviderSettings, deadline: float | None = None) -> dict[str, int]:
     """Send every endpoint of this family that was not sent yet, concurrently and paced, with no
     task token: the tasks that wait for the receipts link their pointers afterwards. An endpoint
@@ -434,6 +447,8 @@ def send_group(group: SendGroup, settings: ProviderSettings, deadline: float | N
     noted on the record, so that task fails it with the same error instead of sending again."""
     book = ledger()
     mine = [RecipientRef.model_validate(item) for item in group.recipients if item.get("sender") == group.sender]
+    # Their addresses and profiles: each part read once, not once an endpoint.
+    stored = _read_parts(book, group.context.batch_id, mine)
 
     def one(recipient: RecipientRef) -> str:
         logger.thread_safe_append_keys(endpoint_id=recipient.endpoint_id, channel=recipient.channel)
@@ -444,7 +459,8 @@ def send_group(group: SendGroup, settings: ProviderSettings, deadline: float | N
             slot = take_slot(_with_callback(config), deadline)
             if slot is None:
                 return "paced"
-            outcome = send(SendTask(context=group.context, recipient=recipient), settings, deadline, slot=slot)
+            outcome = send(SendTask(context=group.context, recipient=recipient), settings, deadline, slot=slot,
+                           stored=stored.get(recipient.endpoint_id))
         except ProviderRejected as error:
             book.note(group.context.batch_id, recipient.endpoint_id, send_error=ProviderRejected.__name__,
                       send_error_cause=str(error)[:1000])
@@ -583,7 +599,7 @@ def send_and_wait_group(task: GroupTask, settings: ProviderSettings, deadline: f
         earlier = {record["sk"]: record for record in book.group_records(batch_id, group.id)} \
             if task.retry_count else {}
         # The group's addresses and profiles: each of its parts read once, not once an endpoint.
-        stored = book.recipients_of(batch_id, {r.endpoint_id: r.part for r in group.recipients})
+        stored = _read_parts(book, batch_id, group.recipients)
 
         def one(recipient: RecipientRef) -> str:
             logger.thread_safe_append_keys(endpoint_id=recipient.endpoint_id, channel=recipient.channel)
