@@ -80,9 +80,10 @@ def test_a_sender_without_policies_sends_nothing_and_every_endpoint_fails(tmp_pa
     run.finish()
     assert local.provider.sends == []
     assert {record["status"] for record in run.ledger().values()} == {"FAILED"}
-    # Each channel's sender is refused its first ledger write, before any provider is called.
+    # Each channel's sender is refused its read of the recipients' parts and its first ledger
+    # write, before any provider is called.
     assert {action for _, action in ((d.principal, d.action) for d in local.guard_totals().denials)} == {
-        "dynamodb:UpdateItem"}
+        "dynamodb:BatchGetItem", "dynamodb:UpdateItem"}
     assert {d.principal for d in local.guard_totals().denials} == {"EmailSendFunction", "SmsVoiceSendFunction"}
     assert any("AccessDeniedException" in str(event) for event in run.history())
 
