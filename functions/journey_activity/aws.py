@@ -6,6 +6,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -67,6 +68,58 @@ def reset_clients() -> None:
         _clients.clear()
 
 
+@dataclass(frozen=True)
+class Backoff:
+    """How a call throttled past the SDK's retries is tried again: ``attempts`` tries in all, the
+    pause after the n-th failed try drawn with full jitter up to ``first_pause * rate**(n - 1)``
+    (at most ``max_pause``); with a ``deadline`` (a ``time.monotonic()`` value), no pause ends past
+    it and no try starts after it."""
+
+    attempts: int
+    first_pause: float
+    rate: float = 2.0
+    max_pause: float = float("inf")
+    deadline: float | None = None
+
+    def pause(self, failed: int) -> float | None:
+        """The pause after ``failed`` tries failed; None when no try is left (every attempt made,
+        or the deadline reached)."""
+        if failed >= self.attempts:
+            return None
+        pause = random.uniform(0, min(self.max_pause, self.first_pause * self.rate ** (failed - 1)))
+        if self.deadline is not None:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                return None
+            pause = min(pause, left)
+        return pause
+
+    def until(self, deadline: float | None) -> Backoff:
+        """The same backoff, with no try after ``deadline``."""
+        return replace(self, deadline=deadline)
+
+
+def retry_with(call: Callable[[], T], backoff: Backoff, *, on_retry: Callable[[], None] | None = None,
+               retryable: Callable[[BaseException], bool] | None = None,
+               sleep: Callable[[float], None] = time.sleep) -> T:
+    """``call()``, tried again as ``backoff`` allows while it fails with throttling (past the SDK's
+    own retries; or while ``retryable(error)`` holds, when given). Any other error, or the last
+    throttling error, is raised."""
+    worth_retrying = retryable or is_throttling
+    failed = 0
+    while True:
+        try:
+            return call()
+        except Exception as error:
+            failed += 1
+            pause = backoff.pause(failed) if worth_retrying(error) else None
+            if pause is None:
+                raise
+            if on_retry is not None:
+                on_retry()
+            sleep(pause)
+
+
 def retry_throttled(call: Callable[[], T], *, attempts: int, first_pause: float,
                     on_retry: Callable[[], None] | None = None,
                     retryable: Callable[[BaseException], bool] | None = None) -> T:
@@ -74,14 +127,6 @@ def retry_throttled(call: Callable[[], T], *, attempts: int, first_pause: float,
     while ``retryable(error)`` holds, when given), at most ``attempts`` times in all, pausing
     with full jitter up to ``first_pause * 2**attempt``. Any other error, or the last
     throttling error, is raised."""
-    worth_retrying = retryable or is_throttling
-    for attempt in range(attempts):
-        try:
-            return call()
-        except Exception as error:
-            if not worth_retrying(error) or attempt == attempts - 1:
-                raise
-            if on_retry is not None:
-                on_retry()
-            time.sleep(random.uniform(0, first_pause * 2**attempt))
-    raise ValueError("attempts must be at least 1")
+    if attempts < 1:
+        raise ValueError("attempts must be at least 1")
+    return retry_with(call, Backoff(attempts, first_pause), on_retry=on_retry, retryable=retryable)

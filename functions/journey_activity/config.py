@@ -5,8 +5,8 @@ The functions themselves read their own settings (:mod:`journey_activity.setting
 :class:`~journey_activity.settings.invoker.InvokerSettings`, Validate
 :class:`~journey_activity.settings.validate.ValidateSettings`, the senders and the receipt queue
 :class:`~journey_activity.settings.providers.ProviderSettings`, the callback
-:class:`~journey_activity.settings.callback.CallbackSettings`, Compile
-:class:`~journey_activity.settings.compile.CompileSettings`, Report and the finalizer
+:class:`~journey_activity.settings.callback.CallbackSettings`, the compile-and-report function
+:class:`~journey_activity.settings.compile.CompileSettings` and, with the finalizer,
 :class:`~journey_activity.settings.reporting.ReportSettings`. Each validates only the settings
 that function reads; :class:`Settings` is all of them together, with the same variables,
 defaults, validation and error messages.

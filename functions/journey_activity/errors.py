@@ -72,6 +72,11 @@ class AwsThrottled(JourneyActivityError):  # noqa: N818 - the name is the ASL co
     recorded before the provider is called)."""
 
 
+class ReportTimedOut(JourneyActivityError):  # noqa: N818 - the name is what report_error says
+    """A batch's report was still waiting for its sink when the invocation's time was nearly over:
+    never raised, only named in the execution output's ``report_error``; the batch's outcome stands."""
+
+
 class TemplateError(JourneyActivityError):
     """The activity's message template cannot be parsed or rendered for an endpoint."""
 

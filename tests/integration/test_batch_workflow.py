@@ -67,10 +67,12 @@ def test_every_channel_type_is_sent_and_delivered(make_local, invoke):
     assert entered.count("Send and wait for delivery receipt") == len(endpoints)
     assert "Record failed delivery" not in entered
     # Plus, per batch: Validate, the wait mode's Choice, the send at once (one Map and one sender per
-    # channel family: e-mail, SMS and voice, push, HTTP), the Map of waits, Compile, Report.
+    # channel family: e-mail, SMS and voice, push, HTTP), the Map of waits, and one task to compile
+    # and report.
     families = 4
     assert entered.count("Send without waiting") == families
-    assert len(entered) == len(endpoints) + 6 + families
+    assert entered[-1] == "Compile and report the outcomes"
+    assert len(entered) == len(endpoints) + 5 + families
 
 
 def test_the_documentation_example_runs(make_local, invoke):

@@ -34,11 +34,12 @@ def test_every_channel_is_sent_and_each_family_waits_once(make_local, invoke):
     records = run.ledger()
     assert all(r["status"] == "DELIVERED" and r["attempts"] == 1 and r["group"] for r in records.values())
     # Per batch: Validate, the mode's Choice, the Map of groups, one task per channel family (e-mail,
-    # SMS and voice, push, HTTP), Compile, Report: 9 states for 27 endpoints.
+    # SMS and voice, push, HTTP), and one to compile and report: 8 states for 27 endpoints.
     states = entered(run)
     assert states.count("Send the group and wait for its delivery receipts") == 4
     assert "Send and wait for delivery receipt" not in states
-    assert len(states) == 9
+    assert states[-1] == "Compile and report the outcomes"
+    assert len(states) == 8
     # Each group's label opens its task's payload (TaskScheduled, as the console shows it).
     labels = sorted(json.loads(e["taskScheduledEventDetails"]["parameters"])["Payload"]["label"]
                     for e in run.history() if e["type"] == "TaskScheduled"

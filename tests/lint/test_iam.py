@@ -160,7 +160,7 @@ def test_provider_secrets_are_readable_only_under_the_prefix(transformed, role):
 
 def test_functions_without_provider_secrets_cannot_read_them(transformed):
     for role in ("InvokerFunctionRole", "ValidateFunctionRole", "RecordOutcomeFunctionRole",
-                 "CompileFunctionRole", "ReportFunctionRole"):
+                 "CompileFunctionRole"):
         actions = _actions_of(transformed, role)
         assert not any(a.startswith(("secretsmanager:", "ssm:")) for a in actions), role
 
@@ -186,7 +186,6 @@ LEDGER_ACTIONS = {
     "SendFunctionRole": {"dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:Query"},
     "RecordOutcomeFunctionRole": {"dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:Query"},
     "CompileFunctionRole": {"dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:GetItem"},
-    "ReportFunctionRole": set(),
     "CallbackFunctionRole": {"dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:Query"},
     "FinalizeFunctionRole": {"dynamodb:UpdateItem", "dynamodb:GetItem"},
 }
@@ -210,7 +209,7 @@ def test_task_tokens_are_resumed_with_resource_star(transformed, role):
 
 FUNCTION_ROLES = ("InvokerFunctionRole", "ValidateFunctionRole", "SendFunctionRole", "EmailSendFunctionRole",
                   "SmsVoiceSendFunctionRole", "PushSendFunctionRole", "RecordOutcomeFunctionRole",
-                  "CompileFunctionRole", "ReportFunctionRole", "CallbackFunctionRole", "ReceiptQueueFunctionRole",
+                  "CompileFunctionRole", "CallbackFunctionRole", "ReceiptQueueFunctionRole",
                   "FinalizeFunctionRole")
 
 
@@ -253,3 +252,15 @@ def test_the_configuration_object_parameter_cannot_widen_the_grant():
         "Fn::Not": [{"Fn::Equals": [{"Ref": "ConfigurationObject"}, ""]}]}
     assert template["Globals"]["Function"]["Environment"]["Variables"]["CONFIGURATION_OBJECT"] == {
         "Ref": "ConfigurationObject"}
+
+
+def test_the_compile_function_reports_on_the_stacks_bus_or_to_pinpoint_and_does_nothing_else(transformed):
+    """"Compile and report the outcomes" reads and closes the batch's records and reports each outcome:
+    PutEvents on the stack's bus (ReportSink eventbridge) or to a Pinpoint project's events (ReportSink
+    pinpoint), nothing more (the configuration object's read apart, checked above)."""
+    actions = _actions_of(transformed, "CompileFunctionRole")
+    assert set(actions) - {"s3:GetObject"} == LEDGER_ACTIONS["CompileFunctionRole"] | {
+        "events:PutEvents", "mobiletargeting:PutEvents"}
+    assert actions["events:PutEvents"] == [{"Fn::GetAtt": ["EngagementEventBus", "Arn"]}]
+    assert actions["mobiletargeting:PutEvents"] == [
+        {"Fn::Sub": "arn:${AWS::Partition}:mobiletargeting:${AWS::Region}:${AWS::AccountId}:apps/*/events"}]

@@ -34,7 +34,6 @@ CONTRACT = {
     "PushSendFunction": "journey_activity.handlers.send.handler",
     "RecordOutcomeFunction": "journey_activity.handlers.record_outcome.handler",
     "CompileFunction": "journey_activity.handlers.compile.handler",
-    "ReportFunction": "journey_activity.handlers.report.handler",
     "CallbackFunction": "journey_activity.handlers.callback.handler",
 }
 
@@ -142,7 +141,7 @@ def test_the_template_transforms_with_samtranslator(cloudformation):
     assert machine["LoggingConfiguration"]["IncludeExecutionData"] is False
     assert "DefinitionString" in machine
     assert set(machine["DefinitionSubstitutions"]) == {
-        "Partition", "ValidateFunctionArn", "RecordOutcomeFunctionArn", "CompileFunctionArn", "ReportFunctionArn",
+        "Partition", "ValidateFunctionArn", "RecordOutcomeFunctionArn", "CompileFunctionArn",
     }
 
 

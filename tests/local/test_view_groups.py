@@ -8,7 +8,9 @@ receipts, a 6 s receipt timeout, a 4 s heartbeat): its history events, its ledge
 sms-maria, whose provider answered 503 twice (the group's task failed twice with
 ProviderUnavailable; its third try sent it, then it was delivered), and voice-lucas, whose receipt
 never came (the group's task timed out, "Record the group's unsent endpoints" made it TIMED_OUT);
-the e-mail group's only endpoint bounced; the push group's was delivered; three were skipped.
+the e-mail group's only endpoint bounced; the push group's was delivered; three were skipped. It
+ran "Compile EventAttributes" then "Report engagement events", since made one task ("Compile and
+report the outcomes"): drawn with today's definition, those two states come from the history.
 """
 
 from __future__ import annotations
@@ -123,6 +125,10 @@ def test_an_endpoint_takes_its_groups_path(view):
     assert count[TASK] == (4, 2, 2, 2)  # g0's two endpoints: its task timed out (caught) after two retries
     assert count[UNSENT] == (2, 2, 0, 0)
     assert count[VALIDATE] == count[CHOICE] == count[COMPILE] == (7, 7, 0, 0)
+    # The history's states today's definition lacks are drawn after the group mode's Map, where it went.
+    assert [s.name for s in view.states if s.from_history] == [COMPILE, REPORT]
+    assert [s.name for s in view.states][-2:] == [COMPILE, REPORT]
+    assert states["Compile and report the outcomes"].entered == 0
 
 
 def test_an_endpoints_timeline_is_its_own_from_the_ledger(run, view):

@@ -4,12 +4,15 @@
 for a batch (timestamps as epoch seconds, as on the wire): a send retried after ProviderThrottled
 and then delivered, a send whose receipt never came (States.HeartbeatTimeout, recorded TIMED_OUT),
 an endpoint skipped by Validate, and a report that failed and was caught. States carry ids and
-channels only (no addresses), as a Connect batch does.
+channels only (no addresses), as a Connect batch does. It ran before "Compile EventAttributes" and
+"Report engagement events" (with its Catch, "Report not sent") became one task, "Compile and
+report the outcomes": drawn with today's definition, those states come from the history.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,6 +27,7 @@ DEFINITION = json.loads((ROOT / "statemachines" / "batch.asl.json").read_text())
 SEND, RECORD = "Send and wait for delivery receipt", "Record failed delivery"
 MAP, VALIDATE, COMPILE, REPORT = "Send to each endpoint", "Validate endpoints", "Compile EventAttributes", \
     "Report engagement events"
+COMPILE_AND_REPORT = "Compile and report the outcomes"
 CHOICE, GROUPS, GROUP_SEND = "Wait per endpoint or per group?", "Send to each group", \
     "Send the group and wait for its delivery receipts"
 
@@ -69,13 +73,19 @@ def test_the_timeline_shows_each_retry_with_its_error_and_the_receipt(aws_events
 def test_each_state_counts_endpoints_entered_succeeded_failed_retried(aws_events):
     states = {s.name: s for s in build_model(aws_events, DEFINITION).states}
     # The definition is today's; the history is of an execution that ran before "Send to every endpoint
-    # at once" and the wait mode's Choice: their states are drawn, entered by no one; the group
-    # mode's Map comes after the flow's main line.
+    # at once", the wait mode's Choice and "Compile and report the outcomes": their states are drawn,
+    # entered by no one; the group mode's Map comes after the flow's main line. The states the
+    # history entered and today's definition lacks are drawn after the state before them, as the
+    # history went.
     assert [s.name for s in states.values()] == [
         VALIDATE, CHOICE, "Send to every endpoint at once", "Send without waiting", MAP, SEND, RECORD,
-        "Outcome not recorded", COMPILE, REPORT, GROUPS, GROUP_SEND, "Record the group's unsent endpoints",
-        "Receipts still awaited?", "Group outcome not recorded", "Group recorded",
-        "Wait for the group's remaining receipts", "Record the group's outcome", "Report not sent"]
+        "Outcome not recorded", COMPILE, REPORT, "Report not sent", COMPILE_AND_REPORT, GROUPS, GROUP_SEND,
+        "Record the group's unsent endpoints", "Receipts still awaited?", "Group outcome not recorded",
+        "Group recorded", "Wait for the group's remaining receipts", "Record the group's outcome"]
+    assert [name for name, s in states.items() if s.from_history] == [COMPILE, REPORT, "Report not sent"]
+    assert [(states[n].type, states[n].parent, states[n].next) for n in (COMPILE, REPORT, "Report not sent")] == [
+        ("Task", None, REPORT), ("Task", None, "Report not sent"), ("Pass", None, None)]
+    assert states[COMPILE_AND_REPORT].entered == 0
     assert states["Send to every endpoint at once"].entered == 0
     assert states[CHOICE].entered == states[GROUPS].entered == states[GROUP_SEND].entered == 0
     assert states[MAP].type == "Map"
@@ -87,9 +97,37 @@ def test_each_state_counts_endpoints_entered_succeeded_failed_retried(aws_events
     assert count[SEND] == (2, 1, 1, 1)  # p-1 retried then delivered; p-2 timed out (caught)
     assert count[RECORD] == (1, 1, 0, 0)
     assert count["Outcome not recorded"] == (0, 0, 0, 0)
+    assert count[COMPILE] == (3, 3, 0, 0)
     assert count[REPORT] == (3, 0, 3, 0)  # the report failed for the whole batch, caught
+    assert count["Report not sent"] == (3, 3, 0, 0)
     assert states[SEND].catches == [(RECORD, ["States.ALL"])]
     assert ["ProviderThrottled"] in states[SEND].retries
+
+
+def test_a_history_of_todays_definition_takes_the_one_task_and_draws_no_state_of_its_own(aws_events):
+    """The same execution as today's definition runs it: compiled and reported in one task, the
+    report's events gone, the execution's end right after it."""
+    last_compile = max(e["id"] for e in aws_events if e.get("stateExitedEventDetails", {}).get("name") == COMPILE)
+    ended = next(e for e in aws_events if e["type"] == "ExecutionSucceeded")
+    events = json.loads(json.dumps([e for e in aws_events if e["id"] <= last_compile]).replace(
+        f'"{COMPILE}"', f'"{COMPILE_AND_REPORT}"'))
+    events.append(dict(ended, id=last_compile + 1, previousEventId=last_compile))
+    view = build_model(events, DEFINITION)
+    assert not any(s.from_history for s in view.states)
+    paths = {e.id: e.path for e in view.endpoints}
+    assert paths == {"p-1": [VALIDATE, MAP, SEND, COMPILE_AND_REPORT],
+                     "p-2": [VALIDATE, MAP, SEND, RECORD, COMPILE_AND_REPORT], "p-3": [VALIDATE, COMPILE_AND_REPORT]}
+    count = {s.name: (s.entered, s.succeeded, s.failed, s.retried) for s in view.states}
+    assert count[COMPILE_AND_REPORT] == (3, 3, 0, 0)
+    assert [e.status for e in view.endpoints] == ["DELIVERED", "TIMED_OUT", "SKIPPED"]
+    assert view.summary["status"] == "SUCCEEDED"
+
+
+def test_the_page_draws_an_earlier_definitions_states_dashed(aws_events):
+    page = render_page(build_model(aws_events, DEFINITION))
+    drawn = re.findall(r'<g class="state ([^"]*)" data-state="([^"]+)"', page)
+    assert [name for css, name in drawn if "from-history" in css] == [COMPILE, REPORT, "Report not sent"]
+    assert "from-history" not in {name: css for css, name in drawn}[COMPILE_AND_REPORT]
 
 
 def test_the_summary_names_the_trigger_its_ids_and_counts(aws_events):

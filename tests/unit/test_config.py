@@ -264,7 +264,7 @@ def test_the_invoker_names_its_own_bad_settings_as_before():
 
 @pytest.mark.parametrize(("handler", "own"), [
     ("invoker", "invoker"), ("validate", "validate"), ("send", "providers"), ("callback", "callback"),
-    ("receipt_queue", "providers"), ("compile", "compile"), ("report", "reporting"), ("finalize", "reporting"),
+    ("receipt_queue", "providers"), ("compile", "compile"), ("compile", "reporting"), ("finalize", "reporting"),
 ])
 def test_each_handler_imports_its_own_settings_and_not_all_of_them(handler, own):
     import subprocess

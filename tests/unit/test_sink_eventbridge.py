@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from journey_activity.models.batch import BatchContext, EndpointResult, LedgerStatus, Status
 from journey_activity.sinks.eventbridge import (
+    DEFAULT_BACKOFF,
     MAX_ENTRIES_PER_REQUEST,
     MAX_REQUEST_BYTES,
     EventBridgeSink,
@@ -75,7 +77,7 @@ def delivered(endpoint_id: str, **fields: Any) -> EndpointResult:
 
 
 def sink(client: Any, slept: list[float] | None = None, attempts: int = 4) -> EventBridgeSink:
-    return EventBridgeSink(client, BUS, SOURCE, attempts=attempts,
+    return EventBridgeSink(client, BUS, SOURCE, backoff=replace(DEFAULT_BACKOFF, attempts=attempts),
                            sleep=(slept.append if slept is not None else lambda _: None))
 
 
@@ -191,7 +193,7 @@ def test_an_entry_failing_every_attempt_is_rejected_and_logged(monkeypatch, capl
     from journey_activity import reporting
 
     client = RecordingEvents(failures={("e01", "delivered"): ["ThrottlingException"] * 10})
-    monkeypatch.setattr(reporting, "sink_for", lambda settings: sink(client, attempts=3))
+    monkeypatch.setattr(reporting, "sink_for", lambda settings, backoff=None: sink(client, attempts=3))
     monkeypatch.setenv("EVENT_BUS_NAME", BUS)
     monkeypatch.setenv("REPORT_SENT_EVENTS", "true")
     from journey_activity.config import reset_settings_cache

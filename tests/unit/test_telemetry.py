@@ -97,15 +97,22 @@ def test_the_compile_step_publishes_them(capsys, monkeypatch, fake_aws):
     context = SimpleNamespace(function_name="CompileFunction", memory_limit_in_mb=256, aws_request_id="r-1",
                               invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:CompileFunction")
     try:
-        compile_handler.handler(event, context)
+        output = compile_handler.handler(event, context)
     finally:
         reset_settings_cache()
         _runtime.reset()
         aws.reset_clients()
-    email, sms = emf_records(capsys.readouterr().out)
+    records = emf_records(capsys.readouterr().out)
+    email, sms = [record for record in records if "Channel" in record]
     assert (sms["Channel"], sms["OutcomeDelivered"], sms["OutcomeFailed"], sms["Journey"]) == \
         ("SMS", [1.0], [1.0], "journey-2")
     assert (email["Channel"], email["OutcomeSkipped"]) == ("EMAIL", [1.0])
+    # The same task reports the outcomes: here no bus is named (EVENT_BUS_NAME), so its three events
+    # are refused, counted and in the output, and the outcomes stand.
+    (reported,) = [record for record in records if "EventsRejected" in record]
+    assert (reported["EventsReported"], reported["EventsRejected"]) == ([0.0], [3.0])
+    assert output["report"]["outcome"]["rejected_count"] == 3
+    assert [r["status"] for r in output["results"]] == ["SKIPPED", "DELIVERED", "FAILED"]
 
 
 def test_a_recorded_failure_is_counted_per_channel(capsys, monkeypatch, fake_aws):

@@ -1,8 +1,8 @@
 """When an execution fails, times out or is aborted: every endpoint still gets a final status.
 
-Triggered by EventBridge ("Step Functions Execution Status Change"). The Compile and Report
-states never ran for such an execution, so this gives every endpoint without a final
-status ``FAILED`` with reason ``execution_failed`` / ``execution_timed_out`` /
+Triggered by EventBridge ("Step Functions Execution Status Change"). "Compile and report the
+outcomes" never ran (or did not finish) for such an execution, so this gives every endpoint
+without a final status ``FAILED`` with reason ``execution_failed`` / ``execution_timed_out`` /
 ``execution_aborted`` in the ledger, and reports the batch's outcome to the configured sink.
 """
 

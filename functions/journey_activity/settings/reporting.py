@@ -1,4 +1,4 @@
-"""Reporting's settings: where engagement events go (the Report step, the finalizer)."""
+"""Reporting's settings: where engagement events go (the compile-and-report step, the finalizer)."""
 
 from __future__ import annotations
 

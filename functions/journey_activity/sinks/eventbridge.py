@@ -13,7 +13,9 @@ state them:
   sum under it satisfies both readings.
 
 A request answers per entry: ``FailedEntryCount`` and, per failed entry, ``ErrorCode`` /
-``ErrorMessage``. Failed entries are retried with full-jitter backoff unless their error is
+``ErrorMessage``. Failed entries, and a request throttled past the SDK's retries, are tried again
+with full-jitter backoff (the sink's ``backoff``: a few short pauses by default; a longer one,
+bounded by the invocation's remaining time, when a batch is reported) unless their error is
 permanent (a malformed or refused entry stays refused); what still fails is accounted for in the
 outcome and logged by the caller, never raised: a reporting problem must not fail a batch.
 """
@@ -21,13 +23,12 @@ outcome and logged by the caller, never raised: a reporting problem must not fai
 from __future__ import annotations
 
 import json
-import random
 import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
-from journey_activity.aws import is_throttling
+from journey_activity.aws import Backoff, is_throttling
 from journey_activity.sinks.events import EngagementEvent, ReportOutcome
 
 MAX_ENTRIES_PER_REQUEST = 10
@@ -36,9 +37,9 @@ TIME_BYTES = 14
 # Entries refused for what they are: sending them again cannot help.
 PERMANENT_ERRORS = frozenset({"MalformedDetail", "InvalidArgument", "AccessDeniedException",
                               "NotAuthorizedForSourceException", "NotAuthorizedForDetailTypeException"})
-MAX_ATTEMPTS = 4
-BASE_DELAY_SECONDS = 0.1
-MAX_DELAY_SECONDS = 1.0
+# A failed entry or a throttled request is tried this many times in all, pausing up to 0.1 s, then
+# twice as long each time, at most 1 s (the finalizer's and a late receipt's report).
+DEFAULT_BACKOFF = Backoff(attempts=4, first_pause=0.1, max_pause=1.0)
 
 Entry = dict[str, Any]
 
@@ -91,16 +92,16 @@ def requests(pairs: Iterable[tuple[EngagementEvent, Entry]]) -> Iterator[list[tu
 
 class EventBridgeSink:
     """``PutEvents`` on the stack's bus: requests of at most 10 entries under 256 KB, failed entries
-    retried alone with full-jitter backoff (up to ``attempts``), permanent errors not retried."""
+    retried alone with full-jitter backoff (as ``backoff`` allows), permanent errors not retried."""
 
     name = "eventbridge"
 
-    def __init__(self, client: Any, bus_name: str, source: str, *, attempts: int = MAX_ATTEMPTS,
+    def __init__(self, client: Any, bus_name: str, source: str, *, backoff: Backoff = DEFAULT_BACKOFF,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.client = client
         self.bus_name = bus_name
         self.source = source
-        self.attempts = attempts
+        self.backoff = backoff
         self.sleep = sleep
 
     def send(self, events: list[EngagementEvent], outcome: ReportOutcome) -> None:
@@ -114,39 +115,45 @@ class EventBridgeSink:
         for request in requests(pairs):
             self._put(request, outcome)
 
-    def _delay(self, attempt: int) -> float:
-        return random.uniform(0, min(MAX_DELAY_SECONDS, BASE_DELAY_SECONDS * 2 ** attempt))
-
     def _put(self, pending: list[tuple[EngagementEvent, Entry]], outcome: ReportOutcome) -> None:
-        for attempt in range(self.attempts):
+        failed = 0
+        while True:
             try:
                 # botocore's standard mode has already retried a throttled or failed request.
                 response = self.client.put_events(Entries=[entry for _, entry in pending])
             except Exception as error:
-                if is_throttling(error) and attempt < self.attempts - 1:
+                failed += 1
+                pause = self.backoff.pause(failed) if is_throttling(error) else None
+                if pause is not None:
                     # Throttled past the SDK's retries: nothing of it was accepted, so this
                     # request alone is sent again (a retry of the invocation would repeat the
                     # requests already accepted).
                     outcome.retried += len(pending)
-                    self.sleep(self._delay(attempt))
+                    self.sleep(pause)
                     continue
                 outcome.request_errors.append(f"{type(error).__name__}: {error}"[:500])
                 for event, _ in pending:
                     outcome.reject(event, None, "the request failed")
                 return
             answers = response.get("Entries") or []
-            retry: list[tuple[EngagementEvent, Entry]] = []
+            retry: list[tuple[EngagementEvent, Entry, dict[str, Any]]] = []
             for index, (event, entry) in enumerate(pending):
                 answer = answers[index] if index < len(answers) else {"ErrorCode": "NoAnswer"}
                 code = answer.get("ErrorCode")
                 if not code:
                     outcome.accepted += 1
-                elif code in PERMANENT_ERRORS or attempt == self.attempts - 1:
+                elif code in PERMANENT_ERRORS:
                     outcome.reject(event, code, str(answer.get("ErrorMessage") or code))
                 else:
-                    retry.append((event, entry))
+                    retry.append((event, entry, answer))
             if not retry:
                 return
+            failed += 1
+            pause = self.backoff.pause(failed)
+            if pause is None:
+                for event, _, answer in retry:
+                    outcome.reject(event, answer["ErrorCode"], str(answer.get("ErrorMessage") or answer["ErrorCode"]))
+                return
             outcome.retried += len(retry)
-            pending = retry
-            self.sleep(self._delay(attempt))
+            pending = [(event, entry) for event, entry, _ in retry]
+            self.sleep(pause)

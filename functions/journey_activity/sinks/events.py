@@ -49,7 +49,7 @@ class EngagementEvent:
     """What happened to one endpoint, the same for every sink. It holds no personal data."""
 
     event_id: str
-    """Stable: the same outcome reported twice (a retried Report state) has the same id."""
+    """Stable: the same outcome reported twice (a retried compile-and-report task) has the same id."""
     endpoint_id: str
     """The endpoint's id (Pinpoint) or the profile's id (Connect)."""
     outcome: str
@@ -99,7 +99,7 @@ class ReportOutcome:
 
 
 def _event_id(batch_id: str, endpoint_id: str, stage: str) -> str:
-    # Stable: the same outcome reported twice (a retried Report state) has the same id.
+    # Stable: the same outcome reported twice (a retried compile-and-report task) has the same id.
     return hashlib.sha256(f"{batch_id}/{endpoint_id}/{stage}".encode()).hexdigest()[:32]
 
 

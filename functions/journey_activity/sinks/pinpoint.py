@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from journey_activity.aws import retry_throttled
+from journey_activity.aws import Backoff, retry_with
 from journey_activity.sinks.events import EngagementEvent, ReportOutcome
 
 MAX_EVENTS_PER_REQUEST = 100
@@ -57,14 +57,15 @@ def chunks(events: Iterable[EngagementEvent], size: int = MAX_EVENTS_PER_REQUEST
         yield chunk
 
 
-# A request throttled past the SDK's retries is tried this many times in all.
-THROTTLED_ATTEMPTS = 4
-THROTTLED_BACKOFF_SECONDS = 0.2
+# A request throttled past the SDK's retries is tried this many times in all, pausing up to 0.2 s,
+# then twice as long each time (the finalizer's and a late receipt's report).
+DEFAULT_BACKOFF = Backoff(attempts=4, first_pause=0.2)
 
 
 def put_events(pinpoint: Any, application_id: str, events: list[EngagementEvent], prefix: str,
-               outcome: ReportOutcome) -> None:
-    """Send ≤ 100 events in one request and account for each event's answer."""
+               outcome: ReportOutcome, backoff: Backoff = DEFAULT_BACKOFF) -> None:
+    """Send ≤ 100 events in one request (tried again as ``backoff`` allows while it is
+    throttled) and account for each event's answer."""
     batch: dict[str, Any] = {}
     for event in events:
         item = batch.setdefault(event.endpoint_id, {"Endpoint": {}, "Events": {}})
@@ -75,9 +76,9 @@ def put_events(pinpoint: Any, application_id: str, events: list[EngagementEvent]
     try:
         # Throttled past the SDK's retries: nothing of it was accepted, so this request alone is
         # sent again (a retry of the invocation would repeat the requests already accepted).
-        response = retry_throttled(
+        response = retry_with(
             lambda: pinpoint.put_events(ApplicationId=application_id, EventsRequest={"BatchItem": batch}),
-            attempts=THROTTLED_ATTEMPTS, first_pause=THROTTLED_BACKOFF_SECONDS, on_retry=retried)
+            backoff, on_retry=retried)
     except Exception as error:
         outcome.request_errors.append(f"{type(error).__name__}: {error}"[:500])
         for event in events:
@@ -98,9 +99,10 @@ class PinpointSink:
 
     name = "pinpoint"
 
-    def __init__(self, client: Any, prefix: str) -> None:
+    def __init__(self, client: Any, prefix: str, *, backoff: Backoff = DEFAULT_BACKOFF) -> None:
         self.client = client
         self.prefix = prefix
+        self.backoff = backoff
 
     def send(self, events: list[EngagementEvent], outcome: ReportOutcome) -> None:
         by_application: dict[str, list[EngagementEvent]] = {}
@@ -114,4 +116,4 @@ class PinpointSink:
             outcome.request_errors.append("the batch has no ApplicationId; not reported to Pinpoint")
         for application_id, group in by_application.items():
             for chunk in chunks(group):
-                put_events(self.client, application_id, chunk, self.prefix, outcome)
+                put_events(self.client, application_id, chunk, self.prefix, outcome, self.backoff)

@@ -19,6 +19,12 @@ A Map iteration's events are found by following ``previousEventId`` back to thei
 ``MapIterationStarted`` event, which carries the iteration's index; the index names the item of the
 Map's ``ItemsPath``, hence the endpoint. Only ids, channels, statuses, reasons and error names are
 kept unless personal data is allowed: addresses, attributes, messages and error causes stay out.
+
+A history may be of an earlier definition than the one drawn (a file read without its definition
+is drawn with today's): a state it entered that the definition lacks (before 2026-12-08, "Compile
+EventAttributes", "Report engagement events" and "Report not sent", since made one task) is drawn
+too, after the state its thread was in before it, with the ``Next`` the history took
+(``from_history``), so every endpoint's path stays whole.
 """
 
 from __future__ import annotations
@@ -54,6 +60,8 @@ class StateNode:
     succeeded: int = 0
     failed: int = 0
     retried: int = 0
+    from_history: bool = False
+    """Not a state of the definition drawn: the history entered it (an earlier definition's state)."""
 
 
 @dataclass
@@ -182,6 +190,43 @@ def _flow_order(machine: Mapping[str, Any]) -> list[str]:
         pending.extend(t for t in targets[1:] if t)
     order.extend(name for name in states if name not in order)
     return order
+
+
+def add_history_states(nodes: list[StateNode], entered: list[tuple[str, str, str | None, str | None]]) -> None:
+    """The states the history entered that the definition lacks, as nodes: ``entered`` lists, in
+    the order of the history, each state entered (name, its ``…StateEntered`` event's type, its Map
+    or None, the state its thread was in before it or None). Each is placed after its predecessor's
+    node and the nodes inside it (at the end of its container when it has none drawn), its ``Next``
+    the state its thread entered after it."""
+    known = {node.name for node in nodes}
+    added: dict[str, StateNode] = {}
+    for index, (name, kind, parent, before) in enumerate(entered):
+        if name in known:
+            continue
+        node = added.get(name)
+        if node is None:
+            node = StateNode(name=name, type=kind.removesuffix("StateEntered") or "Task", parent=parent,
+                             comment="Not in the definition drawn: a state of the one this execution ran.",
+                             from_history=True)
+            added[name] = node
+            nodes.insert(_position_after(nodes, before, parent), node)
+        if node.next is None:
+            node.next = next((later for later, _, later_parent, was in entered[index + 1:]
+                              if later_parent == parent and was == name), None)
+
+
+def _position_after(nodes: list[StateNode], before: str | None, parent: str | None) -> int:
+    """Where a node goes: after ``before`` and every node inside it, else after its container's last node."""
+    names = [node.name for node in nodes]
+    if before in names:
+        position = names.index(str(before)) + 1
+        inside = {str(before)}
+        while position < len(nodes) and nodes[position].parent in inside:
+            inside.add(nodes[position].name)
+            position += 1
+        return position
+    last = max((i for i, node in enumerate(nodes) if node.parent == parent), default=len(nodes) - 1)
+    return last + 1
 
 
 # --- reading history events --------------------------------------------------------------------
@@ -339,6 +384,7 @@ def build_model(
         return round((at - started).total_seconds(), 3) if at and started else None
 
     context: dict[str, Any] = {}
+    entered: list[tuple[str, str, str | None, str | None]] = []
     map_items: dict[str, list[Any]] = {}
     results: dict[str, Mapping[str, Any]] = {}
     skipped: dict[str, Mapping[str, Any]] = {}
@@ -371,6 +417,7 @@ def build_model(
             continue
         if kind.endswith("StateEntered"):
             name = str(details.get("name", ""))
+            entered.append((name, kind, thread[0] if thread else None, current.get(thread)))
             current[thread] = name
             visits.setdefault((thread, name), _Visit(state=name, first_event=int(event["id"])))
             document = _json(details.get("input"))
@@ -443,6 +490,9 @@ def build_model(
             if isinstance(data.get("group"), str) and not found.group:
                 found.group = data["group"]
 
+    if nodes:
+        add_history_states(nodes, entered)
+        known = {node.name for node in nodes}
     batch_path = sorted(((v.first_event, name) for (key, name), v in visits.items() if key is None))
     map_names = {n.name for n in nodes if n.type in ("Map", "Parallel")}
     threads_of: dict[str, list[tuple[str, int]]] = {}

@@ -4,7 +4,8 @@ The graph is laid out here, in Python, as SVG: each state a box (a Map or Parall
 container around its own states) carrying its counts; ``Next`` edges solid, ``Catch`` edges dashed
 and labelled with their errors, ``Retry`` as a loop on the box. In group wait mode each group's
 task is drawn too, as one box named for the group's label ("Send SMS (48 endpoints)") beside its
-Map, and the table lists each group's endpoints under it. The table and the summary are HTML
+Map, and the table lists each group's endpoints under it. A state of an earlier definition that
+the history entered is drawn dashed (``from-history``). The table and the summary are HTML
 too, so the page reads without JavaScript; the script only selects an endpoint or a group
 (highlighting its path and showing its timeline). Every text taken from the execution goes through ``html.escape``
 here or ``textContent`` in the script; the data block is JSON with ``<`` escaped.
@@ -182,7 +183,7 @@ def _state_svg(node: StateNode, box: _Box, container: bool) -> str:
         retry = (f'<g class="retry"><title>Retry: {escape(errors)}</title>'
                  f'<path d="M{rx},{ry} c 26,-10 26,24 0,16" marker-end="url(#arrow-next)"/>'
                  f'<text class="edge-label" x="{rx + 24}" y="{ry + 8}">retry</text></g>')
-    kind = "container" if container else "task"
+    kind = ("container" if container else "task") + (" from-history" if node.from_history else "")
     title = escape(node.name + (f" — {node.comment}" if node.comment else ""))
     name_y = box.y + 24
     return (
@@ -282,6 +283,7 @@ margin-right:4px}.s-DELIVERED,.x-SUCCEEDED{background:#d7f5df;color:#17683a}.s-F
 .x-TIMED_OUT,.x-ABORTED{background:#fde0dc;color:#a02012}.s-SKIPPED{background:#fdf1cf;color:#7a5a00}
 .s-PENDING,.x-RUNNING{background:#dcecfb;color:#134f8a}.warn{color:#a02012;font-weight:600}
 svg .state rect{fill:#fff;stroke:#8a93a6;stroke-width:1.5}svg .state.container>rect{fill:#f3f6fc;stroke-dasharray:5 4}
+svg .state.from-history>rect{fill:#f7f7f9;stroke-dasharray:2 3}
 svg .state text.name{font-weight:600;font-size:13.5px;fill:#1d2433}svg .state .type{font-weight:normal;fill:#8a93a6;
 font-size:11px}svg .state text.counts{font-size:12px;fill:#434a5a}svg .edge polyline,svg .retry path{fill:none;
 stroke:#56627a;stroke-width:1.6}svg .edge.catch polyline{stroke:#c2410c;stroke-dasharray:6 4}
