@@ -67,3 +67,12 @@ def test_a_claim_is_taken_when_new_when_already_mine_or_still_at_the_version_rea
     assert book.claims(["token-a", "token-none"]) == {"token-a": book.claims(["token-a"])["token-a"]}
     assert book.claims(["token-a"])["token-a"]["execution"] == "taker-1"
 
+
+def test_the_clients_keep_a_connection_for_every_call_the_functions_threads_make_at_once():
+    """16 claims (or a group's 16 sends) at once on botocore's default pool of 10 connections would
+    open connections only to drop them ("Connection pool is full")."""
+    from journey_activity import aws
+    from journey_activity.handlers.send import GROUP_WORKERS
+    from journey_activity.ledger.claims import CLAIM_WORKERS
+
+    assert aws.client_config().max_pool_connections >= max(CLAIM_WORKERS, GROUP_WORKERS)
