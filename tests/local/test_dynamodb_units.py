@@ -60,8 +60,8 @@ def test_a_groups_check_of_its_open_records_is_not_the_invokers_polling(book):
 
 
 def test_a_claim_costs_one_write_unit_and_a_transactions_writes_twice_that(book):
-    """The invoker's claims: one conditional UpdateItem each, one write unit per KB, a lost claim's
-    failed write too, and no read (the failed write hands back the claim). The same update in a
+    """The invoker's claims: one conditional PutItem each, one write unit per KB, a lost claim's
+    failed write too, and no read (the failed write hands back the claim). The same write in a
     TransactWriteItems would cost two units per KB of each item, as DynamoDB bills a transactional
     write."""
     with metered() as units:
@@ -70,8 +70,8 @@ def test_a_claim_costs_one_write_unit_and_a_transactions_writes_twice_that(book)
     assert taken == {"claim-1": None, "claim-2": None}
     assert lost["claim-2"]["execution"] == "x1"
     assert units == {"other_calls": 3, "other_rcu": 0.0, "other_wcu": 3.0}
-    update = book._claim_update("claim-3", execution="x3", endpoint_id="e3", mine=["x3"], version=None)
+    put = book._claim_put("claim-3", execution="x3", endpoint_id="e3", mine=["x3"], version=None)
     with metered() as units:
-        book.dynamodb.transact_write_items(TransactItems=[{"Update": update}])
+        book.dynamodb.transact_write_items(TransactItems=[{"Put": put}])
     assert units["other_wcu"] == 2
     dynamodb_units.reset()

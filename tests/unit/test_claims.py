@@ -175,7 +175,7 @@ def test_fresh_claims_are_one_conditional_write_each_then_the_fence_read_only(wo
     planned = plan(world, batch("connect-x", *(f"p{i}" for i in range(30))))
     assert planned.foreign == {}
     # No read before the writes (nor a transaction): 30 writes, each conditional, then the fence.
-    assert [name for name, _ in calls] == ["UpdateItem"] * 30 + ["BatchGetItem"]
+    assert [name for name, _ in calls] == ["PutItem"] * 30 + ["BatchGetItem"]
     assert all("ConditionExpression" in params for _, params in calls[:30])
     assert owners(world, "p0", "p29") == {"p0": "connect-x", "p29": "connect-x"}
 
@@ -189,7 +189,7 @@ def test_a_claim_a_live_owner_holds_is_answered_from_its_failed_write_without_a_
     names = [name for name, _ in calls]
     # Round one: both written (p1's write fails and hands back connect-x's claim); round two: p2
     # pointed at the part's own name; then the fence, the only read.
-    assert names == ["UpdateItem"] * 3 + ["BatchGetItem"]
+    assert names == ["PutItem"] * 3 + ["BatchGetItem"]
     assert owners(world, "p1", "p2") == {"p1": "connect-x", "p2": second.batch.context.batch_id}
 
 
@@ -200,7 +200,7 @@ def test_an_abandoned_claim_is_taken_over_by_a_write_at_the_version_its_failed_w
     calls = calls_of(world)
     retry = plan(world, batch("connect-y", "p1"))
     assert retry.foreign == {}
-    assert [name for name, _ in calls] == ["UpdateItem", "UpdateItem", "BatchGetItem"]
+    assert [name for name, _ in calls] == ["PutItem", "PutItem", "BatchGetItem"]
     takeover = calls[1][1]
     assert "#version = :version" in takeover["ConditionExpression"]
     assert takeover["ExpressionAttributeValues"][":version"] == {"S": crashed["version"]}

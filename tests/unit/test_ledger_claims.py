@@ -26,9 +26,9 @@ def test_claims_are_written_one_each_and_those_held_elsewhere_come_back_as_they_
     calls.clear()
     wanted = [(f"p{index:03d}", f"token-p{index:03d}", None) for index in range(150)]
     taken = book.take_claims(wanted, execution="mine", mine=["mine"])
-    # One UpdateItem per claim (many at once), no transaction and no read: a lost claim's failed
+    # One PutItem per claim (many at once), no transaction and no read: a lost claim's failed
     # write hands back the claim as it is.
-    assert calls == ["UpdateItem"] * 150
+    assert calls == ["PutItem"] * 150
     assert set(taken) == {key for _, key, _ in wanted}
     lost = {key: claim for key, claim in taken.items() if claim is not None}
     assert set(lost) == held
@@ -52,7 +52,7 @@ def test_two_profiles_sharing_a_key_are_claimed_once(book):
     taken = book.take_claims([("p-1", "token-a", None), ("p-2", "token-a", None), ("p-3", "token-b", None)],
                              execution="exec-1", mine=set())
     assert taken == {"token-a": None, "token-b": None}
-    assert calls == ["UpdateItem"] * 2
+    assert calls == ["PutItem"] * 2
 
 
 def test_a_claim_is_taken_when_new_when_already_mine_or_still_at_the_version_read(book):

@@ -25,7 +25,7 @@ from journey_activity.ledger.table import (
     _to_item,
 )
 
-# Claims written at once (one UpdateItem each): a 118-profile part claims in a few round trips.
+# Claims written at once, one PutItem each: a part of 118 profiles claims in 8 round trips.
 CLAIM_WORKERS = 16
 
 
@@ -52,10 +52,14 @@ class Claims(Table):
                 raise RuntimeError("DynamoDB left claims unread")
         return found
 
-    def _claim_update(self, key: str, *, execution: str, endpoint_id: str, mine: Collection[str],
-                      version: str | None) -> dict[str, Any]:
+    def _claim_put(self, key: str, *, execution: str, endpoint_id: str, mine: Collection[str],
+                   version: str | None) -> dict[str, Any]:
+        """The claim's conditional PutItem. A claim is always written whole (every attribute anew),
+        so a put is the same write as an update, with no update expression to evaluate (the local
+        engine's moto answers it in half the time)."""
         names = sorted({execution, *mine})
         values = {f":m{index}": name for index, name in enumerate(names)}
+        aliases = {"#pk": "pk", "#execution": "execution"}
         # The claim: a new one, one this invocation already holds (one of ``mine``), or, to take over
         # an abandoned claim, one still at the ``version`` its reader saw (a compare-and-set: of two
         # invocations taking over at once, the first write changes the version and the second fails).
@@ -64,13 +68,18 @@ class Claims(Table):
         if version is not None:
             condition += " OR #version = :version"
             values[":version"] = version
-        return self._update_request(
-            _to_item(claim_key(key)),
-            {"execution": execution, "endpoint_id": endpoint_id, "claimed_at": int(time.time() * 1000),
-             "version": secrets.token_hex(8), "expires_at": self._expires_at()},
-            condition=condition,
-            condition_values=values,
-        )
+            aliases["#version"] = "version"
+        return {
+            "TableName": self.table_name,
+            "Item": _to_item({**claim_key(key), "execution": execution, "endpoint_id": endpoint_id,
+                              "claimed_at": int(time.time() * 1000), "version": secrets.token_hex(8),
+                              "expires_at": self._expires_at()}),
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": aliases,
+            "ExpressionAttributeValues": _to_item(values),
+            # A failed condition answers with the claim as it is (no read, no read units).
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
 
     def take_claim(self, key: str, *, execution: str, endpoint_id: str, mine: Collection[str],
                    version: str | None = None) -> bool:
@@ -83,9 +92,9 @@ class Claims(Table):
               version: str | None) -> dict[str, Any] | None:
         """:meth:`take_claim`'s write: None when taken, else the claim as the failed condition found
         it (``ReturnValuesOnConditionCheckFailure``: no read, no read units)."""
-        request = self._claim_update(key, execution=execution, endpoint_id=endpoint_id, mine=mine, version=version)
+        request = self._claim_put(key, execution=execution, endpoint_id=endpoint_id, mine=mine, version=version)
         try:
-            self.dynamodb.update_item(**request)
+            self.dynamodb.put_item(**request)
         except ClientError as error:
             if not _conditional_failed(error):
                 raise
@@ -95,7 +104,7 @@ class Claims(Table):
     def take_claims(self, wanted: Sequence[tuple[str, str, str | None]], *, execution: str,
                     mine: Collection[str]) -> dict[str, dict[str, Any] | None]:
         """:meth:`take_claim` for many ``(endpoint id, key, version)`` at once: one conditional
-        UpdateItem per claim (one write unit each), up to :data:`CLAIM_WORKERS` at a time. Returns,
+        PutItem per claim (one write unit each), up to :data:`CLAIM_WORKERS` at a time. Returns,
         by key, None for a claim taken, or the claim as it is for one another execution holds (the
         item its failed condition found: who holds it, since when, at which version).
 
