@@ -15,12 +15,20 @@ _lock = threading.Lock()
 _clients: dict[str, Any] = {}
 
 
+# Connections a client keeps open: the functions' thread pools make 16 calls at once (a sender's
+# group, the invoker's claims), a few more run beside them; with botocore's default of 10, each
+# round of calls would open connections only to drop them (urllib3: "Connection pool is full").
+MAX_POOL_CONNECTIONS = 20
+
+
 def client_config() -> Any:
-    """botocore's standard retry mode (throttling is retried with backoff) and short timeouts:
-    every client the functions use, Powertools' parameters clients included, is made with it."""
+    """botocore's standard retry mode (throttling is retried with backoff), short timeouts, and
+    connections enough for the functions' threads: every client the functions use, Powertools'
+    parameters clients included, is made with it."""
     from botocore.config import Config
 
-    return Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=3, read_timeout=10)
+    return Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=3, read_timeout=10,
+                  max_pool_connections=MAX_POOL_CONNECTIONS)
 
 
 def client(service: str) -> Any:

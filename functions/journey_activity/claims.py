@@ -4,19 +4,27 @@ the trigger's retries regroup endpoints into batches.
 Amazon Connect gives each profile of a custom action an ``IdempotencyToken``. A retried invocation
 may group the profiles differently, so the execution name (a hash of the payload) cannot tell that
 a profile was already sent. Before its execution starts, the invoker claims each profile's token in
-the ledger for that execution:
+the ledger for that execution. It writes first: a write that fails says who holds the claim, so
+nothing is read before the fence.
 
-- a token nobody holds is claimed; the same batch invoked again finds its own claims and joins its
-  execution (same name, same input);
-- a token another execution holds is not sent here: that profile is answered with the owner's
-  outcome, read from the owner's ledger records;
+- every claim is written, one conditional write each, under the execution's name: it is taken
+  when nobody holds it, or when it points at one of this invocation's names (the same batch
+  invoked again finds its own claims and joins its execution: same name, same input);
+- a write that fails hands back the claim as it is (its owner, since when, its version), with no
+  read: a claim another execution holds is not sent here, and that profile is answered with the
+  owner's outcome, read from the owner's ledger records;
 - a claim whose execution never started (its invoker crashed between claiming and starting) is
-  taken over once it is ``GRACE_SECONDS`` old and its execution still does not exist; a fresh one
-  is waited for up to that age (within the deadline), so a quick retry does not leave it behind;
+  taken over once it is ``GRACE_SECONDS`` old and its execution still does not exist, by a second
+  conditional write at the version its failed write handed back (of two takers, one wins; a
+  claim moved meanwhile is another's); a fresh one is waited for up to that age (within the
+  deadline), so a quick retry does not leave it behind;
 - when some profiles are another's, this invocation's execution runs the rest under a name of its
-  own (the batch id and a hash of the tokens it holds), and its claims are pointed at that name;
-- just before starting, every claim is read again: one taken over meanwhile (this invoker was
-  slower than the grace) is dropped from the execution, so the two can never both send it.
+  own (the batch id and a hash of the tokens it holds): its claims are written again, pointed at
+  that name, in a next round (at most ``_ROUNDS``; contention that does not settle starts nothing,
+  and every keyed profile is answered from its owner);
+- then every claim is read (the fence: strongly consistent): one taken over meanwhile (this
+  invoker was slower than the grace) is dropped from the execution, so the two can never both
+  send it.
 
 Recipients without a key (Pinpoint's endpoints) are left as they are: the execution name is their
 idempotency record.
@@ -100,38 +108,43 @@ def plan(book: Ledger, batch: Batch, exists: Callable[[str], bool], deadline: fl
         held = [keys[r.endpoint_id] for r in included if r.endpoint_id in keys]
         name = batch.context.batch_id if not foreign else sub_name(batch.context.batch_id, held)
         used.add(name)
-        current = book.claims(held)
+        wanted = [(r.endpoint_id, keys[r.endpoint_id], None) for r in included if r.endpoint_id in keys]
+        # Written first, not read: a claim held elsewhere comes back as it is, from its failed write.
+        lost = {key: claim for key, claim in book.take_claims(wanted, execution=name, mine=used).items()
+                if claim is not None}
         changed = False
-        wanted: list[tuple[str, str, str | None]] = []
-        for recipient in included:
-            key = keys.get(recipient.endpoint_id)
-            if key is None:
+        takeovers: list[tuple[str, str, str | None]] = []
+        for endpoint_id, key, _ in wanted:
+            if key not in lost:
                 continue
-            claim, version = current.get(key), None
-            if claim is not None and claim.get("execution") not in used:
+            claim, version = lost[key], None
+            if claim.get("execution") in used:
+                # This invocation's own (the condition lets its names through: not expected). It
+                # wrote it, so there is no grace to wait for: moved at the version it is at.
+                version = str(claim.get("version", ""))
+            elif claim.get("execution"):
                 version = _abandoned(claim, exists, deadline)
-                if version is None:
-                    foreign[recipient.endpoint_id] = key
-                    changed = True
-                    continue
-            wanted.append((recipient.endpoint_id, key, version))
-
-        taken = book.take_claims(wanted, execution=name, mine=used)
-        lost_now = [(endpoint_id, key) for endpoint_id, key, _ in wanted if not taken[key]]
-        winners = book.claims([key for _, key in lost_now]) if lost_now else {}
-        for endpoint_id, key in lost_now:
-            # Another invocation wrote it just now: it is alive, and sends it (unless it is this
-            # same batch, invoked twice at once).
-            if str((winners.get(key) or {}).get("execution", "")) != name:
+            if version is None:
                 foreign[endpoint_id] = key
                 changed = True
+            else:
+                takeovers.append((endpoint_id, key, version))
+        if takeovers:
+            taken_over = book.take_claims(takeovers, execution=name, mine=used)
+            for endpoint_id, key, _ in takeovers:
+                if taken_over[key] is not None:
+                    # Another invocation wrote it since (a taker, or its owner moving it to a name of
+                    # its own): it is alive, and sends it.
+                    foreign[endpoint_id] = key
+                    changed = True
         if changed:
             continue
         # The fence: a claim taken over while this invoker was slow is not sent here.
         final = book.claims(held)
-        lost = {eid: k for eid, k in keys.items() if eid not in foreign and final.get(k, {}).get("execution") != name}
-        if lost:
-            foreign.update(lost)
+        lost_since = {eid: k for eid, k in keys.items()
+                      if eid not in foreign and final.get(k, {}).get("execution") != name}
+        if lost_since:
+            foreign.update(lost_since)
             continue
         return ClaimPlan(_part(batch, name, included), foreign)
     # Contention that does not settle: start nothing; every keyed profile is answered from its owner

@@ -176,7 +176,7 @@ def test_the_prefix_parameter_cannot_widen_the_grant():
 # What each function's code does with the ledger (journey_activity.ledger and claims): Query for
 # batch reads (and, in group wait mode, a group's open records), GetItem for single records and
 # the progress item, UpdateItem for every state
-# change, PutItem for a large template, BatchWriteItem for recipients and skipped endpoints,
+# change, PutItem for a large template and the claims, BatchWriteItem for recipients and skipped endpoints,
 # BatchGetItem for addresses and claims. No Scan, no DeleteItem, nothing more. The local run
 # enforces these grants on every call (journey_activity_local.engine.aws_guards).
 LEDGER_ACTIONS = {

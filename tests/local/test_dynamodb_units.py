@@ -59,11 +59,19 @@ def test_a_groups_check_of_its_open_records_is_not_the_invokers_polling(book):
     dynamodb_units.reset()
 
 
-def test_a_transactions_writes_cost_twice_a_writes_units(book):
-    """The invoker's claims (TransactWriteItems, one conditional update per claim): two write units
-    per KB of each item, as DynamoDB bills a transactional write."""
+def test_a_claim_costs_one_write_unit_and_a_transactions_writes_twice_that(book):
+    """The invoker's claims: one conditional PutItem each, one write unit per KB, a lost claim's
+    failed write too, and no read (the failed write hands back the claim). The same write in a
+    TransactWriteItems would cost two units per KB of each item, as DynamoDB bills a transactional
+    write."""
     with metered() as units:
         taken = book.take_claims([("e1", "claim-1", None), ("e2", "claim-2", None)], execution="x1", mine=["x1"])
-    assert taken == {"claim-1": True, "claim-2": True}
-    assert units["other_wcu"] == 2 * 2
+        lost = book.take_claims([("e2", "claim-2", None)], execution="x2", mine=["x2"])
+    assert taken == {"claim-1": None, "claim-2": None}
+    assert lost["claim-2"]["execution"] == "x1"
+    assert units == {"other_calls": 3, "other_rcu": 0.0, "other_wcu": 3.0}
+    put = book._claim_put("claim-3", execution="x3", endpoint_id="e3", mine=["x3"], version=None)
+    with metered() as units:
+        book.dynamodb.transact_write_items(TransactItems=[{"Put": put}])
+    assert units["other_wcu"] == 2
     dynamodb_units.reset()

@@ -160,3 +160,96 @@ def test_the_same_profiles_split_differently_at_once_are_each_owned_by_one_execu
         for profile, key in planned.foreign.items():
             assert key == f"token-{profile}"
             assert owners(world, profile)[profile] == sent[profile]
+
+
+def calls_of(world: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Every DynamoDB call the ledger's client makes from now on: (operation, parameters)."""
+    calls: list[tuple[str, dict[str, Any]]] = []
+    world["book"].dynamodb.meta.events.register(
+        "provide-client-params.dynamodb.*", lambda model, params, **_: calls.append((model.name, dict(params))))
+    return calls
+
+
+def test_fresh_claims_are_one_conditional_write_each_then_the_fence_read_only(world):
+    calls = calls_of(world)
+    planned = plan(world, batch("connect-x", *(f"p{i}" for i in range(30))))
+    assert planned.foreign == {}
+    # No read before the writes (nor a transaction): 30 writes, each conditional, then the fence.
+    assert [name for name, _ in calls] == ["PutItem"] * 30 + ["BatchGetItem"]
+    assert all("ConditionExpression" in params for _, params in calls[:30])
+    assert owners(world, "p0", "p29") == {"p0": "connect-x", "p29": "connect-x"}
+
+
+def test_a_claim_a_live_owner_holds_is_answered_from_its_failed_write_without_a_read(world):
+    start(world, plan(world, batch("connect-x", "p1")))
+    calls = calls_of(world)
+    second = plan(world, batch("connect-y", "p1", "p2"))
+    assert second.foreign == {"p1": "token-p1"}
+    assert [r.endpoint_id for r in second.batch.recipients] == ["p2"]
+    names = [name for name, _ in calls]
+    # Round one: both written (p1's write fails and hands back connect-x's claim); round two: p2
+    # pointed at the part's own name; then the fence, the only read.
+    assert names == ["PutItem"] * 3 + ["BatchGetItem"]
+    assert owners(world, "p1", "p2") == {"p1": "connect-x", "p2": second.batch.context.batch_id}
+
+
+def test_an_abandoned_claim_is_taken_over_by_a_write_at_the_version_its_failed_write_handed_back(world, monkeypatch):
+    monkeypatch.setattr(claims, "GRACE_SECONDS", 0.3)
+    plan(world, batch("connect-x", "p1"))  # claimed, then the invoker died: never started
+    crashed = world["book"].claims(["token-p1"])["token-p1"]
+    calls = calls_of(world)
+    retry = plan(world, batch("connect-y", "p1"))
+    assert retry.foreign == {}
+    assert [name for name, _ in calls] == ["PutItem", "PutItem", "BatchGetItem"]
+    takeover = calls[1][1]
+    assert "#version = :version" in takeover["ConditionExpression"]
+    assert takeover["ExpressionAttributeValues"][":version"] == {"S": crashed["version"]}
+    assert owners(world, "p1") == {"p1": "connect-y"}
+
+
+def test_a_claim_taken_over_while_this_invoker_was_slow_is_left_out_by_the_fence(world, monkeypatch):
+    book = world["book"]
+    real = book.take_claims
+    taken_over: list[str] = []
+
+    def then_taken_over(*args: Any, **kwargs: Any) -> Any:
+        outcome = real(*args, **kwargs)
+        if not taken_over:
+            # Past the grace, another invoker takes p1 over at the version it read.
+            seen = book.claims(["token-p1"])["token-p1"]
+            assert book.take_claim("token-p1", execution="connect-y", endpoint_id="p1", mine=(),
+                                   version=seen["version"])
+            taken_over.append("p1")
+        return outcome
+
+    monkeypatch.setattr(book, "take_claims", then_taken_over)
+    planned = plan(world, batch("connect-x", "p1", "p2"))
+    assert planned.foreign == {"p1": "token-p1"}
+    assert [r.endpoint_id for r in planned.batch.recipients] == ["p2"]
+    assert owners(world, "p1", "p2") == {"p1": "connect-y", "p2": planned.batch.context.batch_id}
+
+
+def test_invocations_taking_over_the_same_abandoned_claims_at_once_never_both_hold_one(world, monkeypatch):
+    monkeypatch.setattr(claims, "GRACE_SECONDS", 0.3)
+    profiles = [f"p{i}" for i in range(20)]
+    plan(world, batch("connect-crashed", *profiles))  # never started
+    time.sleep(0.3)
+    groups = {"connect-a": profiles, "connect-b": profiles[::-1], "connect-c": profiles[5:15]}
+    results: dict[str, claims.ClaimPlan] = {}
+
+    def run(name: str) -> None:
+        results[name] = plan(world, batch(name, *groups[name]))
+
+    threads = [threading.Thread(target=run, args=(name,)) for name in groups]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    sent: dict[str, str] = {}
+    for name, planned in results.items():
+        for recipient in planned.batch.recipients:
+            assert recipient.endpoint_id not in sent, (recipient.endpoint_id, name)
+            sent[recipient.endpoint_id] = planned.batch.context.batch_id
+        assert {r.endpoint_id for r in planned.batch.recipients} | set(planned.foreign) == set(groups[name])
+    assert set(sent) == set(profiles)  # every abandoned claim taken over, each by one
+    assert owners(world, *profiles) == sent

@@ -10,7 +10,7 @@ operations", developer guide):
   sizes of every item its key condition reads (before any filter or projection), then rounds;
 - writes: 1 unit per 1 KB of the larger of the item before and after; a conditional write whose
   condition fails still costs the item's size; BatchWriteItem prices each put or delete alone;
-  (transactions, which the product does not use, are not priced).
+  a TransactWriteItems (which the product does not use) at twice a write's units per item.
 
 Item sizes follow "Item sizes and formats": attribute names and string values in UTF-8 bytes,
 numbers about one byte per two significant digits plus one, binary by length, booleans and null
