@@ -177,13 +177,13 @@ def test_the_prefix_parameter_cannot_widen_the_grant():
 # batch reads (and, in group wait mode, a group's open records), GetItem for single records and
 # the progress item, UpdateItem for every state
 # change, PutItem for a large template and the claims, BatchWriteItem for recipients and skipped endpoints,
-# BatchGetItem for addresses and claims. No Scan, no DeleteItem, nothing more. The local run
+# BatchGetItem for addresses, claims and a sender's recipient parts. No Scan, no DeleteItem, nothing more. The local run
 # enforces these grants on every call (journey_activity_local.engine.aws_guards).
 LEDGER_ACTIONS = {
     "InvokerFunctionRole": {"dynamodb:Query", "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem",
                             "dynamodb:BatchWriteItem", "dynamodb:UpdateItem"},
     "ValidateFunctionRole": {"dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:UpdateItem"},
-    "SendFunctionRole": {"dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:Query"},
+    "SendFunctionRole": {"dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem"},
     "RecordOutcomeFunctionRole": {"dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:Query"},
     "CompileFunctionRole": {"dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:GetItem"},
     "CallbackFunctionRole": {"dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:Query"},
