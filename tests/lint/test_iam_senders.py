@@ -23,8 +23,12 @@ PROVIDER_ACTIONS = {
 @pytest.mark.parametrize("role", [*SENDERS, "ReceiptQueueFunctionRole"])
 def test_ledger_and_task_actions(transformed, role):  # noqa: F811
     actions = _actions_of(transformed, role)
+    # A sender reads its recipients' parts at once (BatchGetItem); the receipt queue's function does not.
+    parts = {"dynamodb:BatchGetItem"} if role in SENDERS else set()
     assert {a for a in actions if a.startswith("dynamodb:")} == {"dynamodb:GetItem", "dynamodb:UpdateItem",
-                                                                  "dynamodb:Query"}
+                                                                  "dynamodb:Query", *parts}
+    for action in parts:
+        assert actions[action] == LEDGER
     assert actions["dynamodb:GetItem"] == LEDGER
     assert actions["dynamodb:Query"] == LEDGER  # group wait mode: a group's open records
     assert actions["dynamodb:UpdateItem"] == LEDGER
