@@ -17,10 +17,12 @@ part starts at all the invocation fails with :class:`StartUnavailable`).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import json
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -43,7 +45,6 @@ from journey_activity.models.batch import (
     Batch,
     BatchContext,
     EndpointResult,
-    ExecutionInput,
     LedgerStatus,
     Recipient,
     Status,
@@ -98,11 +99,23 @@ def part_name(batch_id: str, index: int, count: int) -> str:
     return batch_id if count == 1 else f"{batch_id}-{index}"
 
 
-def peak_state_bytes(run: ExecutionInput) -> int:
+def peak_state_bytes(batch: Batch) -> int:
     """A bound on the largest state of the batch's execution (Compile's output): the context,
     and per endpoint its id a few times, its flags and a compiled result with EventAttributes."""
-    context = len(run.context.model_dump_json().encode())
-    return context + sum(_endpoint_state_bytes(r.endpoint_id, r.invalid) for r in run.recipients)
+    context = len(batch.context.model_dump_json().encode())
+    return context + sum(_endpoint_state_bytes(r.endpoint_id, r.invalid) for r in batch.recipients)
+
+
+def execution_input(batch: Batch, parts: Mapping[str, int]) -> str:
+    """The execution's input, as :class:`journey_activity.models.execution.ExecutionInput` reads
+    it: the context, and each endpoint by reference (its id, channel and flags, and ``parts``:
+    the ledger part holding its address and profile, for the endpoints the ledger keeps). JSON
+    as pydantic writes it (compact, UTF-8), made here without building the steps' models."""
+    references = [{"endpoint_id": r.endpoint_id, "channel": r.channel, "opted_out": r.opted_out, "active": r.active,
+                   "invalid": r.invalid, "invalid_reason": r.invalid_reason, "part": parts.get(r.endpoint_id)}
+                  for r in batch.recipients]
+    return (f'{{"context":{batch.context.model_dump_json()},"recipients":'
+            f'{json.dumps(references, ensure_ascii=False, separators=(",", ":"))}}}')
 
 
 def _endpoint_state_bytes(endpoint_id: str, invalid: str | None) -> int:
@@ -138,7 +151,7 @@ def unkeyable(batch: Batch) -> tuple[Batch, dict[str, EndpointResult]]:
             error=(recipient.invalid or problem)[:500])
     if answered:
         logger.warning("Endpoints whose id cannot key the ledger are answered SKIPPED", extra={"count": len(answered)})
-    return batch.model_copy(update={"recipients": kept}), answered
+    return dataclasses.replace(batch, recipients=kept), answered
 
 
 def split(batch: Batch) -> list[Batch]:
@@ -172,11 +185,11 @@ def keep_recipients(batch: Batch) -> tuple[Batch, dict[str, Recipient]]:
             continue
         problem = recipient_problem(pack_recipient(recipient))
         if problem:
-            recipient = recipient.model_copy(update={"invalid": problem})
+            recipient = dataclasses.replace(recipient, invalid=problem)
         else:
             kept[recipient.endpoint_id] = recipient
         recipients.append(recipient)
-    return batch.model_copy(update={"recipients": recipients}), kept
+    return dataclasses.replace(batch, recipients=recipients), kept
 
 
 def prepare(batch: Batch, settings: InvokerSettings) -> tuple[str, str]:
@@ -198,9 +211,8 @@ def prepare(batch: Batch, settings: InvokerSettings) -> tuple[str, str]:
     template = batch.context.template or ""
     context = travelling(batch.context)
     large_template = context is not batch.context
-    batch, kept = keep_recipients(batch.model_copy(update={"context": context}))
-    run = batch.execution_input()
-    peak = peak_state_bytes(run)
+    batch, kept = keep_recipients(dataclasses.replace(batch, context=context))
+    peak = peak_state_bytes(batch)
     if peak > MAX_EXECUTION_INPUT_BYTES:
         raise PayloadError(
             f"the part's endpoint ids would make its states about {peak} bytes, above Step Functions' "
@@ -208,11 +220,8 @@ def prepare(batch: Batch, settings: InvokerSettings) -> tuple[str, str]:
     book = ledger()
     if large_template:
         book.put_template(batch.context.batch_id, template)
-    if kept:
-        parts = book.put_recipients(batch.context.batch_id, kept)
-        run = run.model_copy(update={"recipients": [
-            r.model_copy(update={"part": parts.get(r.endpoint_id)}) for r in run.recipients]})
-    return batch.context.batch_id, run.model_dump_json()
+    parts = book.put_recipients(batch.context.batch_id, kept) if kept else {}
+    return batch.context.batch_id, execution_input(batch, parts)
 
 
 def launch(name: str, execution_input: str, settings: InvokerSettings) -> str:

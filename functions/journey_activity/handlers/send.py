@@ -43,7 +43,8 @@ from journey_activity.errors import (
 from journey_activity.handlers._runtime import ledger, logger, metrics, throttling_is_retried
 from journey_activity.ledger import Ledger, is_final, now_iso, result_from_record
 from journey_activity.ledger.groups import GROUP_ID
-from journey_activity.models.batch import BatchContext, LedgerStatus, RecipientRef
+from journey_activity.models.batch import BatchContext, LedgerStatus
+from journey_activity.models.execution import RecipientRef
 from journey_activity.pacing import Pacer, Slot, ses_account_rate
 from journey_activity.providers import SendRequest, SyncOutcome, provider_for
 from journey_activity.providers.aws_sdk import sdk_client

@@ -68,6 +68,7 @@ PRELOADED_MODULES = (
     "aws_lambda_powertools.utilities.parameters",
     "journey_activity.config", "journey_activity.ledger", "journey_activity.receipts", "journey_activity.providers",
     "journey_activity.templating", "journey_activity.models.pinpoint", "journey_activity.models.batch",
+    "journey_activity.models.execution",
     "journey_activity.triggers.pinpoint", "journey_activity.compile", "journey_activity.reporting",
     "journey_activity.validation", "journey_activity.signing",
 )
