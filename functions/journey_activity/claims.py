@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 from botocore.exceptions import ClientError
 
 from journey_activity import aws
-from journey_activity.ledger import Ledger, result_from_record
+from journey_activity.ledger.invoker import InvokerLedger
+from journey_activity.ledger.records import result_from_record
 from journey_activity.models.batch import Batch, EndpointResult, Recipient
 
 # Longer than an invoker takes between claiming and starting (a few writes and StartExecution).
@@ -88,7 +89,7 @@ def _abandoned(claim: Mapping[str, object], exists: Callable[[str], bool], deadl
         time.sleep(0.2)
 
 
-def plan(book: Ledger, batch: Batch, exists: Callable[[str], bool], deadline: float) -> ClaimPlan:
+def plan(book: InvokerLedger, batch: Batch, exists: Callable[[str], bool], deadline: float) -> ClaimPlan:
     """Claim the batch's keyed recipients; see the module's documentation."""
     keys = {r.endpoint_id: r.claim_key for r in batch.recipients if r.claim_key}
     if not keys:
@@ -147,7 +148,7 @@ def _part(batch: Batch, name: str, recipients: list[Recipient]) -> Batch:
     return Batch(context=batch.context.model_copy(update={"batch_id": name}), recipients=recipients)
 
 
-def foreign_results(book: Ledger, foreign: Mapping[str, str], deadline: float) -> dict[str, EndpointResult]:
+def foreign_results(book: InvokerLedger, foreign: Mapping[str, str], deadline: float) -> dict[str, EndpointResult]:
     """The owners' outcomes of the endpoints other executions send (``foreign``: endpoint id -> claim
     key), polled until each is final or the deadline passes (a final status never changes)."""
     results: dict[str, EndpointResult] = {}

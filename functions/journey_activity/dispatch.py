@@ -30,16 +30,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from journey_activity import aws, claims
 from journey_activity.errors import ConfigurationError, PayloadError, StartUnavailable
-from journey_activity.handlers._runtime import ledger, logger
-from journey_activity.ledger import (
-    MAX_TEMPLATE_BYTES,
-    TEMPLATE_SK,
-    Ledger,
-    key_problem,
-    pack_recipient,
-    recipient_problem,
-    result_from_record,
-)
+from journey_activity.handlers._runtime import ledger_of, logger
+from journey_activity.ledger.invoker import InvokerLedger
+from journey_activity.ledger.keys import TEMPLATE_SK, key_problem
+from journey_activity.ledger.recipients import pack_recipient, recipient_problem
+from journey_activity.ledger.records import result_from_record
+from journey_activity.ledger.templates import MAX_TEMPLATE_BYTES
 from journey_activity.models.batch import (
     FINAL_STATUSES,
     Batch,
@@ -87,6 +83,11 @@ _ANSWER_SECONDS = 1.0
 START_ANSWER_MARGIN_SECONDS = 1.5
 # The function's remaining time in milliseconds (Lambda's context.get_remaining_time_in_millis).
 Remaining = Callable[[], int]
+
+
+def ledger() -> InvokerLedger:
+    """The container's ledger, as far as the invoker uses it."""
+    return ledger_of(InvokerLedger)
 
 
 def execution_arn(state_machine_arn: str, name: str) -> str:
@@ -436,7 +437,8 @@ def start_parts_by(batch: Batch, settings: InvokerSettings, deadline: float, ans
     return answer
 
 
-def close_open_endpoints(book: Ledger, batch: Batch, final: Iterable[str], status: str) -> dict[str, EndpointResult]:
+def close_open_endpoints(book: InvokerLedger, batch: Batch, final: Iterable[str],
+                         status: str) -> dict[str, EndpointResult]:
     """The execution ended (failed, timed out, aborted) with endpoints still open: they end ``FAILED``
     in the ledger, as FinalizeFunction does; whichever of the two writes first, both answer the same.
     A write that fails leaves its endpoint out (``PENDING``): FinalizeFunction closes it."""
@@ -461,7 +463,7 @@ class _Poll:
     version they were read at, the endpoints the provider accepted (``SENT``) at the last look,
     and whether the ledger can still be read at all."""
 
-    def __init__(self, book: Ledger, batch: Batch, arn: str, lock: threading.Lock | None = None) -> None:
+    def __init__(self, book: InvokerLedger, batch: Batch, arn: str, lock: threading.Lock | None = None) -> None:
         self.book, self.batch, self.arn, self.batch_id = book, batch, arn, batch.context.batch_id
         # Held while the results change: the answer may be read from another thread (see gather).
         self.lock = lock or threading.Lock()
@@ -571,7 +573,7 @@ def _wait(polls: list[_Poll], deadline: float) -> None:
         pause = min(pause * 1.5, ceiling)
 
 
-def wait_for_parts(book: Ledger, runs: list[tuple[Batch, str]], deadline: float, *,
+def wait_for_parts(book: InvokerLedger, runs: list[tuple[Batch, str]], deadline: float, *,
                    answer_by: float | None = None, then: Callable[[], None] | None = None) -> Waited:
     """Wait until every endpoint of every part is final in the ledger or the deadline passes.
 
@@ -610,7 +612,7 @@ def wait_for_parts(book: Ledger, runs: list[tuple[Batch, str]], deadline: float,
     return Waited(results, sum(poll.reads for poll in polls), overran)
 
 
-def wait_for_results(book: Ledger, batch: Batch, arn: str, deadline: float) -> dict[str, EndpointResult]:
+def wait_for_results(book: InvokerLedger, batch: Batch, arn: str, deadline: float) -> dict[str, EndpointResult]:
     """:func:`wait_for_parts` for a single execution."""
     return wait_for_parts(book, [(batch, arn)], deadline).results
 
