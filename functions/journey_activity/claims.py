@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from botocore.exceptions import ClientError
 
@@ -41,13 +41,14 @@ GRACE_SECONDS = 5.0
 _ROUNDS = 8
 
 
-@dataclass
-class ClaimPlan:
+class ClaimPlan(NamedTuple):
+    """What the claims decided. (A named tuple: it costs the invoker's cold start far less than a dataclass.)"""
+
     # What this invocation's execution runs: its own and its unclaimable recipients (may be none).
     batch: Batch
     # Endpoint id -> its claim's key: another invocation's execution sends it. Its owner is read
     # from the claim when answering (an owner may still move its claims to a name of its own).
-    foreign: dict[str, str] = field(default_factory=dict)
+    foreign: dict[str, str]
 
 
 def sub_name(batch_id: str, keys: Iterable[str]) -> str:
@@ -93,7 +94,7 @@ def plan(book: InvokerLedger, batch: Batch, exists: Callable[[str], bool], deadl
     """Claim the batch's keyed recipients; see the module's documentation."""
     keys = {r.endpoint_id: r.claim_key for r in batch.recipients if r.claim_key}
     if not keys:
-        return ClaimPlan(batch)
+        return ClaimPlan(batch, {})
     foreign: dict[str, str] = {}
     used: set[str] = set()
     for _ in range(_ROUNDS):
