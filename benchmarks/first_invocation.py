@@ -41,7 +41,6 @@ from journey_activity_local.engine.moto_server import MotoServer
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENT = ROOT / "tests" / "events" / "connect_journey.json"
-TABLE = "first-invocation-ledger"
 ACTIONS = {"*": {"channel": "SMS", "message": "Hello {{Attributes.Customer.FirstName}}"}}
 REGION = "us-east-1"
 
@@ -87,12 +86,12 @@ def event(run: int) -> dict[str, Any]:
     return document
 
 
-def environment(url: str, state_machine_arn: str, deadline: float, functions: str | None) -> dict[str, str]:
+def environment(url: str, deployed: tuple[str, str], deadline: float, functions: str | None) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "POWERTOOLS_"))}
     env.update({
         "AWS_ENDPOINT_URL": url, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION, "LEDGER_TABLE": TABLE,
-        "STATE_MACHINE_ARN": state_machine_arn, "CONNECT_ACTIONS": json.dumps(ACTIONS),
+        "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION, "LEDGER_TABLE": deployed[0],
+        "STATE_MACHINE_ARN": deployed[1], "CONNECT_ACTIONS": json.dumps(ACTIONS),
         "INVOKER_DEADLINE_SECONDS": str(deadline), "POWERTOOLS_SERVICE_NAME": "journey-activity",
         "POWERTOOLS_METRICS_NAMESPACE": "JourneyActivity", "POWERTOOLS_LOG_LEVEL": "INFO",
     })
@@ -101,18 +100,20 @@ def environment(url: str, state_machine_arn: str, deadline: float, functions: st
     return env
 
 
-def deploy(url: str) -> str:
-    """The ledger table and a state machine in moto; returns the state machine's ARN."""
+def deploy(url: str) -> tuple[str, str]:
+    """A ledger table and a state machine of their own in moto (whose backends are the process's);
+    returns the table's name and the state machine's ARN."""
+    name = f"first-invocation-{uuid.uuid4().hex[:12]}"
     session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
     session.client("dynamodb", endpoint_url=url).create_table(
-        TableName=TABLE, BillingMode="PAY_PER_REQUEST",
+        TableName=name, BillingMode="PAY_PER_REQUEST",
         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
                               {"AttributeName": "sk", "AttributeType": "S"}],
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}])
     machine = session.client("stepfunctions", endpoint_url=url).create_state_machine(
-        name="first-invocation", roleArn="arn:aws:iam::123456789012:role/first-invocation",
+        name=name, roleArn="arn:aws:iam::123456789012:role/first-invocation",
         definition=json.dumps({"StartAt": "Wait", "States": {"Wait": {"Type": "Pass", "End": True}}}))
-    return str(machine["stateMachineArn"])
+    return name, str(machine["stateMachineArn"])
 
 
 def first_invocation(env: dict[str, str], run: int) -> dict[str, Any]:
@@ -130,15 +131,15 @@ def boto3_import(env: dict[str, str]) -> float:
 
 def measure(runs: int, deadline: float, functions: str | None) -> dict[str, Any]:
     with MotoServer() as server:
-        arn = deploy(server.url)
-        env = environment(server.url, arn, deadline, functions)
+        deployed = deploy(server.url)
+        env = environment(server.url, deployed, deadline, functions)
         invocations, yardstick = [], []
         for run in range(runs):  # in turn, so a busy moment weighs on both alike
             invocations.append(first_invocation(env, run))
             yardstick.append(boto3_import(env))
         started = len(boto3.client("stepfunctions", endpoint_url=server.url, region_name=REGION,
                                    aws_access_key_id="testing", aws_secret_access_key="testing")
-                      .list_executions(stateMachineArn=arn)["executions"])
+                      .list_executions(stateMachineArn=deployed[1])["executions"])
     if started != runs:
         raise SystemExit(f"{started} executions started for {runs} invocations: the figures measure another path")
     figures: dict[str, Any] = {

@@ -132,9 +132,10 @@ NOT_IN_THE_INVOKER = (
     "journey_activity.settings.providers", "journey_activity.settings.validate",
     "journey_activity.settings.callback", "journey_activity.settings.reporting",
     "journey_activity.models.pinpoint", "journey_activity.triggers.pinpoint",
-    # The ledger's sends, pointers and heartbeats and the whole Ledger: the invoker's is InvokerLedger.
+    # The ledger's sends, pointers, heartbeats and the whole Ledger: the invoker's is InvokerLedger. The
+    # group waits too (imported when the invoker closes a group's record of an execution that failed).
     "journey_activity.ledger.book", "journey_activity.ledger.sends", "journey_activity.ledger.pointers",
-    "journey_activity.ledger.heartbeats",
+    "journey_activity.ledger.heartbeats", "journey_activity.ledger.groups",
     # The steps' models of the execution's input: the invoker writes it without them.
     "journey_activity.models.execution",
     # Read only when CONFIGURATION_OBJECT names an object (none here).

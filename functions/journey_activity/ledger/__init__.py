@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from journey_activity.ledger.book import Ledger
     from journey_activity.ledger.claims import Claims
+    from journey_activity.ledger.groups import Groups
     from journey_activity.ledger.heartbeats import Heartbeats
     from journey_activity.ledger.invoker import InvokerLedger
     from journey_activity.ledger.keys import (
@@ -68,6 +69,7 @@ _MODULES = {
     "book": ("Ledger",),
     "invoker": ("InvokerLedger",),
     "claims": ("Claims",),
+    "groups": ("Groups",),
     "heartbeats": ("Heartbeats",),
     "keys": ("CLAIM_SK", "MAX_PARTITION_KEY_BYTES", "MAX_SORT_KEY_BYTES", "POINTER_SK", "PROGRESS_SK",
              "READABLE_POINTER_KEY_BYTES", "TEMPLATE_SK", "claim_key", "key_pointer_key", "key_problem", "part_key",
@@ -93,6 +95,7 @@ __all__ = [
     "READABLE_POINTER_KEY_BYTES",
     "TEMPLATE_SK",
     "Claims",
+    "Groups",
     "Heartbeats",
     "InvokerLedger",
     "Ledger",

@@ -2,7 +2,8 @@
 written before its executions start, the claims of the trigger's idempotency keys, the progress
 version and the records read while it waits, and a record closed when its execution failed.
 
-Nothing of the sender's writes (:mod:`.sends`, :mod:`.pointers`) or the receipts' heartbeats
+Nothing of the sender's writes (:mod:`.sends`, :mod:`.pointers`), the group waits (:mod:`.groups`,
+whose count a closed record of a group lowers: imported then) or the receipts' heartbeats
 (:mod:`.heartbeats`): the invoker's cold start imports none of them. :class:`~.book.Ledger`, every
 kind, extends it.
 """

@@ -24,7 +24,6 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from journey_activity import aws
-from journey_activity.ledger.groups import Groups
 from journey_activity.ledger.keys import record_key
 from journey_activity.ledger.progress import Progress
 from journey_activity.ledger.table import _conditional_failed, _from_item, _item_as_it_is, _to_item, now_iso
@@ -43,7 +42,7 @@ def is_final(record: Mapping[str, Any] | None) -> bool:
     return record is not None and record.get("status") in FINAL_STATUSES
 
 
-class Records(Progress, Groups):
+class Records(Progress):
     """The endpoint records; a final status advances the batch's progress (and a group's count)."""
 
     # -- reads -------------------------------------------------------------------------
@@ -168,7 +167,10 @@ class Records(Progress, Groups):
             # The record is final now: a retry of this whole call would find it so and count
             # nothing, so the count is retried here (past the SDK's own retries) before it raises.
             group = str(record["group"])
-            remaining, heartbeat_at = aws.retry_throttled(lambda: self.count_off(batch_id, group),
+            # Group wait mode only (for the invoker, an execution that failed): imported when needed.
+            from journey_activity.ledger.groups import count_off
+
+            remaining, heartbeat_at = aws.retry_throttled(lambda: count_off(self, batch_id, group),
                                                           attempts=COUNT_ATTEMPTS, first_pause=0.05)
             return True, {**record, "group_remaining": remaining, "group_heartbeat_at": heartbeat_at}
         self._advance(batch_id)
