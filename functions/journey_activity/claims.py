@@ -35,12 +35,13 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from botocore.exceptions import ClientError
 
 from journey_activity import aws
-from journey_activity.ledger import Ledger, result_from_record
+from journey_activity.ledger.invoker import InvokerLedger
+from journey_activity.ledger.records import result_from_record
 from journey_activity.models.batch import Batch, EndpointResult, Recipient
 
 # Longer than an invoker takes between claiming and starting (a few writes and StartExecution).
@@ -48,13 +49,14 @@ GRACE_SECONDS = 5.0
 _ROUNDS = 8
 
 
-@dataclass
-class ClaimPlan:
+class ClaimPlan(NamedTuple):
+    """What the claims decided. (A named tuple: it costs the invoker's cold start far less than a dataclass.)"""
+
     # What this invocation's execution runs: its own and its unclaimable recipients (may be none).
     batch: Batch
     # Endpoint id -> its claim's key: another invocation's execution sends it. Its owner is read
     # from the claim when answering (an owner may still move its claims to a name of its own).
-    foreign: dict[str, str] = field(default_factory=dict)
+    foreign: dict[str, str]
 
 
 def sub_name(batch_id: str, keys: Iterable[str]) -> str:
@@ -96,11 +98,11 @@ def _abandoned(claim: Mapping[str, object], exists: Callable[[str], bool], deadl
         time.sleep(0.2)
 
 
-def plan(book: Ledger, batch: Batch, exists: Callable[[str], bool], deadline: float) -> ClaimPlan:
+def plan(book: InvokerLedger, batch: Batch, exists: Callable[[str], bool], deadline: float) -> ClaimPlan:
     """Claim the batch's keyed recipients; see the module's documentation."""
     keys = {r.endpoint_id: r.claim_key for r in batch.recipients if r.claim_key}
     if not keys:
-        return ClaimPlan(batch)
+        return ClaimPlan(batch, {})
     foreign: dict[str, str] = {}
     used: set[str] = set()
     for _ in range(_ROUNDS):
@@ -160,7 +162,7 @@ def _part(batch: Batch, name: str, recipients: list[Recipient]) -> Batch:
     return Batch(context=batch.context.model_copy(update={"batch_id": name}), recipients=recipients)
 
 
-def foreign_results(book: Ledger, foreign: Mapping[str, str], deadline: float) -> dict[str, EndpointResult]:
+def foreign_results(book: InvokerLedger, foreign: Mapping[str, str], deadline: float) -> dict[str, EndpointResult]:
     """The owners' outcomes of the endpoints other executions send (``foreign``: endpoint id -> claim
     key), polled until each is final or the deadline passes (a final status never changes)."""
     results: dict[str, EndpointResult] = {}

@@ -26,20 +26,21 @@ from journey_activity.settings.base import (
     EXECUTION_NAME_RESERVED_DAYS,
     LEDGER_TTL_DEFAULT_DAYS,
     LEDGER_TTL_MIN_DAYS,
-    MAX_CONFIGURATION_OBJECT_BYTES,
-    OBJECT_KEYS,
     FunctionSettings,
-    default_signing_secrets,
-    parse_object_uri,
-    read_configuration_object,
     reset_settings_cache,
 )
-from journey_activity.settings.callback import CallbackSettings
+from journey_activity.settings.callback import CallbackSettings, default_signing_secrets
 from journey_activity.settings.compile import (
     DEFAULT_EVENT_ATTRIBUTES,
     MAX_ATTRIBUTE_CHARS,
     MAX_EVENT_ATTRIBUTES,
     CompileSettings,
+)
+from journey_activity.settings.configuration_object import (
+    MAX_CONFIGURATION_OBJECT_BYTES,
+    OBJECT_KEYS,
+    parse_object_uri,
+    read_configuration_object,
 )
 from journey_activity.settings.invoker import (
     CONNECT_DEADLINE_DEFAULT_SECONDS,

@@ -17,33 +17,30 @@ part starts at all the invocation fails with :class:`StartUnavailable`).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import json
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from journey_activity import aws, claims
 from journey_activity.errors import ConfigurationError, PayloadError, StartUnavailable
-from journey_activity.handlers._runtime import ledger, logger
-from journey_activity.ledger import (
-    MAX_TEMPLATE_BYTES,
-    TEMPLATE_SK,
-    Ledger,
-    key_problem,
-    pack_recipient,
-    recipient_problem,
-    result_from_record,
-)
+from journey_activity.handlers._runtime import ledger_of, logger
+from journey_activity.ledger.invoker import InvokerLedger
+from journey_activity.ledger.keys import TEMPLATE_SK, key_problem
+from journey_activity.ledger.recipients import pack_recipient, recipient_problem
+from journey_activity.ledger.records import result_from_record
+from journey_activity.ledger.templates import MAX_TEMPLATE_BYTES
 from journey_activity.models.batch import (
     FINAL_STATUSES,
     Batch,
     BatchContext,
     EndpointResult,
-    ExecutionInput,
     LedgerStatus,
     Recipient,
     Status,
@@ -88,6 +85,11 @@ START_ANSWER_MARGIN_SECONDS = 1.5
 Remaining = Callable[[], int]
 
 
+def ledger() -> InvokerLedger:
+    """The container's ledger, as far as the invoker uses it."""
+    return ledger_of(InvokerLedger)
+
+
 def execution_arn(state_machine_arn: str, name: str) -> str:
     prefix, _, machine = state_machine_arn.rpartition(":stateMachine:")
     return f"{prefix}:execution:{machine}:{name}"
@@ -98,11 +100,23 @@ def part_name(batch_id: str, index: int, count: int) -> str:
     return batch_id if count == 1 else f"{batch_id}-{index}"
 
 
-def peak_state_bytes(run: ExecutionInput) -> int:
+def peak_state_bytes(batch: Batch) -> int:
     """A bound on the largest state of the batch's execution (Compile's output): the context,
     and per endpoint its id a few times, its flags and a compiled result with EventAttributes."""
-    context = len(run.context.model_dump_json().encode())
-    return context + sum(_endpoint_state_bytes(r.endpoint_id, r.invalid) for r in run.recipients)
+    context = len(batch.context.model_dump_json().encode())
+    return context + sum(_endpoint_state_bytes(r.endpoint_id, r.invalid) for r in batch.recipients)
+
+
+def execution_input(batch: Batch, parts: Mapping[str, int]) -> str:
+    """The execution's input, as :class:`journey_activity.models.execution.ExecutionInput` reads
+    it: the context, and each endpoint by reference (its id, channel and flags, and ``parts``:
+    the ledger part holding its address and profile, for the endpoints the ledger keeps). JSON
+    as pydantic writes it (compact, UTF-8), made here without building the steps' models."""
+    references = [{"endpoint_id": r.endpoint_id, "channel": r.channel, "opted_out": r.opted_out, "active": r.active,
+                   "invalid": r.invalid, "invalid_reason": r.invalid_reason, "part": parts.get(r.endpoint_id)}
+                  for r in batch.recipients]
+    return (f'{{"context":{batch.context.model_dump_json()},"recipients":'
+            f'{json.dumps(references, ensure_ascii=False, separators=(",", ":"))}}}')
 
 
 def _endpoint_state_bytes(endpoint_id: str, invalid: str | None) -> int:
@@ -138,7 +152,7 @@ def unkeyable(batch: Batch) -> tuple[Batch, dict[str, EndpointResult]]:
             error=(recipient.invalid or problem)[:500])
     if answered:
         logger.warning("Endpoints whose id cannot key the ledger are answered SKIPPED", extra={"count": len(answered)})
-    return batch.model_copy(update={"recipients": kept}), answered
+    return dataclasses.replace(batch, recipients=kept), answered
 
 
 def split(batch: Batch) -> list[Batch]:
@@ -172,11 +186,11 @@ def keep_recipients(batch: Batch) -> tuple[Batch, dict[str, Recipient]]:
             continue
         problem = recipient_problem(pack_recipient(recipient))
         if problem:
-            recipient = recipient.model_copy(update={"invalid": problem})
+            recipient = dataclasses.replace(recipient, invalid=problem)
         else:
             kept[recipient.endpoint_id] = recipient
         recipients.append(recipient)
-    return batch.model_copy(update={"recipients": recipients}), kept
+    return dataclasses.replace(batch, recipients=recipients), kept
 
 
 def prepare(batch: Batch, settings: InvokerSettings) -> tuple[str, str]:
@@ -198,9 +212,8 @@ def prepare(batch: Batch, settings: InvokerSettings) -> tuple[str, str]:
     template = batch.context.template or ""
     context = travelling(batch.context)
     large_template = context is not batch.context
-    batch, kept = keep_recipients(batch.model_copy(update={"context": context}))
-    run = batch.execution_input()
-    peak = peak_state_bytes(run)
+    batch, kept = keep_recipients(dataclasses.replace(batch, context=context))
+    peak = peak_state_bytes(batch)
     if peak > MAX_EXECUTION_INPUT_BYTES:
         raise PayloadError(
             f"the part's endpoint ids would make its states about {peak} bytes, above Step Functions' "
@@ -208,11 +221,8 @@ def prepare(batch: Batch, settings: InvokerSettings) -> tuple[str, str]:
     book = ledger()
     if large_template:
         book.put_template(batch.context.batch_id, template)
-    if kept:
-        parts = book.put_recipients(batch.context.batch_id, kept)
-        run = run.model_copy(update={"recipients": [
-            r.model_copy(update={"part": parts.get(r.endpoint_id)}) for r in run.recipients]})
-    return batch.context.batch_id, run.model_dump_json()
+    parts = book.put_recipients(batch.context.batch_id, kept) if kept else {}
+    return batch.context.batch_id, execution_input(batch, parts)
 
 
 def launch(name: str, execution_input: str, settings: InvokerSettings) -> str:
@@ -427,7 +437,8 @@ def start_parts_by(batch: Batch, settings: InvokerSettings, deadline: float, ans
     return answer
 
 
-def close_open_endpoints(book: Ledger, batch: Batch, final: Iterable[str], status: str) -> dict[str, EndpointResult]:
+def close_open_endpoints(book: InvokerLedger, batch: Batch, final: Iterable[str],
+                         status: str) -> dict[str, EndpointResult]:
     """The execution ended (failed, timed out, aborted) with endpoints still open: they end ``FAILED``
     in the ledger, as FinalizeFunction does; whichever of the two writes first, both answer the same.
     A write that fails leaves its endpoint out (``PENDING``): FinalizeFunction closes it."""
@@ -452,7 +463,7 @@ class _Poll:
     version they were read at, the endpoints the provider accepted (``SENT``) at the last look,
     and whether the ledger can still be read at all."""
 
-    def __init__(self, book: Ledger, batch: Batch, arn: str, lock: threading.Lock | None = None) -> None:
+    def __init__(self, book: InvokerLedger, batch: Batch, arn: str, lock: threading.Lock | None = None) -> None:
         self.book, self.batch, self.arn, self.batch_id = book, batch, arn, batch.context.batch_id
         # Held while the results change: the answer may be read from another thread (see gather).
         self.lock = lock or threading.Lock()
@@ -529,8 +540,9 @@ def look_at_execution(arn: str) -> str | None:
         return None
 
 
-@dataclass
-class Waited:
+class Waited(NamedTuple):
+    """What the wait answers. (A named tuple: it costs the invoker's cold start far less than a dataclass.)"""
+
     results: dict[str, EndpointResult]
     progress_reads: int
     # The wait was still in a call to AWS when the answer was due (a slow ledger): answered without it.
@@ -562,7 +574,7 @@ def _wait(polls: list[_Poll], deadline: float) -> None:
         pause = min(pause * 1.5, ceiling)
 
 
-def wait_for_parts(book: Ledger, runs: list[tuple[Batch, str]], deadline: float, *,
+def wait_for_parts(book: InvokerLedger, runs: list[tuple[Batch, str]], deadline: float, *,
                    answer_by: float | None = None, then: Callable[[], None] | None = None) -> Waited:
     """Wait until every endpoint of every part is final in the ledger or the deadline passes.
 
@@ -601,7 +613,7 @@ def wait_for_parts(book: Ledger, runs: list[tuple[Batch, str]], deadline: float,
     return Waited(results, sum(poll.reads for poll in polls), overran)
 
 
-def wait_for_results(book: Ledger, batch: Batch, arn: str, deadline: float) -> dict[str, EndpointResult]:
+def wait_for_results(book: InvokerLedger, batch: Batch, arn: str, deadline: float) -> dict[str, EndpointResult]:
     """:func:`wait_for_parts` for a single execution."""
     return wait_for_parts(book, [(batch, arn)], deadline).results
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 
-from journey_activity.models.batch import Recipient, RecipientRef
+from journey_activity.models.batch import Recipient
 from journey_activity.models.channels import PUSH_CHANNELS, ChannelType
+from journey_activity.models.execution import RecipientRef
 from journey_activity.settings.validate import ValidateSettings
 
 

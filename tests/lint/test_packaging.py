@@ -8,7 +8,9 @@
   the source, so a lazy import inside a function counts too).
 - The invoker, whose cold start counts against the trigger's answer deadline, imports none of the
   modules its path never calls (the senders, providers, receipts, templates, provider guards,
-  Pinpoint's event models), and a Connect event imports no part of the Pinpoint trigger.
+  Pinpoint's event models, the sender's part of the ledger, the steps' models of the execution's
+  input, the configuration object's reader when none is named), and a Connect event, answered in
+  full, imports no part of the Pinpoint trigger and none of those either.
 """
 
 from __future__ import annotations
@@ -129,7 +131,16 @@ NOT_IN_THE_INVOKER = (
     "journey_activity.config", "journey_activity.providers", "journey_activity.sinks",
     "journey_activity.settings.providers", "journey_activity.settings.validate",
     "journey_activity.settings.callback", "journey_activity.settings.reporting",
-    "journey_activity.models.pinpoint", "journey_activity.triggers.pinpoint", "twilio", "requests",
+    "journey_activity.models.pinpoint", "journey_activity.triggers.pinpoint",
+    # The ledger's sends, pointers, heartbeats and the whole Ledger: the invoker's is InvokerLedger. The
+    # group waits too (imported when the invoker closes a group's record of an execution that failed).
+    "journey_activity.ledger.book", "journey_activity.ledger.sends", "journey_activity.ledger.pointers",
+    "journey_activity.ledger.heartbeats", "journey_activity.ledger.groups",
+    # The steps' models of the execution's input: the invoker writes it without them.
+    "journey_activity.models.execution",
+    # Read only when CONFIGURATION_OBJECT names an object (none here).
+    "journey_activity.settings.configuration_object",
+    "twilio", "requests",
 )
 
 
@@ -159,3 +170,52 @@ def test_a_connect_event_imports_no_part_of_the_pinpoint_trigger():
                              f"assert adapter_for({event!r}).source == 'connect'")
     assert "journey_activity.triggers.connect" in modules
     assert _named(modules) == []
+
+
+# A Connect invocation answered in full, in a fresh interpreter, its AWS calls to moto: every
+# module the path needs is imported by then, those named above are not (so none was only deferred).
+FIRST_CONNECT_INVOCATION = """
+import json, os
+from pathlib import Path
+action = {"channel": "SMS", "message": "Hi {{Attributes.Customer.FirstName}}"}
+os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                   "AWS_DEFAULT_REGION": "us-east-1", "LEDGER_TABLE": "ledger", "INVOKER_DEADLINE_SECONDS": "4.5",
+                   "CONNECT_ACTIONS": json.dumps({"*": action})})
+for name in ("CONFIGURATION_OBJECT", "AWS_ENDPOINT_URL", "AWS_PROFILE"):
+    os.environ.pop(name, None)
+from moto import mock_aws
+import boto3
+with mock_aws():
+    keys = {"AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"},
+                                     {"AttributeName": "sk", "AttributeType": "S"}],
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}]}
+    boto3.client("dynamodb").create_table(TableName="ledger", BillingMode="PAY_PER_REQUEST", **keys)
+    sfn = boto3.client("stepfunctions")
+    definition = {"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}
+    machine = sfn.create_state_machine(name="batch", roleArn="arn:aws:iam::123456789012:role/sfn",
+                                       definition=json.dumps(definition))
+    os.environ["STATE_MACHINE_ARN"] = machine["stateMachineArn"]
+    import journey_activity.handlers.invoker as invoker
+
+    class Context:
+        function_name, memory_limit_in_mb, aws_request_id = "invoker", 1024, "first"
+        invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:invoker"
+
+        def get_remaining_time_in_millis(self):
+            return 30_000
+
+    event = json.loads(Path(EVENT).read_text())
+    answer = invoker.handler(event, Context())
+    started = sfn.list_executions(stateMachineArn=machine["stateMachineArn"])["executions"]
+    assert len(started) == 1, started
+    assert len(answer["Items"]["CustomerProfiles"]) == len(event["Items"]["CustomerProfiles"]), answer
+"""
+
+
+def test_a_connect_invocation_answered_in_full_imports_nothing_its_path_never_calls():
+    event = ROOT / "tests" / "events" / "connect_journey.json"
+    modules = _modules_after(f"EVENT = {str(event)!r}\n{FIRST_CONNECT_INVOCATION}")
+    assert {"journey_activity.triggers.connect", "journey_activity.ledger.invoker",
+            "journey_activity.claims"} <= set(modules)
+    # moto itself needs requests: only the product's modules are looked at here.
+    assert _named([m for m in modules if m.startswith("journey_activity.")]) == []

@@ -22,6 +22,7 @@ from journey_activity.config import (
 )
 from journey_activity.errors import ConfigurationError
 from journey_activity.settings import base as settings_base
+from journey_activity.settings import configuration_object
 from journey_activity.settings.invoker import InvokerSettings, get_invoker_settings
 
 BUCKET, KEY = "journey-config", "journey-activity/configuration-v1.json"
@@ -195,7 +196,7 @@ def test_throttling_is_raised_as_it_comes_for_the_state_machine_to_retry():
 
 
 def test_an_object_too_large_is_refused(s3, monkeypatch):
-    monkeypatch.setattr(settings_base, "MAX_CONFIGURATION_OBJECT_BYTES", 100)
+    monkeypatch.setattr(configuration_object, "MAX_CONFIGURATION_OBJECT_BYTES", 100)
     put(s3, {"PROVIDER_URL": "https://p.example.com/" + "x" * 200})
     assert error_of({"CONFIGURATION_OBJECT": URI}) == (
         f"the configuration object {URI} is 242 bytes; at most 100 are read")

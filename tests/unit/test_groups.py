@@ -10,7 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from journey_activity import groups
-from journey_activity.ledger import Ledger
+from journey_activity.ledger import InvokerLedger, Ledger
 from journey_activity.models.batch import LedgerStatus
 from journey_activity.receipts import Target, apply_receipt
 
@@ -73,6 +73,18 @@ def test_the_last_final_endpoint_resumes_the_group_once(group):
     assert group.group_remaining(BATCH, "g0") == 0
     # The batch's progress moved with every count: the invoker's hint still works.
     assert group.progress(BATCH) == 3
+
+
+def test_the_invoker_closing_a_group_s_record_counts_it_off_as_every_writer_does(group):
+    """The invoker's ledger holds no group items (its execution failed: it closes the open records);
+    a record of a group still lowers the group's counter with the batch's progress."""
+    invoker_book = InvokerLedger("ledger", dynamodb=group.dynamodb)
+    applied, record = invoker_book.finish(BATCH, "a", LedgerStatus.FAILED, reason="execution_failed")
+    assert applied
+    assert (record["group"], record["group_remaining"]) == ("g0", 2)
+    assert group.group_remaining(BATCH, "g0") == 2
+    assert group.progress(BATCH) == 1
+    assert not hasattr(invoker_book, "open_group")
 
 
 def test_the_same_receipt_again_resumes_a_complete_group_whose_resume_was_lost(group):

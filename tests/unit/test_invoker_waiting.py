@@ -28,8 +28,9 @@ from journey_activity.dispatch import (
 )
 from journey_activity.errors import StartUnavailable
 from journey_activity.handlers import _runtime
-from journey_activity.ledger import Ledger
+from journey_activity.ledger import TEMPLATE_SK, Ledger
 from journey_activity.models.batch import Batch, BatchContext, LedgerStatus, Recipient
+from journey_activity.models.execution import ExecutionInput
 from tests.conftest import LEDGER_KEYS
 
 BATCH = "pinpoint-0123"
@@ -204,14 +205,36 @@ def test_a_batch_splits_into_parts_named_from_it_in_input_order_and_the_same_way
     assert split(batch_of(*ids, batch_id="connect-abc")) == parts  # a retried invocation: the same parts
     assert [p.context.batch_id for p in split(batch_of(*ids[:MAX_PART_PROFILES], batch_id="b"))] == ["b"]
     for part in parts:
-        assert peak_state_bytes(part.execution_input()) <= MAX_EXECUTION_INPUT_BYTES
+        assert peak_state_bytes(part) <= MAX_EXECUTION_INPUT_BYTES
+
+
+def test_the_execution_input_is_what_the_steps_validate_with_no_personal_data(aws_env):
+    """The invoker writes the input without the steps' models: the same JSON they would write,
+    the context (a large template by reference), each endpoint by reference with its part."""
+    text = "Hello {{User.Name}} é漢字😀 \u2028 \x01 \"</script>\\" + "x" * dispatch.INLINE_TEMPLATE_BYTES
+    batch = Batch(context=BatchContext(batch_id=BATCH, source="pinpoint", template=text, wait_mode="group"),
+                  recipients=[Recipient(endpoint_id="kept-é", channel="SMS", address="+14155550100",
+                                        profile={"User": {"Name": "Ana"}}),
+                              Recipient(endpoint_id="out", channel="EMAIL", address="a@example.com", opted_out=True),
+                              Recipient(endpoint_id="gone", channel="SMS", active=False),
+                              Recipient(endpoint_id="bad", channel="GCM", invalid="no \x02 token",
+                                        invalid_reason="invalid_endpoint")])
+    name, written = dispatch.prepare(batch, config.get_settings())
+    run = ExecutionInput.model_validate_json(written)
+    assert name == BATCH
+    assert run.context == batch.context.model_copy(update={"template": None, "template_ref": TEMPLATE_SK})
+    assert [(r.endpoint_id, r.opted_out, r.active, r.invalid, r.part) for r in run.recipients] == [
+        ("kept-é", False, True, None, 0), ("out", True, True, None, None), ("gone", False, False, None, None),
+        ("bad", False, True, "no \x02 token", None)]
+    assert written == run.model_dump_json()  # as pydantic writes it
+    assert [text for text in ("+1415", "a@example.com", "Ana") if text in written] == []
 
 
 def test_long_ids_make_smaller_parts_each_within_the_payload_limit():
     ids = [f"{index:03d}" + "i" * 1017 for index in range(120)]  # 1,020 bytes: a ledger key still
     parts = split(batch_of(*ids))
     assert len(parts) > 1
-    assert all(peak_state_bytes(p.execution_input()) <= MAX_EXECUTION_INPUT_BYTES for p in parts)
+    assert all(peak_state_bytes(p) <= MAX_EXECUTION_INPUT_BYTES for p in parts)
     assert sum(len(p.recipients) for p in parts) == 120
 
 

@@ -18,7 +18,8 @@ from journey_activity.errors import ProviderOptedOut, ProviderOutcomeUnknown
 from journey_activity.handlers import record_outcome
 from journey_activity.handlers import send as sender
 from journey_activity.handlers._runtime import ledger
-from journey_activity.models.batch import BatchContext, LedgerStatus, Recipient, RecipientRef
+from journey_activity.models.batch import BatchContext, LedgerStatus, Recipient
+from journey_activity.models.execution import RecipientRef
 from journey_activity.providers.base import SendRequest, SendResult, SyncOutcome
 from journey_activity.receipts import Target, apply_parked
 from tests.unit.test_security_callbacks import Context, environment  # noqa: F401 - fixture

@@ -10,7 +10,8 @@ import pytest
 from journey_activity.config import settings_from
 from journey_activity.errors import ConfigurationError
 from journey_activity.handlers.validate import split
-from journey_activity.models.batch import BatchContext, ExecutionInput, Recipient, RecipientRef
+from journey_activity.models.batch import BatchContext, Recipient
+from journey_activity.models.execution import ExecutionInput, RecipientRef
 from journey_activity.models.pinpoint import ChannelType
 from journey_activity.senders import FAMILIES, family_for
 

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 import warnings
 from collections.abc import Callable
-from functools import lru_cache
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from aws_lambda_powertools import Logger, Metrics
 
 from journey_activity import aws
 from journey_activity.errors import AwsThrottled
-from journey_activity.ledger import Ledger
 from journey_activity.redaction import RedactingFormatter
 from journey_activity.settings.base import get_function_settings
+
+if TYPE_CHECKING:  # the whole ledger is imported by the handlers that use it, not by the invoker
+    from journey_activity.ledger.book import Ledger
+    from journey_activity.ledger.table import Table
 
 # Endpoint addresses, user attributes and rendered messages are personal data: masked in every
 # log line unless LOG_PERSONAL_DATA=true (journey_activity.redaction.RedactingFormatter).
@@ -27,6 +30,7 @@ warnings.filterwarnings("ignore", message="No application metrics to publish", c
 
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
+Kind = TypeVar("Kind", bound="Table")
 
 
 def throttling_is_retried(handler: Handler) -> Handler:
@@ -46,20 +50,34 @@ def throttling_is_retried(handler: Handler) -> Handler:
     return wrapped  # type: ignore[return-value]
 
 
-@lru_cache(maxsize=1)
-def _ledger(table: str, ttl_days: int) -> Ledger:
-    return Ledger(table, ttl_days=ttl_days)
+_ledgers: dict[tuple[type[Any], str, int], Any] = {}
+_ledgers_lock = threading.Lock()
+
+
+def ledger_of(kind: type[Kind]) -> Kind:
+    """The container's ledger as ``kind`` (:class:`~journey_activity.ledger.book.Ledger` or a part
+    of it, such as the invoker's :class:`~journey_activity.ledger.invoker.InvokerLedger`), made once."""
+    settings = get_function_settings()
+    key = (kind, settings.ledger_table, settings.ledger_ttl_days)
+    found = _ledgers.get(key)
+    if found is None:
+        with _ledgers_lock:
+            found = _ledgers.setdefault(key, kind(settings.ledger_table, ttl_days=settings.ledger_ttl_days))
+    return cast("Kind", found)
 
 
 def ledger() -> Ledger:
-    settings = get_function_settings()
-    return _ledger(settings.ledger_table, settings.ledger_ttl_days)
+    """The container's whole ledger."""
+    from journey_activity.ledger.book import Ledger
+
+    return ledger_of(Ledger)
 
 
 def reset() -> None:
     """Forget the ledger and re-read the Powertools settings: the logger and metrics are made at
     import, which locally (a test run, the embedded engine) may come before the environment is set."""
-    _ledger.cache_clear()
+    with _ledgers_lock:
+        _ledgers.clear()
     metrics.namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or metrics.namespace
     # Resolved as Powertools resolves it when the logger is made.
     logger.setLevel((os.environ.get("POWERTOOLS_LOG_LEVEL") or os.environ.get("LOG_LEVEL") or "INFO").upper())

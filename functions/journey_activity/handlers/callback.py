@@ -56,8 +56,7 @@ from journey_activity.ledger.records import counts_deferred
 from journey_activity.providers import twilio
 from journey_activity.receipts import APPLY_ATTEMPTS, APPLY_FIRST_PAUSE_SECONDS, Receipt, park_or_apply_retrying
 from journey_activity.security import resolve_reference, secret_read_is_transient, split_secrets
-from journey_activity.settings.base import default_signing_secrets
-from journey_activity.settings.callback import CallbackSettings, get_callback_settings
+from journey_activity.settings.callback import CallbackSettings, default_signing_secrets, get_callback_settings
 from journey_activity.settings.providers import HttpProviderConfig, TwilioProviderConfig
 from journey_activity.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureRejected, verify
 from journey_activity.triggers.pinpoint import describe_validation_error

@@ -16,7 +16,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from journey_activity import aws
 from journey_activity.handlers._runtime import ledger, logger, metrics, throttling_is_retried
 from journey_activity.ledger import result_from_record
-from journey_activity.models.batch import ExecutionInput, LedgerStatus
+from journey_activity.models.batch import LedgerStatus
+from journey_activity.models.execution import ExecutionInput
 from journey_activity.reporting import report
 
 CLOSED_WITHOUT_OUTCOME = frozenset({"FAILED", "TIMED_OUT", "ABORTED"})

@@ -46,7 +46,8 @@ from journey_activity.handlers._runtime import ledger, logger, metrics, throttli
 from journey_activity.ledger import Ledger, is_final, now_iso, result_from_record
 from journey_activity.ledger.groups import GROUP_ID
 from journey_activity.ledger.recipients import StoredRecipient
-from journey_activity.models.batch import BatchContext, LedgerStatus, RecipientRef
+from journey_activity.models.batch import BatchContext, LedgerStatus
+from journey_activity.models.execution import RecipientRef
 from journey_activity.pacing import Pacer, Slot, ses_account_rate
 from journey_activity.providers import SendRequest, SyncOutcome, provider_for
 from journey_activity.providers.aws_sdk import sdk_client

@@ -16,7 +16,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from journey_activity.errors import ConfigurationError
 from journey_activity.handlers._runtime import ledger, logger, metrics, throttling_is_retried
 from journey_activity.ledger import Ledger
-from journey_activity.models.batch import EndpointResult, ExecutionInput, LedgerStatus
+from journey_activity.models.batch import EndpointResult, LedgerStatus
+from journey_activity.models.execution import ExecutionInput
 from journey_activity.senders import family_for
 from journey_activity.settings.validate import ValidateSettings, get_validate_settings
 from journey_activity.validation import SkipReason, address_reason, flag_reason

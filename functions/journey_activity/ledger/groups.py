@@ -59,6 +59,20 @@ def heartbeat_field(group: str) -> str:
     return f"heartbeat_{_check(group)}"
 
 
+def count_off(table: Table, batch_id: str, group: str, count: int = 1) -> tuple[int, int]:
+    """``count`` of the group's endpoints became final: advance the batch's progress and lower
+    the group's counter, in one write. Returns the counter after it, and the group's last
+    heartbeat (ms, 0 for none). Raises when the write fails: unlike the batch's progress
+    alone, a lost count would leave the group waiting for its timeout (the caller's retry
+    counts again; see the module's notes). A function of the table, for
+    :meth:`journey_activity.ledger.records.Records.finish`, whose ledger (the invoker's) may hold
+    no group's other items."""
+    item = table._update(_to_item(progress_key(batch_id)), {},
+                         add={"version": count, remaining_field(group): -count},
+                         if_not_exists={"expires_at": table._expires_at()})
+    return int(item.get(remaining_field(group), 0)), int(item.get(heartbeat_field(group), 0))
+
+
 class Groups(Table):
     def open_group(self, batch_id: str, group: str, *, size: int, task_token: str | None, label: str = "") -> int:
         """An attempt of the group's task begins: its token on the group item, then the counter
@@ -129,15 +143,8 @@ class Groups(Table):
         })
 
     def count_off(self, batch_id: str, group: str, count: int = 1) -> tuple[int, int]:
-        """``count`` of the group's endpoints became final: advance the batch's progress and lower
-        the group's counter, in one write. Returns the counter after it, and the group's last
-        heartbeat (ms, 0 for none). Raises when the write fails: unlike the batch's progress
-        alone, a lost count would leave the group waiting for its timeout (the caller's retry
-        counts again; see the module's notes)."""
-        item = self._update(_to_item(progress_key(batch_id)), {},
-                            add={"version": count, remaining_field(group): -count},
-                            if_not_exists={"expires_at": self._expires_at()})
-        return int(item.get(remaining_field(group), 0)), int(item.get(heartbeat_field(group), 0))
+        """See :func:`count_off`."""
+        return count_off(self, batch_id, group, count)
 
     def lower_group_count(self, batch_id: str, group: str, to: int) -> bool:
         """Lower the group's counter to ``to`` (the endpoints its records show not final) when it is

@@ -42,7 +42,7 @@ class Pointers(Table):
 
     def park_keyed_receipt(self, provider: str, idempotency_key: str, receipt: Mapping[str, Any]) -> dict[str, Any]:
         """Append a receipt to the idempotency key's pointer (see
-        :meth:`journey_activity.ledger.records.Records.mark_outcome_unknown`)."""
+        :meth:`journey_activity.ledger.sends.Sends.mark_outcome_unknown`)."""
         return self._park(key_pointer_key(provider, idempotency_key), receipt)
 
     def _park(self, key: Mapping[str, Any], receipt: Mapping[str, Any]) -> dict[str, Any]:
@@ -68,7 +68,7 @@ class Pointers(Table):
     def link_key_pointer(self, batch_id: str, endpoint_id: str, *, provider: str,
                          idempotency_key: str, task_token: str | None, group: str | None = None) -> dict[str, Any]:
         """The same for the idempotency key's pointer (a lost answer: see
-        :meth:`journey_activity.ledger.records.Records.mark_outcome_unknown`)."""
+        :meth:`journey_activity.ledger.sends.Sends.mark_outcome_unknown`)."""
         return self._link(key_pointer_key(provider, idempotency_key), batch_id, endpoint_id, task_token, group)
 
     def _link(self, key: Mapping[str, Any], batch_id: str, endpoint_id: str,

@@ -2,15 +2,18 @@
 
 Triggers (Pinpoint's custom channel, Amazon Connect's custom action) are adapters that
 turn their payload into a :class:`Batch` and an :class:`EndpointResult` list back into
-their own response shape.
+their own response shape. A :class:`Batch` and its :class:`Recipient` list are plain data the
+invoker makes and reads; what the steps receive from outside (the context, an outcome) are
+pydantic models, and the execution's input is in :mod:`journey_activity.models.execution`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 
 class Status(StrEnum):
@@ -52,10 +55,12 @@ def journey_status(ledger_status: str | None) -> Status:
     return Status.PENDING
 
 
-class Recipient(BaseModel):
-    """One endpoint of a batch, as the core sees it."""
-
-    model_config = ConfigDict(extra="forbid")
+@dataclass(kw_only=True)
+class Recipient:
+    """One endpoint of a batch, as the core sees it. Plain data: a trigger adapter makes it from
+    an event its pydantic models have validated, and it never leaves the invoker as it is (the
+    ledger keeps its address and profile, the execution a reference:
+    :class:`journey_activity.models.execution.RecipientRef`)."""
 
     endpoint_id: str
     channel: str
@@ -71,28 +76,7 @@ class Recipient(BaseModel):
     # execution name (a hash of the payload) alone de-duplicates, as for Pinpoint.
     claim_key: str | None = None
     # The endpoint's own document (Pinpoint's endpoint object), for message templates.
-    profile: dict[str, Any] = Field(default_factory=dict)
-
-
-class RecipientRef(BaseModel):
-    """An endpoint as the execution carries it: its id, its channel and what Validate decides
-    on without reading the ledger. Never personal data: the address and the profile stay in
-    the ledger (see :meth:`journey_activity.ledger.Ledger.put_recipients`), out of the
-    execution's input, output and history, which anyone with console access can read."""
-
-    # An execution started before recipients went by reference carries more: ignored, so it
-    # can still be validated (its endpoints then end profile_missing) and finalized.
-    model_config = ConfigDict(extra="ignore")
-
-    endpoint_id: str
-    channel: str
-    opted_out: bool = False
-    active: bool = True
-    invalid: str | None = None
-    invalid_reason: str | None = None
-    # The ledger part that holds this endpoint's address and profile (set by the invoker for
-    # the endpoints it kept; None in an execution started before parts: then its own item).
-    part: int | None = None
+    profile: dict[str, Any] = field(default_factory=dict)
 
 
 class BatchContext(BaseModel):
@@ -120,29 +104,12 @@ class BatchContext(BaseModel):
     wait_mode: Literal["endpoint", "group"] | None = None
 
 
-class ExecutionInput(BaseModel):
-    """The execution's input: the batch's context and its endpoints by reference."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    context: BatchContext
-    recipients: list[RecipientRef]
-
-
-class Batch(BaseModel):
+@dataclass(kw_only=True)
+class Batch:
     """A batch as a trigger adapter reads it: every endpoint with its address and profile."""
-
-    model_config = ConfigDict(extra="forbid")
 
     context: BatchContext
     recipients: list[Recipient]
-
-    def execution_input(self) -> ExecutionInput:
-        return ExecutionInput(
-            context=self.context,
-            recipients=[RecipientRef.model_validate(r.model_dump(include=set(RecipientRef.model_fields)))
-                        for r in self.recipients],
-        )
 
 
 # The receipt's status is the provider's word for the outcome ("delivered", "bounced"), never its detail.

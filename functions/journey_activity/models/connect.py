@@ -37,12 +37,3 @@ class ConnectItems(_Open):
 class ConnectEvent(_Open):
     InvocationMetadata: InvocationMetadata
     Items: ConnectItems
-
-
-class CustomerProfileItem(_Open):
-    """One profile of the batch. ``CustomerData`` is parsed separately: a profile whose data is
-    not a JSON object is skipped (``invalid_profile``), not refused with the batch."""
-
-    ProfileId: str = Field(min_length=1)
-    CustomerData: Any = None
-    IdempotencyToken: Any = None

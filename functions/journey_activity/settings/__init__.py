@@ -1,7 +1,9 @@
 """Settings per function: each function builds and validates only the settings it reads.
 
-- :mod:`~journey_activity.settings.base`: reading the environment and the configuration object
-  (``CONFIGURATION_OBJECT``) once per container, and what every function reads (the ledger);
+- :mod:`~journey_activity.settings.base`: reading the environment (and the configuration object)
+  once per container, and what every function reads (the ledger);
+- :mod:`~journey_activity.settings.configuration_object`: the configuration object in S3
+  (``CONFIGURATION_OBJECT``), imported only when one is named;
 - :mod:`~journey_activity.settings.invoker`: the invoker (triggers, dispatch, deadlines, Connect actions);
 - :mod:`~journey_activity.settings.compile`: compiling the outcomes (``EVENT_ATTRIBUTES``; the invoker's too);
 - :mod:`~journey_activity.settings.providers`: the senders and the receipt queue (the providers);

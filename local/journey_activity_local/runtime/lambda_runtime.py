@@ -66,10 +66,10 @@ PRELOADED_MODULES = (
     "aws_lambda_powertools", "aws_lambda_powertools.logging", "aws_lambda_powertools.metrics",
     "aws_lambda_powertools.utilities.typing", "aws_lambda_powertools.event_handler",
     "aws_lambda_powertools.utilities.parameters",
-    "journey_activity.config", "journey_activity.ledger", "journey_activity.receipts", "journey_activity.providers",
-    "journey_activity.templating", "journey_activity.models.pinpoint", "journey_activity.models.batch",
-    "journey_activity.triggers.pinpoint", "journey_activity.compile", "journey_activity.reporting",
-    "journey_activity.validation", "journey_activity.signing",
+    "journey_activity.config", "journey_activity.ledger.book", "journey_activity.receipts",
+    "journey_activity.providers", "journey_activity.templating", "journey_activity.models.pinpoint",
+    "journey_activity.models.batch", "journey_activity.models.execution", "journey_activity.triggers.pinpoint",
+    "journey_activity.compile", "journey_activity.reporting", "journey_activity.validation", "journey_activity.signing",
 )
 # Lambda's init phase may take up to 10 s; locally at least that, or the function's timeout when
 # longer (a loaded machine imports slowly, and a slow import is not what this enforces).
