@@ -32,8 +32,12 @@ and under ``modes`` each mode's:
   endpoints the provider has), billed transitions per endpoint once the executions end, and the
   same sends one after another by a plain loop in the same run (the baseline: ``last_send_over_loop``).
 
+With ``--imports-only --instructions`` the same three imports are counted in instructions instead
+(valgrind's callgrind, once each: the count does not move with the machine's load, which on a
+shared machine moves the timed ratios by 0.2 or more), each less a bare interpreter's start.
+
 Run: python benchmarks/batch.py [--runs 3] [--imports 7] [--batches 200] [--mode endpoint|group|both]
-     python benchmarks/batch.py --imports-only [--imports 7]
+     python benchmarks/batch.py --imports-only [--imports 7] [--instructions]
      python benchmarks/batch.py --burst [--burst-sizes 50,100] [--receipt-delay 20]
 """
 
@@ -42,6 +46,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
+import re
 import statistics
 import subprocess
 import sys
@@ -131,7 +137,39 @@ def import_figures(imports: int) -> dict[str, float]:
     }
 
 
+def instructions(statement: str) -> int:
+    """Instructions a fresh interpreter runs for ``statement`` and its own start (callgrind; a
+    fixed hash seed, so the same code counts the same)."""
+    done = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
+                           "-X", "frozen_modules=on", "-c", statement], env={**os.environ, "PYTHONHASHSEED": "0"},
+                          check=True, capture_output=True, text=True)
+    found = re.search(r"Collected : (\d+)", done.stderr)
+    if found is None:
+        raise RuntimeError(f"no instruction count from valgrind: {done.stderr[-500:]}")
+    return int(found.group(1))
+
+
+def import_instructions() -> dict[str, float]:
+    """:func:`import_figures` counted in instructions: each import's, less a bare interpreter's start."""
+    bare = instructions("pass")
+    invoker = instructions("import journey_activity.handlers.invoker") - bare
+    boto3 = instructions("import boto3") - bare
+    floor = instructions(DEPENDENCY_FLOOR) - bare
+    return {
+        "invoker_import_instructions": invoker,
+        "boto3_import_instructions": boto3,
+        "invoker_import_ratio": round(invoker / boto3, 3),
+        "dependency_floor_import_ratio": round(floor / boto3, 3),
+    }
+
+
 def print_imports(figures: dict[str, Any]) -> None:
+    if "invoker_import_instructions" in figures:
+        print(f"invoker import: {figures['invoker_import_instructions'] / 1e6:.1f} M instructions vs boto3 "
+              f"{figures['boto3_import_instructions'] / 1e6:.1f} M (ratio {figures['invoker_import_ratio']}; its "
+              f"dependencies alone {figures['dependency_floor_import_ratio']}; the invoker's own modules "
+              f"{figures['invoker_import_ratio'] - figures['dependency_floor_import_ratio']:.3f})")
+        return
     print(f"invoker import: {figures['invoker_import_seconds']} s vs boto3 {figures['boto3_import_seconds']} s "
           f"(ratio {figures['invoker_import_ratio']}; its dependencies alone "
           f"{figures['dependency_floor_import_ratio']}; the invoker's own modules "
@@ -295,9 +333,11 @@ def main() -> None:
                         help="the template's WaitMode to measure, or both (one local environment after the other)")
     parser.add_argument("--imports-only", action="store_true",
                         help="only the invoker's cold import against boto3 and the dependency floor")
+    parser.add_argument("--instructions", action="store_true",
+                        help="with --imports-only: count instructions (valgrind) instead of timing")
     args = parser.parse_args()
     if args.imports_only:
-        figures = import_figures(args.imports)
+        figures = import_instructions() if args.instructions else import_figures(args.imports)
         print_imports(figures)
         print(json.dumps(figures))
         return

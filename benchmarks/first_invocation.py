@@ -20,7 +20,12 @@ medians of ``--runs`` (9). CPU time, not wall-clock time: the moto server runs i
 and another process's load moves CPU time less. ``--functions DIR`` puts another copy of the
 product first on the path (e.g. an earlier version, for a before and after in the same run).
 
-Run: python benchmarks/first_invocation.py [--runs 9] [--deadline 4] [--functions DIR]
+``--instructions``: counted in instructions instead (valgrind's callgrind, once each, less a bare
+interpreter's start; the count does not move with the machine's load): the import alone, and the
+import and the first invocation until the execution is started (the interpreter then exits; the
+deadline is long, as valgrind runs the code some fifty times slower), against ``import boto3``.
+
+Run: python benchmarks/first_invocation.py [--runs 9] [--deadline 4] [--functions DIR] [--instructions]
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -47,7 +53,7 @@ REGION = "us-east-1"
 # Run in the fresh interpreter: the figures as its last line. Wrapping dispatch.start_parts_by only
 # notes the time it returns; the handler runs as deployed.
 CHILD = """
-import json, sys, time
+import json, os, sys, time
 cpu, wall = time.process_time(), time.perf_counter()
 import journey_activity.handlers.invoker as invoker
 imported = time.process_time() - cpu
@@ -59,6 +65,8 @@ def noted(*args, **kwargs):
         return start_parts_by(*args, **kwargs)
     finally:
         marks["started"] = time.process_time() - cpu
+        if os.environ.get("FIRST_INVOCATION_EXIT_AT_START"):
+            os._exit(0)
 dispatch.start_parts_by = noted
 class Context:
     function_name = "InvokerFunction"
@@ -66,7 +74,8 @@ class Context:
     invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:InvokerFunction"
     aws_request_id = "first-invocation"
     def get_remaining_time_in_millis(self):
-        return int((60 - (time.perf_counter() - wall)) * 1000)
+        limit = float(os.environ.get("FIRST_INVOCATION_TIMEOUT_SECONDS", "60"))
+        return int((limit - (time.perf_counter() - wall)) * 1000)
 answer = invoker.handler(json.loads(sys.argv[1]), Context())
 done = time.process_time() - cpu
 statuses = sorted({p["ResultData"]["status"] for p in answer["Items"]["CustomerProfiles"]})
@@ -129,6 +138,37 @@ def boto3_import(env: dict[str, str]) -> float:
     return float(done.stdout.strip().splitlines()[-1])
 
 
+def instructions(args: list[str], env: dict[str, str]) -> int:
+    """Instructions a fresh interpreter runs (callgrind; a fixed hash seed)."""
+    done = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
+                           "-X", "frozen_modules=on", *args], env={**env, "PYTHONHASHSEED": "0"}, check=True,
+                          capture_output=True, text=True)
+    found = re.search(r"Collected : (\d+)", done.stderr)
+    if found is None:
+        raise RuntimeError(f"no instruction count from valgrind: {done.stderr[-500:]}")
+    return int(found.group(1))
+
+
+def count(functions: str | None) -> dict[str, Any]:
+    """The figures in instructions, each less a bare interpreter's start (see the module's notes)."""
+    with MotoServer() as server:
+        deployed = deploy(server.url)
+        env = {**environment(server.url, deployed, 600.0, functions), "FIRST_INVOCATION_EXIT_AT_START": "1",
+               "FIRST_INVOCATION_TIMEOUT_SECONDS": "900"}
+        bare = instructions(["-c", "pass"], env)
+        figures = {
+            "import_instructions": instructions(["-c", "import journey_activity.handlers.invoker"], env) - bare,
+            "started_instructions": instructions(["-c", CHILD, json.dumps(event(0))], env) - bare,
+            "boto3_import_instructions": instructions(["-c", "import boto3"], env) - bare,
+        }
+        started = len(boto3.client("stepfunctions", endpoint_url=server.url, region_name=REGION,
+                                   aws_access_key_id="testing", aws_secret_access_key="testing")
+                      .list_executions(stateMachineArn=deployed[1])["executions"])
+    if started != 1:
+        raise SystemExit(f"{started} executions started for one invocation: the figures measure another path")
+    return figures
+
+
 def measure(runs: int, deadline: float, functions: str | None) -> dict[str, Any]:
     with MotoServer() as server:
         deployed = deploy(server.url)
@@ -156,7 +196,17 @@ def main() -> None:
     parser.add_argument("--deadline", type=float, default=4.0,
                         help="the invoker's deadline (INVOKER_DEADLINE_SECONDS); above 3 s, or no part starts")
     parser.add_argument("--functions", help="a directory holding another copy of journey_activity, first on the path")
+    parser.add_argument("--instructions", action="store_true", help="count instructions (valgrind) instead of timing")
     args = parser.parse_args()
+    if args.instructions:
+        counted = count(args.functions)
+        boto3_import = counted["boto3_import_instructions"]
+        print(f"invoker first invocation (instructions): import {counted['import_instructions'] / 1e6:.1f} M "
+              f"({counted['import_instructions'] / boto3_import:.3f} of import boto3), started "
+              f"{counted['started_instructions'] / 1e6:.1f} M ({counted['started_instructions'] / boto3_import:.3f}); "
+              f"import boto3 {boto3_import / 1e6:.1f} M")
+        print(json.dumps(counted))
+        return
     figures = measure(args.runs, args.deadline, args.functions)
     print(f"invoker first invocation (CPU, median of {args.runs}): import {figures['import_cpu_ms']} ms, "
           f"started {figures['started_cpu_ms']} ms, returned {figures['invocation_cpu_ms']} ms; "
