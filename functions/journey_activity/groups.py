@@ -16,7 +16,7 @@ import functools
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -24,7 +24,7 @@ from botocore.exceptions import ClientError
 from journey_activity import aws
 from journey_activity.aws import GONE_TASK_ERRORS, error_code
 from journey_activity.ledger import Ledger
-from journey_activity.ledger.records import COUNT_ATTEMPTS, DEFERRED, CountTally
+from journey_activity.ledger.records import COUNT_ATTEMPTS, DEFERRED, CountTally, counts_deferred
 from journey_activity.models.batch import FINAL_STATUSES
 
 LOG = logging.getLogger(__name__)
@@ -163,4 +163,31 @@ def flush_if_ending(book: Ledger, sfn: Any, tally: CountTally, context: Any) -> 
     if remaining is None or not tally.counts or remaining() >= FLUSH_BEFORE_END_MS:
         return set()
     return flush_counts(book, sfn, tally)
+
+
+class CountedBatch:
+    """A queue's batch of receipts, applied with their counts made once per batch and group
+    (:func:`journey_activity.ledger.records.counts_deferred`, :func:`flush_counts`): iterate over
+    :meth:`messages`, then :meth:`left` adds the messages whose counts were not made to the
+    batch's failures (their redelivery checks and heals their groups)."""
+
+    def __init__(self, book: Ledger, sfn: Any, context: Any) -> None:
+        self.book, self.sfn, self.context = book, sfn, context
+        self.uncounted: set[str] = set()
+
+    def messages(self, event: Mapping[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Each message with its id; the counts are written before the function's last seconds
+        (:func:`flush_if_ending`) and after the last message."""
+        with counts_deferred() as tally:
+            for message in event.get("Records", []):
+                message_id = str(message.get("messageId", ""))
+                tally.current = message_id
+                yield message_id, message
+                self.uncounted |= flush_if_ending(self.book, self.sfn, tally, self.context)
+            self.uncounted |= flush_counts(self.book, self.sfn, tally)
+
+    def left(self, failures: list[dict[str, str]]) -> list[dict[str, str]]:
+        """``failures`` (``batchItemFailures``) and the messages whose counts were not made."""
+        return failures + [{"itemIdentifier": message_id} for message_id in sorted(self.uncounted)
+                           if {"itemIdentifier": message_id} not in failures]
 

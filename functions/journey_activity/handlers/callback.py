@@ -52,7 +52,6 @@ from pydantic import ValidationError
 
 from journey_activity import aws, groups
 from journey_activity.handlers._runtime import ledger, logger, metrics
-from journey_activity.ledger.records import counts_deferred
 from journey_activity.providers import twilio
 from journey_activity.receipts import APPLY_ATTEMPTS, APPLY_FIRST_PAUSE_SECONDS, Receipt, park_or_apply_retrying
 from journey_activity.security import resolve_reference, secret_read_is_transient, split_secrets
@@ -328,35 +327,27 @@ def verdict(message: dict[str, Any], context: Any) -> tuple[int, dict[str, Any]]
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     failures: list[dict[str, str]] = []
-    book, sfn = ledger(), aws.client("stepfunctions")
-    uncounted: set[str] = set()
     # The batch's final statuses are counted (the batches' progress, the groups' counters) once per
     # batch and group, after the batch's receipts: see journey_activity.groups.flush_counts.
-    with counts_deferred() as tally:
-        for message in event.get("Records", []):
-            message_id = str(message.get("messageId", ""))
-            tally.current = message_id
-            try:
-                status, body = verdict(message, context)
-            except Exception as error:  # one message's failure is that message's: delivered again
-                logger.warning("Receipt not applied; the queue delivers it again",
-                               extra={"sqs_message_id": message_id, "error_type": type(error).__name__,
-                                      "error": str(error)[:300]})
-                failures.append({"itemIdentifier": message_id})
-                continue
-            finally:
-                uncounted |= groups.flush_if_ending(book, sfn, tally, context)
-            if status in REFUSED:
-                if status != 401:  # a bad signature was counted where it was found
-                    logger.warning("Receipt refused", extra={"provider": attribute(message, "provider")[:256],
-                                                             "code": body.get("error"), "sqs_message_id": message_id})
-                    metrics.add_metric(name="ReceiptsRefused", unit=MetricUnit.Count, value=1)
-                continue
-            if status >= 500:  # no secret (yet): kept on the queue, then in its dead-letter queue
-                failures.append({"itemIdentifier": message_id})
-        uncounted |= groups.flush_counts(book, sfn, tally)
-    failures.extend({"itemIdentifier": message_id} for message_id in sorted(uncounted)
-                    if {"itemIdentifier": message_id} not in failures)
+    batch = groups.CountedBatch(ledger(), aws.client("stepfunctions"), context)
+    for message_id, message in batch.messages(event):
+        try:
+            status, body = verdict(message, context)
+        except Exception as error:  # one message's failure is that message's: delivered again
+            logger.warning("Receipt not applied; the queue delivers it again",
+                           extra={"sqs_message_id": message_id, "error_type": type(error).__name__,
+                                  "error": str(error)[:300]})
+            failures.append({"itemIdentifier": message_id})
+            continue
+        if status in REFUSED:
+            if status != 401:  # a bad signature was counted where it was found
+                logger.warning("Receipt refused", extra={"provider": attribute(message, "provider")[:256],
+                                                         "code": body.get("error"), "sqs_message_id": message_id})
+                metrics.add_metric(name="ReceiptsRefused", unit=MetricUnit.Count, value=1)
+            continue
+        if status >= 500:  # no secret (yet): kept on the queue, then in its dead-letter queue
+            failures.append({"itemIdentifier": message_id})
+    failures = batch.left(failures)
     if failures:
         logger.info("Messages left on the queue", extra={"failed": len(failures),
                                                           "received": len(event.get("Records", []))})

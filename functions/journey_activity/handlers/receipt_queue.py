@@ -19,7 +19,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from journey_activity import aws, groups
 from journey_activity.handlers._runtime import ledger, logger, metrics
 from journey_activity.ledger import Ledger
-from journey_activity.ledger.records import counts_deferred
 from journey_activity.provider_events import NotAnEvent, parse
 from journey_activity.receipts import Receipt, park_or_apply_retrying
 from journey_activity.settings.providers import ProviderSettings, get_provider_settings
@@ -44,41 +43,33 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = get_provider_settings()
     book = ledger()
     failures: list[dict[str, str]] = []
-    sfn = aws.client("stepfunctions")
-    uncounted: set[str] = set()
     # The batch's final statuses are counted once per batch and group, after its events (see
     # journey_activity.groups.flush_counts).
-    with counts_deferred() as tally:
-        for message in event.get("Records", []):
-            message_id = str(message.get("messageId", ""))
-            tally.current = message_id
-            try:
-                parsed = parse(str(message.get("body", "")))
-            except NotAnEvent as error:
-                # Kept, not dropped: redelivered until the dead-letter queue holds it for a person.
-                logger.error("Not a provider event; left for the dead-letter queue",
-                             extra={"sqs_message_id": message_id, "problem": str(error)})
-                metrics.add_metric(name="ProviderEventsUnreadable", unit=MetricUnit.Count, value=1)
-                failures.append({"itemIdentifier": message_id})
-                continue
-            provider = provider_name(settings, parsed.kind)
-            try:
-                for receipt in parsed.receipts:
-                    result = apply(book, provider, receipt)
-                    logger.info("Provider event applied", extra={
-                        "provider": provider, "message_id": receipt.message_id, "event": receipt.provider_event,
-                        "receipt_status": receipt.status, "result": result})
-                    metrics.add_metric(name=f"Receipts{result.title()}", unit=MetricUnit.Count, value=1)
-            except Exception as error:  # any failure of one message is that message's: retried
-                logger.warning("Provider event not applied; the queue delivers it again",
-                               extra={"sqs_message_id": message_id, "error_type": type(error).__name__,
-                                      "error": str(error)[:300]})
-                failures.append({"itemIdentifier": message_id})
-            finally:
-                uncounted |= groups.flush_if_ending(book, sfn, tally, context)
-        uncounted |= groups.flush_counts(book, sfn, tally)
-    failures.extend({"itemIdentifier": message_id} for message_id in sorted(uncounted)
-                    if {"itemIdentifier": message_id} not in failures)
+    batch = groups.CountedBatch(book, aws.client("stepfunctions"), context)
+    for message_id, message in batch.messages(event):
+        try:
+            parsed = parse(str(message.get("body", "")))
+        except NotAnEvent as error:
+            # Kept, not dropped: redelivered until the dead-letter queue holds it for a person.
+            logger.error("Not a provider event; left for the dead-letter queue",
+                         extra={"sqs_message_id": message_id, "problem": str(error)})
+            metrics.add_metric(name="ProviderEventsUnreadable", unit=MetricUnit.Count, value=1)
+            failures.append({"itemIdentifier": message_id})
+            continue
+        provider = provider_name(settings, parsed.kind)
+        try:
+            for receipt in parsed.receipts:
+                result = apply(book, provider, receipt)
+                logger.info("Provider event applied", extra={
+                    "provider": provider, "message_id": receipt.message_id, "event": receipt.provider_event,
+                    "receipt_status": receipt.status, "result": result})
+                metrics.add_metric(name=f"Receipts{result.title()}", unit=MetricUnit.Count, value=1)
+        except Exception as error:  # any failure of one message is that message's: retried
+            logger.warning("Provider event not applied; the queue delivers it again",
+                           extra={"sqs_message_id": message_id, "error_type": type(error).__name__,
+                                  "error": str(error)[:300]})
+            failures.append({"itemIdentifier": message_id})
+    failures = batch.left(failures)
     if failures:
         logger.info("Messages left on the queue", extra={"failed": len(failures),
                                                           "received": len(event.get("Records", []))})
