@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from journey_activity import claims
-from journey_activity.ledger import Ledger
+from journey_activity.ledger import Ledger, claim_key
+from journey_activity.ledger.table import _to_item
 from journey_activity.models.batch import Batch, BatchContext, LedgerStatus, Recipient
 from tests.conftest import LEDGER_KEYS
 
@@ -236,10 +237,16 @@ def test_a_claim_taken_over_while_this_invoker_was_slow_is_left_out_by_the_fence
 
 
 def test_invocations_taking_over_the_same_abandoned_claims_at_once_never_both_hold_one(world, monkeypatch):
-    monkeypatch.setattr(claims, "GRACE_SECONDS", 0.3)
+    # The racers are alive (their own claims never look abandoned); the crashed invoker's claims are
+    # an hour old and its execution never started.
+    monkeypatch.setattr(claims, "GRACE_SECONDS", 600)
     profiles = [f"p{i}" for i in range(20)]
     plan(world, batch("connect-crashed", *profiles))  # never started
-    time.sleep(0.3)
+    book = world["book"]
+    for profile in profiles:
+        book.dynamodb.update_item(TableName=TABLE, Key=_to_item(claim_key(f"token-{profile}")),
+                                  UpdateExpression="SET claimed_at = :old",
+                                  ExpressionAttributeValues={":old": {"N": str(int((time.time() - 3600) * 1000))}})
     groups = {"connect-a": profiles, "connect-b": profiles[::-1], "connect-c": profiles[5:15]}
     results: dict[str, claims.ClaimPlan] = {}
 
