@@ -112,6 +112,8 @@ class Batch:
     again: bool
     responses: list[dict[str, Any]] = field(default_factory=list)
     execution_status: str = ""
+    # Why the execution did not succeed (its error and cause), when it did not.
+    execution_failure: str = ""
     invocation_errors: list[str] = field(default_factory=list)
     # From the first invocation until the execution ended.
     seconds: float = 0.0
@@ -184,6 +186,9 @@ def run_batch(local: LocalEnvironment, batch: Batch, timeout: float) -> None:
         caller.join()
     described = local.wait_for_execution(local.execution_arn(batch_id_for(batch.event)), timeout=timeout)
     batch.execution_status = described["status"]
+    if described["status"] != "SUCCEEDED":
+        batch.execution_failure = (f"{batch_id_for(batch.event)}: {described['status']}: {described.get('error', '')}: "
+                                   f"{str(described.get('cause', ''))[:200]}")
     batch.seconds = time.perf_counter() - started
     if batch.again:
         invoke()
@@ -246,7 +251,8 @@ def check(local: LocalEnvironment, batches: list[Batch]) -> dict[str, Any]:
         "aws_calls_throttled": guards["throttled"],
         "aws_calls_denied": guards["denied"],
         "faults": dict(by_fault),
-        "examples": wrong_examples + [f"{f}: {t}: {m[:120]}" for f, t, m in unexpected[:5]] + guards["denials"][:5],
+        "examples": wrong_examples + [f"{f}: {t}: {m[:120]}" for f, t, m in unexpected[:5]] + guards["denials"][:5]
+        + [batch.execution_failure for batch in batches if batch.execution_failure][:5],
     }
 
 
