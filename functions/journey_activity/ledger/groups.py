@@ -118,14 +118,7 @@ class Groups(Table):
         units as :meth:`open_in_group`: a filter does not lower what a Query reads). An endpoint
         its sender has not begun yet has no record, so the group is complete only when as many
         records as the group's size are final."""
-        records = self._query_all({
-            "KeyConditionExpression": "pk = :pk",
-            "FilterExpression": "#g = :g",
-            "ProjectionExpression": "#st",
-            "ExpressionAttributeNames": {"#g": "group", "#st": "status"},
-            "ExpressionAttributeValues": _to_item({":pk": batch_id, ":g": group}),
-            "ConsistentRead": True,
-        })
+        records = self._group_query(batch_id, group, "", {"#st": "status"}, {}, projection="#st")
         return [str(record.get("status", "")) for record in records]
 
     def group_records(self, batch_id: str, group: str) -> list[dict[str, Any]]:
@@ -133,10 +126,11 @@ class Groups(Table):
         return self._group_query(batch_id, group, "", {}, {})
 
     def _group_query(self, batch_id: str, group: str, condition: str, names: dict[str, str],
-                     values: dict[str, Any]) -> list[dict[str, Any]]:
+                     values: dict[str, Any], *, projection: str | None = None) -> list[dict[str, Any]]:
         return self._query_all({
             "KeyConditionExpression": "pk = :pk",
             "FilterExpression": "#g = :g" + condition,
+            **({"ProjectionExpression": projection} if projection else {}),
             "ExpressionAttributeNames": {"#g": "group", **names},
             "ExpressionAttributeValues": _to_item({":pk": batch_id, ":g": group, **values}),
             "ConsistentRead": True,
